@@ -1,0 +1,66 @@
+"""agentreel: a local-first flight recorder for AI agent runs.
+
+Record with the decorators and context managers here; read with
+`agentreel.store`, check with `agentreel.checks`, look with ``agentreel tui``.
+
+Example::
+
+    import agentreel
+    agentreel.init()
+
+    @agentreel.tool
+    def search(query: str) -> list[str]: ...
+
+`import agentreel` loads only the tracer: never duckdb nor polars.
+"""
+
+from __future__ import annotations
+
+from agentreel._errors import (
+    AgentreelError,
+    ConfigError,
+    RunNotFound,
+    StoreBusy,
+    StoreNotFound,
+    StoreVersionError,
+)
+from agentreel.tracer import (
+    Recorder,
+    SpanHandle,
+    agent,
+    current_span,
+    flush,
+    init,
+    llm,
+    recorder,
+    retriever,
+    run,
+    shutdown,
+    span,
+    tool,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentreelError",
+    "ConfigError",
+    "Recorder",
+    "RunNotFound",
+    "SpanHandle",
+    "StoreBusy",
+    "StoreNotFound",
+    "StoreVersionError",
+    "__version__",
+    "agent",
+    "current_span",
+    "flush",
+    "init",
+    "llm",
+    "recorder",
+    "retriever",
+    "run",
+    "shutdown",
+    "span",
+    "tool",
+]

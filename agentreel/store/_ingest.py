@@ -1,0 +1,329 @@
+"""Drain: spool segments -> DuckDB, in one transaction per batch of segments.
+
+The names of the segments taken are committed in the same transaction as their
+rows, so a drain killed at any point neither loses nor duplicates a span: a
+segment is archived only after its commit, and one found again in the spool but
+already recorded is archived without being read. Segments that cannot be read
+are moved to ``spool/rejected/``, recorded, and reported; the rest go in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from agentreel._spool import RECORD_FIELDS, SpoolPaths
+from agentreel.store._cost import resolve_price
+
+__all__ = ["IngestReport", "drain"]
+
+#: Segments per transaction: bounds memory and the work a crash repeats.
+BATCH_FILES = 2000
+#: A process whose heartbeat is older than this is gone; its open runs are interrupted.
+HEARTBEAT_STALE_S = 15.0
+
+_COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
+_EVENTS_TYPE = """'[{"name": "VARCHAR", "time_ns": "BIGINT", "attributes": "JSON"}]'"""
+_BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
+
+
+@dataclass
+class IngestReport:
+    """What one drain did."""
+
+    segments: int = 0
+    spans: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "segments": self.segments,
+            "spans": self.spans,
+            "rejected": [{"segment": n, "error": e} for n, e in self.rejected],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def live_processes(paths: SpoolPaths, stale_after: float = HEARTBEAT_STALE_S) -> list[str]:
+    """Ids of recording processes whose heartbeat is fresh."""
+    now = time.time()
+    try:
+        return [
+            e.name for e in os.scandir(paths.live) if now - e.stat().st_mtime < stale_after
+        ]
+    except FileNotFoundError:
+        return []
+
+
+def _read_sql(files: list[str]) -> str:
+    return (
+        f"SELECT * FROM read_json({files!r}, format = 'newline_delimited', "
+        f"columns = {_COLUMNS}, filename = true, maximum_object_size = 67108864)"
+    )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestReport, paths: SpoolPaths) -> list[Path]:
+    """Load `files` into the temp table ``batch``; set aside the ones that fail to read."""
+    good = list(files)
+    while good:
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE batch AS " + _read_sql([str(p) for p in good]))
+            return good
+        except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException) as e:
+            msg = str(e)
+            m = _BAD_FILE.search(msg)
+            bad = next((p for p in good if m and str(p) in (m.group(1), m.group(2))), None)
+            if bad is None:  # the message names no file: find the bad ones one by one
+                bad_set = []
+                for p in good:
+                    try:
+                        con.execute("SELECT count(*) FROM " + _read_sql([str(p)]).removeprefix("SELECT * FROM ")).fetchall()
+                    except duckdb.Error as e1:
+                        bad_set.append((p, str(e1)))
+                if not bad_set:
+                    raise
+                for p, err in bad_set:
+                    _reject(con, p, err, report, paths)
+                    good.remove(p)
+                continue
+            _reject(con, bad, msg, report, paths)
+            good.remove(bad)
+    return good
+
+
+def _reject(con: duckdb.DuckDBPyConnection, p: Path, error: str, report: IngestReport, paths: SpoolPaths) -> None:
+    first_line = error.strip().splitlines()[0] if error.strip() else "unreadable"
+    report.rejected.append((p.name, first_line))
+    con.execute(
+        "INSERT INTO segments VALUES (?, now()::TIMESTAMP, NULL, 'rejected', ?)", [p.name, first_line]
+    )
+    try:
+        os.replace(p, paths.rejected / p.name)
+    except OSError:
+        pass
+
+
+def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
+    missing = con.execute(
+        "SELECT DISTINCT b.process_id FROM batch b ANTI JOIN processes p USING (process_id) "
+        "WHERE b.process_id IS NOT NULL"
+    ).fetchall()
+    for (pid,) in missing:
+        f = paths.processes / f"{pid}.json"
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError):
+            info = {}
+        res = info.get("resource") or {}
+        con.execute(
+            "INSERT INTO processes VALUES (?, ?, ?, make_timestamp_ns(?), ?, ?, ?, ?)",
+            [
+                pid,
+                info.get("pid"),
+                info.get("host"),
+                info.get("started_ns"),
+                json.dumps(info.get("argv")),
+                json.dumps(res),
+                res.get("service.name"),
+                res.get("vcs.ref.head.revision"),
+            ],
+        )
+
+
+def _load_prices(con: duckdb.DuckDBPyConnection) -> None:
+    missing = con.execute(
+        """
+        SELECT DISTINCT b.provider, coalesce(b.response_model, b.request_model) AS model
+        FROM batch b
+        WHERE b.kind = 'llm' AND coalesce(b.response_model, b.request_model) IS NOT NULL
+          AND NOT EXISTS (
+            SELECT 1 FROM prices p
+            WHERE p.model = coalesce(b.response_model, b.request_model)
+              AND p.provider IS NOT DISTINCT FROM b.provider)
+        """
+    ).fetchall()
+    for provider, model in missing:
+        inp, out, source = resolve_price(provider, model)
+        con.execute("INSERT INTO prices VALUES (?, ?, ?, ?, ?)", [provider, model, inp, out, source])
+
+
+_INSERT_SPANS = """
+INSERT INTO spans
+SELECT
+    b.trace_id, b.trace_id, b.span_id, b.parent_span_id, b.name, coalesce(b.kind, 'other'), b.span_kind,
+    make_timestamp_ns(b.start_ns), make_timestamp_ns(b.end_ns),
+    (b.end_ns - b.start_ns) / 1e6,
+    coalesce(b.status, 'unset'), b.status_message, b.error_type, b.error_message,
+    b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model, b.response_model,
+    b.input_tokens, b.output_tokens,
+    CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
+         THEN coalesce(b.input_tokens, 0) * p.input_usd_per_token
+            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END,
+    b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.scope, b.process_id
+FROM batch b
+LEFT JOIN prices p
+  ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
+ AND p.provider IS NOT DISTINCT FROM b.provider
+WHERE {where}
+"""
+
+_INSERT_EVENTS = f"""
+INSERT INTO events
+SELECT trace_id, span_id, make_timestamp_ns(e.time_ns), e.name, e.attributes
+FROM (
+    SELECT trace_id, span_id, unnest(from_json(events, {_EVENTS_TYPE})) AS e
+    FROM batch WHERE end_ns IS NOT NULL AND events IS NOT NULL
+)
+"""
+
+# One row per run touched by the batch, recomputed from all its spans.
+_REBUILD_RUNS = """
+INSERT INTO runs
+WITH s AS (
+    SELECT * FROM spans WHERE run_id IN (SELECT run_id FROM touched)
+),
+root AS (
+    SELECT * FROM s WHERE parent_span_id IS NULL
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY start_time) = 1
+),
+first_error AS (
+    SELECT run_id, error_type, coalesce(error_message, status_message) AS error_message FROM s
+    WHERE status = 'error'
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY end_time NULLS LAST, start_time) = 1
+),
+agg AS (
+    SELECT run_id,
+        min(start_time) AS start_time,
+        max(end_time) AS last_end,
+        count(*) AS span_count,
+        count(*) FILTER (WHERE kind = 'agent') AS agent_count,
+        count(*) FILTER (WHERE kind = 'llm') AS llm_count,
+        count(*) FILTER (WHERE kind = 'tool') AS tool_count,
+        count(*) FILTER (WHERE kind = 'retriever') AS retriever_count,
+        count(*) FILTER (WHERE status = 'error') AS error_count,
+        sum(input_tokens) FILTER (WHERE kind = 'llm') AS input_tokens,
+        sum(output_tokens) FILTER (WHERE kind = 'llm') AS output_tokens,
+        sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd,
+        count(*) FILTER (WHERE kind = 'llm' AND cost_usd IS NULL
+                         AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS unpriced_llm_count,
+        any_value(session_id) AS session_id,
+        any_value(process_id) AS process_id
+    FROM s GROUP BY run_id
+)
+SELECT
+    agg.run_id,
+    coalesce(json_extract_string(root.attributes, '$."agentreel.run.name"'), root.agent_name, root.name, '(no root span)'),
+    root.span_id,
+    coalesce(root.start_time, agg.start_time),
+    root.end_time,
+    CASE WHEN root.end_time IS NOT NULL THEN date_diff('microsecond', root.start_time, root.end_time) / 1000.0 END,
+    CASE WHEN root.span_id IS NULL OR root.end_time IS NULL THEN 'running'
+         WHEN root.status = 'error' THEN 'error'
+         ELSE 'ok' END,
+    agg.span_count, agg.agent_count, agg.llm_count, agg.tool_count, agg.retriever_count, agg.error_count,
+    agg.input_tokens, agg.output_tokens, agg.cost_usd, agg.unpriced_llm_count,
+    CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON),
+    p.service_name, p.code_version,
+    coalesce(root.session_id, agg.session_id),
+    coalesce(root.process_id, agg.process_id),
+    coalesce(root.error_type, fe.error_type),
+    coalesce(root.error_message, fe.error_message),
+    root.output
+FROM agg
+LEFT JOIN root USING (run_id)
+LEFT JOIN first_error fe USING (run_id)
+LEFT JOIN processes p ON p.process_id = coalesce(root.process_id, agg.process_id)
+"""
+
+
+def _apply(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, names: list[str]) -> int:
+    """Move the staged batch into the tables. Runs inside the caller's transaction."""
+    _load_processes(con, paths)
+    _load_prices(con)
+    # A complete record replaces the start record of the same span.
+    con.execute(
+        "DELETE FROM spans WHERE end_time IS NULL AND span_id IN "
+        "(SELECT span_id FROM batch WHERE end_ns IS NOT NULL)"
+    )
+    con.execute(_INSERT_SPANS.format(where="b.end_ns IS NOT NULL"))
+    con.execute(
+        _INSERT_SPANS.format(
+            where="b.end_ns IS NULL AND NOT EXISTS (SELECT 1 FROM spans x "
+            "WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)"
+        )
+    )
+    con.execute(_INSERT_EVENTS)
+    con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id AS run_id FROM batch")
+    con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
+    con.execute(_REBUILD_RUNS)
+    counts = con.execute("SELECT filename, count(*) FROM batch GROUP BY filename").fetchall()
+    by_name = {os.path.basename(f): n for f, n in counts}
+    con.execute(
+        "INSERT INTO segments SELECT unnest($names), now()::TIMESTAMP, unnest($counts), 'ingested', NULL",
+        {"names": names, "counts": [by_name.get(n, 0) for n in names]},
+    )
+    row = con.execute("SELECT count(*) FROM batch").fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
+    """Runs still open whose process is gone become 'interrupted'."""
+    con.execute(
+        "UPDATE runs SET status = 'interrupted' WHERE status = 'running' "
+        "AND (process_id IS NULL OR NOT list_contains($live, process_id))",
+        {"live": live_processes(paths)},
+    )
+
+
+def drain(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | None = None) -> IngestReport:
+    """Ingest every pending segment (at most `limit`) into the store on `con`."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    pending = paths.pending()
+    if limit is not None:
+        pending = pending[:limit]
+    if pending:
+        done = {
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM segments WHERE name IN (SELECT unnest($n))", {"n": [p.name for p in pending]}
+            ).fetchall()
+        }
+        for p in pending:
+            if p.name in done:  # committed before a crash, not yet archived
+                _archive(p, paths)
+        pending = [p for p in pending if p.name not in done]
+    for i in range(0, len(pending), BATCH_FILES):
+        chunk = pending[i : i + BATCH_FILES]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            good = _stage(con, chunk, report, paths)
+            if good:
+                report.spans += _apply(con, paths, [p.name for p in good])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        report.segments += len(good)
+        for p in good:
+            _archive(p, paths)
+    con.execute("BEGIN TRANSACTION")
+    mark_interrupted(con, paths)
+    con.execute("COMMIT")
+    con.execute("DROP TABLE IF EXISTS batch")
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _archive(p: Path, paths: SpoolPaths) -> None:
+    try:
+        os.replace(p, paths.archive / p.name)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,153 @@
+"""The store's tables and their forward-only migrations.
+
+The tables are a public contract (docs/data-model.md). A change to them is a new
+migration appended to `MIGRATIONS`, never an edit of an old one; a store made by
+a newer agentreel is refused, never altered.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from agentreel._errors import StoreVersionError
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
+
+_V1 = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE segments (
+    name VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    records BIGINT,
+    status VARCHAR NOT NULL,          -- ingested | rejected
+    error VARCHAR
+);
+
+CREATE TABLE processes (
+    process_id VARCHAR NOT NULL,
+    pid BIGINT,
+    host VARCHAR,
+    started_at TIMESTAMP_NS,
+    argv JSON,
+    resource JSON,
+    service_name VARCHAR,
+    code_version VARCHAR
+);
+
+CREATE TABLE spans (
+    run_id VARCHAR NOT NULL,
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    parent_span_id VARCHAR,
+    name VARCHAR,
+    kind VARCHAR NOT NULL,            -- agent | llm | tool | retriever | embedding | chain | other
+    span_kind VARCHAR,                -- OpenTelemetry SpanKind: internal, client, server, ...
+    start_time TIMESTAMP_NS NOT NULL,
+    end_time TIMESTAMP_NS,            -- NULL while the span is open (a start record)
+    duration_ms DOUBLE,
+    status VARCHAR NOT NULL,          -- ok | error | unset
+    status_message VARCHAR,
+    error_type VARCHAR,
+    error_message VARCHAR,
+    agent_name VARCHAR,
+    tool_name VARCHAR,
+    tool_call_id VARCHAR,
+    operation VARCHAR,
+    provider VARCHAR,
+    request_model VARCHAR,
+    response_model VARCHAR,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cost_usd DOUBLE,
+    finish_reason VARCHAR,
+    session_id VARCHAR,
+    input VARCHAR,                    -- JSON text, capped; see attributes."agentreel.input.truncated"
+    output VARCHAR,
+    attributes JSON,
+    scope VARCHAR,
+    process_id VARCHAR
+);
+
+CREATE TABLE events (
+    run_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    time TIMESTAMP_NS,
+    name VARCHAR,
+    attributes JSON
+);
+
+CREATE TABLE runs (
+    run_id VARCHAR NOT NULL,
+    name VARCHAR,
+    root_span_id VARCHAR,
+    start_time TIMESTAMP_NS,
+    end_time TIMESTAMP_NS,
+    duration_ms DOUBLE,
+    status VARCHAR NOT NULL,          -- ok | error | running | interrupted
+    span_count BIGINT,
+    agent_count BIGINT,
+    llm_count BIGINT,
+    tool_count BIGINT,
+    retriever_count BIGINT,
+    error_count BIGINT,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cost_usd DOUBLE,
+    unpriced_llm_count BIGINT,
+    tags JSON,
+    service_name VARCHAR,
+    code_version VARCHAR,
+    session_id VARCHAR,
+    process_id VARCHAR,
+    error_type VARCHAR,
+    error_message VARCHAR,
+    output VARCHAR
+);
+
+CREATE TABLE prices (
+    provider VARCHAR,
+    model VARCHAR NOT NULL,
+    input_usd_per_token DOUBLE,       -- NULL: the model is not in the price table
+    output_usd_per_token DOUBLE,
+    source VARCHAR
+);
+"""
+
+#: Forward-only migrations; entry i takes a store from version i to i + 1.
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _version(con: duckdb.DuckDBPyConnection) -> int:
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
+    ).fetchone()
+    if not has_meta or not has_meta[0]:
+        return 0
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = False) -> int:
+    """Bring the store on `con` to `SCHEMA_VERSION`; returns the version found."""
+    found = _version(con)
+    if found > SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"the store at {where} has schema version {found}, newer than this agentreel "
+            f"understands ({SCHEMA_VERSION}); upgrade agentreel to read it"
+        )
+    if found == SCHEMA_VERSION or read_only:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for v in range(found, SCHEMA_VERSION):
+            con.execute(MIGRATIONS[v])
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)]
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return found

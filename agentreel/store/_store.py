@@ -1,0 +1,235 @@
+"""`Store`: one agentreel directory, its DuckDB file and its spool, queried as polars frames."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
+from agentreel._spool import SpoolPaths
+from agentreel.store._ingest import IngestReport, drain, live_processes
+from agentreel.store._schema import migrate
+
+__all__ = ["DB_NAME", "Store"]
+
+DB_NAME = "agentreel.duckdb"
+_HEX = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
+    """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None."""
+    if v is None or isinstance(v, datetime):
+        return v
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", v)
+        if not m:
+            try:
+                return datetime.fromisoformat(v)
+            except ValueError:
+                raise AgentreelError(
+                    f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
+                ) from None
+        n = float(m.group(1))
+        v = timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)])
+    return datetime.now() - v
+
+
+class Store:
+    """An agentreel store: ``<dir>/agentreel.duckdb`` plus ``<dir>/spool/``.
+
+    Open it, drain what agents recorded, and query runs and spans as polars frames::
+
+        from agentreel.store import Store
+        with Store.open(".agentreel") as store:
+            store.ingest()
+            print(store.runs(status="error"))
+
+    Only one process at a time may open the DuckDB file read-write; agents never
+    open it (they write the spool), so recording never waits on a reader.
+    """
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.path = path
+        self.paths = SpoolPaths(path)
+        self.read_only = read_only
+        self._con = con
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False, create: bool = False
+    ) -> Store:
+        """Open the store at `path` (default ``$AGENTREEL_DIR`` or ``./.agentreel``).
+
+        Raises `StoreNotFound` when nothing was ever recorded there and `create` is
+        false, `StoreBusy` when another process holds the file, and
+        `StoreVersionError` when a newer agentreel wrote it.
+        """
+        p = Path(path) if path is not None else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
+        db = p / DB_NAME
+        if not db.exists() and not (p / "spool").is_dir() and not create:
+            raise StoreNotFound(
+                f"no agentreel store at {p}: record a run first (try `agentreel demo`) or point "
+                f"--dir / AGENTREEL_DIR at an existing store"
+            )
+        if read_only and not db.exists():
+            raise StoreNotFound(f"no agentreel store at {p} yet: run `agentreel ingest` to create it")
+        try:
+            p.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not db.exists():
+                os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.unlink(db)  # DuckDB creates it; this checks the directory is writable
+            con = duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                holder = re.search(r"PID (\d+)", str(e))
+                who = f" (process {holder.group(1)})" if holder else ""
+                raise StoreBusy(
+                    f"the store at {db} is open in another process{who}; close it or retry"
+                ) from None
+            raise AgentreelError(f"cannot open the store at {db}: {e}") from None
+        except OSError as e:
+            raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
+        try:
+            migrate(con, str(db), read_only=read_only)
+        except BaseException:
+            con.close()
+            raise
+        return cls(p, con, read_only)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------
+
+    def ingest(self, *, limit: int | None = None) -> IngestReport:
+        """Drain the spool into the store; returns what was taken and what was set aside."""
+        if self.read_only:
+            raise AgentreelError("this store was opened read-only; open it without read_only to ingest")
+        return drain(self._con, self.paths, limit=limit)
+
+    # -- reading ---------------------------------------------------------------
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run a SQL query against the store's tables and return a polars frame.
+
+        Example::
+
+            store.sql("SELECT tool_name, count(*) n FROM spans WHERE kind = 'tool' GROUP BY 1")
+        """
+        cur = self._con.cursor()
+        try:
+            rel = cur.sql(query, params=params)
+            return rel.pl() if rel is not None else pl.DataFrame()
+        except duckdb.Error as e:
+            raise AgentreelError(f"query failed: {str(e).splitlines()[0]}") from None
+        finally:
+            cur.close()
+
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        tag: dict[str, Any] | str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Runs, newest first, optionally filtered.
+
+        Args:
+            status: ok, error, running or interrupted.
+            name: exact name, or a glob with ``*`` (``nightly*``).
+            tag: ``{"dataset": "qa-v2"}`` or ``"dataset=qa-v2"``; all must match.
+            since, until: a datetime, a timedelta, or an age such as ``"24h"``.
+            limit: at most this many rows.
+        """
+        where: list[str] = []
+        params: dict[str, Any] = {"live": live_processes(self.paths)}
+        status_expr = (
+            "CASE WHEN status = 'running' AND (process_id IS NULL OR NOT list_contains($live, process_id)) "
+            "THEN 'interrupted' ELSE status END"
+        )
+        if status is not None:
+            if status not in ("ok", "error", "running", "interrupted"):
+                raise AgentreelError(f"status {status!r} is not one of ok, error, running, interrupted")
+            where.append(f"{status_expr} = $status")
+            params["status"] = status
+        if name is not None:
+            if "*" in name or "?" in name:
+                where.append("name GLOB $name")
+            else:
+                where.append("name = $name")
+            params["name"] = name
+        if tag:
+            tags = dict([tag.split("=", 1)]) if isinstance(tag, str) and "=" in tag else tag
+            if not isinstance(tags, dict):
+                raise AgentreelError(f"tag {tag!r} must look like key=value")
+            for i, (k, v) in enumerate(tags.items()):
+                where.append(f"json_extract_string(tags, '$.' || to_json($tk{i})::VARCHAR) = $tv{i}")
+                params[f"tk{i}"] = str(k)
+                params[f"tv{i}"] = str(v).lower() if isinstance(v, bool) else str(v)
+        for key, op, v in (("since", ">=", since), ("until", "<", until)):
+            t = _when(v, key)
+            if t is not None:
+                where.append(f"start_time {op} ${key}")
+                params[key] = t
+        q = f"SELECT * REPLACE ({status_expr} AS status) FROM runs"
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += " ORDER BY start_time DESC"
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        return self.sql(q, params)
+
+    def resolve_run(self, run_id: str) -> str:
+        """The full id of the run named by `run_id` or an unambiguous prefix of it."""
+        rid = run_id.strip().lower()
+        if not _HEX.match(rid):
+            raise RunNotFound(f"{run_id!r} is not a run id (32 hex digits, or a prefix of at least 4)")
+        if len(rid) < 4:
+            raise RunNotFound(f"run id prefix {run_id!r} is too short; give at least 4 hex digits")
+        rows = self.sql("SELECT run_id FROM runs WHERE starts_with(run_id, $p) LIMIT 3", {"p": rid})
+        ids = rows["run_id"].to_list()
+        if not ids:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}; `agentreel runs` lists the recorded runs")
+        if len(ids) > 1:
+            raise RunNotFound(f"run id prefix {run_id!r} matches several runs; give more digits")
+        return str(ids[0])
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's row as a dict (`run_id` may be a unique prefix)."""
+        rid = self.resolve_run(run_id)
+        return self.runs_by_id([rid]).row(0, named=True)
+
+    def runs_by_id(self, run_ids: list[str]) -> pl.DataFrame:
+        live = live_processes(self.paths)
+        return self.sql(
+            "SELECT * REPLACE (CASE WHEN status = 'running' AND (process_id IS NULL OR NOT "
+            "list_contains($live, process_id)) THEN 'interrupted' ELSE status END AS status) "
+            "FROM runs WHERE list_contains($ids, run_id)",
+            {"ids": run_ids, "live": live},
+        )
+
+    def spans(self, run_id: str) -> pl.DataFrame:
+        """The spans of one run, in start order (`run_id` may be a unique prefix)."""
+        rid = self.resolve_run(run_id)
+        return self.sql("SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid})
+
+    def events(self, run_id: str) -> pl.DataFrame:
+        """The span events (exceptions and others) of one run, in time order."""
+        rid = self.resolve_run(run_id)
+        return self.sql("SELECT * FROM events WHERE run_id = $r ORDER BY time", {"r": rid})

@@ -1,0 +1,29 @@
+"""The instrumentation SDK: decorators and context managers that emit OpenTelemetry spans.
+
+Everything here runs in the agent's process. It writes only the spool and never
+imports duckdb, polars or any other agentreel package but the shared spool format.
+"""
+
+from __future__ import annotations
+
+from agentreel.tracer._decorators import agent, llm, retriever, tool
+from agentreel.tracer._handle import SpanHandle, current_span
+from agentreel.tracer._recorder import Recorder, default_dir, flush, init, recorder, shutdown
+from agentreel.tracer._span import run, span
+
+__all__ = [
+    "Recorder",
+    "SpanHandle",
+    "agent",
+    "current_span",
+    "default_dir",
+    "flush",
+    "init",
+    "llm",
+    "recorder",
+    "retriever",
+    "run",
+    "shutdown",
+    "span",
+    "tool",
+]

@@ -1,0 +1,103 @@
+"""Payload capture: arguments and results as bounded JSON text.
+
+Values that JSON cannot hold (objects, bytes, sets) are written through a
+fallback: pydantic models and dataclasses by their fields, everything else as a
+bounded ``repr``. A payload longer than the cap is cut and stored as a JSON
+string of its head, and the caller marks the span as truncated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "dump_payload", "extract_llm_response"]
+
+DEFAULT_MAX_PAYLOAD = 64 * 1024
+_REPR_LIMIT = 1000
+
+
+def _fallback(o: Any) -> Any:
+    dump = getattr(o, "model_dump", None)  # pydantic v2
+    if callable(dump):
+        try:
+            return dump(mode="json")
+        except Exception:
+            pass
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+    if isinstance(o, set | frozenset):
+        return sorted(o, key=repr)
+    if isinstance(o, bytes):
+        return {"bytes": len(o)}
+    try:
+        r = repr(o)
+    except Exception:
+        r = f"<{type(o).__qualname__}>"
+    return r if len(r) <= _REPR_LIMIT else r[:_REPR_LIMIT] + "…"
+
+
+_encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, check_circular=True).encode
+
+
+def dump_payload(value: Any, cap: int) -> tuple[str, int | None]:
+    """`value` as JSON text of at most about `cap` characters.
+
+    Returns the text and, when it had to be cut, the original length.
+
+    >>> dump_payload({"q": "hi"}, 100)
+    ('{"q": "hi"}', None)
+    """
+    try:
+        text = _encode(value)
+    except (ValueError, TypeError, RecursionError):
+        text = json.dumps(_fallback(value))
+    if len(text) <= cap:
+        return text, None
+    return json.dumps(text[:cap], ensure_ascii=False), len(text)
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def extract_llm_response(result: Any) -> dict[str, Any]:
+    """GenAI attributes read from an LLM call's return value, where it has them.
+
+    Understands OpenAI-style (``usage.prompt_tokens``, ``choices[0].finish_reason``),
+    Anthropic-style (``usage.input_tokens``, ``stop_reason``) and plain dicts of
+    the same shapes, whether objects or mappings.
+    """
+    attrs: dict[str, Any] = {}
+    if result is None or isinstance(result, str | bytes | int | float | bool):
+        return attrs
+    usage = _get(result, "usage")
+    if usage is not None:
+        inp = _get(usage, "input_tokens")
+        if inp is None:
+            inp = _get(usage, "prompt_tokens")
+        out = _get(usage, "output_tokens")
+        if out is None:
+            out = _get(usage, "completion_tokens")
+        if isinstance(inp, int) and not isinstance(inp, bool):
+            attrs["gen_ai.usage.input_tokens"] = inp
+        if isinstance(out, int) and not isinstance(out, bool):
+            attrs["gen_ai.usage.output_tokens"] = out
+    model = _get(result, "model")
+    if isinstance(model, str):
+        attrs["gen_ai.response.model"] = model
+    rid = _get(result, "id")
+    if isinstance(rid, str):
+        attrs["gen_ai.response.id"] = rid
+    finish = _get(result, "stop_reason") or _get(result, "finish_reason")
+    if finish is None:
+        choices = _get(result, "choices")
+        if isinstance(choices, list | tuple) and choices:
+            finish = _get(choices[0], "finish_reason")
+    if isinstance(finish, str):
+        attrs["gen_ai.response.finish_reasons"] = (finish,)
+    return attrs

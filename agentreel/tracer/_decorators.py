@@ -1,0 +1,369 @@
+"""The decorators `agent`, `llm`, `tool` and `retriever`.
+
+Each works bare (``@agentreel.tool``) or with arguments
+(``@agentreel.tool(name="web_search")``), on plain and ``async`` functions,
+generators and async generators (the span ends when the stream ends) and methods.
+Arguments and results are captured as JSON; exceptions are recorded on the span
+and re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from agentreel._normalize import INPUT, KIND, OUTPUT
+from agentreel.tracer import _recorder
+from agentreel.tracer._capture import dump_payload, extract_llm_response
+from agentreel.tracer._handle import record_error
+
+__all__ = ["agent", "llm", "retriever", "tool"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MAX_STREAM_ITEMS = 10_000
+
+
+class _Step:
+    """What one decorated function records: its span name, kind and static attributes."""
+
+    __slots__ = ("attrs", "capture_input", "capture_output", "dynamic_model", "kind", "names", "skip_first", "span_kind", "span_name", "var_args")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        kind: str,
+        span_name: str,
+        attrs: dict[str, Any],
+        *,
+        span_kind: SpanKind = SpanKind.INTERNAL,
+        capture_input: bool = True,
+        capture_output: bool = True,
+        dynamic_model: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.span_name = span_name
+        self.attrs = {KIND: kind, **attrs}
+        self.span_kind = span_kind
+        self.capture_input = capture_input
+        self.capture_output = capture_output
+        self.dynamic_model = dynamic_model
+        names: list[str] = []
+        var_args: str | None = None
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        for p in params:
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                names.append(p.name)
+            elif p.kind is p.VAR_POSITIONAL:
+                var_args = p.name
+        self.skip_first = bool(names) and names[0] in ("self", "cls")
+        self.names = names[1:] if self.skip_first else names
+        self.var_args = var_args
+
+    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.skip_first:
+            args = args[1:]
+        n = len(self.names)
+        d = dict(zip(self.names, args, strict=False))
+        if len(args) > n:
+            d[self.var_args or "args"] = list(args[n:])
+        if kwargs:
+            d.update(kwargs)
+        return d
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+        rec = _recorder._recorder
+        attrs = self.attrs
+        name = self.span_name
+        if self.dynamic_model:
+            model = kwargs.get("model")
+            if isinstance(model, str):
+                attrs = {**attrs, "gen_ai.request.model": model}
+                name = f"chat {model}"
+        if rec is not None and rec.capture and self.capture_input:
+            text, truncated = dump_payload(self.arguments(args, kwargs), rec.max_payload_bytes)
+            attrs = {**attrs, INPUT: text}
+            if truncated is not None:
+                attrs[INPUT + ".truncated"] = truncated
+        return _recorder._tracer.start_span(name, kind=self.span_kind, attributes=attrs)
+
+    def finish(self, span: Span, result: Any) -> None:
+        if span.is_recording():
+            rec = _recorder._recorder
+            if rec is not None and rec.capture and self.capture_output:
+                text, truncated = dump_payload(result, rec.max_payload_bytes)
+                span.set_attribute(OUTPUT, text)
+                if truncated is not None:
+                    span.set_attribute(OUTPUT + ".truncated", truncated)
+            if self.kind == "llm":
+                extra = extract_llm_response(result)
+                if extra:
+                    span.set_attributes(extra)
+        span.end()
+
+
+def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
+    if isinstance(fn, staticmethod | classmethod):
+        return type(fn)(_wrap(fn.__func__, step_for))
+    step = step_for(fn)
+    attach = otel_context.attach
+    detach = otel_context.detach
+    in_context = trace.set_span_in_context
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            span = step.start(args, kwargs)
+            ctx = in_context(span)
+            agen = fn(*args, **kwargs)
+            items: list[Any] = []
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            try:
+                while True:
+                    token = attach(ctx)
+                    try:
+                        if to_throw is not None:
+                            exc, to_throw = to_throw, None
+                            item = await agen.athrow(exc)
+                        else:
+                            item = await agen.asend(to_send)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        detach(token)
+                    if len(items) < _MAX_STREAM_ITEMS:
+                        items.append(item)
+                    try:
+                        to_send = yield item
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as e:
+                        to_throw = e
+            except GeneratorExit:
+                step.finish(span, items)
+                raise
+            except BaseException as e:
+                record_error(span, e)
+                span.end()
+                raise
+            step.finish(span, items)
+
+        return agen_wrapper
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            span = step.start(args, kwargs)
+            ctx = in_context(span)
+            token = attach(ctx)
+            try:
+                gen = fn(*args, **kwargs)
+            finally:
+                detach(token)
+            items: list[Any] = []
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            try:
+                while True:
+                    token = attach(ctx)
+                    try:
+                        if to_throw is not None:
+                            exc, to_throw = to_throw, None
+                            item = gen.throw(exc)
+                        else:
+                            item = gen.send(to_send)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    finally:
+                        detach(token)
+                    if len(items) < _MAX_STREAM_ITEMS:
+                        items.append(item)
+                    try:
+                        to_send = yield item
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as e:
+                        to_throw = e
+            except GeneratorExit:
+                step.finish(span, items)
+                raise
+            except BaseException as e:
+                record_error(span, e)
+                span.end()
+                raise
+            step.finish(span, items)
+            return result
+
+        return gen_wrapper
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            span = step.start(args, kwargs)
+            token = attach(in_context(span))
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as e:
+                record_error(span, e)
+                span.end()
+                raise
+            finally:
+                detach(token)
+            step.finish(span, result)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        span = step.start(args, kwargs)
+        token = attach(in_context(span))
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as e:
+            record_error(span, e)
+            span.end()
+            raise
+        finally:
+            detach(token)
+        step.finish(span, result)
+        return result
+
+    return wrapper
+
+
+def _fn_name(fn: Any) -> str:
+    f = getattr(fn, "__func__", fn)
+    return str(getattr(f, "__name__", "step"))
+
+
+def _decorator(fn: Any, make: Callable[[Callable[..., Any]], _Step]) -> Any:
+    if fn is None:
+        return lambda f: _wrap(f, make)
+    if not callable(fn) and not isinstance(fn, staticmethod | classmethod):
+        raise TypeError(f"agentreel decorators take a function, got {type(fn).__name__}; did you mean name=...?")
+    return _wrap(fn, make)
+
+
+@overload
+def agent(fn: F, /) -> F: ...
+@overload
+def agent(*, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
+def agent(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -> Any:
+    """Record each call as an agent invocation (``gen_ai.operation.name = invoke_agent``).
+
+    Example::
+
+        @agentreel.agent(name="researcher")
+        async def research(question: str) -> str: ...
+    """
+
+    def make(f: Callable[..., Any]) -> _Step:
+        n = name or _fn_name(f)
+        attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": n}
+        return _Step(f, "agent", f"invoke_agent {n}", attrs, capture_input=capture, capture_output=capture)
+
+    return _decorator(fn, make)
+
+
+@overload
+def llm(fn: F, /) -> F: ...
+@overload
+def llm(*, provider: str | None = None, model: str | None = None, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
+def llm(
+    fn: Any = None,
+    /,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    name: str | None = None,
+    capture: bool = True,
+) -> Any:
+    """Record each call as an LLM request (``gen_ai.operation.name = chat``).
+
+    Token usage, response model and finish reason are read from the return value
+    when it has them (OpenAI- and Anthropic-shaped responses, objects or dicts);
+    otherwise report them with `agentreel.current_span().set_tokens(...)`. Without
+    `model`, a ``model=`` keyword argument of the call is used.
+
+    Example::
+
+        @agentreel.llm(provider="openai", model="gpt-4.1")
+        def chat(messages: list[dict]) -> dict: ...
+    """
+
+    def make(f: Callable[..., Any]) -> _Step:
+        attrs: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+        if provider:
+            attrs["gen_ai.provider.name"] = provider
+        if model:
+            attrs["gen_ai.request.model"] = model
+        span_name = f"chat {model or name or _fn_name(f)}"
+        return _Step(
+            f,
+            "llm",
+            span_name,
+            attrs,
+            span_kind=SpanKind.CLIENT,
+            capture_input=capture,
+            capture_output=capture,
+            dynamic_model=model is None,
+        )
+
+    return _decorator(fn, make)
+
+
+@overload
+def tool(fn: F, /) -> F: ...
+@overload
+def tool(*, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
+def tool(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -> Any:
+    """Record each call as a tool execution (``gen_ai.operation.name = execute_tool``).
+
+    Example::
+
+        @agentreel.tool
+        def search(query: str) -> list[str]: ...
+    """
+
+    def make(f: Callable[..., Any]) -> _Step:
+        n = name or _fn_name(f)
+        attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": n, "gen_ai.tool.type": "function"}
+        return _Step(f, "tool", f"execute_tool {n}", attrs, capture_input=capture, capture_output=capture)
+
+    return _decorator(fn, make)
+
+
+@overload
+def retriever(fn: F, /) -> F: ...
+@overload
+def retriever(*, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
+def retriever(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -> Any:
+    """Record each call as a retrieval step (documents fetched for a query).
+
+    Example::
+
+        @agentreel.retriever
+        def lookup(query: str, k: int = 5) -> list[Doc]: ...
+    """
+
+    def make(f: Callable[..., Any]) -> _Step:
+        n = name or _fn_name(f)
+        return _Step(f, "retriever", f"retrieve {n}", {"agentreel.retriever.name": n}, capture_input=capture, capture_output=capture)
+
+    return _decorator(fn, make)

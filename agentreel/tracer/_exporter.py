@@ -1,0 +1,227 @@
+"""The agent process's side of the spool: an OTel exporter and a start-record processor.
+
+`SpoolExporter` runs under OpenTelemetry's own `BatchSpanProcessor`: each batch
+of ended spans becomes one segment. `OpenSpanProcessor` keeps the spans that are
+still open; on each tick it spools a start record for every root, agent and LLM
+span open since the last tick (so a run in progress is visible, and a crashed run
+shows where it stopped) and touches the process's heartbeat file. A span that
+starts and ends between two ticks costs one dict insert and one dict pop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, StatusCode
+
+from agentreel._normalize import KIND, normalize_into
+from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+
+__all__ = ["OpenSpanProcessor", "SpoolExporter", "record_from_span"]
+
+log = logging.getLogger("agentreel")
+
+_STATUS = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
+_SPAN_KIND = {k: k.name.lower() for k in SpanKind}
+_dumps = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+_START_KINDS = frozenset({"agent", "llm", "chain"})
+_START_OPERATIONS = frozenset({"invoke_agent", "chat", "text_completion", "generate_content"})
+
+
+def _attributes(s: ReadableSpan) -> Mapping[str, Any]:
+    # The SDK keeps attributes in a BoundedAttributes whose plain dict is `_dict`;
+    # reading it directly is ~10x cheaper than going through the mapping proxy.
+    raw = getattr(s, "_attributes", None)
+    d = getattr(raw, "_dict", None)
+    if isinstance(d, dict):
+        return d
+    return dict(s.attributes or {})
+
+
+def record_from_span(s: ReadableSpan, process_id: str, *, open_: bool = False) -> dict[str, Any]:
+    """The spool record of one span (a start record when `open_`)."""
+    c = s.get_span_context()
+    assert c is not None
+    p = s.parent
+    st = s.status
+    rec: dict[str, Any] = {
+        "trace_id": f"{c.trace_id:032x}",
+        "span_id": f"{c.span_id:016x}",
+        "parent_span_id": f"{p.span_id:016x}" if p is not None else None,
+        "name": s.name,
+        "span_kind": _SPAN_KIND[s.kind],
+        "start_ns": s.start_time,
+        "end_ns": None if open_ else s.end_time,
+        "status": "unset" if open_ else _STATUS[st.status_code],
+        "status_message": st.description,
+        "error_type": None,
+        "error_message": None,
+        "events": None,
+        "scope": s.instrumentation_scope.name if s.instrumentation_scope else None,
+        "process_id": process_id,
+    }
+    normalize_into(rec, _attributes(s))
+    if s.events:
+        events = []
+        for e in s.events:
+            ea = dict(e.attributes or {})
+            events.append({"name": e.name, "time_ns": e.timestamp, "attributes": ea})
+            if e.name == "exception":
+                if rec["error_type"] is None:
+                    rec["error_type"] = ea.get("exception.type")
+                if rec["error_message"] is None:
+                    rec["error_message"] = ea.get("exception.message")
+        rec["events"] = events
+    if rec["status"] == "error" and rec["error_message"] is None:
+        rec["error_message"] = st.description
+    return rec
+
+
+class _SegmentWriter:
+    """Writes records as segments; a failing disk drops the batch with one warning."""
+
+    def __init__(self, paths: SpoolPaths, process_id: str) -> None:
+        self.paths = paths
+        self.process_id = process_id
+        self.dropped = 0
+        self._warned = False
+
+    def write(self, records: Sequence[dict[str, Any]]) -> bool:
+        if not records:
+            return True
+        data = ("\n".join(map(_dumps, records)) + "\n").encode()
+        try:
+            write_atomic(self.paths.dir / new_segment_name(self.process_id), data)
+        except OSError as e:
+            self.dropped += len(records)
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "agentreel: cannot write to the spool at %s (%s); spans are being dropped",
+                    self.paths.dir,
+                    e,
+                )
+            return False
+        self._warned = False
+        return True
+
+
+class SpoolExporter(SpanExporter):
+    """Writes each batch of ended spans as one spool segment.
+
+    Use it under a `BatchSpanProcessor`::
+
+        provider.add_span_processor(BatchSpanProcessor(SpoolExporter(paths, "p1")))
+    """
+
+    def __init__(self, paths: SpoolPaths, process_id: str) -> None:
+        self._writer = _SegmentWriter(paths, process_id)
+        self._process_id = process_id
+        self.exported = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        pid = self._process_id
+        records = [record_from_span(s, pid) for s in spans]
+        if self._writer.write(records):
+            self.exported += len(records)
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _wants_start_record(span: Span) -> bool:
+    if span.parent is None:
+        return True
+    a = _attributes(span)
+    kind = a.get(KIND)
+    if kind is not None:
+        return kind in _START_KINDS
+    op = a.get("gen_ai.operation.name")
+    if op is not None:
+        return op in _START_OPERATIONS
+    oi = a.get("openinference.span.kind")
+    return oi is not None and str(oi).upper() in ("AGENT", "LLM", "CHAIN")
+
+
+class OpenSpanProcessor(SpanProcessor):
+    """Spools start records of long-open spans and keeps the process's heartbeat."""
+
+    def __init__(self, paths: SpoolPaths, process_id: str, interval: float) -> None:
+        self._writer = _SegmentWriter(paths, process_id)
+        self._process_id = process_id
+        self._heartbeat = paths.live / process_id
+        self._open: dict[int, Span] = {}
+        self._spooled: set[int] = set()
+        self._lock = threading.Lock()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._touch()
+        self._thread = threading.Thread(target=self._run, name="agentreel-open-spans", daemon=True)
+        self._thread.start()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if not self._stop.is_set() and _wants_start_record(span):
+            self._open[span.context.span_id] = span
+
+    def on_end(self, span: ReadableSpan) -> None:
+        c = span.context
+        if c is not None and self._open.pop(c.span_id, None) is not None:
+            self._spooled.discard(c.span_id)
+
+    def _touch(self) -> None:
+        try:
+            fd = os.open(self._heartbeat, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.utime(self._heartbeat)
+        except OSError:
+            pass
+
+    def tick(self) -> None:
+        """Spool start records of spans opened since the last tick; touch the heartbeat."""
+        with self._lock:
+            fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
+            if fresh:
+                records = [record_from_span(s, self._process_id, open_=True) for s in fresh]
+                if self._writer.write(records):
+                    ids = (s.context.span_id for s in fresh)
+                    self._spooled.update(i for i in ids if i in self._open)
+            self._touch()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.tick()
+            except Exception:  # never let the recorder's thread die
+                log.exception("agentreel: start-record tick failed")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.tick()
+        return True
+
+    def shutdown(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.tick()
+        try:
+            os.unlink(self._heartbeat)
+        except OSError:
+            pass

@@ -1,0 +1,117 @@
+"""`SpanHandle`: what code inside a span uses to add its output, tokens and attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from agentreel._normalize import INPUT, OUTPUT
+from agentreel.tracer import _recorder
+from agentreel.tracer._capture import dump_payload
+
+__all__ = ["SpanHandle", "current_span", "record_error", "set_payload"]
+
+
+def set_payload(span: Span, key: str, value: Any) -> None:
+    """Capture `value` as the span's input or output payload, if capture is on."""
+    rec = _recorder.recorder()
+    if rec is None or not rec.capture or not span.is_recording():
+        return
+    text, truncated = dump_payload(value, rec.max_payload_bytes)
+    span.set_attribute(key, text)
+    if truncated is not None:
+        span.set_attribute(key + ".truncated", truncated)
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Mark `span` failed by `exc`: an exception event with its traceback, status and error.type."""
+    if not span.is_recording():
+        return
+    span.record_exception(exc, escaped=True)
+    t = type(exc)
+    span.set_attribute("error.type", t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}")
+    span.set_status(Status(StatusCode.ERROR, f"{t.__name__}: {exc}"))
+
+
+class SpanHandle:
+    """A handle on one recorded step, to report what the step produced.
+
+    Example::
+
+        with agentreel.span("rerank", kind="retriever") as s:
+            docs = rerank(query, docs)
+            s.set_output(docs)
+            s.set_tokens(input=812, output=40)
+    """
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id as 32 hex digits (also the run id of the run it belongs to)."""
+        return f"{self.span.get_span_context().trace_id:032x}"
+
+    @property
+    def span_id(self) -> str:
+        """The span id as 16 hex digits."""
+        return f"{self.span.get_span_context().span_id:016x}"
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run this span belongs to (its trace id)."""
+        return self.trace_id
+
+    def set_input(self, value: Any) -> None:
+        """Record the step's input (JSON where possible, capped and redacted like arguments)."""
+        set_payload(self.span, INPUT, value)
+
+    def set_output(self, value: Any) -> None:
+        """Record the step's output."""
+        set_payload(self.span, OUTPUT, value)
+
+    def set_tokens(self, input: int | None = None, output: int | None = None) -> None:
+        """Record token usage (GenAI ``gen_ai.usage.*_tokens``)."""
+        if input is not None:
+            self.span.set_attribute("gen_ai.usage.input_tokens", int(input))
+        if output is not None:
+            self.span.set_attribute("gen_ai.usage.output_tokens", int(output))
+
+    def set_model(self, request: str | None = None, response: str | None = None, provider: str | None = None) -> None:
+        """Record the model asked for, the model that answered, and the provider."""
+        if request is not None:
+            self.span.set_attribute("gen_ai.request.model", request)
+        if response is not None:
+            self.span.set_attribute("gen_ai.response.model", response)
+        if provider is not None:
+            self.span.set_attribute("gen_ai.provider.name", provider)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one OpenTelemetry attribute (str, bool, int, float or a list of one of them)."""
+        self.span.set_attribute(key, value)
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        """Set several OpenTelemetry attributes at once."""
+        self.span.set_attributes(attributes)
+
+    def record_error(self, exc: BaseException) -> None:
+        """Mark the step failed by `exc` without raising it."""
+        record_error(self.span, exc)
+
+
+def current_span() -> SpanHandle:
+    """A handle on the innermost active span (a no-op handle outside any span).
+
+    Useful inside a decorated function to add what only it knows::
+
+        @agentreel.llm(provider="acme")
+        def chat(messages):
+            reply = client.complete(messages)
+            agentreel.current_span().set_tokens(reply.tokens_in, reply.tokens_out)
+            return reply.text
+    """
+    return SpanHandle(trace.get_current_span())

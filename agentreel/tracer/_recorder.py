@@ -1,0 +1,285 @@
+"""`init()`: where spans go, and the one recorder of this process.
+
+`init()` adds agentreel's processors to the application's `TracerProvider` when
+it already has one (so spans reach both), or creates and installs one. The
+decorators always ask `tracer()` for the tracer in force, so they emit plain
+OpenTelemetry spans even when agentreel's recorder is not initialised.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanProcessor
+
+from agentreel._errors import ConfigError
+from agentreel._spool import SpoolPaths, write_atomic
+from agentreel.tracer._capture import DEFAULT_MAX_PAYLOAD
+from agentreel.tracer._exporter import OpenSpanProcessor, SpoolExporter
+
+__all__ = ["Recorder", "default_dir", "flush", "init", "recorder", "shutdown", "tracer"]
+
+SCOPE = "agentreel"
+_lock = threading.Lock()
+_recorder: Recorder | None = None
+_tracer: trace.Tracer = trace.get_tracer(SCOPE)
+
+
+def default_dir() -> Path:
+    """The store directory: ``$AGENTREEL_DIR``, else ``./.agentreel``."""
+    return Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
+
+
+def _git_sha(start: Path) -> str | None:
+    """The commit checked out at or above `start`, read from .git without running git."""
+    for d in (start, *start.parents):
+        git = d / ".git"
+        if git.is_dir():
+            try:
+                head = (git / "HEAD").read_text().strip()
+                if not head.startswith("ref: "):
+                    return head or None
+                ref = head[5:]
+                ref_file = git / ref
+                if ref_file.is_file():
+                    return ref_file.read_text().strip() or None
+                packed = git / "packed-refs"
+                if packed.is_file():
+                    for line in packed.read_text().splitlines():
+                        if line.endswith(" " + ref):
+                            return line.split(" ", 1)[0]
+            except OSError:
+                return None
+            return None
+    return None
+
+
+def _flush_mode() -> float | None:
+    """Seconds between flushes from ``$AGENTREEL_FLUSH`` (``each`` -> None: write through)."""
+    raw = os.environ.get("AGENTREEL_FLUSH")
+    if raw is None or raw == "":
+        return 1.0
+    if raw == "each":
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"AGENTREEL_FLUSH={raw!r} is not a number of seconds or 'each'; set it to e.g. 1 or each"
+        ) from None
+    if v <= 0:
+        raise ConfigError(f"AGENTREEL_FLUSH={raw!r} must be positive seconds or 'each'")
+    return v
+
+
+class Recorder:
+    """The running recorder: its spool, its processors and its settings.
+
+    Made by `agentreel.init()`; most code never touches it directly.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        provider: TracerProvider,
+        *,
+        capture: bool,
+        max_payload_bytes: int,
+        flush_interval: float | None,
+        owns_provider: bool,
+    ) -> None:
+        self.path = path
+        self.provider = provider
+        self.capture = capture
+        self.max_payload_bytes = max_payload_bytes
+        self.process_id = secrets.token_hex(8)
+        self.paths = SpoolPaths(path)
+        self.paths.create()
+        self._owns_provider = owns_provider
+        self._write_process_file(provider.resource)
+        self.exporter = SpoolExporter(self.paths, self.process_id)
+        self.open_spans = OpenSpanProcessor(self.paths, self.process_id, flush_interval or 1.0)
+        self.batch: SpanProcessor
+        if flush_interval is None:
+            self.batch = SimpleSpanProcessor(self.exporter)
+        else:
+            self.batch = BatchSpanProcessor(
+                self.exporter,
+                max_queue_size=100_000,
+                schedule_delay_millis=flush_interval * 1000,
+                max_export_batch_size=4096,
+            )
+        self._closed = False
+        provider.add_span_processor(self.open_spans)
+        provider.add_span_processor(self.batch)
+        self.tracer = provider.get_tracer(SCOPE)
+        atexit.register(self.shutdown)
+
+    def _write_process_file(self, resource: Resource) -> None:
+        import json
+
+        info: dict[str, Any] = {
+            "process_id": self.process_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_ns": time.time_ns(),
+            "argv": sys.argv[:20],
+            "resource": {k: (list(v) if isinstance(v, tuple) else v) for k, v in resource.attributes.items()},
+        }
+        write_atomic(self.paths.processes / f"{self.process_id}.json", json.dumps(info).encode())
+
+    @property
+    def dropped(self) -> int:
+        """Spans that could not be written to the spool."""
+        return self.exporter.dropped
+
+    def flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write every ended span, and start records of open ones, to the spool now."""
+        ok = self.batch.force_flush(timeout_millis)
+        return self.open_spans.force_flush(timeout_millis) and ok
+
+    def shutdown(self) -> None:
+        """Flush and stop recording; the processors stay on a shared provider but go inert."""
+        if self._closed:
+            return
+        self._closed = True
+        self.batch.shutdown()
+        self.open_spans.shutdown()
+        atexit.unregister(self.shutdown)
+        if self._owns_provider:
+            self.provider.shutdown()
+
+
+def _program_name() -> str:
+    arg0 = sys.argv[0] if sys.argv else ""
+    return Path(arg0).stem if arg0 and arg0 != "-c" else "python"
+
+
+def _resource(service_name: str | None) -> Resource:
+    attrs: dict[str, Any] = {
+        "service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or _program_name(),
+        "process.pid": os.getpid(),
+    }
+    sha = _git_sha(Path.cwd())
+    if sha:
+        attrs["vcs.ref.head.revision"] = sha
+    return Resource.create(attrs)
+
+
+def init(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    service_name: str | None = None,
+    capture: bool = True,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+    flush_interval: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+    propagate_threads: bool = True,
+) -> Recorder:
+    """Start recording this process's agent runs into the store at `path`.
+
+    `path` defaults to ``$AGENTREEL_DIR`` or ``./.agentreel``. If the application
+    already set an SDK `TracerProvider` (or passes one as `tracer_provider`),
+    agentreel adds its processors to it, so spans reach both; otherwise it installs
+    its own. Calling `init()` again with the same path returns the same recorder.
+
+    Example::
+
+        import agentreel
+        agentreel.init()                    # ./.agentreel
+        agentreel.init("/tmp/traces")       # or a directory of your choice
+
+    Args:
+        capture: record arguments and results of decorated functions.
+        max_payload_bytes: cap per captured payload (longer ones are cut and marked).
+        flush_interval: seconds between spool writes (default 1, or ``$AGENTREEL_FLUSH``;
+            ``$AGENTREEL_FLUSH=each`` writes every span as it ends).
+        propagate_threads: carry the current span into threads and thread pools, so
+            work run in a pool nests under the span that submitted it.
+    """
+    global _recorder, _tracer
+    p = Path(path) if path is not None else default_dir()
+    if max_payload_bytes < 64:
+        raise ConfigError(f"max_payload_bytes={max_payload_bytes} is too small; use at least 64")
+    interval = _flush_mode() if flush_interval is None else flush_interval
+    if interval is not None and interval <= 0:
+        raise ConfigError(f"flush_interval={interval} must be a positive number of seconds")
+    with _lock:
+        if _recorder is not None and not _recorder._closed:
+            if _recorder.path.resolve() == p.resolve():
+                return _recorder
+            raise ConfigError(
+                f"agentreel is already recording to {_recorder.path}; call agentreel.shutdown() "
+                f"before init({str(p)!r})"
+            )
+        owns = False
+        if tracer_provider is None:
+            current = trace.get_tracer_provider()
+            if isinstance(current, TracerProvider):
+                tracer_provider = current
+            else:
+                tracer_provider = TracerProvider(resource=_resource(service_name))
+                trace.set_tracer_provider(tracer_provider)
+                owns = True
+        try:
+            rec = Recorder(
+                p,
+                tracer_provider,
+                capture=capture,
+                max_payload_bytes=max_payload_bytes,
+                flush_interval=interval,
+                owns_provider=owns,
+            )
+        except OSError as e:
+            raise ConfigError(f"cannot create the agentreel store at {p}: {e.strerror or e}") from None
+        if propagate_threads:
+            _propagate_threads()
+        _recorder = rec
+        _tracer = rec.tracer
+        return rec
+
+
+def _propagate_threads() -> None:
+    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+    inst = ThreadingInstrumentor()
+    if not inst.is_instrumented_by_opentelemetry:
+        inst.instrument()
+
+
+def recorder() -> Recorder | None:
+    """The active recorder, or None before `init()`."""
+    return _recorder
+
+
+def tracer() -> trace.Tracer:
+    """The tracer the decorators use: the recorder's, else the global provider's."""
+    return _tracer
+
+
+def flush(timeout_millis: int = 30_000) -> bool:
+    """Write everything recorded so far to the spool. Returns False on timeout."""
+    r = _recorder
+    return r.flush(timeout_millis) if r is not None else True
+
+
+def shutdown() -> None:
+    """Flush and stop the active recorder; `init()` may be called again afterwards."""
+    global _recorder, _tracer
+    with _lock:
+        r = _recorder
+        _recorder = None
+        _tracer = trace.get_tracer(SCOPE)
+    if r is not None:
+        r.shutdown()

@@ -1,0 +1,117 @@
+"""`span()` and `run()`: context managers for steps and whole runs."""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+
+from agentreel._errors import ConfigError
+from agentreel._normalize import INPUT, KIND, KINDS
+from agentreel.tracer import _recorder
+from agentreel.tracer._handle import SpanHandle, record_error, set_payload
+
+__all__ = ["run", "span"]
+
+_OPERATIONS = {"agent": "invoke_agent", "llm": "chat", "tool": "execute_tool", "embedding": "embeddings"}
+
+
+class _SpanScope:
+    """A span made current for the body of a ``with`` (or ``async with``) block."""
+
+    def __init__(self, name: str, attrs: dict[str, Any], *, new_trace: bool, input: Any) -> None:
+        self._name = name
+        self._attrs = attrs
+        self._new_trace = new_trace
+        self._input = input
+        self._token: object | None = None
+        self._handle: SpanHandle | None = None
+
+    def __enter__(self) -> SpanHandle:
+        ctx = Context() if self._new_trace else None
+        kind = SpanKind.CLIENT if self._attrs.get(KIND) == "llm" else SpanKind.INTERNAL
+        s = _recorder._tracer.start_span(self._name, context=ctx, kind=kind, attributes=self._attrs)
+        self._token = otel_context.attach(trace.set_span_in_context(s))
+        self._handle = SpanHandle(s)
+        if self._input is not None:
+            set_payload(s, INPUT, self._input)
+        return self._handle
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._handle is not None
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+        if exc is not None:
+            record_error(self._handle.span, exc)
+        self._handle.span.end()
+
+    async def __aenter__(self) -> SpanHandle:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(et, exc, tb)
+
+
+def span(name: str, kind: str = "other", *, input: Any = None, attributes: dict[str, Any] | None = None) -> _SpanScope:
+    """Record the enclosed block as one step; yields a `SpanHandle`.
+
+    `kind` is one of agent, llm, tool, retriever, embedding, chain, other. Works as
+    ``with`` and ``async with``; an exception escaping the block is recorded and
+    re-raised unchanged.
+
+    Example::
+
+        with agentreel.span("rerank", kind="retriever", input=query) as s:
+            s.set_output(rerank(query, docs))
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"span kind {kind!r} is not one of {', '.join(KINDS)}")
+    attrs: dict[str, Any] = {KIND: kind}
+    op = _OPERATIONS.get(kind)
+    if op:
+        attrs["gen_ai.operation.name"] = op
+    if kind == "tool":
+        attrs["gen_ai.tool.name"] = name
+    elif kind == "agent":
+        attrs["gen_ai.agent.name"] = name
+    if attributes:
+        attrs.update(attributes)
+    return _SpanScope(name, attrs, new_trace=False, input=input)
+
+
+_TagValue = str | int | float | bool
+
+
+def run(name: str, *, tags: dict[str, _TagValue] | None = None, input: Any = None) -> _SpanScope:
+    """Record the enclosed block as one run: a new trace whose root span is named `name`.
+
+    `tags` are kept with the run and are what the CLI, checks and TUI filter on.
+    The handle's ``run_id`` names the run in ``agentreel show``.
+
+    Example::
+
+        with agentreel.run("nightly-eval", tags={"dataset": "qa-v2"}) as r:
+            asyncio.run(research("..."))
+        print(r.run_id)
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError("agentreel.run() needs a non-empty name")
+    attrs: dict[str, Any] = {KIND: "chain", "agentreel.run.name": name}
+    if tags:
+        for k, v in tags.items():
+            if not isinstance(k, str) or not isinstance(v, _TagValue):
+                raise ConfigError(
+                    f"run tag {k!r}={v!r} is not a string key with a str, int, float or bool value"
+                )
+        attrs["agentreel.run.tags"] = json.dumps(tags, sort_keys=True)
+    return _SpanScope(name, attrs, new_trace=True, input=input)
