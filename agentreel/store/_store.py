@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,6 +16,7 @@ from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFo
 from agentreel._spool import SpoolPaths
 from agentreel.store._ingest import IngestReport, drain, live_processes
 from agentreel.store._schema import migrate
+from agentreel.store._tree import tree_order
 
 __all__ = ["DB_NAME", "Store"]
 
@@ -25,20 +26,22 @@ _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
     """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None."""
-    if v is None or isinstance(v, datetime):
-        return v
+    if v is None:
+        return None
+    if isinstance(v, datetime):  # the store keeps naive UTC
+        return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
     if isinstance(v, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", v)
         if not m:
             try:
-                return datetime.fromisoformat(v)
+                return _when(datetime.fromisoformat(v), name)
             except ValueError:
                 raise AgentreelError(
                     f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
                 ) from None
         n = float(m.group(1))
         v = timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)])
-    return datetime.now() - v
+    return datetime.now(UTC).replace(tzinfo=None) - v
 
 
 class Store:
@@ -228,6 +231,10 @@ class Store:
         """The spans of one run, in start order (`run_id` may be a unique prefix)."""
         rid = self.resolve_run(run_id)
         return self.sql("SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid})
+
+    def tree(self, run_id: str) -> pl.DataFrame:
+        """The spans of one run depth-first (parents before children), with a ``depth`` column."""
+        return tree_order(self.spans(run_id))
 
     def events(self, run_id: str) -> pl.DataFrame:
         """The span events (exceptions and others) of one run, in time order."""

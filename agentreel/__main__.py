@@ -1,0 +1,3 @@
+from agentreel.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The ``agentreel`` command: one thin function per subcommand over the packages.
+
+Errors a user can cause print one line to stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from agentreel._errors import AgentreelError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn AgentreelError into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentreelError as e:
+            _fail(str(e))
+
+    return wrapper  # type: ignore[return-value]
+
+
+dir_option = click.option(
+    "--dir",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGENTREEL_DIR",
+    default=".agentreel",
+    show_default=True,
+    help="The store directory (or set AGENTREEL_DIR).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agentreel")
+def main() -> None:
+    """agentreel: a flight recorder for AI agent runs.
+
+    Record with `agentreel.init()` and the decorators, then list runs with
+    `agentreel runs` and read one with `agentreel show RUN_ID`.
+    """
+
+
+from agentreel.cli import _commands  # noqa: E402,F401  (registers the subcommands)

@@ -1,0 +1,124 @@
+"""The subcommands: demo, ingest, runs, show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from agentreel.cli import dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli._render import runs_table, span_tree, to_json
+from agentreel.store import IngestReport, Store
+
+console = Console(highlight=False)
+
+
+def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
+    """Open the store and drain the spool first, so what is shown is current."""
+    store = Store.open(store_dir, create=create)
+    report = store.ingest()
+    _warn_rejected(report)
+    return store
+
+
+def _warn_rejected(report: IngestReport) -> None:
+    for name, error in report.rejected:
+        err_console.print(f"[yellow]warning:[/] set aside unreadable spool segment {name}: {error}", highlight=False, soft_wrap=True)
+
+
+@main.command()
+@click.option("--runs", "n_runs", type=click.IntRange(1, 10_000), default=5, show_default=True, help="How many runs to record.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed; run i uses seed+i.")
+@click.option("--latency", type=click.FloatRange(0, 1), default=0.004, show_default=True, help="Simulated base latency in seconds.")
+@dir_option
+@json_option
+@handles_errors
+def demo(n_runs: int, seed: int, latency: float, store_dir: Path, as_json: bool) -> None:
+    """Record runs of the bundled research agent (offline, scripted model) and list them."""
+    import agentreel
+    from agentreel.demo import run_demo
+
+    agentreel.init(store_dir, service_name="agentreel-demo")
+    try:
+        results = run_demo(n_runs, seed=seed, latency=latency)
+    finally:
+        agentreel.shutdown()
+    with _open_fresh(store_dir, create=True) as store:
+        runs = store.runs_by_id([rid for rid, _ in results]).sort("start_time", descending=True)
+        if as_json:
+            click.echo(to_json(runs))
+            return
+        console.print(runs_table(runs, console.width))
+        first = runs["run_id"][0][:12] if runs.height else ""
+        console.print(f"[dim]recorded {runs.height} runs in {store_dir}; read one with[/] agentreel show {first}")
+
+
+@main.command()
+@dir_option
+@json_option
+@handles_errors
+def ingest(store_dir: Path, as_json: bool) -> None:
+    """Drain recorded spans from the spool into the store.
+
+    Unreadable segments are set aside in spool/rejected/, reported, and the rest
+    ingested; the exit code is then 2.
+    """
+    with Store.open(store_dir, create=True) as store:
+        report = store.ingest()
+    if as_json:
+        click.echo(to_json(report.as_dict()))
+    else:
+        console.print(f"ingested {report.spans} spans from {report.segments} segments in {report.seconds:.2f}s")
+    if report.rejected:
+        _warn_rejected(report)
+        raise SystemExit(2)
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["ok", "error", "running", "interrupted"]), help="Only runs with this status.")
+@click.option("--name", help="Only runs with this name (glob with *).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
+@click.option("--since", help="Only runs started within this age (90s, 15m, 2h, 7d) or since an ISO date.")
+@click.option("--until", help="Only runs started before this age or ISO date.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs.")
+@dir_option
+@json_option
+@handles_errors
+def runs(status: str | None, name: str | None, tags: tuple[str, ...], since: str | None, until: str | None,
+         limit: int, store_dir: Path, as_json: bool) -> None:
+    """List recorded runs, newest first."""
+    tag_filter: dict[str, str] = {}
+    for t in tags:
+        if "=" not in t:
+            raise click.BadParameter(f"{t!r} is not KEY=VALUE", param_hint="--tag")
+        k, v = t.split("=", 1)
+        tag_filter[k] = v
+    with _open_fresh(store_dir) as store:
+        df = store.runs(status=status, name=name, tag=tag_filter or None, since=since, until=until, limit=limit)
+    if as_json:
+        click.echo(to_json(df))
+    elif df.is_empty():
+        console.print("no runs match" if (status or name or tags or since or until) else "no runs recorded yet; try `agentreel demo`")
+    else:
+        console.print(runs_table(df, console.width))
+
+
+@main.command()
+@click.argument("run_id")
+@dir_option
+@json_option
+@handles_errors
+def show(run_id: str, store_dir: Path, as_json: bool) -> None:
+    """Show one run as a span tree: kind, name, duration, tokens, cost, status, errors.
+
+    RUN_ID may be any unique prefix of at least 4 hex digits.
+    """
+    with _open_fresh(store_dir) as store:
+        run = store.run(run_id)
+        tree = store.tree(run["run_id"])
+        events = store.events(run["run_id"]) if as_json else None
+    if as_json:
+        click.echo(to_json({"run": run, "spans": tree, "events": events}))
+    else:
+        console.print(span_tree(run, tree, console.width))

@@ -1,0 +1,218 @@
+"""Rich renderings of runs and span trees for the terminal, and JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["KIND_ICONS", "fmt_cost", "fmt_duration", "fmt_tokens", "runs_table", "span_tree", "to_json"]
+
+KIND_ICONS = {"agent": "◆", "llm": "✦", "tool": "⚙", "retriever": "⌕", "embedding": "≡", "chain": "▸", "other": "·"}
+STATUS_STYLE = {"ok": "green", "error": "bold red", "running": "cyan", "interrupted": "yellow", "unset": "green"}
+_JSON_COLUMNS = {"tags", "attributes", "argv", "resource"}
+
+
+def fmt_duration(ms: float | None) -> str:
+    """52ms, 1.24s, 3m05s."""
+    if ms is None:
+        return "—"
+    if ms < 1:
+        return f"{ms * 1000:.0f}µs"
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.2f}s"
+    m, s = divmod(int(s), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+def fmt_tokens(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 10_000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.2f}M"
+
+
+def fmt_cost(usd: float | None) -> str:
+    if usd is None:
+        return "—"
+    if usd == 0:
+        return "$0"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+def fmt_time(t: datetime | None, *, short: bool = False) -> str:
+    """A stored (naive UTC) time in the local zone."""
+    if t is None:
+        return "—"
+    return t.replace(tzinfo=UTC).astimezone().strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def _tags(raw: str | None) -> str:
+    if not raw:
+        return ""
+    try:
+        tags = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(tags, dict):
+        return str(tags)
+    return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
+
+
+def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
+    """The runs as a table: status, name, start, duration, counts, tokens, cost, errors, tags.
+
+    On a terminal narrower than 120 columns the tags give way, below 100 the span count too.
+    """
+    drop = set()
+    if width < 120:
+        drop.add("tags")
+    if width < 100:
+        drop.add("spans")
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    # Fixed columns keep their width; name and tags give way on narrow terminals.
+    for col, justify, min_w in (
+        ("run", "left", 8), ("name", "left", 6), ("status", "left", 6), ("started", "left", 11),
+        ("took", "right", 6), ("spans", "right", 5), ("llm", "right", 3), ("tools", "right", 5),
+        ("tokens", "right", 6), ("cost", "right", 7), ("err", "right", 3), ("tags", "left", None),
+    ):
+        if col in drop:
+            continue
+        t.add_column(
+            col, justify=justify, no_wrap=col not in ("tags", "name"), min_width=min_w,  # type: ignore[arg-type]
+            overflow="ellipsis" if col == "name" else "fold",
+        )
+    for r in runs.iter_rows(named=True):
+        tokens = None if r["input_tokens"] is None and r["output_tokens"] is None else (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
+        cells = dict(
+            run=r["run_id"][:8],
+            name=r["name"],
+            status=Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
+            started=fmt_time(r["start_time"], short=True)[: 11 if width < 100 else 14],
+            took=fmt_duration(r["duration_ms"]),
+            spans=str(r["span_count"]),
+            llm=str(r["llm_count"]),
+            tools=str(r["tool_count"]),
+            tokens=fmt_tokens(tokens),
+            cost=fmt_cost(r["cost_usd"]),
+            err=Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
+            tags=_tags(r["tags"]),
+        )
+        t.add_row(*(v for k, v in cells.items() if k not in drop))
+    return t
+
+
+def _tree_prefixes(depths: list[int]) -> list[str]:
+    """Box-drawing prefixes for rows in depth-first order."""
+    n = len(depths)
+    last = [True] * n
+    nxt: dict[int, int] = {}  # depth -> index of the next row at that depth, scanning backwards
+    for i in range(n - 1, -1, -1):
+        d = depths[i]
+        j = nxt.get(d)
+        # i has a later sibling if the next row at depth d comes before any shallower row
+        last[i] = not (j is not None and all(depths[k] >= d for k in range(i + 1, j)))
+        nxt[d] = i
+    out: list[str] = []
+    open_levels: list[bool] = []
+    for i, d in enumerate(depths):
+        del open_levels[d:]
+        if d == 0:
+            out.append("")
+        else:
+            out.append("".join("│  " if o else "   " for o in open_levels[1:d]) + ("└─ " if last[i] else "├─ "))
+        open_levels.extend([False] * (d + 1 - len(open_levels)))
+        open_levels[d] = not last[i]
+    return out
+
+
+def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> RenderableType:
+    """A run's header and its span tree with kind, duration, tokens, cost and status."""
+    status = run["status"]
+    head = Text.assemble(
+        (f"{run['name']}", "bold"), "  ", (status, STATUS_STYLE.get(status, "")), "  ",
+        (f"run {run['run_id']}", "dim"),
+    )
+    facts = Text(
+        f"started {fmt_time(run['start_time'])} · {fmt_duration(run['duration_ms'])} · "
+        f"{run['span_count']} spans ({run['llm_count']} llm, {run['tool_count']} tool) · "
+        f"tokens {fmt_tokens(run['input_tokens'])} in / {fmt_tokens(run['output_tokens'])} out · "
+        f"cost {fmt_cost(run['cost_usd'])}",
+        style="dim",
+    )
+    parts: list[RenderableType] = [head, facts]
+    extra = " ".join(
+        x for x in (
+            _tags(run.get("tags")),
+            f"service={run['service_name']}" if run.get("service_name") else "",
+            f"code={run['code_version'][:10]}" if run.get("code_version") else "",
+        ) if x
+    )
+    if extra:
+        parts.append(Text(extra, style="dim"))
+    if run.get("error_message"):
+        parts.append(Text(f"error: {run.get('error_type') or ''} {run['error_message']}".replace("  ", " "), style="red"))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    t.add_column("span", no_wrap=True, overflow="ellipsis", min_width=20, max_width=max(20, width - 47))
+    t.add_column("kind", no_wrap=True, min_width=5)
+    t.add_column("duration", justify="right", no_wrap=True, min_width=8)
+    t.add_column("tokens", justify="right", no_wrap=True, min_width=9)
+    t.add_column("cost", justify="right", no_wrap=True, min_width=7)
+    t.add_column("status", no_wrap=True, min_width=5)
+    prefixes = _tree_prefixes(tree["depth"].to_list())
+    for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
+        st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
+        tok = "" if s["input_tokens"] is None and s["output_tokens"] is None else f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+        name = Text(prefix, style="dim")
+        name.append(f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}", style="red" if st == "error" else "")
+        t.add_row(
+            name,
+            s["kind"],
+            fmt_duration(s["duration_ms"]),
+            tok,
+            fmt_cost(s["cost_usd"]) if s["cost_usd"] is not None else "",
+            Text(st, style={"error": "bold red", "open": "cyan"}.get(st, "green")),
+        )
+        if st == "error" and (s["error_message"] or s["error_type"]):
+            pad = prefix.replace("├─ ", "│  ").replace("└─ ", "   ")
+            t.add_row(Text(f"{pad}   {s['error_type'] or 'error'}: {s['error_message'] or ''}", style="red"), "", "", "", "", "")
+    parts.append(t)
+    return Group(*parts)
+
+
+def _plain(v: Any, key: str | None = None) -> Any:
+    if isinstance(v, datetime | date):
+        return v.replace(tzinfo=UTC).isoformat() if isinstance(v, datetime) and v.tzinfo is None else v.isoformat()
+    if key in _JSON_COLUMNS and isinstance(v, str):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def to_json(obj: Any) -> str:
+    """`obj` (rows from polars, dicts, lists) as JSON: timestamps in ISO 8601 UTC, JSON columns parsed."""
+
+    def conv(o: Any, key: str | None = None) -> Any:
+        if isinstance(o, pl.DataFrame):
+            return [conv(r) for r in o.iter_rows(named=True)]
+        if isinstance(o, dict):
+            return {k: conv(v, k) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [conv(v) for v in o]
+        return _plain(o, key)
+
+    return json.dumps(conv(obj), indent=2, ensure_ascii=False)

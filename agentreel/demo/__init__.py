@@ -1,0 +1,8 @@
+"""The bundled demo agent, recorded by ``agentreel demo``. Offline and deterministic."""
+
+from __future__ import annotations
+
+from agentreel.demo._agent import research, run_demo
+from agentreel.demo._model import ScriptedModel
+
+__all__ = ["ScriptedModel", "research", "run_demo"]

@@ -1,0 +1,171 @@
+"""The bundled demo: a small research agent on a scripted model.
+
+It does what real agents do, so that what agentreel shows is worth looking at:
+a planner LLM picks searches, the searches run in parallel, a flaky page fetch
+is retried, a summariser sub-agent condenses what was read, a calculator is
+sometimes asked, and a final LLM call writes the answer. Seeded variation makes
+runs differ in steps, tokens and latency; about one run in six fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import agentreel
+from agentreel.demo._model import ScriptedModel
+
+__all__ = ["QUESTIONS", "FetchFailed", "run_demo", "research"]
+
+QUESTIONS = [
+    "How much energy does a data centre use per year?",
+    "Which rivers cross more than four countries?",
+    "What limits the range of electric aircraft?",
+    "How did the price of solar panels change since 2010?",
+    "Why do some languages have no word for blue?",
+    "How many satellites are in low Earth orbit?",
+]
+
+SYSTEM = "You are a careful research assistant. Use the tools, cite sources, answer briefly."
+
+
+class FetchFailed(RuntimeError):
+    """A page could not be fetched after every retry."""
+
+
+class _World:
+    """The seeded environment one run sees: its model, tool latencies and faults."""
+
+    def __init__(self, seed: int, latency: float) -> None:
+        self.rng = random.Random(seed * 7919 + 1)
+        self.model = ScriptedModel(seed, latency=latency)
+        self.latency = latency
+        self.fetch_failure_rate = self.rng.choice([0.0, 0.1, 0.3, 0.6])
+
+    async def pause(self, scale: float = 1.0) -> None:
+        await asyncio.sleep(self.latency * scale * self.rng.uniform(0.3, 3.0))
+
+
+_world: _World | None = None
+
+
+def _w() -> _World:
+    assert _world is not None, "run the demo through run_demo()"
+    return _world
+
+
+@agentreel.llm(provider="openai", model="gpt-4.1-mini")
+async def chat(messages: list[dict[str, Any]], purpose: str) -> dict[str, Any]:
+    """One call to the (scripted) model."""
+    w = _w()
+    if purpose == "plan":
+        k = w.rng.randint(2, 4)
+        topic = messages[-1]["content"].rstrip("?")
+        queries = [f"{topic} {suffix}" for suffix in w.rng.sample(["statistics", "2024", "report", "overview", "study"], k)]
+        return w.model.tool_calls(messages, [("web_search", {"query": q}) for q in queries])
+    if purpose == "summarise":
+        return w.model.text(messages, "Key facts: " + "; ".join(f"fact {w.rng.randint(1, 99)}" for _ in range(w.rng.randint(2, 6))))
+    if purpose == "compute":
+        return w.model.tool_calls(messages, [("calculator", {"expression": f"{w.rng.randint(2, 900)} * {w.rng.randint(2, 90)}"})])
+    words = w.rng.randint(20, 120)
+    finish = "length" if w.rng.random() < 0.05 else "stop"
+    return w.model.text(messages, " ".join(["Answer:"] + ["lorem"] * words), finish=finish)
+
+
+@agentreel.tool
+async def web_search(query: str) -> list[dict[str, str]]:
+    """Search the (simulated) web."""
+    w = _w()
+    await w.pause(2)
+    n = w.rng.randint(1, 4)
+    slug = query.lower().replace(" ", "-")[:40]
+    return [{"title": f"{query} — result {i}", "url": f"https://example.org/{slug}/{i}"} for i in range(n)]
+
+
+@agentreel.tool
+async def fetch_page(url: str) -> str:
+    """Fetch one page; fails now and then, as networks do."""
+    w = _w()
+    await w.pause(3)
+    if w.rng.random() < w.fetch_failure_rate:
+        raise TimeoutError(f"timed out fetching {url}")
+    return f"Text of {url}. " + "Lorem ipsum dolor sit amet. " * w.rng.randint(3, 30)
+
+
+@agentreel.tool
+def calculator(expression: str) -> float:
+    """Evaluate a product of two numbers."""
+    a, b = (float(x) for x in expression.split("*"))
+    return a * b
+
+
+async def fetch_with_retry(url: str, attempts: int = 3) -> str:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fetch_page(url)
+        except TimeoutError:
+            if attempt == attempts:
+                raise FetchFailed(f"gave up on {url} after {attempts} attempts") from None
+    raise AssertionError("unreachable")
+
+
+@agentreel.agent(name="summarizer")
+async def summarise(question: str, pages: list[str]) -> str:
+    messages = [
+        {"role": "system", "content": "Summarise the pages into facts that answer the question."},
+        {"role": "user", "content": question + "\n\n" + "\n---\n".join(p[:400] for p in pages)},
+    ]
+    reply = await chat(messages, purpose="summarise")
+    return str(reply["choices"][0]["message"]["content"])
+
+
+@agentreel.agent(name="researcher")
+async def research(question: str) -> str:
+    """Answer `question`: plan, search in parallel, read, summarise, answer."""
+    w = _w()
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    rounds = 2 if w.rng.random() < 0.3 else 1
+    notes: list[str] = []
+    for _ in range(rounds):
+        plan = await chat(messages, purpose="plan")
+        msg = plan["choices"][0]["message"]
+        messages.append(msg)
+        calls = msg["tool_calls"]
+        results = await asyncio.gather(*(web_search(**c["function"]["arguments"]) for c in calls))
+        for c, r in zip(calls, results, strict=True):
+            messages.append({"role": "tool", "tool_call_id": c["id"], "content": str(r)})
+        urls = [hit["url"] for hits in results for hit in hits[:1]]
+        pages = await asyncio.gather(*(fetch_with_retry(u) for u in urls))
+        notes.append(await summarise(question, list(pages)))
+    if w.rng.random() < 0.4:
+        ask = await chat(messages, purpose="compute")
+        call = ask["choices"][0]["message"]["tool_calls"][0]
+        value = calculator(**call["function"]["arguments"])
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": str(value)})
+    messages.append({"role": "user", "content": "Notes:\n" + "\n".join(notes) + "\nWrite the final answer."})
+    final = await chat(messages, purpose="answer")
+    return str(final["choices"][0]["message"]["content"])
+
+
+def run_demo(runs: int = 5, *, seed: int = 0, latency: float = 0.004) -> list[tuple[str, str | None]]:
+    """Record `runs` runs of the research agent; returns (run_id, error or None) for each.
+
+    Requires `agentreel.init()` to have been called.
+    """
+    global _world
+    out: list[tuple[str, str | None]] = []
+    for i in range(runs):
+        s = seed + i
+        _world = _World(s, latency)
+        question = QUESTIONS[s % len(QUESTIONS)]
+        error: str | None = None
+        try:
+            with agentreel.run("research", tags={"demo": True, "seed": s}, input={"question": question}) as r:
+                answer = asyncio.run(research(question))
+                r.set_output(answer)
+        except FetchFailed as e:
+            error = str(e)
+        out.append((r.run_id, error))
+    _world = None
+    return out
