@@ -6,7 +6,14 @@ The CLI turns any `AgentreelError` into exit code 2 with no traceback.
 
 from __future__ import annotations
 
-__all__ = ["AgentreelError", "ConfigError", "RunNotFound", "StoreBusy", "StoreNotFound", "StoreVersionError"]
+__all__ = [
+    "AgentreelError",
+    "ConfigError",
+    "RunNotFound",
+    "StoreBusy",
+    "StoreNotFound",
+    "StoreVersionError",
+]
 
 
 class AgentreelError(Exception):

@@ -109,11 +109,15 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     rec["agent_name"] = _first(a, "gen_ai.agent.name", "agent.name")
     rec["tool_name"] = _first(a, "gen_ai.tool.name", "tool.name")
     rec["tool_call_id"] = _first(a, "gen_ai.tool.call.id", "tool_call.id")
-    rec["provider"] = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    rec["provider"] = _first(
+        a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"
+    )
     rec["request_model"] = _first(a, "gen_ai.request.model", "llm.model_name")
     rec["response_model"] = _first(a, "gen_ai.response.model")
     rec["input_tokens"] = _int(
-        _first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+        _first(
+            a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"
+        )
     )
     rec["output_tokens"] = _int(
         _first(

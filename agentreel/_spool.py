@@ -20,6 +20,7 @@ it imports neither of them, nor duckdb, nor polars.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -128,8 +129,6 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

@@ -49,7 +49,9 @@ dir_option = click.option(
     show_default=True,
     help="The store directory (or set AGENTREEL_DIR).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

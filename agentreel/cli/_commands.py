@@ -24,13 +24,32 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
 
 def _warn_rejected(report: IngestReport) -> None:
     for name, error in report.rejected:
-        err_console.print(f"[yellow]warning:[/] set aside unreadable spool segment {name}: {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/] set aside unreadable spool segment {name}: {error}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @main.command()
-@click.option("--runs", "n_runs", type=click.IntRange(1, 10_000), default=5, show_default=True, help="How many runs to record.")
-@click.option("--seed", type=int, default=0, show_default=True, help="First seed; run i uses seed+i.")
-@click.option("--latency", type=click.FloatRange(0, 1), default=0.004, show_default=True, help="Simulated base latency in seconds.")
+@click.option(
+    "--runs",
+    "n_runs",
+    type=click.IntRange(1, 10_000),
+    default=5,
+    show_default=True,
+    help="How many runs to record.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="First seed; run i uses seed+i."
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(0, 1),
+    default=0.004,
+    show_default=True,
+    help="Simulated base latency in seconds.",
+)
 @dir_option
 @json_option
 @handles_errors
@@ -51,7 +70,9 @@ def demo(n_runs: int, seed: int, latency: float, store_dir: Path, as_json: bool)
             return
         console.print(runs_table(runs, console.width))
         first = runs["run_id"][0][:12] if runs.height else ""
-        console.print(f"[dim]recorded {runs.height} runs in {store_dir}; read one with[/] agentreel show {first}")
+        console.print(
+            f"[dim]recorded {runs.height} runs in {store_dir}; read one with[/] agentreel show {first}"
+        )
 
 
 @main.command()
@@ -69,24 +90,48 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
-        console.print(f"ingested {report.spans} spans from {report.segments} segments in {report.seconds:.2f}s")
+        console.print(
+            f"ingested {report.spans} spans from {report.segments} segments in {report.seconds:.2f}s"
+        )
     if report.rejected:
         _warn_rejected(report)
         raise SystemExit(2)
 
 
 @main.command()
-@click.option("--status", type=click.Choice(["ok", "error", "running", "interrupted"]), help="Only runs with this status.")
+@click.option(
+    "--status",
+    type=click.Choice(["ok", "error", "running", "interrupted"]),
+    help="Only runs with this status.",
+)
 @click.option("--name", help="Only runs with this name (glob with *).")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable).")
-@click.option("--since", help="Only runs started within this age (90s, 15m, 2h, 7d) or since an ISO date.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs with this tag (repeatable).",
+)
+@click.option(
+    "--since", help="Only runs started within this age (90s, 15m, 2h, 7d) or since an ISO date."
+)
 @click.option("--until", help="Only runs started before this age or ISO date.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs."
+)
 @dir_option
 @json_option
 @handles_errors
-def runs(status: str | None, name: str | None, tags: tuple[str, ...], since: str | None, until: str | None,
-         limit: int, store_dir: Path, as_json: bool) -> None:
+def runs(
+    status: str | None,
+    name: str | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    store_dir: Path,
+    as_json: bool,
+) -> None:
     """List recorded runs, newest first."""
     tag_filter: dict[str, str] = {}
     for t in tags:
@@ -95,11 +140,17 @@ def runs(status: str | None, name: str | None, tags: tuple[str, ...], since: str
         k, v = t.split("=", 1)
         tag_filter[k] = v
     with _open_fresh(store_dir) as store:
-        df = store.runs(status=status, name=name, tag=tag_filter or None, since=since, until=until, limit=limit)
+        df = store.runs(
+            status=status, name=name, tag=tag_filter or None, since=since, until=until, limit=limit
+        )
     if as_json:
         click.echo(to_json(df))
     elif df.is_empty():
-        console.print("no runs match" if (status or name or tags or since or until) else "no runs recorded yet; try `agentreel demo`")
+        console.print(
+            "no runs match"
+            if (status or name or tags or since or until)
+            else "no runs recorded yet; try `agentreel demo`"
+        )
     else:
         console.print(runs_table(df, console.width))
 

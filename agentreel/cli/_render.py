@@ -12,10 +12,32 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["KIND_ICONS", "fmt_cost", "fmt_duration", "fmt_tokens", "runs_table", "span_tree", "to_json"]
+__all__ = [
+    "KIND_ICONS",
+    "fmt_cost",
+    "fmt_duration",
+    "fmt_tokens",
+    "runs_table",
+    "span_tree",
+    "to_json",
+]
 
-KIND_ICONS = {"agent": "◆", "llm": "✦", "tool": "⚙", "retriever": "⌕", "embedding": "≡", "chain": "▸", "other": "·"}
-STATUS_STYLE = {"ok": "green", "error": "bold red", "running": "cyan", "interrupted": "yellow", "unset": "green"}
+KIND_ICONS = {
+    "agent": "◆",
+    "llm": "✦",
+    "tool": "⚙",
+    "retriever": "⌕",
+    "embedding": "≡",
+    "chain": "▸",
+    "other": "·",
+}
+STATUS_STYLE = {
+    "ok": "green",
+    "error": "bold red",
+    "running": "cyan",
+    "interrupted": "yellow",
+    "unset": "green",
+}
 _JSON_COLUMNS = {"tags", "attributes", "argv", "resource"}
 
 
@@ -56,7 +78,11 @@ def fmt_time(t: datetime | None, *, short: bool = False) -> str:
     """A stored (naive UTC) time in the local zone."""
     if t is None:
         return "—"
-    return t.replace(tzinfo=UTC).astimezone().strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
+    return (
+        t.replace(tzinfo=UTC)
+        .astimezone()
+        .strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
+    )
 
 
 def _tags(raw: str | None) -> str:
@@ -84,32 +110,48 @@ def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
     # Fixed columns keep their width; name and tags give way on narrow terminals.
     for col, justify, min_w in (
-        ("run", "left", 8), ("name", "left", 6), ("status", "left", 6), ("started", "left", 11),
-        ("took", "right", 6), ("spans", "right", 5), ("llm", "right", 3), ("tools", "right", 5),
-        ("tokens", "right", 6), ("cost", "right", 7), ("err", "right", 3), ("tags", "left", None),
+        ("run", "left", 8),
+        ("name", "left", 6),
+        ("status", "left", 6),
+        ("started", "left", 11),
+        ("took", "right", 6),
+        ("spans", "right", 5),
+        ("llm", "right", 3),
+        ("tools", "right", 5),
+        ("tokens", "right", 6),
+        ("cost", "right", 7),
+        ("err", "right", 3),
+        ("tags", "left", None),
     ):
         if col in drop:
             continue
         t.add_column(
-            col, justify=justify, no_wrap=col not in ("tags", "name"), min_width=min_w,  # type: ignore[arg-type]
+            col,
+            justify="right" if justify == "right" else "left",
+            no_wrap=col not in ("tags", "name"),
+            min_width=min_w,
             overflow="ellipsis" if col == "name" else "fold",
         )
     for r in runs.iter_rows(named=True):
-        tokens = None if r["input_tokens"] is None and r["output_tokens"] is None else (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
-        cells = dict(
-            run=r["run_id"][:8],
-            name=r["name"],
-            status=Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
-            started=fmt_time(r["start_time"], short=True)[: 11 if width < 100 else 14],
-            took=fmt_duration(r["duration_ms"]),
-            spans=str(r["span_count"]),
-            llm=str(r["llm_count"]),
-            tools=str(r["tool_count"]),
-            tokens=fmt_tokens(tokens),
-            cost=fmt_cost(r["cost_usd"]),
-            err=Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
-            tags=_tags(r["tags"]),
+        tokens = (
+            None
+            if r["input_tokens"] is None and r["output_tokens"] is None
+            else (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
         )
+        cells = {
+            "run": r["run_id"][:8],
+            "name": r["name"],
+            "status": Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
+            "started": fmt_time(r["start_time"], short=True)[: 11 if width < 100 else 14],
+            "took": fmt_duration(r["duration_ms"]),
+            "spans": str(r["span_count"]),
+            "llm": str(r["llm_count"]),
+            "tools": str(r["tool_count"]),
+            "tokens": fmt_tokens(tokens),
+            "cost": fmt_cost(r["cost_usd"]),
+            "err": Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
+            "tags": _tags(r["tags"]),
+        }
         t.add_row(*(v for k, v in cells.items() if k not in drop))
     return t
 
@@ -132,7 +174,10 @@ def _tree_prefixes(depths: list[int]) -> list[str]:
         if d == 0:
             out.append("")
         else:
-            out.append("".join("│  " if o else "   " for o in open_levels[1:d]) + ("└─ " if last[i] else "├─ "))
+            out.append(
+                "".join("│  " if o else "   " for o in open_levels[1:d])
+                + ("└─ " if last[i] else "├─ ")
+            )
         open_levels.extend([False] * (d + 1 - len(open_levels)))
         open_levels[d] = not last[i]
     return out
@@ -142,7 +187,10 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
     """A run's header and its span tree with kind, duration, tokens, cost and status."""
     status = run["status"]
     head = Text.assemble(
-        (f"{run['name']}", "bold"), "  ", (status, STATUS_STYLE.get(status, "")), "  ",
+        (f"{run['name']}", "bold"),
+        "  ",
+        (status, STATUS_STYLE.get(status, "")),
+        "  ",
         (f"run {run['run_id']}", "dim"),
     )
     facts = Text(
@@ -154,18 +202,27 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
     )
     parts: list[RenderableType] = [head, facts]
     extra = " ".join(
-        x for x in (
+        x
+        for x in (
             _tags(run.get("tags")),
             f"service={run['service_name']}" if run.get("service_name") else "",
             f"code={run['code_version'][:10]}" if run.get("code_version") else "",
-        ) if x
+        )
+        if x
     )
     if extra:
         parts.append(Text(extra, style="dim"))
     if run.get("error_message"):
-        parts.append(Text(f"error: {run.get('error_type') or ''} {run['error_message']}".replace("  ", " "), style="red"))
+        parts.append(
+            Text(
+                f"error: {run.get('error_type') or ''} {run['error_message']}".replace("  ", " "),
+                style="red",
+            )
+        )
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
-    t.add_column("span", no_wrap=True, overflow="ellipsis", min_width=20, max_width=max(20, width - 47))
+    t.add_column(
+        "span", no_wrap=True, overflow="ellipsis", min_width=20, max_width=max(20, width - 47)
+    )
     t.add_column("kind", no_wrap=True, min_width=5)
     t.add_column("duration", justify="right", no_wrap=True, min_width=8)
     t.add_column("tokens", justify="right", no_wrap=True, min_width=9)
@@ -174,9 +231,15 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
     prefixes = _tree_prefixes(tree["depth"].to_list())
     for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
         st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
-        tok = "" if s["input_tokens"] is None and s["output_tokens"] is None else f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+        tok = (
+            ""
+            if s["input_tokens"] is None and s["output_tokens"] is None
+            else f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+        )
         name = Text(prefix, style="dim")
-        name.append(f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}", style="red" if st == "error" else "")
+        name.append(
+            f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}", style="red" if st == "error" else ""
+        )
         t.add_row(
             name,
             s["kind"],
@@ -187,14 +250,27 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
         )
         if st == "error" and (s["error_message"] or s["error_type"]):
             pad = prefix.replace("├─ ", "│  ").replace("└─ ", "   ")
-            t.add_row(Text(f"{pad}   {s['error_type'] or 'error'}: {s['error_message'] or ''}", style="red"), "", "", "", "", "")
+            t.add_row(
+                Text(
+                    f"{pad}   {s['error_type'] or 'error'}: {s['error_message'] or ''}", style="red"
+                ),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
     parts.append(t)
     return Group(*parts)
 
 
 def _plain(v: Any, key: str | None = None) -> Any:
     if isinstance(v, datetime | date):
-        return v.replace(tzinfo=UTC).isoformat() if isinstance(v, datetime) and v.tzinfo is None else v.isoformat()
+        return (
+            v.replace(tzinfo=UTC).isoformat()
+            if isinstance(v, datetime) and v.tzinfo is None
+            else v.isoformat()
+        )
     if key in _JSON_COLUMNS and isinstance(v, str):
         try:
             return json.loads(v)

@@ -16,7 +16,7 @@ from typing import Any
 import agentreel
 from agentreel.demo._model import ScriptedModel
 
-__all__ = ["QUESTIONS", "FetchFailed", "run_demo", "research"]
+__all__ = ["QUESTIONS", "FetchFailed", "research", "run_demo"]
 
 QUESTIONS = [
     "How much energy does a data centre use per year?",
@@ -62,12 +62,22 @@ async def chat(messages: list[dict[str, Any]], purpose: str) -> dict[str, Any]:
     if purpose == "plan":
         k = w.rng.randint(2, 4)
         topic = messages[-1]["content"].rstrip("?")
-        queries = [f"{topic} {suffix}" for suffix in w.rng.sample(["statistics", "2024", "report", "overview", "study"], k)]
+        queries = [
+            f"{topic} {suffix}"
+            for suffix in w.rng.sample(["statistics", "2024", "report", "overview", "study"], k)
+        ]
         return w.model.tool_calls(messages, [("web_search", {"query": q}) for q in queries])
     if purpose == "summarise":
-        return w.model.text(messages, "Key facts: " + "; ".join(f"fact {w.rng.randint(1, 99)}" for _ in range(w.rng.randint(2, 6))))
+        return w.model.text(
+            messages,
+            "Key facts: "
+            + "; ".join(f"fact {w.rng.randint(1, 99)}" for _ in range(w.rng.randint(2, 6))),
+        )
     if purpose == "compute":
-        return w.model.tool_calls(messages, [("calculator", {"expression": f"{w.rng.randint(2, 900)} * {w.rng.randint(2, 90)}"})])
+        return w.model.tool_calls(
+            messages,
+            [("calculator", {"expression": f"{w.rng.randint(2, 900)} * {w.rng.randint(2, 90)}"})],
+        )
     words = w.rng.randint(20, 120)
     finish = "length" if w.rng.random() < 0.05 else "stop"
     return w.model.text(messages, " ".join(["Answer:"] + ["lorem"] * words), finish=finish)
@@ -80,7 +90,10 @@ async def web_search(query: str) -> list[dict[str, str]]:
     await w.pause(2)
     n = w.rng.randint(1, 4)
     slug = query.lower().replace(" ", "-")[:40]
-    return [{"title": f"{query} — result {i}", "url": f"https://example.org/{slug}/{i}"} for i in range(n)]
+    return [
+        {"title": f"{query} — result {i}", "url": f"https://example.org/{slug}/{i}"}
+        for i in range(n)
+    ]
 
 
 @agentreel.tool
@@ -124,7 +137,10 @@ async def summarise(question: str, pages: list[str]) -> str:
 async def research(question: str) -> str:
     """Answer `question`: plan, search in parallel, read, summarise, answer."""
     w = _w()
-    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": question},
+    ]
     rounds = 2 if w.rng.random() < 0.3 else 1
     notes: list[str] = []
     for _ in range(rounds):
@@ -143,12 +159,16 @@ async def research(question: str) -> str:
         call = ask["choices"][0]["message"]["tool_calls"][0]
         value = calculator(**call["function"]["arguments"])
         messages.append({"role": "tool", "tool_call_id": call["id"], "content": str(value)})
-    messages.append({"role": "user", "content": "Notes:\n" + "\n".join(notes) + "\nWrite the final answer."})
+    messages.append(
+        {"role": "user", "content": "Notes:\n" + "\n".join(notes) + "\nWrite the final answer."}
+    )
     final = await chat(messages, purpose="answer")
     return str(final["choices"][0]["message"]["content"])
 
 
-def run_demo(runs: int = 5, *, seed: int = 0, latency: float = 0.004) -> list[tuple[str, str | None]]:
+def run_demo(
+    runs: int = 5, *, seed: int = 0, latency: float = 0.004
+) -> list[tuple[str, str | None]]:
     """Record `runs` runs of the research agent; returns (run_id, error or None) for each.
 
     Requires `agentreel.init()` to have been called.
@@ -161,7 +181,9 @@ def run_demo(runs: int = 5, *, seed: int = 0, latency: float = 0.004) -> list[tu
         question = QUESTIONS[s % len(QUESTIONS)]
         error: str | None = None
         try:
-            with agentreel.run("research", tags={"demo": True, "seed": s}, input={"question": question}) as r:
+            with agentreel.run(
+                "research", tags={"demo": True, "seed": s}, input={"question": question}
+            ) as r:
                 answer = asyncio.run(research(question))
                 r.set_output(answer)
         except FetchFailed as e:

@@ -36,7 +36,11 @@ class ScriptedModel:
         self._calls = 0
 
     def _reply(
-        self, messages: list[dict[str, Any]], content: str | None, tool_calls: list[dict[str, Any]] | None, finish: str
+        self,
+        messages: list[dict[str, Any]],
+        content: str | None,
+        tool_calls: list[dict[str, Any]] | None,
+        finish: str,
     ) -> dict[str, Any]:
         self._calls += 1
         time.sleep(self.latency * self.rng.uniform(0.5, 2.5))
@@ -51,7 +55,9 @@ class ScriptedModel:
             "usage": {"prompt_tokens": _count_tokens(messages), "completion_tokens": out_tokens},
         }
 
-    def tool_calls(self, messages: list[dict[str, Any]], calls: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    def tool_calls(
+        self, messages: list[dict[str, Any]], calls: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, Any]:
         """A reply that asks for the given tool calls."""
         tc = [
             {
@@ -63,6 +69,8 @@ class ScriptedModel:
         ]
         return self._reply(messages, None, tc, "tool_calls")
 
-    def text(self, messages: list[dict[str, Any]], content: str, *, finish: str = "stop") -> dict[str, Any]:
+    def text(
+        self, messages: list[dict[str, Any]], content: str, *, finish: str = "stop"
+    ) -> dict[str, Any]:
         """A reply with plain text."""
         return self._reply(messages, content, None, finish)

@@ -30,7 +30,9 @@ def resolve_price(provider: str | None, model: str) -> tuple[float | None, float
     except ImportError:  # pragma: no cover - a declared dependency
         return None, None, "genai-prices not installed"
     try:
-        calc = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model, provider_id=provider)
+        calc = calc_price(
+            Usage(input_tokens=1, output_tokens=1), model_ref=model, provider_id=provider
+        )
     except LookupError:
         if provider is None:
             return None, None, "unknown model"
@@ -41,4 +43,8 @@ def resolve_price(provider: str | None, model: str) -> tuple[float | None, float
     except Exception as e:  # a bad entry in the table must not stop ingest
         return None, None, f"price lookup failed: {e}"
     mp = calc.model_price
-    return _rate(getattr(mp, "input_mtok", None)), _rate(getattr(mp, "output_mtok", None)), f"genai-prices {calc.model.id}"
+    return (
+        _rate(getattr(mp, "input_mtok", None)),
+        _rate(getattr(mp, "output_mtok", None)),
+        f"genai-prices {calc.model.id}",
+    )

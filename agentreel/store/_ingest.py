@@ -9,6 +9,7 @@ are moved to ``spool/rejected/``, recorded, and reported; the rest go in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,9 +56,7 @@ def live_processes(paths: SpoolPaths, stale_after: float = HEARTBEAT_STALE_S) ->
     """Ids of recording processes whose heartbeat is fresh."""
     now = time.time()
     try:
-        return [
-            e.name for e in os.scandir(paths.live) if now - e.stat().st_mtime < stale_after
-        ]
+        return [e.name for e in os.scandir(paths.live) if now - e.stat().st_mtime < stale_after]
     except FileNotFoundError:
         return []
 
@@ -69,12 +68,16 @@ def _read_sql(files: list[str]) -> str:
     )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestReport, paths: SpoolPaths) -> list[Path]:
+def _stage(
+    con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestReport, paths: SpoolPaths
+) -> list[Path]:
     """Load `files` into the temp table ``batch``; set aside the ones that fail to read."""
     good = list(files)
     while good:
         try:
-            con.execute("CREATE OR REPLACE TEMP TABLE batch AS " + _read_sql([str(p) for p in good]))
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE batch AS " + _read_sql([str(p) for p in good])
+            )
             return good
         except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException) as e:
             msg = str(e)
@@ -84,7 +87,10 @@ def _stage(con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestRepo
                 bad_set = []
                 for p in good:
                     try:
-                        con.execute("SELECT count(*) FROM " + _read_sql([str(p)]).removeprefix("SELECT * FROM ")).fetchall()
+                        con.execute(
+                            "SELECT count(*) FROM "
+                            + _read_sql([str(p)]).removeprefix("SELECT * FROM ")
+                        ).fetchall()
                     except duckdb.Error as e1:
                         bad_set.append((p, str(e1)))
                 if not bad_set:
@@ -98,16 +104,17 @@ def _stage(con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestRepo
     return good
 
 
-def _reject(con: duckdb.DuckDBPyConnection, p: Path, error: str, report: IngestReport, paths: SpoolPaths) -> None:
+def _reject(
+    con: duckdb.DuckDBPyConnection, p: Path, error: str, report: IngestReport, paths: SpoolPaths
+) -> None:
     first_line = error.strip().splitlines()[0] if error.strip() else "unreadable"
     report.rejected.append((p.name, first_line))
     con.execute(
-        "INSERT INTO segments VALUES (?, now()::TIMESTAMP, NULL, 'rejected', ?)", [p.name, first_line]
+        "INSERT INTO segments VALUES (?, now()::TIMESTAMP, NULL, 'rejected', ?)",
+        [p.name, first_line],
     )
-    try:
+    with contextlib.suppress(OSError):
         os.replace(p, paths.rejected / p.name)
-    except OSError:
-        pass
 
 
 def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
@@ -151,7 +158,9 @@ def _load_prices(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     for provider, model in missing:
         inp, out, source = resolve_price(provider, model)
-        con.execute("INSERT INTO prices VALUES (?, ?, ?, ?, ?)", [provider, model, inp, out, source])
+        con.execute(
+            "INSERT INTO prices VALUES (?, ?, ?, ?, ?)", [provider, model, inp, out, source]
+        )
 
 
 _INSERT_SPANS = """
@@ -260,7 +269,9 @@ def _apply(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, names: list[str]) 
         )
     )
     con.execute(_INSERT_EVENTS)
-    con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id AS run_id FROM batch")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id AS run_id FROM batch"
+    )
     con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
     con.execute(_REBUILD_RUNS)
     counts = con.execute("SELECT filename, count(*) FROM batch GROUP BY filename").fetchall()
@@ -282,7 +293,9 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
     )
 
 
-def drain(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | None = None) -> IngestReport:
+def drain(
+    con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | None = None
+) -> IngestReport:
     """Ingest every pending segment (at most `limit`) into the store on `con`."""
     t0 = time.perf_counter()
     report = IngestReport()
@@ -293,7 +306,8 @@ def drain(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | Non
         done = {
             r[0]
             for r in con.execute(
-                "SELECT name FROM segments WHERE name IN (SELECT unnest($n))", {"n": [p.name for p in pending]}
+                "SELECT name FROM segments WHERE name IN (SELECT unnest($n))",
+                {"n": [p.name for p in pending]},
             ).fetchall()
         }
         for p in pending:
@@ -323,7 +337,5 @@ def drain(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | Non
 
 
 def _archive(p: Path, paths: SpoolPaths) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.replace(p, paths.archive / p.name)
-    except FileNotFoundError:
-        pass

@@ -143,9 +143,7 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = Fal
     try:
         for v in range(found, SCHEMA_VERSION):
             con.execute(MIGRATIONS[v])
-            con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)]
-            )
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

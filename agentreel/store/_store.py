@@ -66,7 +66,11 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str] | None = None, *, read_only: bool = False, create: bool = False
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        create: bool = False,
     ) -> Store:
         """Open the store at `path` (default ``$AGENTREEL_DIR`` or ``./.agentreel``).
 
@@ -74,7 +78,11 @@ class Store:
         false, `StoreBusy` when another process holds the file, and
         `StoreVersionError` when a newer agentreel wrote it.
         """
-        p = Path(path) if path is not None else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
+        p = (
+            Path(path)
+            if path is not None
+            else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
+        )
         db = p / DB_NAME
         if not db.exists() and not (p / "spool").is_dir() and not create:
             raise StoreNotFound(
@@ -82,7 +90,9 @@ class Store:
                 f"--dir / AGENTREEL_DIR at an existing store"
             )
         if read_only and not db.exists():
-            raise StoreNotFound(f"no agentreel store at {p} yet: run `agentreel ingest` to create it")
+            raise StoreNotFound(
+                f"no agentreel store at {p} yet: run `agentreel ingest` to create it"
+            )
         try:
             p.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not db.exists():
@@ -112,7 +122,9 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- writing ---------------------------------------------------------------
@@ -120,7 +132,9 @@ class Store:
     def ingest(self, *, limit: int | None = None) -> IngestReport:
         """Drain the spool into the store; returns what was taken and what was set aside."""
         if self.read_only:
-            raise AgentreelError("this store was opened read-only; open it without read_only to ingest")
+            raise AgentreelError(
+                "this store was opened read-only; open it without read_only to ingest"
+            )
         return drain(self._con, self.paths, limit=limit)
 
     # -- reading ---------------------------------------------------------------
@@ -135,7 +149,10 @@ class Store:
         cur = self._con.cursor()
         try:
             rel = cur.sql(query, params=params)
-            return rel.pl() if rel is not None else pl.DataFrame()
+            if rel is None:  # a statement with no result
+                return pl.DataFrame()
+            frame: pl.DataFrame = rel.pl()
+            return frame
         except duckdb.Error as e:
             raise AgentreelError(f"query failed: {str(e).splitlines()[0]}") from None
         finally:
@@ -168,7 +185,9 @@ class Store:
         )
         if status is not None:
             if status not in ("ok", "error", "running", "interrupted"):
-                raise AgentreelError(f"status {status!r} is not one of ok, error, running, interrupted")
+                raise AgentreelError(
+                    f"status {status!r} is not one of ok, error, running, interrupted"
+                )
             where.append(f"{status_expr} = $status")
             params["status"] = status
         if name is not None:
@@ -182,7 +201,9 @@ class Store:
             if not isinstance(tags, dict):
                 raise AgentreelError(f"tag {tag!r} must look like key=value")
             for i, (k, v) in enumerate(tags.items()):
-                where.append(f"json_extract_string(tags, '$.' || to_json($tk{i})::VARCHAR) = $tv{i}")
+                where.append(
+                    f"json_extract_string(tags, '$.' || to_json($tk{i})::VARCHAR) = $tv{i}"
+                )
                 params[f"tk{i}"] = str(k)
                 params[f"tv{i}"] = str(v).lower() if isinstance(v, bool) else str(v)
         for key, op, v in (("since", ">=", since), ("until", "<", until)):
@@ -202,13 +223,17 @@ class Store:
         """The full id of the run named by `run_id` or an unambiguous prefix of it."""
         rid = run_id.strip().lower()
         if not _HEX.match(rid):
-            raise RunNotFound(f"{run_id!r} is not a run id (32 hex digits, or a prefix of at least 4)")
+            raise RunNotFound(
+                f"{run_id!r} is not a run id (32 hex digits, or a prefix of at least 4)"
+            )
         if len(rid) < 4:
             raise RunNotFound(f"run id prefix {run_id!r} is too short; give at least 4 hex digits")
         rows = self.sql("SELECT run_id FROM runs WHERE starts_with(run_id, $p) LIMIT 3", {"p": rid})
         ids = rows["run_id"].to_list()
         if not ids:
-            raise RunNotFound(f"no run {run_id!r} in {self.path}; `agentreel runs` lists the recorded runs")
+            raise RunNotFound(
+                f"no run {run_id!r} in {self.path}; `agentreel runs` lists the recorded runs"
+            )
         if len(ids) > 1:
             raise RunNotFound(f"run id prefix {run_id!r} matches several runs; give more digits")
         return str(ids[0])
@@ -230,7 +255,9 @@ class Store:
     def spans(self, run_id: str) -> pl.DataFrame:
         """The spans of one run, in start order (`run_id` may be a unique prefix)."""
         rid = self.resolve_run(run_id)
-        return self.sql("SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid})
+        return self.sql(
+            "SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid}
+        )
 
     def tree(self, run_id: str) -> pl.DataFrame:
         """The spans of one run depth-first (parents before children), with a ``depth`` column."""

@@ -32,7 +32,18 @@ _MAX_STREAM_ITEMS = 10_000
 class _Step:
     """What one decorated function records: its span name, kind and static attributes."""
 
-    __slots__ = ("attrs", "capture_input", "capture_output", "dynamic_model", "kind", "names", "skip_first", "span_kind", "span_name", "var_args")
+    __slots__ = (
+        "attrs",
+        "capture_input",
+        "capture_output",
+        "dynamic_model",
+        "kind",
+        "names",
+        "skip_first",
+        "span_kind",
+        "span_name",
+        "var_args",
+    )
 
     def __init__(
         self,
@@ -256,7 +267,9 @@ def _decorator(fn: Any, make: Callable[[Callable[..., Any]], _Step]) -> Any:
     if fn is None:
         return lambda f: _wrap(f, make)
     if not callable(fn) and not isinstance(fn, staticmethod | classmethod):
-        raise TypeError(f"agentreel decorators take a function, got {type(fn).__name__}; did you mean name=...?")
+        raise TypeError(
+            f"agentreel decorators take a function, got {type(fn).__name__}; did you mean name=...?"
+        )
     return _wrap(fn, make)
 
 
@@ -276,7 +289,9 @@ def agent(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -
     def make(f: Callable[..., Any]) -> _Step:
         n = name or _fn_name(f)
         attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": n}
-        return _Step(f, "agent", f"invoke_agent {n}", attrs, capture_input=capture, capture_output=capture)
+        return _Step(
+            f, "agent", f"invoke_agent {n}", attrs, capture_input=capture, capture_output=capture
+        )
 
     return _decorator(fn, make)
 
@@ -284,7 +299,13 @@ def agent(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -
 @overload
 def llm(fn: F, /) -> F: ...
 @overload
-def llm(*, provider: str | None = None, model: str | None = None, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
+def llm(
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    name: str | None = None,
+    capture: bool = True,
+) -> Callable[[F], F]: ...
 def llm(
     fn: Any = None,
     /,
@@ -343,8 +364,14 @@ def tool(fn: Any = None, /, *, name: str | None = None, capture: bool = True) ->
 
     def make(f: Callable[..., Any]) -> _Step:
         n = name or _fn_name(f)
-        attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": n, "gen_ai.tool.type": "function"}
-        return _Step(f, "tool", f"execute_tool {n}", attrs, capture_input=capture, capture_output=capture)
+        attrs = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": n,
+            "gen_ai.tool.type": "function",
+        }
+        return _Step(
+            f, "tool", f"execute_tool {n}", attrs, capture_input=capture, capture_output=capture
+        )
 
     return _decorator(fn, make)
 
@@ -364,6 +391,13 @@ def retriever(fn: Any = None, /, *, name: str | None = None, capture: bool = Tru
 
     def make(f: Callable[..., Any]) -> _Step:
         n = name or _fn_name(f)
-        return _Step(f, "retriever", f"retrieve {n}", {"agentreel.retriever.name": n}, capture_input=capture, capture_output=capture)
+        return _Step(
+            f,
+            "retriever",
+            f"retrieve {n}",
+            {"agentreel.retriever.name": n},
+            capture_input=capture,
+            capture_output=capture,
+        )
 
     return _decorator(fn, make)

@@ -10,6 +10,7 @@ starts and ends between two ticks costs one dict insert and one dict pop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -221,7 +222,5 @@ class OpenSpanProcessor(SpanProcessor):
         self._stop.set()
         self._thread.join(timeout=5)
         self.tick()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self._heartbeat)
-        except OSError:
-            pass

@@ -31,7 +31,10 @@ def record_error(span: Span, exc: BaseException) -> None:
         return
     span.record_exception(exc, escaped=True)
     t = type(exc)
-    span.set_attribute("error.type", t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}")
+    span.set_attribute(
+        "error.type",
+        t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}",
+    )
     span.set_status(Status(StatusCode.ERROR, f"{t.__name__}: {exc}"))
 
 
@@ -81,7 +84,9 @@ class SpanHandle:
         if output is not None:
             self.span.set_attribute("gen_ai.usage.output_tokens", int(output))
 
-    def set_model(self, request: str | None = None, response: str | None = None, provider: str | None = None) -> None:
+    def set_model(
+        self, request: str | None = None, response: str | None = None, provider: str | None = None
+    ) -> None:
         """Record the model asked for, the model that answered, and the provider."""
         if request is not None:
             self.span.set_attribute("gen_ai.request.model", request)

@@ -20,8 +20,8 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from agentreel._errors import ConfigError
 from agentreel._spool import SpoolPaths, write_atomic
@@ -135,7 +135,9 @@ class Recorder:
             "host": socket.gethostname(),
             "started_ns": time.time_ns(),
             "argv": sys.argv[:20],
-            "resource": {k: (list(v) if isinstance(v, tuple) else v) for k, v in resource.attributes.items()},
+            "resource": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in resource.attributes.items()
+            },
         }
         write_atomic(self.paths.processes / f"{self.process_id}.json", json.dumps(info).encode())
 
@@ -242,7 +244,9 @@ def init(
                 owns_provider=owns,
             )
         except OSError as e:
-            raise ConfigError(f"cannot create the agentreel store at {p}: {e.strerror or e}") from None
+            raise ConfigError(
+                f"cannot create the agentreel store at {p}: {e.strerror or e}"
+            ) from None
         if propagate_threads:
             _propagate_threads()
         _recorder = rec

@@ -18,7 +18,12 @@ from agentreel.tracer._handle import SpanHandle, record_error, set_payload
 
 __all__ = ["run", "span"]
 
-_OPERATIONS = {"agent": "invoke_agent", "llm": "chat", "tool": "execute_tool", "embedding": "embeddings"}
+_OPERATIONS = {
+    "agent": "invoke_agent",
+    "llm": "chat",
+    "tool": "execute_tool",
+    "embedding": "embeddings",
+}
 
 
 class _SpanScope:
@@ -62,7 +67,9 @@ class _SpanScope:
         self.__exit__(et, exc, tb)
 
 
-def span(name: str, kind: str = "other", *, input: Any = None, attributes: dict[str, Any] | None = None) -> _SpanScope:
+def span(
+    name: str, kind: str = "other", *, input: Any = None, attributes: dict[str, Any] | None = None
+) -> _SpanScope:
     """Record the enclosed block as one step; yields a `SpanHandle`.
 
     `kind` is one of agent, llm, tool, retriever, embedding, chain, other. Works as
