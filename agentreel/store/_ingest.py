@@ -40,6 +40,7 @@ class IngestReport:
 
     segments: int = 0
     spans: int = 0
+    invalid_records: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -47,6 +48,7 @@ class IngestReport:
         return {
             "segments": self.segments,
             "spans": self.spans,
+            "invalid_records": self.invalid_records,
             "rejected": [{"segment": n, "error": e} for n, e in self.rejected],
             "seconds": round(self.seconds, 3),
         }
@@ -316,11 +318,19 @@ def drain(
         pending = [p for p in pending if p.name not in done]
     for i in range(0, len(pending), BATCH_FILES):
         chunk = pending[i : i + BATCH_FILES]
+        # Staging reads the files into a temp table outside the transaction, so a bad
+        # file fails only its own read; rejections are recorded as they happen.
+        good = _stage(con, chunk, report, paths)
+        if not good:
+            continue
+        # Records without identity or start time cannot be placed; count and drop them.
+        invalid = con.execute(
+            "DELETE FROM batch WHERE trace_id IS NULL OR span_id IS NULL OR start_ns IS NULL"
+        ).fetchone()
+        report.invalid_records += int(invalid[0]) if invalid else 0
         con.execute("BEGIN TRANSACTION")
         try:
-            good = _stage(con, chunk, report, paths)
-            if good:
-                report.spans += _apply(con, paths, [p.name for p in good])
+            report.spans += _apply(con, paths, [p.name for p in good])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

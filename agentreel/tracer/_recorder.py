@@ -97,7 +97,6 @@ class Recorder:
         capture: bool,
         max_payload_bytes: int,
         flush_interval: float | None,
-        owns_provider: bool,
     ) -> None:
         self.path = path
         self.provider = provider
@@ -106,7 +105,6 @@ class Recorder:
         self.process_id = secrets.token_hex(8)
         self.paths = SpoolPaths(path)
         self.paths.create()
-        self._owns_provider = owns_provider
         self._write_process_file(provider.resource)
         self.exporter = SpoolExporter(self.paths, self.process_id)
         self.open_spans = OpenSpanProcessor(self.paths, self.process_id, flush_interval or 1.0)
@@ -152,15 +150,18 @@ class Recorder:
         return self.open_spans.force_flush(timeout_millis) and ok
 
     def shutdown(self) -> None:
-        """Flush and stop recording; the processors stay on a shared provider but go inert."""
+        """Flush and stop recording.
+
+        The processors stay on the provider (OpenTelemetry cannot remove them) but go
+        inert; the provider itself is left running, since other code may hold its
+        tracers, and a later `init()` adds fresh processors to it.
+        """
         if self._closed:
             return
         self._closed = True
         self.batch.shutdown()
         self.open_spans.shutdown()
         atexit.unregister(self.shutdown)
-        if self._owns_provider:
-            self.provider.shutdown()
 
 
 def _program_name() -> str:
@@ -225,7 +226,6 @@ def init(
                 f"agentreel is already recording to {_recorder.path}; call agentreel.shutdown() "
                 f"before init({str(p)!r})"
             )
-        owns = False
         if tracer_provider is None:
             current = trace.get_tracer_provider()
             if isinstance(current, TracerProvider):
@@ -233,7 +233,6 @@ def init(
             else:
                 tracer_provider = TracerProvider(resource=_resource(service_name))
                 trace.set_tracer_provider(tracer_provider)
-                owns = True
         try:
             rec = Recorder(
                 p,
@@ -241,7 +240,6 @@ def init(
                 capture=capture,
                 max_payload_bytes=max_payload_bytes,
                 flush_interval=interval,
-                owns_provider=owns,
             )
         except OSError as e:
             raise ConfigError(

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from opentelemetry.sdk.trace import TracerProvider
+
+import agentreel
+from agentreel.demo import run_demo
+from agentreel.store import Store
+
+
+def _record(path: Path, runs: int, seed: int) -> Store:
+    agentreel.init(path, tracer_provider=TracerProvider())
+    try:
+        run_demo(runs, seed=seed, latency=0.001)
+    finally:
+        agentreel.shutdown()
+    store = Store.open(path, create=True)
+    store.ingest()
+    return store
+
+
+def _shape(store: Store) -> list[list[tuple[int, str, str]]]:
+    out = []
+    for rid in store.runs(limit=100).sort("start_time")["run_id"]:
+        t = store.tree(rid)
+        out.append(
+            list(zip(t["depth"].to_list(), t["kind"].to_list(), t["name"].to_list(), strict=True))
+        )
+    return out
+
+
+def test_same_seed_same_runs_different_seeds_differ(tmp_path: Path) -> None:
+    with _record(tmp_path / "a", 4, seed=10) as a, _record(tmp_path / "b", 4, seed=10) as b:
+        assert _shape(a) == _shape(b)
+        tok = "SELECT sum(input_tokens) AS i, sum(output_tokens) AS o FROM runs"
+        assert a.sql(tok).row(0) == b.sql(tok).row(0)
+    with _record(tmp_path / "c", 4, seed=11) as c, _record(tmp_path / "d", 4, seed=10) as d:
+        assert _shape(c) != _shape(d)
+
+
+def test_demo_runs_show_what_real_agents_do(tmp_path: Path) -> None:
+    with _record(tmp_path, 24, seed=0) as store:
+        runs = store.runs(limit=100)
+        assert runs.height == 24
+        statuses = set(runs["status"])
+        assert statuses == {"ok", "error"}  # some runs fail
+        assert runs["span_count"].n_unique() > 5  # runs differ in steps
+        assert runs["input_tokens"].n_unique() > 5  # and tokens
+        spans = store.sql("SELECT * FROM spans")
+        names = set(spans.filter(pl.col("kind") == "agent")["agent_name"])
+        assert names == {"researcher", "summarizer"}  # a sub-agent
+        assert {"web_search", "fetch_page", "calculator"} <= set(spans["tool_name"].drop_nulls())
+        # a flaky tool that fails and is retried within the same run
+        retried = store.sql(
+            "SELECT run_id FROM spans WHERE tool_name = 'fetch_page' GROUP BY run_id "
+            "HAVING count(*) FILTER (WHERE status = 'error') > 0 AND count(*) FILTER (WHERE status <> 'error') > 0"
+        )
+        assert retried.height > 0
+        # parallel tool calls: sibling searches that overlap in time
+        overlap = store.sql(
+            "SELECT count(*) AS n FROM spans a JOIN spans b ON a.parent_span_id = b.parent_span_id "
+            "AND a.span_id < b.span_id AND a.tool_name = 'web_search' AND b.tool_name = 'web_search' "
+            "AND a.start_time < b.end_time AND b.start_time < a.end_time"
+        )
+        assert overlap["n"][0] > 0
+        assert spans.filter(pl.col("kind") == "llm")["cost_usd"].null_count() == 0
+        # the final answer is the root's output
+        ok = runs.filter(pl.col("status") == "ok").row(0, named=True)
+        assert ok["output"]
+        assert "Answer:" in ok["output"]

@@ -1,0 +1,80 @@
+"""The one-way flow, checked mechanically: tracer -> spool -> store -> checks and tui."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "agentreel"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_tracer_imports_no_store_checks_tui_or_heavy_libraries() -> None:
+    forbidden = (
+        "agentreel.store",
+        "agentreel.checks",
+        "agentreel.tui",
+        "agentreel.cli",
+        "duckdb",
+        "polars",
+        "pyarrow",
+        "textual",
+    )
+    for f in [
+        *(PKG / "tracer").rglob("*.py"),
+        PKG / "_spool.py",
+        PKG / "_normalize.py",
+        PKG / "_errors.py",
+        PKG / "__init__.py",
+    ]:
+        bad = {m for m in _imports(f) if m.startswith(forbidden)}
+        assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"
+
+
+def test_store_imports_no_checks_tui_or_cli() -> None:
+    for f in (PKG / "store").rglob("*.py"):
+        bad = {
+            m
+            for m in _imports(f)
+            if m.startswith(
+                (
+                    "agentreel.checks",
+                    "agentreel.tui",
+                    "agentreel.cli",
+                    "agentreel.tracer",
+                    "textual",
+                    "pandera",
+                )
+            )
+        }
+        assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"
+
+
+def test_import_agentreel_loads_neither_duckdb_nor_polars() -> None:
+    code = (
+        "import sys, agentreel\n"
+        "agentreel.init(sys.argv[1])\n"
+        "@agentreel.tool\n"
+        "def t(): return 1\n"
+        "t(); agentreel.flush()\n"
+        "heavy = sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'textual', 'pandera', 'agentreel.store') if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run(
+            [sys.executable, "-c", code, d], capture_output=True, text=True, timeout=60, check=True
+        )
+    assert out.stdout.strip() == "none"
