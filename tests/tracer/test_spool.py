@@ -210,3 +210,40 @@ def test_normalize_reads_openinference_and_older_genai_forms() -> None:
     plain: dict[str, object] = {}
     normalize_into(plain, {"http.method": "GET"})
     assert plain["kind"] == "other"
+
+
+def test_init_joins_a_globally_configured_provider(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+app = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(app))
+trace.set_tracer_provider(provider)
+import agentreel
+rec = agentreel.init(sys.argv[1])
+assert rec.provider is provider
+
+@agentreel.tool
+def t():
+    return 1
+
+with trace.get_tracer("app").start_as_current_span("request"):
+    t()
+print(sorted(s.name for s in app.get_finished_spans()))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['execute_tool t', 'request']"
+    # flushed at exit with no explicit flush
+    recs = spool_records(tmp_path)
+    assert sorted(r["name"] for r in recs) == ["execute_tool t", "request"]
+    assert len({r["trace_id"] for r in recs}) == 1
