@@ -57,6 +57,11 @@ PAYLOAD_KEYS = frozenset(
         "output.value",
         "gen_ai.input.messages",
         "gen_ai.output.messages",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "tool_arguments",
+        "tool_response",
+        "final_result",
     }
 )
 
@@ -135,8 +140,23 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     et = g("error.type")
     if et is not None:
         rec["error_type"] = et
-    inp = _first(a, INPUT, "input.value", "gen_ai.input.messages")
-    out = _first(a, OUTPUT, "output.value", "gen_ai.output.messages")
+    inp = _first(
+        a,
+        INPUT,
+        "input.value",
+        "gen_ai.input.messages",
+        "gen_ai.tool.call.arguments",
+        "tool_arguments",
+    )
+    out = _first(
+        a,
+        OUTPUT,
+        "output.value",
+        "gen_ai.output.messages",
+        "gen_ai.tool.call.result",
+        "tool_response",
+        "final_result",
+    )
     rec["input"] = _text(inp)
     rec["output"] = _text(out)
     if inp is None and out is None:

@@ -64,4 +64,4 @@ def main() -> None:
     """
 
 
-from agentreel.cli import _commands  # noqa: E402,F401  (registers the subcommands)
+from agentreel.cli import _commands, _record  # noqa: E402,F401  (registers the subcommands)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agentreel.tracer._decorators import agent, llm, retriever, tool
 from agentreel.tracer._handle import SpanHandle, current_span
+from agentreel.tracer._integrations import instrument
 from agentreel.tracer._recorder import Recorder, default_dir, flush, init, recorder, shutdown
 from agentreel.tracer._span import run, span
 
@@ -19,6 +20,7 @@ __all__ = [
     "default_dir",
     "flush",
     "init",
+    "instrument",
     "llm",
     "recorder",
     "retriever",

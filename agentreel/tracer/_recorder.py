@@ -284,4 +284,7 @@ def shutdown() -> None:
         _recorder = None
         _tracer = trace.get_tracer(SCOPE)
     if r is not None:
+        from agentreel.tracer._integrations import uninstrument
+
+        uninstrument()
         r.shutdown()

@@ -1,0 +1,1 @@
+"""Start-up hook for `agentreel record` (see sitecustomize.py)."""

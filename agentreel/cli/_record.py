@@ -1,0 +1,85 @@
+"""`agentreel record`: run an unmodified Python program with recording on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from agentreel.cli import dir_option, err_console, handles_errors, main
+from agentreel.cli._render import runs_table
+from agentreel.store import Store
+
+BOOTSTRAP = Path(__file__).resolve().parents[1] / "_bootstrap"
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Instrument only this integration (repeatable): pydantic-ai, openai-agents, langchain, openai, anthropic.",
+)
+@click.option(
+    "--service-name", help="service.name of the recorded process (default: the program's name)."
+)
+@dir_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@handles_errors
+def record(
+    only: tuple[str, ...], service_name: str | None, store_dir: Path, command: tuple[str, ...]
+) -> None:
+    """Run COMMAND (a Python program) with every installed framework recorded.
+
+    No line of the program changes: agentreel starts in the program's own
+    interpreter through a ``sitecustomize`` hook, as ``opentelemetry-instrument``
+    does. Afterwards the runs it recorded are ingested and listed. The exit code
+    is the program's.
+
+    Example: agentreel record -- python my_agent.py --question "..."
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p)
+    env["AGENTREEL_RECORD"] = "1"
+    env["AGENTREEL_DIR"] = str(store_dir.resolve())
+    env["AGENTREEL_INSTRUMENT"] = ",".join(only)
+    if service_name:
+        env["AGENTREEL_SERVICE_NAME"] = service_name
+    started = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        child = subprocess.Popen(list(command), env=env)
+    except OSError as e:
+        err_console.print(
+            f"[bold red]error:[/] cannot run {command[0]!r}: {e.strerror or e}", highlight=False
+        )
+        sys.exit(2)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    time.sleep(0)  # the child flushed at exit; its segments are on disk
+    if (store_dir / "spool").is_dir():
+        with Store.open(store_dir, create=True) as store:
+            store.ingest()
+            runs = store.runs(since=started)
+        if runs.is_empty():
+            err_console.print(
+                "agentreel: the program recorded no runs (is it a Python program using a supported framework?)"
+            )
+        else:
+            err_console.print(runs_table(runs, err_console.width))
+    sys.exit(code)

@@ -1,0 +1,104 @@
+"""A scripted LLM HTTP server on loopback, speaking enough of the OpenAI and Anthropic APIs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _openai(step: int, body: dict[str, Any]) -> dict[str, Any]:
+    if step == 0:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        }
+        finish = "tool_calls"
+    else:
+        message = {"role": "assistant", "content": "It is sunny in Paris."}
+        finish = "stop"
+    return {
+        "id": f"chatcmpl-{step}",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": body.get("model", "gpt-4.1-mini"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": 40 + 10 * step,
+            "completion_tokens": 8 - step,
+            "total_tokens": 48 + 9 * step,
+        },
+    }
+
+
+def _anthropic(step: int, body: dict[str, Any]) -> dict[str, Any]:
+    if step == 0:
+        content: list[dict[str, Any]] = [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+        ]
+        stop = "tool_use"
+    else:
+        content = [{"type": "text", "text": "It is sunny in Paris."}]
+        stop = "end_turn"
+    return {
+        "id": f"msg_{step}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-sonnet-4-5"),
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 30 + 10 * step, "output_tokens": 6 + step},
+    }
+
+
+@contextmanager
+def stub_llm_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Serve scripted replies on 127.0.0.1; yields (base_url, requests received)."""
+    received: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(
+                self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}"
+            )
+            with lock:
+                step = sum(1 for r in received if r["path"] == self.path)
+                received.append({"path": self.path, "body": body})
+            if self.path.endswith("/chat/completions"):
+                reply = _openai(step, body)
+            elif self.path.endswith("/messages"):
+                reply = _anthropic(step, body)
+            else:
+                self.send_error(404)
+                return
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(timeout=5)
