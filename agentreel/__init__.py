@@ -26,6 +26,7 @@ from agentreel._errors import (
 )
 from agentreel.tracer import (
     Recorder,
+    Redactor,
     SpanHandle,
     agent,
     current_span,
@@ -47,6 +48,7 @@ __all__ = [
     "AgentreelError",
     "ConfigError",
     "Recorder",
+    "Redactor",
     "RunNotFound",
     "SpanHandle",
     "StoreBusy",

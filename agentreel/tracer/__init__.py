@@ -10,10 +10,12 @@ from agentreel.tracer._decorators import agent, llm, retriever, tool
 from agentreel.tracer._handle import SpanHandle, current_span
 from agentreel.tracer._integrations import instrument
 from agentreel.tracer._recorder import Recorder, default_dir, flush, init, recorder, shutdown
+from agentreel.tracer._redact import Redactor
 from agentreel.tracer._span import run, span
 
 __all__ = [
     "Recorder",
+    "Redactor",
     "SpanHandle",
     "agent",
     "current_span",

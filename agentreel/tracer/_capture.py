@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "dump_payload", "extract_llm_response"]
@@ -42,8 +42,10 @@ def _fallback(o: Any) -> Any:
 _encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, check_circular=True).encode
 
 
-def dump_payload(value: Any, cap: int) -> tuple[str, int | None]:
-    """`value` as JSON text of at most about `cap` characters.
+def dump_payload(
+    value: Any, cap: int, redact: Callable[[str], str] | None = None
+) -> tuple[str, int | None]:
+    """`value` as JSON text of at most about `cap` characters, redacted first.
 
     Returns the text and, when it had to be cut, the original length.
 
@@ -54,6 +56,8 @@ def dump_payload(value: Any, cap: int) -> tuple[str, int | None]:
         text = _encode(value)
     except (ValueError, TypeError, RecursionError):
         text = json.dumps(_fallback(value))
+    if redact is not None:
+        text = redact(text)
     if len(text) <= cap:
         return text, None
     return json.dumps(text[:cap], ensure_ascii=False), len(text)

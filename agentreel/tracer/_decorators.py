@@ -100,7 +100,9 @@ class _Step:
                 attrs = {**attrs, "gen_ai.request.model": model}
                 name = f"chat {model}"
         if rec is not None and rec.capture and self.capture_input:
-            text, truncated = dump_payload(self.arguments(args, kwargs), rec.max_payload_bytes)
+            text, truncated = dump_payload(
+                self.arguments(args, kwargs), rec.max_payload_bytes, rec.redactor
+            )
             attrs = {**attrs, INPUT: text}
             if truncated is not None:
                 attrs[INPUT + ".truncated"] = truncated
@@ -110,7 +112,7 @@ class _Step:
         if span.is_recording():
             rec = _recorder._recorder
             if rec is not None and rec.capture and self.capture_output:
-                text, truncated = dump_payload(result, rec.max_payload_bytes)
+                text, truncated = dump_payload(result, rec.max_payload_bytes, rec.redactor)
                 span.set_attribute(OUTPUT, text)
                 if truncated is not None:
                     span.set_attribute(OUTPUT + ".truncated", truncated)

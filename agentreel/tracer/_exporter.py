@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.context import Context
@@ -26,7 +26,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from agentreel._normalize import KIND, normalize_into
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 
-__all__ = ["OpenSpanProcessor", "SpoolExporter", "record_from_span"]
+__all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "record_from_span"]
+
+#: The instrumentation scope of agentreel's own spans.
+SCOPE = "agentreel"
 
 log = logging.getLogger("agentreel")
 
@@ -47,8 +50,19 @@ def _attributes(s: ReadableSpan) -> Mapping[str, Any]:
     return dict(s.attributes or {})
 
 
-def record_from_span(s: ReadableSpan, process_id: str, *, open_: bool = False) -> dict[str, Any]:
-    """The spool record of one span (a start record when `open_`)."""
+def record_from_span(
+    s: ReadableSpan,
+    process_id: str,
+    *,
+    open_: bool = False,
+    redact: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The spool record of one span (a start record when `open_`).
+
+    `redact` is applied to spans other instrumentation made (agentreel's own spans
+    were redacted when their payloads were captured): to every string attribute,
+    the payloads, error messages and event attributes.
+    """
     c = s.get_span_context()
     assert c is not None
     p = s.parent
@@ -83,7 +97,26 @@ def record_from_span(s: ReadableSpan, process_id: str, *, open_: bool = False) -
         rec["events"] = events
     if rec["status"] == "error" and rec["error_message"] is None:
         rec["error_message"] = st.description
+    if redact is not None and rec["scope"] != SCOPE:
+        _redact_record(rec, redact)
     return rec
+
+
+def _redact_value(v: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(v, str):
+        return redact(v)
+    if isinstance(v, tuple | list):
+        return [redact(x) if isinstance(x, str) else x for x in v]
+    return v
+
+
+def _redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
+    for key in ("input", "output", "error_message", "status_message"):
+        if rec[key] is not None:
+            rec[key] = redact(rec[key])
+    rec["attributes"] = {k: _redact_value(v, redact) for k, v in rec["attributes"].items()}
+    for e in rec["events"] or ():
+        e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
 
 
 class _SegmentWriter:
@@ -123,9 +156,12 @@ class SpoolExporter(SpanExporter):
         provider.add_span_processor(BatchSpanProcessor(SpoolExporter(paths, "p1")))
     """
 
-    def __init__(self, paths: SpoolPaths, process_id: str) -> None:
+    def __init__(
+        self, paths: SpoolPaths, process_id: str, redact: Callable[[str], str] | None = None
+    ) -> None:
         self._writer = _SegmentWriter(paths, process_id)
         self._process_id = process_id
+        self._redact = redact
         self.exported = 0
 
     @property
@@ -134,7 +170,8 @@ class SpoolExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = self._process_id
-        records = [record_from_span(s, pid) for s in spans]
+        redact = self._redact
+        records = [record_from_span(s, pid, redact=redact) for s in spans]
         if self._writer.write(records):
             self.exported += len(records)
             return SpanExportResult.SUCCESS
@@ -164,7 +201,14 @@ def _wants_start_record(span: Span) -> bool:
 class OpenSpanProcessor(SpanProcessor):
     """Spools start records of long-open spans and keeps the process's heartbeat."""
 
-    def __init__(self, paths: SpoolPaths, process_id: str, interval: float) -> None:
+    def __init__(
+        self,
+        paths: SpoolPaths,
+        process_id: str,
+        interval: float,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self._redact = redact
         self._writer = _SegmentWriter(paths, process_id)
         self._process_id = process_id
         self._heartbeat = paths.live / process_id
@@ -199,7 +243,10 @@ class OpenSpanProcessor(SpanProcessor):
         with self._lock:
             fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
             if fresh:
-                records = [record_from_span(s, self._process_id, open_=True) for s in fresh]
+                records = [
+                    record_from_span(s, self._process_id, open_=True, redact=self._redact)
+                    for s in fresh
+                ]
                 if self._writer.write(records):
                     ids = (s.context.span_id for s in fresh)
                     self._spooled.update(i for i in ids if i in self._open)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from opentelemetry import trace
@@ -19,23 +20,39 @@ def set_payload(span: Span, key: str, value: Any) -> None:
     rec = _recorder.recorder()
     if rec is None or not rec.capture or not span.is_recording():
         return
-    text, truncated = dump_payload(value, rec.max_payload_bytes)
+    text, truncated = dump_payload(value, rec.max_payload_bytes, rec.redactor)
     span.set_attribute(key, text)
     if truncated is not None:
         span.set_attribute(key + ".truncated", truncated)
 
 
 def record_error(span: Span, exc: BaseException) -> None:
-    """Mark `span` failed by `exc`: an exception event with its traceback, status and error.type."""
+    """Mark `span` failed by `exc`: an exception event with its traceback, status and error.type.
+
+    The message and traceback pass through the recorder's redactor first.
+    """
     if not span.is_recording():
         return
-    span.record_exception(exc, escaped=True)
     t = type(exc)
-    span.set_attribute(
-        "error.type",
-        t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}",
+    qualified = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    message = str(exc)
+    stack = "".join(traceback.format_exception(t, exc, exc.__traceback__))
+    rec = _recorder.recorder()
+    redact = rec.redactor if rec is not None else None
+    if redact is not None:
+        message = redact(message)
+        stack = redact(stack)
+    span.add_event(
+        "exception",
+        {
+            "exception.type": qualified,
+            "exception.message": message,
+            "exception.stacktrace": stack,
+            "exception.escaped": True,
+        },
     )
-    span.set_status(Status(StatusCode.ERROR, f"{t.__name__}: {exc}"))
+    span.set_attribute("error.type", qualified)
+    span.set_status(Status(StatusCode.ERROR, f"{t.__name__}: {message}"))
 
 
 class SpanHandle:

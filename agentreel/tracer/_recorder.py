@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from agentreel._errors import ConfigError
 from agentreel._spool import SpoolPaths, write_atomic
 from agentreel.tracer._capture import DEFAULT_MAX_PAYLOAD
-from agentreel.tracer._exporter import OpenSpanProcessor, SpoolExporter
+from agentreel.tracer._exporter import SCOPE, OpenSpanProcessor, SpoolExporter
+from agentreel.tracer._redact import Redactor
 
 __all__ = ["Recorder", "default_dir", "flush", "init", "recorder", "shutdown", "tracer"]
 
-SCOPE = "agentreel"
 _lock = threading.Lock()
 _recorder: Recorder | None = None
 _tracer: trace.Tracer = trace.get_tracer(SCOPE)
@@ -97,17 +98,21 @@ class Recorder:
         capture: bool,
         max_payload_bytes: int,
         flush_interval: float | None,
+        redactor: Callable[[str], str] | None = None,
     ) -> None:
         self.path = path
         self.provider = provider
         self.capture = capture
+        self.redactor = redactor
         self.max_payload_bytes = max_payload_bytes
         self.process_id = secrets.token_hex(8)
         self.paths = SpoolPaths(path)
         self.paths.create()
         self._write_process_file(provider.resource)
-        self.exporter = SpoolExporter(self.paths, self.process_id)
-        self.open_spans = OpenSpanProcessor(self.paths, self.process_id, flush_interval or 1.0)
+        self.exporter = SpoolExporter(self.paths, self.process_id, redactor)
+        self.open_spans = OpenSpanProcessor(
+            self.paths, self.process_id, flush_interval or 1.0, redactor
+        )
         self.batch: SpanProcessor
         if flush_interval is None:
             self.batch = SimpleSpanProcessor(self.exporter)
@@ -189,6 +194,7 @@ def init(
     flush_interval: float | None = None,
     tracer_provider: TracerProvider | None = None,
     propagate_threads: bool = True,
+    redact: bool | Redactor | Callable[[str], str] = True,
 ) -> Recorder:
     """Start recording this process's agent runs into the store at `path`.
 
@@ -210,6 +216,10 @@ def init(
             ``$AGENTREEL_FLUSH=each`` writes every span as it ends).
         propagate_threads: carry the current span into threads and thread pools, so
             work run in a pool nests under the span that submitted it.
+        redact: mask secrets before anything is written: True (the default patterns:
+            API keys, bearer tokens, passwords in URLs, secret-named fields, e-mail
+            addresses), a `Redactor` with patterns of your own, any ``str -> str``
+            function, or False to record payloads as they are.
     """
     global _recorder, _tracer
     p = Path(path) if path is not None else default_dir()
@@ -233,10 +243,22 @@ def init(
             else:
                 tracer_provider = TracerProvider(resource=_resource(service_name))
                 trace.set_tracer_provider(tracer_provider)
+        redactor: Callable[[str], str] | None
+        if redact is True:
+            redactor = Redactor()
+        elif redact is False or redact is None:
+            redactor = None
+        elif callable(redact):
+            redactor = redact
+        else:
+            raise ConfigError(
+                f"redact={redact!r} must be True, False, a Redactor or a function of a string"
+            )
         try:
             rec = Recorder(
                 p,
                 tracer_provider,
+                redactor=redactor,
                 capture=capture,
                 max_payload_bytes=max_payload_bytes,
                 flush_interval=interval,
