@@ -66,14 +66,6 @@ PAYLOAD_KEYS = frozenset(
 )
 
 
-def _first(a: Mapping[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = a.get(k)
-        if v is not None:
-            return v
-    return None
-
-
 def _int(v: Any) -> int | None:
     if v is None or isinstance(v, bool):
         return None
@@ -90,76 +82,97 @@ def _text(v: Any) -> str | None:
     return json.dumps(list(v) if isinstance(v, tuple) else v)
 
 
-def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
-    """Fill the typed fields of span record `rec` from attributes `a`.
+def _first_reason(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    try:
+        return v[0] if len(v) else None
+    except TypeError:
+        return None
 
-    ``rec["attributes"]`` receives the attributes minus the payload keys.
-    """
-    g = a.get
-    kind = g(KIND)
-    if kind is None:
-        oi = g("openinference.span.kind")
-        if oi is not None:
-            kind = _OPENINFERENCE_KINDS.get(str(oi).upper(), "other")
-        else:
-            op = g("gen_ai.operation.name")
-            if op is not None:
-                kind = _OPERATION_KINDS.get(op, "other")
-            elif g("gen_ai.system") is not None or g("gen_ai.request.model") is not None:
-                kind = "llm"
-            else:
-                kind = "other"
-    rec["kind"] = kind
-    rec["operation"] = g("gen_ai.operation.name")
-    rec["agent_name"] = _first(a, "gen_ai.agent.name", "agent.name")
-    rec["tool_name"] = _first(a, "gen_ai.tool.name", "tool.name")
-    rec["tool_call_id"] = _first(a, "gen_ai.tool.call.id", "tool_call.id")
-    rec["provider"] = _first(
-        a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"
-    )
-    rec["request_model"] = _first(a, "gen_ai.request.model", "llm.model_name")
-    rec["response_model"] = _first(a, "gen_ai.response.model")
-    rec["input_tokens"] = _int(
-        _first(
-            a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"
-        )
-    )
-    rec["output_tokens"] = _int(
-        _first(
-            a,
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.token_count.completion",
-        )
-    )
-    fr = g("gen_ai.response.finish_reasons")
-    if fr is not None and not isinstance(fr, str):
-        fr = fr[0] if len(fr) else None
-    rec["finish_reason"] = fr
-    rec["session_id"] = _first(a, "gen_ai.conversation.id", "session.id")
-    et = g("error.type")
-    if et is not None:
-        rec["error_type"] = et
-    inp = _first(
-        a,
-        INPUT,
-        "input.value",
-        "gen_ai.input.messages",
-        "gen_ai.tool.call.arguments",
-        "tool_arguments",
-    )
-    out = _first(
-        a,
+
+#: For each typed field, the attributes it is read from, first found wins.
+#: docs/data-model.md lists the same table.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "operation": ("gen_ai.operation.name",),
+    "agent_name": ("gen_ai.agent.name", "agent.name"),
+    "tool_name": ("gen_ai.tool.name", "tool.name"),
+    "tool_call_id": ("gen_ai.tool.call.id", "tool_call.id"),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "request_model": ("gen_ai.request.model", "llm.model_name"),
+    "response_model": ("gen_ai.response.model",),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+    ),
+    "finish_reason": ("gen_ai.response.finish_reasons",),
+    "session_id": ("gen_ai.conversation.id", "session.id"),
+    "error_type": ("error.type",),
+    "input": (INPUT, "input.value", "gen_ai.input.messages", "gen_ai.tool.call.arguments", "tool_arguments"),
+    "output": (
         OUTPUT,
         "output.value",
         "gen_ai.output.messages",
         "gen_ai.tool.call.result",
         "tool_response",
         "final_result",
-    )
-    rec["input"] = _text(inp)
-    rec["output"] = _text(out)
-    if inp is None and out is None:
-        rec["attributes"] = a
-    else:
+    ),
+}
+_SOURCE_OF: dict[str, tuple[str, int]] = {
+    key: (field, rank) for field, keys in SOURCES.items() for rank, key in enumerate(keys)
+}
+_CONVERT: dict[str, Any] = {
+    "input_tokens": _int,
+    "output_tokens": _int,
+    "input": _text,
+    "output": _text,
+    "finish_reason": _first_reason,
+}
+
+
+def _kind(a: Mapping[str, Any]) -> str:
+    g = a.get
+    kind = g(KIND)
+    if kind is not None:
+        return str(kind)
+    oi = g("openinference.span.kind")
+    if oi is not None:
+        return _OPENINFERENCE_KINDS.get(str(oi).upper(), "other")
+    op = g("gen_ai.operation.name")
+    if op is not None:
+        return _OPERATION_KINDS.get(op, "other")
+    if g("gen_ai.system") is not None or g("gen_ai.request.model") is not None:
+        return "llm"
+    return "other"
+
+
+def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
+    """Fill the typed fields of span record `rec` from attributes `a`.
+
+    Fields with no source attribute are left out of `rec` (readers treat a missing
+    field as null). ``rec["attributes"]`` receives the attributes minus the
+    payload keys. One pass over the span's own attributes, so the cost follows the
+    number of attributes a span has, not the number of conventions read.
+    """
+    best: dict[str, tuple[int, Any]] = {}
+    source_of = _SOURCE_OF.get
+    for k, v in a.items():
+        src = source_of(k)
+        if src is not None and v is not None:
+            field, rank = src
+            cur = best.get(field)
+            if cur is None or rank < cur[0]:
+                best[field] = (rank, v)
+    for field, (_, v) in best.items():
+        conv = _CONVERT.get(field)
+        if conv is not None:
+            v = conv(v)
+        if v is not None:
+            rec[field] = v
+    rec["kind"] = _kind(a)
+    if "input" in best or "output" in best:
         rec["attributes"] = {k: v for k, v in a.items() if k not in PAYLOAD_KEYS}
+    else:
+        rec["attributes"] = a

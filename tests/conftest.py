@@ -9,17 +9,22 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import agentreel
+from agentreel._spool import RECORD_FIELDS
 from agentreel.store import Store
 
 
 def spool_records(store_dir: Path) -> list[dict[str, Any]]:
-    """Every record in the spool (pending and archived), in segment order."""
+    """Every record in the spool (pending and archived), in segment order.
+
+    Fields a record leaves out (null) are filled in as None, as the store reads them.
+    """
     out: list[dict[str, Any]] = []
     spool = store_dir / "spool"
-    for seg in sorted(
-        [*spool.glob("*.jsonl"), *(spool / "archive").glob("*.jsonl")], key=lambda p: p.name
-    ):
-        out.extend(json.loads(line) for line in seg.read_text().splitlines() if line)
+    segments = [*spool.glob("*.jsonl"), *(spool / "archive").glob("*.jsonl")]
+    for seg in sorted(segments, key=lambda p: p.name):
+        for line in seg.read_text().splitlines():
+            if line:
+                out.append({**dict.fromkeys(RECORD_FIELDS), **json.loads(line)})
     return out
 
 

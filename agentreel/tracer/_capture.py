@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 __all__ = ["DEFAULT_MAX_PAYLOAD", "dump_payload", "extract_llm_response"]
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024
@@ -40,6 +42,7 @@ def _fallback(o: Any) -> Any:
 
 
 _encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, check_circular=True).encode
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def dump_payload(
@@ -50,12 +53,15 @@ def dump_payload(
     Returns the text and, when it had to be cut, the original length.
 
     >>> dump_payload({"q": "hi"}, 100)
-    ('{"q": "hi"}', None)
+    ('{"q":"hi"}', None)
     """
-    try:
-        text = _encode(value)
-    except (ValueError, TypeError, RecursionError):
-        text = json.dumps(_fallback(value))
+    try:  # orjson is ~6x faster than json on the common shapes
+        text = orjson.dumps(value, default=_fallback, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # circular, > 64-bit ints, odd keys: the slower, more forgiving path
+        try:
+            text = _encode(value)
+        except (ValueError, TypeError, RecursionError):
+            text = json.dumps(_fallback(value))
     if redact is not None:
         text = redact(text)
     if len(text) <= cap:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -35,7 +36,11 @@ log = logging.getLogger("agentreel")
 
 _STATUS = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
 _SPAN_KIND = {k: k.name.lower() for k in SpanKind}
-_dumps = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+def _dumps(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record, default=str)
+    except TypeError:  # e.g. an integer beyond 64 bits in an attribute
+        return json.dumps(record, default=str, ensure_ascii=False).encode()
 _START_KINDS = frozenset({"agent", "llm", "chain"})
 _START_OPERATIONS = frozenset({"invoke_agent", "chat", "text_completion", "generate_content"})
 
@@ -65,24 +70,26 @@ def record_from_span(
     """
     c = s.get_span_context()
     assert c is not None
-    p = s.parent
     st = s.status
+    scope = s.instrumentation_scope
+    # Null fields are left out: smaller segments, and readers take a missing field as null.
     rec: dict[str, Any] = {
         "trace_id": f"{c.trace_id:032x}",
         "span_id": f"{c.span_id:016x}",
-        "parent_span_id": f"{p.span_id:016x}" if p is not None else None,
         "name": s.name,
         "span_kind": _SPAN_KIND[s.kind],
         "start_ns": s.start_time,
-        "end_ns": None if open_ else s.end_time,
         "status": "unset" if open_ else _STATUS[st.status_code],
-        "status_message": st.description,
-        "error_type": None,
-        "error_message": None,
-        "events": None,
-        "scope": s.instrumentation_scope.name if s.instrumentation_scope else None,
+        "scope": scope.name if scope is not None else None,
         "process_id": process_id,
     }
+    p = s.parent
+    if p is not None:
+        rec["parent_span_id"] = f"{p.span_id:016x}"
+    if not open_:
+        rec["end_ns"] = s.end_time
+    if st.description:
+        rec["status_message"] = st.description
     normalize_into(rec, _attributes(s))
     if s.events:
         events = []
@@ -90,12 +97,12 @@ def record_from_span(
             ea = dict(e.attributes or {})
             events.append({"name": e.name, "time_ns": e.timestamp, "attributes": ea})
             if e.name == "exception":
-                if rec["error_type"] is None:
-                    rec["error_type"] = ea.get("exception.type")
-                if rec["error_message"] is None:
-                    rec["error_message"] = ea.get("exception.message")
+                if rec.get("error_type") is None and ea.get("exception.type") is not None:
+                    rec["error_type"] = ea["exception.type"]
+                if rec.get("error_message") is None and ea.get("exception.message") is not None:
+                    rec["error_message"] = ea["exception.message"]
         rec["events"] = events
-    if rec["status"] == "error" and rec["error_message"] is None:
+    if rec["status"] == "error" and rec.get("error_message") is None and st.description:
         rec["error_message"] = st.description
     if redact is not None and rec["scope"] != SCOPE:
         _redact_record(rec, redact)
@@ -112,10 +119,10 @@ def _redact_value(v: Any, redact: Callable[[str], str]) -> Any:
 
 def _redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
     for key in ("input", "output", "error_message", "status_message"):
-        if rec[key] is not None:
+        if rec.get(key) is not None:
             rec[key] = redact(rec[key])
     rec["attributes"] = {k: _redact_value(v, redact) for k, v in rec["attributes"].items()}
-    for e in rec["events"] or ():
+    for e in rec.get("events") or ():
         e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
 
 
@@ -128,14 +135,15 @@ class _SegmentWriter:
         self.dropped = 0
         self._warned = False
 
-    def write(self, records: Sequence[dict[str, Any]]) -> bool:
-        if not records:
+    def write(self, lines: Sequence[bytes]) -> bool:
+        """Write encoded records as one segment; False (and counted) when the disk says no."""
+        if not lines:
             return True
-        data = ("\n".join(map(_dumps, records)) + "\n").encode()
+        data = b"\n".join(lines) + b"\n"
         try:
             write_atomic(self.paths.dir / new_segment_name(self.process_id), data)
         except OSError as e:
-            self.dropped += len(records)
+            self.dropped += len(lines)
             if not self._warned:
                 self._warned = True
                 log.warning(
@@ -171,9 +179,11 @@ class SpoolExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = self._process_id
         redact = self._redact
-        records = [record_from_span(s, pid, redact=redact) for s in spans]
-        if self._writer.write(records):
-            self.exported += len(records)
+        # Encode each record as soon as it is built, so the dicts die young: a list of
+        # thousands of live dicts would make the garbage collector scan them repeatedly.
+        lines = [_dumps(record_from_span(s, pid, redact=redact)) for s in spans]
+        if self._writer.write(lines):
+            self.exported += len(lines)
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 

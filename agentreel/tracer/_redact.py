@@ -23,30 +23,34 @@ __all__ = ["MASK", "Redactor"]
 
 MASK = "[REDACTED]"
 
-# (name, pattern, replacement); replacements may keep a prefix group so the reader sees
-# what was masked.
-_DEFAULTS: list[tuple[str, str, str]] = [
+# (name, triggers, pattern, replacement). A rule runs only on text that contains one of
+# its trigger substrings (cheap C-level `in` checks), so ordinary text costs a few
+# substring scans and no regex at all. Triggers of the secret-field rule are matched
+# against the lower-cased text.
+_DEFAULTS: list[tuple[str, tuple[str, ...], str, str]] = [
     (
         "url_password",
+        ("://",),
         r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@\"']+:)[^\s@/\"']+(?=@)",
         r"\g<url>" + MASK,
     ),
-    ("bearer", r"(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9\-._~+/]{8,}=*", r"\g<bearer>" + MASK),
+    ("bearer", ("earer",), r"(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9\-._~+/]{8,}=*", r"\g<bearer>" + MASK),
+    ("openai_key", ("sk-",), r"\bsk-[A-Za-z0-9_\-]{16,}", MASK),
+    ("aws_access_key", ("AKIA", "ASIA"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK),
     (
-        "secret_field",
-        r"(?P<field>(?i:password|passwd|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret)\\*[\"']?\s*[:=]\s*\\*[\"']?)[^\s\"'\\,}&]{4,}",
-        r"\g<field>" + MASK,
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+        MASK,
     ),
-    ("openai_key", r"\bsk-[A-Za-z0-9_\-]{16,}", MASK),
-    ("aws_access_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK),
-    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})", MASK),
-    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9\-]{10,}", MASK),
-    ("google_api_key", r"\bAIza[0-9A-Za-z\-_]{35}", MASK),
-    ("email", r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b", MASK),
+    ("slack_token", ("xox",), r"\bxox[abprs]-[A-Za-z0-9\-]{10,}", MASK),
+    ("google_api_key", ("AIza",), r"\bAIza[0-9A-Za-z\-_]{35}", MASK),
+    ("email", ("@",), r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b", MASK),
 ]
-# A cheap pre-check: text with none of these characters cannot match any default pattern.
-_MAYBE = re.compile(
-    r"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|@|[Bb]earer|://|(?i:pass|secret|key|token)"
+_FIELD_TRIGGERS = ("pass", "secret", "key", "token")
+_FIELD_RULE = (
+    r"(?P<field>(?i:password|passwd|secret|api[_\-]?key|access[_\-]?token|auth[_\-]?token|client[_\-]?secret)"
+    r"\\*[\"']?\s*[:=]\s*\\*[\"']?)[^\s\"'\\,}&]{4,}"
 )
 
 
@@ -71,27 +75,32 @@ class Redactor:
         fn: Callable[[str], str] | None = None,
         defaults: bool = True,
     ) -> None:
-        self._rules: list[tuple[re.Pattern[str], str]] = []
+        self._rules: list[tuple[tuple[str, ...], re.Pattern[str], str]] = []
+        self._field: re.Pattern[str] | None = re.compile(_FIELD_RULE) if defaults else None
         if defaults:
-            self._rules += [(re.compile(p), repl) for _, p, repl in _DEFAULTS]
-        extra = []
+            self._rules += [(trig, re.compile(p), repl) for _, trig, p, repl in _DEFAULTS]
+        self._extra: list[re.Pattern[str]] = []
         for p in patterns:
             try:
-                extra.append((re.compile(p) if isinstance(p, str) else p, MASK))
+                self._extra.append(re.compile(p) if isinstance(p, str) else p)
             except re.error as e:
                 from agentreel._errors import ConfigError
 
-                raise ConfigError(
-                    f"redaction pattern {p!r} is not a valid regular expression: {e}"
-                ) from None
-        self._rules += extra
-        self._defaults_only = defaults and not extra
+                raise ConfigError(f"redaction pattern {p!r} is not a valid regular expression: {e}") from None
         self._fn = fn
 
     def __call__(self, text: str) -> str:
-        if not self._defaults_only or _MAYBE.search(text):
-            for rx, repl in self._rules:
-                text = rx.sub(repl, text)
+        for triggers, rx, repl in self._rules:
+            for t in triggers:
+                if t in text:
+                    text = rx.sub(repl, text)
+                    break
+        if self._field is not None:
+            low = text.lower()
+            if any(t in low for t in _FIELD_TRIGGERS):
+                text = self._field.sub(r"\g<field>" + MASK, text)
+        for rx in self._extra:
+            text = rx.sub(MASK, text)
         if self._fn is not None:
             text = self._fn(text)
         return text

@@ -122,7 +122,7 @@ def test_redaction_off_and_custom(tmp_path: Path) -> None:
     try:
         t("quiet")
         agentreel.flush()
-        assert spool_records(tmp_path / "b")[0]["input"] == '{"X": "QUIET"}'
+        assert spool_records(tmp_path / "b")[0]["input"] == '{"X":"QUIET"}'
     finally:
         agentreel.shutdown()
     with pytest.raises(agentreel.ConfigError, match="redact="):
