@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "OPEN_SUFFIX",
     "RECORD_FIELDS",
     "SEGMENT_SUFFIX",
     "SpoolPaths",
@@ -36,10 +37,11 @@ __all__ = [
 ]
 
 SEGMENT_SUFFIX = ".jsonl"
+OPEN_SUFFIX = ".open.jsonl"
 
 #: The fields of a span record, with the DuckDB type the store reads them as.
 #: A record with ``end_ns`` null is a *start record*: a span still open when
-#: its process last flushed.
+#: its process last flushed. Writers may leave out fields that are null.
 RECORD_FIELDS: dict[str, str] = {
     "trace_id": "VARCHAR",
     "span_id": "VARCHAR",
@@ -108,11 +110,16 @@ _seq = itertools.count()
 _seq_lock = threading.Lock()
 
 
-def new_segment_name(process_id: str) -> str:
-    """A segment name that sorts by creation time and is unique across processes."""
+def new_segment_name(process_id: str, *, open_: bool = False) -> str:
+    """A segment name that sorts by creation time and is unique across processes.
+
+    Segments of start records (`open_`) end in ``.open.jsonl``: the drain gives
+    them the extra care they need (a start record must not revive a span whose
+    complete record is already in).
+    """
     with _seq_lock:
         n = next(_seq)
-    return f"{time.time_ns():020d}-{process_id}-{n:07d}{SEGMENT_SUFFIX}"
+    return f"{time.time_ns():020d}-{process_id}-{n:07d}{OPEN_SUFFIX if open_ else SEGMENT_SUFFIX}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from agentreel._spool import RECORD_FIELDS, SpoolPaths
+from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._cost import resolve_price
 
 __all__ = ["IngestReport", "drain"]
@@ -30,7 +30,6 @@ BATCH_FILES = 2000
 HEARTBEAT_STALE_S = 15.0
 
 _COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
-_EVENTS_TYPE = """'[{"name": "VARCHAR", "time_ns": "BIGINT", "attributes": "JSON"}]'"""
 _BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
 
 
@@ -63,47 +62,55 @@ def live_processes(paths: SpoolPaths, stale_after: float = HEARTBEAT_STALE_S) ->
         return []
 
 
-def _read_sql(files: list[str]) -> str:
+def _source(files: list[str], columns: str = _COLUMNS) -> str:
     return (
-        f"SELECT * FROM read_json({files!r}, format = 'newline_delimited', "
-        f"columns = {_COLUMNS}, filename = true, maximum_object_size = 67108864)"
+        f"read_json({files!r}, format = 'newline_delimited', columns = {columns}, "
+        f"maximum_object_size = 67108864)"
     )
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, files: list[Path], report: IngestReport, paths: SpoolPaths
-) -> list[Path]:
-    """Load `files` into the temp table ``batch``; set aside the ones that fail to read."""
-    good = list(files)
-    while good:
+_VALID = "b.trace_id IS NOT NULL AND b.span_id IS NOT NULL AND b.start_ns IS NOT NULL"
+
+# Records go straight from the segment files into `spans` (no staging copy: the
+# payload text is the bulk of the bytes, and moving it twice cost a third of the
+# drain). Cost comes from the cached per-token prices.
+_INSERT_SPANS = """
+INSERT INTO spans
+SELECT
+    b.trace_id, b.trace_id, b.span_id, b.parent_span_id, b.name, coalesce(b.kind, 'other'), b.span_kind,
+    make_timestamp_ns(b.start_ns), make_timestamp_ns(b.end_ns),
+    (b.end_ns - b.start_ns) / 1e6,
+    coalesce(b.status, 'unset'), b.status_message, b.error_type, b.error_message,
+    b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model, b.response_model,
+    b.input_tokens, b.output_tokens,
+    CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
+         THEN coalesce(b.input_tokens, 0) * p.input_usd_per_token
+            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END,
+    b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope, b.process_id,
+    $ingest_id
+FROM {source} b
+LEFT JOIN prices p
+  ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
+ AND p.provider IS NOT DISTINCT FROM b.provider
+WHERE {where}
+"""
+
+
+def _find_unreadable(
+    con: duckdb.DuckDBPyConnection, files: list[Path], error: str
+) -> list[tuple[Path, str]]:
+    """The files behind a failed bulk read: the one the error names, else each one tried alone."""
+    m = _BAD_FILE.search(error)
+    named = [p for p in files if m and str(p) in (m.group(1), m.group(2))]
+    if named:
+        return [(named[0], error)]
+    bad = []
+    for p in files:
         try:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE batch AS " + _read_sql([str(p) for p in good])
-            )
-            return good
-        except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException) as e:
-            msg = str(e)
-            m = _BAD_FILE.search(msg)
-            bad = next((p for p in good if m and str(p) in (m.group(1), m.group(2))), None)
-            if bad is None:  # the message names no file: find the bad ones one by one
-                bad_set = []
-                for p in good:
-                    try:
-                        con.execute(
-                            "SELECT count(*) FROM "
-                            + _read_sql([str(p)]).removeprefix("SELECT * FROM ")
-                        ).fetchall()
-                    except duckdb.Error as e1:
-                        bad_set.append((p, str(e1)))
-                if not bad_set:
-                    raise
-                for p, err in bad_set:
-                    _reject(con, p, err, report, paths)
-                    good.remove(p)
-                continue
-            _reject(con, bad, msg, report, paths)
-            good.remove(bad)
-    return good
+            con.execute(f"SELECT count(*) FROM {_source([str(p)])}").fetchall()
+        except duckdb.Error as e:
+            bad.append((p, str(e)))
+    return bad
 
 
 def _reject(
@@ -119,15 +126,15 @@ def _reject(
         os.replace(p, paths.rejected / p.name)
 
 
-def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
+def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, ingest_id: int) -> None:
     missing = con.execute(
-        "SELECT DISTINCT b.process_id FROM batch b ANTI JOIN processes p USING (process_id) "
-        "WHERE b.process_id IS NOT NULL"
+        "SELECT DISTINCT s.process_id FROM spans s ANTI JOIN processes p USING (process_id) "
+        "WHERE s.ingest_id = $i AND s.process_id IS NOT NULL",
+        {"i": ingest_id},
     ).fetchall()
     for (pid,) in missing:
-        f = paths.processes / f"{pid}.json"
         try:
-            info = json.loads(f.read_text())
+            info = json.loads((paths.processes / f"{pid}.json").read_text())
         except (OSError, ValueError):
             info = {}
         res = info.get("resource") or {}
@@ -146,53 +153,43 @@ def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
         )
 
 
-def _load_prices(con: duckdb.DuckDBPyConnection) -> None:
+def _price_new_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
+    """Look up models seen for the first time, then price their spans of this batch."""
     missing = con.execute(
         """
-        SELECT DISTINCT b.provider, coalesce(b.response_model, b.request_model) AS model
-        FROM batch b
-        WHERE b.kind = 'llm' AND coalesce(b.response_model, b.request_model) IS NOT NULL
+        SELECT DISTINCT s.provider, coalesce(s.response_model, s.request_model) AS model
+        FROM spans s
+        WHERE s.ingest_id = $i AND s.kind = 'llm' AND s.cost_usd IS NULL
+          AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)
+          AND coalesce(s.response_model, s.request_model) IS NOT NULL
           AND NOT EXISTS (
             SELECT 1 FROM prices p
-            WHERE p.model = coalesce(b.response_model, b.request_model)
-              AND p.provider IS NOT DISTINCT FROM b.provider)
-        """
+            WHERE p.model = coalesce(s.response_model, s.request_model)
+              AND p.provider IS NOT DISTINCT FROM s.provider)
+        """,
+        {"i": ingest_id},
     ).fetchall()
+    if not missing:
+        return
     for provider, model in missing:
         inp, out, source = resolve_price(provider, model)
         con.execute(
             "INSERT INTO prices VALUES (?, ?, ?, ?, ?)", [provider, model, inp, out, source]
         )
+    con.execute(
+        """
+        UPDATE spans s SET cost_usd = coalesce(s.input_tokens, 0) * p.input_usd_per_token
+                                    + coalesce(s.output_tokens, 0) * p.output_usd_per_token
+        FROM prices p
+        WHERE s.ingest_id = $i AND s.kind = 'llm' AND s.cost_usd IS NULL
+          AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)
+          AND p.model = coalesce(s.response_model, s.request_model)
+          AND p.provider IS NOT DISTINCT FROM s.provider
+          AND p.input_usd_per_token IS NOT NULL
+        """,
+        {"i": ingest_id},
+    )
 
-
-_INSERT_SPANS = """
-INSERT INTO spans
-SELECT
-    b.trace_id, b.trace_id, b.span_id, b.parent_span_id, b.name, coalesce(b.kind, 'other'), b.span_kind,
-    make_timestamp_ns(b.start_ns), make_timestamp_ns(b.end_ns),
-    (b.end_ns - b.start_ns) / 1e6,
-    coalesce(b.status, 'unset'), b.status_message, b.error_type, b.error_message,
-    b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model, b.response_model,
-    b.input_tokens, b.output_tokens,
-    CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
-         THEN coalesce(b.input_tokens, 0) * p.input_usd_per_token
-            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END,
-    b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.scope, b.process_id
-FROM batch b
-LEFT JOIN prices p
-  ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
- AND p.provider IS NOT DISTINCT FROM b.provider
-WHERE {where}
-"""
-
-_INSERT_EVENTS = f"""
-INSERT INTO events
-SELECT trace_id, span_id, make_timestamp_ns(e.time_ns), e.name, e.attributes
-FROM (
-    SELECT trace_id, span_id, unnest(from_json(events, {_EVENTS_TYPE})) AS e
-    FROM batch WHERE end_ns IS NOT NULL AND events IS NOT NULL
-)
-"""
 
 # One row per run touched by the batch, recomputed from all its spans.
 _REBUILD_RUNS = """
@@ -254,35 +251,68 @@ LEFT JOIN processes p ON p.process_id = coalesce(root.process_id, agg.process_id
 """
 
 
-def _apply(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, names: list[str]) -> int:
-    """Move the staged batch into the tables. Runs inside the caller's transaction."""
-    _load_processes(con, paths)
-    _load_prices(con)
+def _apply(
+    con: duckdb.DuckDBPyConnection,
+    paths: SpoolPaths,
+    files: list[Path],
+    ingest_id: int,
+    *,
+    strict: bool,
+) -> int:
+    """Insert `files` into the tables. Runs inside the caller's transaction.
+
+    Optimistically the records go in unfiltered, and the table's NOT NULL
+    constraints catch one without identity; `strict` (the retry after such a
+    failure) filters them out instead.
+    """
+    closed = [str(p) for p in files if not p.name.endswith(OPEN_SUFFIX)]
+    opened = [str(p) for p in files if p.name.endswith(OPEN_SUFFIX)]
+    params = {"ingest_id": ingest_id}
+    if closed:
+        con.execute(
+            _INSERT_SPANS.format(source=_source(closed), where=_VALID if strict else "true"), params
+        )
+    if opened:
+        # A start record goes in only if its span is not in yet (the complete record
+        # may have been drained first).
+        con.execute(
+            _INSERT_SPANS.format(
+                source=_source(opened),
+                where=_VALID + " AND b.end_ns IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM spans x WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)",
+            ),
+            params,
+        )
     # A complete record replaces the start record of the same span.
     con.execute(
-        "DELETE FROM spans WHERE end_time IS NULL AND span_id IN "
-        "(SELECT span_id FROM batch WHERE end_ns IS NOT NULL)"
+        "DELETE FROM spans WHERE end_time IS NULL AND ingest_id < $i AND span_id IN "
+        "(SELECT span_id FROM spans WHERE ingest_id = $i AND end_time IS NOT NULL)",
+        {"i": ingest_id},
     )
-    con.execute(_INSERT_SPANS.format(where="b.end_ns IS NOT NULL"))
+    _load_processes(con, paths, ingest_id)
+    _price_new_models(con, ingest_id)
     con.execute(
-        _INSERT_SPANS.format(
-            where="b.end_ns IS NULL AND NOT EXISTS (SELECT 1 FROM spans x "
-            "WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)"
-        )
-    )
-    con.execute(_INSERT_EVENTS)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id AS run_id FROM batch"
+        "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM spans WHERE ingest_id = $i",
+        {"i": ingest_id},
     )
     con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
     con.execute(_REBUILD_RUNS)
-    counts = con.execute("SELECT filename, count(*) FROM batch GROUP BY filename").fetchall()
-    by_name = {os.path.basename(f): n for f, n in counts}
     con.execute(
-        "INSERT INTO segments SELECT unnest($names), now()::TIMESTAMP, unnest($counts), 'ingested', NULL",
-        {"names": names, "counts": [by_name.get(n, 0) for n in names]},
+        "INSERT INTO segments SELECT unnest($names), now()::TIMESTAMP, NULL, 'ingested', NULL",
+        {"names": [p.name for p in files]},
     )
-    row = con.execute("SELECT count(*) FROM batch").fetchone()
+    row = con.execute(
+        "SELECT count(*) FROM spans WHERE ingest_id = $i", {"i": ingest_id}
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _invalid_records(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
+    """Records that cannot be placed (no trace id, span id or start time): counted, dropped."""
+    cols = "{'trace_id': 'VARCHAR', 'span_id': 'VARCHAR', 'start_ns': 'BIGINT'}"
+    row = con.execute(
+        f"SELECT count(*) FROM {_source([str(p) for p in files], cols)} b WHERE NOT ({_VALID})"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -317,31 +347,47 @@ def drain(
                 _archive(p, paths)
         pending = [p for p in pending if p.name not in done]
     for i in range(0, len(pending), BATCH_FILES):
-        chunk = pending[i : i + BATCH_FILES]
-        # Staging reads the files into a temp table outside the transaction, so a bad
-        # file fails only its own read; rejections are recorded as they happen.
-        good = _stage(con, chunk, report, paths)
-        if not good:
-            continue
-        # Records without identity or start time cannot be placed; count and drop them.
-        invalid = con.execute(
-            "DELETE FROM batch WHERE trace_id IS NULL OR span_id IS NULL OR start_ns IS NULL"
-        ).fetchone()
-        report.invalid_records += int(invalid[0]) if invalid else 0
-        con.execute("BEGIN TRANSACTION")
-        try:
-            report.spans += _apply(con, paths, [p.name for p in good])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        report.segments += len(good)
-        for p in good:
-            _archive(p, paths)
+        good = pending[i : i + BATCH_FILES]
+        strict = False
+        while good:
+            row = con.execute("SELECT nextval('ingest_seq')").fetchone()
+            ingest_id = int(row[0]) if row else 0
+            con.execute("BEGIN TRANSACTION")
+            try:
+                spans = _apply(con, paths, good, ingest_id, strict=strict)
+                con.execute("COMMIT")
+            except duckdb.ConstraintException:
+                con.execute("ROLLBACK")
+                if strict:
+                    raise
+                strict = True  # some record has no identity: filter and count them
+                continue
+            except (
+                duckdb.InvalidInputException,
+                duckdb.ConversionException,
+                duckdb.IOException,
+            ) as e:
+                con.execute("ROLLBACK")
+                bad = _find_unreadable(con, good, str(e))
+                if not bad:
+                    raise
+                for p, err in bad:
+                    _reject(con, p, err, report, paths)
+                    good.remove(p)
+                continue
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            report.spans += spans
+            report.segments += len(good)
+            if strict:
+                report.invalid_records += _invalid_records(con, good)
+            for p in good:
+                _archive(p, paths)
+            break
     con.execute("BEGIN TRANSACTION")
     mark_interrupted(con, paths)
     con.execute("COMMIT")
-    con.execute("DROP TABLE IF EXISTS batch")
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -65,16 +65,21 @@ CREATE TABLE spans (
     input VARCHAR,                    -- JSON text, capped; see attributes."agentreel.input.truncated"
     output VARCHAR,
     attributes JSON,
+    events JSON,                      -- [{name, time_ns, attributes}], NULL when none
     scope VARCHAR,
-    process_id VARCHAR
+    process_id VARCHAR,
+    ingest_id BIGINT NOT NULL         -- the drain transaction that brought the row
 );
 
-CREATE TABLE events (
-    run_id VARCHAR NOT NULL,
-    span_id VARCHAR NOT NULL,
-    time TIMESTAMP_NS,
-    name VARCHAR,
-    attributes JSON
+CREATE SEQUENCE ingest_seq START 1;
+
+-- Span events (exceptions with their tracebacks, messages), one row each.
+CREATE VIEW events AS
+SELECT run_id, span_id, make_timestamp_ns(e.time_ns) AS time, e.name AS name, e.attributes AS attributes
+FROM (
+    SELECT run_id, span_id,
+           unnest(from_json(events, '[{"name": "VARCHAR", "time_ns": "BIGINT", "attributes": "JSON"}]')) AS e
+    FROM spans WHERE events IS NOT NULL
 );
 
 CREATE TABLE runs (

@@ -36,11 +36,15 @@ log = logging.getLogger("agentreel")
 
 _STATUS = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
 _SPAN_KIND = {k: k.name.lower() for k in SpanKind}
+
+
 def _dumps(record: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(record, default=str)
     except TypeError:  # e.g. an integer beyond 64 bits in an attribute
         return json.dumps(record, default=str, ensure_ascii=False).encode()
+
+
 _START_KINDS = frozenset({"agent", "llm", "chain"})
 _START_OPERATIONS = frozenset({"invoke_agent", "chat", "text_completion", "generate_content"})
 
@@ -129,9 +133,10 @@ def _redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
 class _SegmentWriter:
     """Writes records as segments; a failing disk drops the batch with one warning."""
 
-    def __init__(self, paths: SpoolPaths, process_id: str) -> None:
+    def __init__(self, paths: SpoolPaths, process_id: str, *, open_: bool = False) -> None:
         self.paths = paths
         self.process_id = process_id
+        self.open_ = open_
         self.dropped = 0
         self._warned = False
 
@@ -141,7 +146,7 @@ class _SegmentWriter:
             return True
         data = b"\n".join(lines) + b"\n"
         try:
-            write_atomic(self.paths.dir / new_segment_name(self.process_id), data)
+            write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
         except OSError as e:
             self.dropped += len(lines)
             if not self._warned:
@@ -219,7 +224,7 @@ class OpenSpanProcessor(SpanProcessor):
         redact: Callable[[str], str] | None = None,
     ) -> None:
         self._redact = redact
-        self._writer = _SegmentWriter(paths, process_id)
+        self._writer = _SegmentWriter(paths, process_id, open_=True)
         self._process_id = process_id
         self._heartbeat = paths.live / process_id
         self._open: dict[int, Span] = {}
@@ -253,11 +258,11 @@ class OpenSpanProcessor(SpanProcessor):
         with self._lock:
             fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
             if fresh:
-                records = [
-                    record_from_span(s, self._process_id, open_=True, redact=self._redact)
+                lines = [
+                    _dumps(record_from_span(s, self._process_id, open_=True, redact=self._redact))
                     for s in fresh
                 ]
-                if self._writer.write(records):
+                if self._writer.write(lines):
                     ids = (s.context.span_id for s in fresh)
                     self._spooled.update(i for i in ids if i in self._open)
             self._touch()

@@ -1,0 +1,420 @@
+"""Per-call cost of an ``@agentreel.tool`` function against bare OpenTelemetry.
+
+Run by hand (not in CI)::
+
+    /work/venv/bin/python bench/bench_tracer.py            # about 20 s
+    /work/venv/bin/python bench/bench_tracer.py --profile  # plus where agentreel's time goes
+
+*ours*: N calls of a decorated sync function recording into a fresh spool, plus
+``agentreel.flush()`` (so turning spans into records and writing segments is
+counted), divided by N. *baseline*: N ``start_as_current_span`` blocks carrying
+the same attributes, under a ``BatchSpanProcessor`` with the same queue settings
+and an exporter that only counts, plus ``force_flush()``. Rounds alternate; the
+medians and their ratio ours / baseline are reported (goal: at most 1.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import agentreel
+from agentreel._normalize import INPUT, OUTPUT, normalize_into
+from agentreel._spool import SpoolPaths
+from agentreel.tracer._exporter import SpoolExporter, record_from_span
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+GOAL = 1.3
+QUERY = "what is the capital of France?"
+# The queue settings agentreel's recorder gives its BatchSpanProcessor.
+QUEUE = {"max_queue_size": 100_000, "max_export_batch_size": 4096, "schedule_delay_millis": 1000}
+
+
+def search(query: str) -> list[str]:
+    return [query, "Paris is the capital of France.", "It has about 2.1 million residents."]
+
+
+traced_search: Callable[[str], list[str]] = agentreel.tool(search)
+
+
+class NullExporter(SpanExporter):
+    """Counts the spans it is given and does nothing else."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+@dataclass
+class Round:
+    """One timed round: nanoseconds in the call loop and in the final flush.
+
+    ``export_cpu_ns`` is the CPU time spent inside agentreel's exporter (span ->
+    record -> JSON -> segment file), in whichever thread ran it: mostly the
+    BatchSpanProcessor's worker, during the loop; the rest in the flush.
+    """
+
+    loop_ns: int
+    flush_ns: int
+    n: int
+    export_cpu_ns: int = 0
+    start_records: int = 0
+
+    @property
+    def us_per_call(self) -> float:
+        return (self.loop_ns + self.flush_ns) / self.n / 1000
+
+    @property
+    def loop_us(self) -> float:
+        return self.loop_ns / self.n / 1000
+
+    @property
+    def flush_us(self) -> float:
+        return self.flush_ns / self.n / 1000
+
+    @property
+    def export_us(self) -> float:
+        return self.export_cpu_ns / self.n / 1000
+
+
+def spool_records(store_dir: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for seg in sorted((store_dir / "spool").glob("*.jsonl")):
+        with seg.open(encoding="utf-8") as f:
+            records.extend(json.loads(line) for line in f if line.strip())
+    return records
+
+
+class _ExportMeter:
+    """Wraps an exporter's `export` to add up its CPU time, and optionally profile it."""
+
+    def __init__(self, exporter: Any, *, profile: bool) -> None:
+        self.cpu_ns = 0
+        self.profile = cProfile.Profile() if profile else None
+        # The calling thread has a profiler of its own; this one covers the worker.
+        self._profiled_thread = threading.get_ident()
+        self._export = exporter.export
+        exporter.export = self.export
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        # Exports are serialised by the BatchSpanProcessor's lock, so no race here.
+        prof = self.profile if threading.get_ident() != self._profiled_thread else None
+        if prof is not None:
+            prof.enable()
+        t0 = time.thread_time_ns()
+        try:
+            result: SpanExportResult = self._export(spans)
+            return result
+        finally:
+            self.cpu_ns += time.thread_time_ns() - t0
+            if prof is not None:
+                prof.disable()
+
+
+def ours(n: int, *, profiles: list[cProfile.Profile] | None = None) -> tuple[Round, dict[str, Any]]:
+    """One round of the decorated function; returns its timing and one recorded span.
+
+    With `profiles`, the round is profiled: the calling thread's profile and the
+    exporter's (in whichever thread it ran) are appended to it.
+    """
+    profile = cProfile.Profile() if profiles is not None else None
+    with tempfile.TemporaryDirectory(prefix="agentreel-bench-") as d:
+        rec = agentreel.init(d, tracer_provider=TracerProvider(), propagate_threads=False)
+        meter = _ExportMeter(rec.exporter, profile=profile is not None)
+        try:
+            fn, q = traced_search, QUERY
+            gc.collect()
+            if profile is not None:
+                profile.enable()
+            t0 = time.perf_counter_ns()
+            for _ in range(n):
+                fn(q)
+            t1 = time.perf_counter_ns()
+            ok = agentreel.flush()
+            t2 = time.perf_counter_ns()
+            if profile is not None:
+                profile.disable()
+        finally:
+            agentreel.shutdown()
+        if not ok:
+            raise SystemExit("agentreel.flush() timed out")
+        if rec.exporter.dropped:
+            raise SystemExit(f"the exporter dropped {rec.exporter.dropped} spans")
+        records = spool_records(Path(d))
+        complete = [r for r in records if r["end_ns"] is not None]
+        if len(complete) != n:
+            raise SystemExit(f"the spool holds {len(complete)} span records, expected {n}")
+        if profiles is not None and profile is not None and meter.profile is not None:
+            profiles += [profile, meter.profile]
+        rnd = Round(t1 - t0, t2 - t1, n, meter.cpu_ns, len(records) - len(complete))
+        return rnd, complete[0]
+
+
+def baseline(n: int, name: str, attrs: dict[str, Any]) -> Round:
+    """One round of bare OpenTelemetry spans carrying `attrs`."""
+    provider = TracerProvider()
+    exporter = NullExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter, **QUEUE))
+    tracer = provider.get_tracer("bench")
+    try:
+        start = tracer.start_as_current_span
+        gc.collect()
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            with start(name, attributes=attrs):
+                pass
+        t1 = time.perf_counter_ns()
+        ok = provider.force_flush()
+        t2 = time.perf_counter_ns()
+    finally:
+        provider.shutdown()
+    if not ok:
+        raise SystemExit("TracerProvider.force_flush() timed out")
+    if exporter.count != n:
+        raise SystemExit(f"the null exporter saw {exporter.count} spans, expected {n}")
+    return Round(t1 - t0, t2 - t1, n)
+
+
+class _Collect(SpanProcessor):
+    """Keeps every ended span, for timing the exporter's steps on them afterwards."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.spans.append(span)
+
+
+def export_breakdown(n: int, repeats: int = 3) -> dict[str, float]:
+    """µs per span of the exporter's steps, timed one after another on `n` recorded spans.
+
+    Single-threaded and outside the timed rounds: `normalize_into` (attributes ->
+    typed fields), `record_from_span` (which includes it), and the whole
+    `SpoolExporter.export` (records, JSON encoding, one segment file); the
+    difference of the last two is JSON encoding plus the write.
+    """
+    with tempfile.TemporaryDirectory(prefix="agentreel-bench-") as d:
+        provider = TracerProvider()
+        collect = _Collect()
+        provider.add_span_processor(collect)
+        agentreel.init(d, tracer_provider=provider, propagate_threads=False)
+        try:
+            for _ in range(n):
+                traced_search(QUERY)
+        finally:
+            agentreel.shutdown()
+        spans = collect.spans
+        attrs = [dict(s.attributes or {}) for s in spans]
+        times: dict[str, list[int]] = {"normalize_into": [], "record_from_span": [], "export": []}
+        for i in range(repeats):
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            for a in attrs:
+                normalize_into({}, a)
+            t1 = time.perf_counter_ns()
+            for sp in spans:
+                record_from_span(sp, "bench")
+            t2 = time.perf_counter_ns()
+            paths = SpoolPaths(Path(d) / f"again-{i}")
+            paths.create()
+            SpoolExporter(paths, "bench").export(spans)
+            t3 = time.perf_counter_ns()
+            times["normalize_into"].append(t1 - t0)
+            times["record_from_span"].append(t2 - t1)
+            times["export"].append(t3 - t2)
+    us = {k: statistics.median(v) / len(spans) / 1000 for k, v in times.items()}
+    us["json_and_write"] = us["export"] - us["record_from_span"]
+    return us
+
+
+def span_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    """The attributes agentreel's span carried, rebuilt from its spool record."""
+    attrs = dict(record["attributes"])
+    if record["input"] is not None:
+        attrs[INPUT] = record["input"]
+    if record["output"] is not None:
+        attrs[OUTPUT] = record["output"]
+    return attrs
+
+
+def environment() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return out.stdout.strip()
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "agentreel": agentreel.__version__,
+        "opentelemetry-sdk": version("opentelemetry-sdk"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+    }
+
+
+def warn_if_busy() -> float:
+    """The 1-minute load average, with a note when other processes are using the CPU."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"note: load average {load:.2f} before starting; other processes are using the "
+            f"CPU, so expect noise (the ratio suffers less than the absolute figures)"
+        )
+    return load
+
+
+def print_profile(profiles: list[cProfile.Profile], n: int, top: int) -> None:
+    """The top functions by own time: all of them, then agentreel's alone."""
+    for title, restrict in (("all code", ()), ("agentreel's code", ("agentreel/",))):
+        out = io.StringIO()
+        stats = pstats.Stats(*profiles, stream=out)
+        stats.sort_stats("tottime").print_stats(*restrict, top)
+        lines = out.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+        print(f"\nprofile of one round of ours ({n:,} calls, loop + flush + exports), {title}:")
+        print("\n".join(line for line in lines[start:] if line.strip()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--calls", type=int, default=20_000, help="calls per round")
+    ap.add_argument("-r", "--rounds", type=int, default=7, help="timed rounds of each")
+    ap.add_argument("--profile", action="store_true", help="also profile one round of ours")
+    ap.add_argument("--top", type=int, default=25, help="profile rows to print")
+    args = ap.parse_args(argv)
+    n, rounds = args.calls, args.rounds
+    # The measured configuration is the default one: a flush tick every second.
+    os.environ.pop("AGENTREEL_FLUSH", None)
+    load_before = warn_if_busy()
+
+    # Warm-up; it also yields the span whose attributes the baseline carries.
+    _, record = ours(n)
+    name, attrs = record["name"], span_attributes(record)
+    baseline(n, name, attrs)
+
+    ours_rounds: list[Round] = []
+    base_rounds: list[Round] = []
+    for i in range(rounds):  # alternate which goes first, so neither always runs warm
+        if i % 2 == 0:
+            ours_rounds.append(ours(n)[0])
+            base_rounds.append(baseline(n, name, attrs))
+        else:
+            base_rounds.append(baseline(n, name, attrs))
+            ours_rounds.append(ours(n)[0])
+        gc.collect()
+
+    def med(rs: list[Round], f: Callable[[Round], float]) -> float:
+        return statistics.median(f(r) for r in rs)
+
+    summary = {
+        side: {
+            "us_per_call": med(rs, lambda r: r.us_per_call),
+            "loop_us_per_call": med(rs, lambda r: r.loop_us),
+            "flush_us_per_call": med(rs, lambda r: r.flush_us),
+            "export_cpu_us_per_call": med(rs, lambda r: r.export_us),
+            "min_us_per_call": min(r.us_per_call for r in rs),
+            "max_us_per_call": max(r.us_per_call for r in rs),
+        }
+        for side, rs in (("ours", ours_rounds), ("baseline", base_rounds))
+    }
+    ratio = summary["ours"]["us_per_call"] / summary["baseline"]["us_per_call"]
+
+    print(f"tracer: {n:,} calls x {rounds} rounds (after a warm-up), medians in µs per call")
+    print(f"{'':10} {'total':>8} {'loop':>8} {'flush':>8} {'export':>8} {'min':>8} {'max':>8}")
+    for side in ("ours", "baseline"):
+        s = summary[side]
+        export = f"{s['export_cpu_us_per_call']:8.2f}" if side == "ours" else f"{'-':>8}"
+        print(
+            f"{side:10} {s['us_per_call']:8.2f} {s['loop_us_per_call']:8.2f} "
+            f"{s['flush_us_per_call']:8.2f} {export} "
+            f"{s['min_us_per_call']:8.2f} {s['max_us_per_call']:8.2f}"
+        )
+    print(
+        "  total = loop + flush (wall); export = CPU time inside agentreel's exporter,"
+        " mostly on the worker thread during the loop"
+    )
+    rest = summary["ours"]["us_per_call"] - summary["ours"]["export_cpu_us_per_call"]
+    print(f"  ours less its exporter's CPU time: about {rest:.2f} µs per call (the call path)")
+    verdict = "meets" if ratio <= GOAL else "MISSES"
+    print(f"ratio ours/baseline = {ratio:.2f} ({verdict} the goal of <= {GOAL})")
+    print(f"span attributes ({len(attrs)}): {', '.join(sorted(attrs))}")
+    gc.collect()
+    steps = export_breakdown(n)
+    print(
+        "exporter steps, single-threaded, µs per span: "
+        f"record_from_span {steps['record_from_span']:.2f} "
+        f"(of which normalize_into {steps['normalize_into']:.2f}), "
+        f"JSON encode + segment write {steps['json_and_write']:.2f}, "
+        f"whole export {steps['export']:.2f}"
+    )
+
+    if args.profile:
+        profiles: list[cProfile.Profile] = []
+        gc.collect()
+        ours(n, profiles=profiles)
+        print_profile(profiles, n, args.top)
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = RESULTS_DIR / f"tracer-{stamp}.json"
+    result = {
+        "bench": "tracer",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "calls_per_round": n,
+        "rounds": rounds,
+        "goal_ratio_max": GOAL,
+        "ratio": ratio,
+        "meets_goal": ratio <= GOAL,
+        "summary": summary,
+        "exporter_steps_us_per_span": steps,
+        "span_name": name,
+        "span_attributes": attrs,
+        "queue": QUEUE,
+        "rounds_raw": {
+            "ours": [asdict(r) for r in ours_rounds],
+            "baseline": [asdict(r) for r in base_rounds],
+        },
+        "environment": environment() | {"load_average_before": load_before},
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(BENCH_DIR.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
