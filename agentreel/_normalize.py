@@ -16,10 +16,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KINDS", "PAYLOAD_KEYS", "normalize_into"]
+__all__ = ["KINDS", "SOURCES", "normalize_into"]
 
 #: The span kinds of the data model.
 KINDS = ("agent", "llm", "tool", "retriever", "embedding", "chain", "other")
+_KIND_SET = frozenset(KINDS)
 
 # agentreel's own attributes
 KIND = "agentreel.span.kind"
@@ -46,24 +47,6 @@ _OPERATION_KINDS = {
     "embeddings": "embedding",
     "retrieval": "retriever",
 }
-
-#: Attributes that carry payloads; they go to the ``input``/``output`` fields and
-#: are not repeated in ``attributes``.
-PAYLOAD_KEYS = frozenset(
-    {
-        INPUT,
-        OUTPUT,
-        "input.value",
-        "output.value",
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "tool_arguments",
-        "tool_response",
-        "final_result",
-    }
-)
 
 
 def _int(v: Any) -> int | None:
@@ -101,7 +84,11 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
     "request_model": ("gen_ai.request.model", "llm.model_name"),
     "response_model": ("gen_ai.response.model",),
-    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "input_tokens": (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.token_count.prompt",
+    ),
     "output_tokens": (
         "gen_ai.usage.output_tokens",
         "gen_ai.usage.completion_tokens",
@@ -110,7 +97,13 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "finish_reason": ("gen_ai.response.finish_reasons",),
     "session_id": ("gen_ai.conversation.id", "session.id"),
     "error_type": ("error.type",),
-    "input": (INPUT, "input.value", "gen_ai.input.messages", "gen_ai.tool.call.arguments", "tool_arguments"),
+    "input": (
+        INPUT,
+        "input.value",
+        "gen_ai.input.messages",
+        "gen_ai.tool.call.arguments",
+        "tool_arguments",
+    ),
     "output": (
         OUTPUT,
         "output.value",
@@ -135,7 +128,7 @@ _CONVERT: dict[str, Any] = {
 def _kind(a: Mapping[str, Any]) -> str:
     g = a.get
     kind = g(KIND)
-    if kind is not None:
+    if kind is not None and kind in _KIND_SET:
         return str(kind)
     oi = g("openinference.span.kind")
     if oi is not None:
@@ -156,7 +149,7 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     payload keys. One pass over the span's own attributes, so the cost follows the
     number of attributes a span has, not the number of conventions read.
     """
-    best: dict[str, tuple[int, Any]] = {}
+    best: dict[str, tuple[int, Any, str]] = {}
     source_of = _SOURCE_OF.get
     for k, v in a.items():
         src = source_of(k)
@@ -164,15 +157,18 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
             field, rank = src
             cur = best.get(field)
             if cur is None or rank < cur[0]:
-                best[field] = (rank, v)
-    for field, (_, v) in best.items():
+                best[field] = (rank, v, k)
+    for field, (_, v, _k) in best.items():
         conv = _CONVERT.get(field)
         if conv is not None:
             v = conv(v)
         if v is not None:
             rec[field] = v
     rec["kind"] = _kind(a)
-    if "input" in best or "output" in best:
-        rec["attributes"] = {k: v for k, v in a.items() if k not in PAYLOAD_KEYS}
+    # The payload attributes that became input/output are not repeated in attributes;
+    # any others (a second form of the same messages, say) stay.
+    used = [best[f][2] for f in ("input", "output") if f in best]
+    if used:
+        rec["attributes"] = {k: v for k, v in a.items() if k not in used}
     else:
         rec["attributes"] = a

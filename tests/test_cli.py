@@ -120,3 +120,15 @@ def test_default_store_is_dot_agentreel_in_the_working_directory(tmp_path: Path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / ".agentreel" / "agentreel.duckdb").exists()
     assert len(json.loads(cli("runs", "--json", cwd=tmp_path).stdout)) == 1
+
+
+def test_runs_query_filters_and_reports_a_bad_term(demo_store: Path) -> None:
+    every = json.loads(cli("runs", "--dir", str(demo_store), "--json").stdout)
+    want = sorted(r["run_id"] for r in every if r["error_count"] > 0)
+    got = json.loads(
+        cli("runs", "--dir", str(demo_store), "--json", "-q", "errors>0 tool:fetch_page").stdout
+    )
+    assert sorted(r["run_id"] for r in got) == want
+    bad = cli("runs", "--dir", str(demo_store), "-q", "colour:red")
+    assert bad.returncode == 2
+    assert "unknown filter key 'colour'" in bad.stderr

@@ -20,10 +20,17 @@ def _start() -> None:
         import agentreel
 
         agentreel.init(service_name=os.environ.get("AGENTREEL_SERVICE_NAME") or None)
-        names = [n for n in os.environ.get("AGENTREEL_INSTRUMENT", "").split(",") if n]
-        agentreel.instrument(*names)
     except Exception as e:  # the program must run even if recording cannot start
         print(f"agentreel: recording is off: {e}", file=sys.stderr)
+        return
+    try:
+        names = [n for n in os.environ.get("AGENTREEL_INSTRUMENT", "").split(",") if n]
+        agentreel.instrument(*names)
+    except Exception as e:
+        print(
+            f"agentreel: frameworks are not instrumented ({e}); decorated code still records",
+            file=sys.stderr,
+        )
 
 
 def _chain() -> None:

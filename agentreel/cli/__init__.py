@@ -40,6 +40,9 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: How long a command waits for a store another agentreel process holds for a moment.
+CLI_WAIT_S = 5.0
+
 dir_option = click.option(
     "--dir",
     "store_dir",
@@ -64,4 +67,8 @@ def main() -> None:
     """
 
 
-from agentreel.cli import _commands, _record  # noqa: E402,F401  (registers the subcommands)
+from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
+    _commands,
+    _record,
+    _transfer,
+)

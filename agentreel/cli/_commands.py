@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from agentreel.cli import dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
 from agentreel.cli._render import runs_table, span_tree, to_json
 from agentreel.store import IngestReport, Store
 
@@ -16,7 +16,7 @@ console = Console(highlight=False)
 
 def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     """Open the store and drain the spool first, so what is shown is current."""
-    store = Store.open(store_dir, create=create)
+    store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
     report = store.ingest()
     _warn_rejected(report)
     return store
@@ -85,7 +85,7 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     Unreadable segments are set aside in spool/rejected/, reported, and the rest
     ingested; the exit code is then 2.
     """
-    with Store.open(store_dir, create=True) as store:
+    with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
         report = store.ingest()
     if as_json:
         click.echo(to_json(report.as_dict()))
@@ -117,6 +117,13 @@ def ingest(store_dir: Path, as_json: bool) -> None:
 )
 @click.option("--until", help="Only runs started before this age or ISO date.")
 @click.option(
+    "--query",
+    "-q",
+    "query",
+    metavar="FILTER",
+    help="A filter expression, e.g. 'status:error tool:search duration>2s' (docs/tui.md).",
+)
+@click.option(
     "--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs."
 )
 @dir_option
@@ -128,6 +135,7 @@ def runs(
     tags: tuple[str, ...],
     since: str | None,
     until: str | None,
+    query: str | None,
     limit: int,
     store_dir: Path,
     as_json: bool,
@@ -141,14 +149,20 @@ def runs(
         tag_filter[k] = v
     with _open_fresh(store_dir) as store:
         df = store.runs(
-            status=status, name=name, tag=tag_filter or None, since=since, until=until, limit=limit
+            status=status,
+            name=name,
+            tag=tag_filter or None,
+            since=since,
+            until=until,
+            query=query,
+            limit=limit,
         )
     if as_json:
         click.echo(to_json(df))
     elif df.is_empty():
         console.print(
             "no runs match"
-            if (status or name or tags or since or until)
+            if (status or name or tags or since or until or query)
             else "no runs recorded yet; try `agentreel demo`"
         )
     else:

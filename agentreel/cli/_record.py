@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 import click
 
-from agentreel.cli import dir_option, err_console, handles_errors, main
+from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
 from agentreel.cli._render import runs_table
 from agentreel.store import Store
 
@@ -71,9 +70,8 @@ def record(
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    time.sleep(0)  # the child flushed at exit; its segments are on disk
     if (store_dir / "spool").is_dir():
-        with Store.open(store_dir, create=True) as store:
+        with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
             store.ingest()
             runs = store.runs(since=started)
         if runs.is_empty():
@@ -82,4 +80,4 @@ def record(
             )
         else:
             err_console.print(runs_table(runs, err_console.width))
-    sys.exit(code)
+    sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128 + N, as shells do

@@ -38,7 +38,7 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "unset": "green",
 }
-_JSON_COLUMNS = {"tags", "attributes", "argv", "resource"}
+_JSON_COLUMNS = {"tags", "attributes", "events", "argv", "resource"}
 
 
 def fmt_duration(ms: float | None) -> str:

@@ -6,12 +6,40 @@ Example::
     with Store.open() as store:
         store.ingest()
         runs = store.runs(since="24h")
+
+Spans also arrive over OTLP/HTTP (`Receiver`, `serve`) and from OTLP/JSON files
+(`import_otlp_json`), and leave as OTLP/JSON or Parquet (`export_otlp_json`,
+`export_parquet`).
 """
 
 from __future__ import annotations
 
 from agentreel.store._ingest import IngestReport
+from agentreel.store._otlp import OTLPDecodeError
+from agentreel.store._receiver import Receiver, ReceiverStats
 from agentreel.store._schema import SCHEMA_VERSION
+from agentreel.store._serve import serve
 from agentreel.store._store import DB_NAME, Store
+from agentreel.store._transfer import (
+    ExportReport,
+    ImportReport,
+    export_otlp_json,
+    export_parquet,
+    import_otlp_json,
+)
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "IngestReport", "Store"]
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "ExportReport",
+    "ImportReport",
+    "IngestReport",
+    "OTLPDecodeError",
+    "Receiver",
+    "ReceiverStats",
+    "Store",
+    "export_otlp_json",
+    "export_parquet",
+    "import_otlp_json",
+    "serve",
+]

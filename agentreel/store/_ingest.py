@@ -119,7 +119,7 @@ def _reject(
     first_line = error.strip().splitlines()[0] if error.strip() else "unreadable"
     report.rejected.append((p.name, first_line))
     con.execute(
-        "INSERT INTO segments VALUES (?, now()::TIMESTAMP, NULL, 'rejected', ?)",
+        "INSERT INTO segments VALUES (?, (now() AT TIME ZONE 'UTC'), NULL, 'rejected', ?)",
         [p.name, first_line],
     )
     with contextlib.suppress(OSError):
@@ -241,8 +241,9 @@ SELECT
     p.service_name, p.code_version,
     coalesce(root.session_id, agg.session_id),
     coalesce(root.process_id, agg.process_id),
-    coalesce(root.error_type, fe.error_type),
-    coalesce(root.error_message, fe.error_message),
+    -- why the run failed (or where it stopped): nothing for a run that ended ok
+    CASE WHEN root.end_time IS NULL OR root.status = 'error' THEN coalesce(root.error_type, fe.error_type) END,
+    CASE WHEN root.end_time IS NULL OR root.status = 'error' THEN coalesce(root.error_message, fe.error_message) END,
     root.output
 FROM agg
 LEFT JOIN root USING (run_id)
@@ -298,7 +299,7 @@ def _apply(
     con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
     con.execute(_REBUILD_RUNS)
     con.execute(
-        "INSERT INTO segments SELECT unnest($names), now()::TIMESTAMP, NULL, 'ingested', NULL",
+        "INSERT INTO segments SELECT unnest($names), (now() AT TIME ZONE 'UTC'), NULL, 'ingested', NULL",
         {"names": [p.name for p in files]},
     )
     row = con.execute(

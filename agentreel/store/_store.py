@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +16,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._filter import parse_filter
 from agentreel.store._ingest import IngestReport, drain, live_processes
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
@@ -21,6 +24,34 @@ from agentreel.store._tree import tree_order
 __all__ = ["DB_NAME", "Store"]
 
 DB_NAME = "agentreel.duckdb"
+#: Columns of the ``runs`` table (what `Store.runs` may sort by).
+RUN_COLUMNS = (
+    "run_id",
+    "name",
+    "root_span_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "status",
+    "span_count",
+    "agent_count",
+    "llm_count",
+    "tool_count",
+    "retriever_count",
+    "error_count",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "unpriced_llm_count",
+    "tags",
+    "service_name",
+    "code_version",
+    "session_id",
+    "process_id",
+    "error_type",
+    "error_message",
+    "output",
+)
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 
 
@@ -42,6 +73,19 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
         n = float(m.group(1))
         v = timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)])
     return datetime.now(UTC).replace(tzinfo=None) - v
+
+
+def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 class Store:
@@ -71,12 +115,16 @@ class Store:
         *,
         read_only: bool = False,
         create: bool = False,
+        wait: float = 0.0,
     ) -> Store:
         """Open the store at `path` (default ``$AGENTREEL_DIR`` or ``./.agentreel``).
 
+        DuckDB lets one process at a time hold the file; readers such as the TUI hold
+        it only for a moment at a time, so `wait` seconds of retrying usually get in.
+
         Raises `StoreNotFound` when nothing was ever recorded there and `create` is
-        false, `StoreBusy` when another process holds the file, and
-        `StoreVersionError` when a newer agentreel wrote it.
+        false, `StoreBusy` when another process still holds the file after `wait`,
+        and `StoreVersionError` when a newer agentreel wrote it.
         """
         p = (
             Path(path)
@@ -98,7 +146,7 @@ class Store:
             if not db.exists():
                 os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
                 os.unlink(db)  # DuckDB creates it; this checks the directory is writable
-            con = duckdb.connect(str(db), read_only=read_only)
+            con = _connect(db, read_only, wait)
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 holder = re.search(r"PID (\d+)", str(e))
@@ -109,6 +157,11 @@ class Store:
             raise AgentreelError(f"cannot open the store at {db}: {e}") from None
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
+        if not read_only:
+            for f in (db, db.with_name(db.name + ".wal")):  # owner-only, like the spool
+                with contextlib.suppress(OSError):
+                    if f.exists() and f.stat().st_mode & 0o077:
+                        f.chmod(0o600)
         try:
             migrate(con, str(db), read_only=read_only)
         except BaseException:
@@ -166,6 +219,9 @@ class Store:
         tag: dict[str, Any] | str | None = None,
         since: datetime | timedelta | str | None = None,
         until: datetime | timedelta | str | None = None,
+        query: str | None = None,
+        order_by: str = "start_time",
+        descending: bool = True,
         limit: int | None = None,
     ) -> pl.DataFrame:
         """Runs, newest first, optionally filtered.
@@ -175,6 +231,9 @@ class Store:
             name: exact name, or a glob with ``*`` (``nightly*``).
             tag: ``{"dataset": "qa-v2"}`` or ``"dataset=qa-v2"``; all must match.
             since, until: a datetime, a timedelta, or an age such as ``"24h"``.
+            query: a filter expression (``status:error tool:search duration>2s``;
+                docs/tui.md has the language); `FilterError` when it cannot be read.
+            order_by, descending: the column to sort by (any column of ``runs``).
             limit: at most this many rows.
         """
         where: list[str] = []
@@ -211,10 +270,18 @@ class Store:
             if t is not None:
                 where.append(f"start_time {op} ${key}")
                 params[key] = t
+        if query:
+            f = parse_filter(query, live=params["live"])
+            where.append(f.where)
+            params.update(f.params)
+        if order_by not in RUN_COLUMNS:
+            raise AgentreelError(
+                f"cannot sort runs by {order_by!r}; use one of {', '.join(RUN_COLUMNS)}"
+            )
         q = f"SELECT * REPLACE ({status_expr} AS status) FROM runs"
         if where:
             q += " WHERE " + " AND ".join(where)
-        q += " ORDER BY start_time DESC"
+        q += f" ORDER BY {order_by} {'DESC' if descending else 'ASC'} NULLS LAST, run_id"
         if limit is not None:
             q += f" LIMIT {int(limit)}"
         return self.sql(q, params)

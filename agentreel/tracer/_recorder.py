@@ -111,7 +111,11 @@ class Recorder:
         self._write_process_file(provider.resource)
         self.exporter = SpoolExporter(self.paths, self.process_id, redactor)
         self.open_spans = OpenSpanProcessor(
-            self.paths, self.process_id, flush_interval or 1.0, redactor
+            # the heartbeat must tick well inside the store's 15 s staleness window
+            self.paths,
+            self.process_id,
+            min(flush_interval or 1.0, 5.0),
+            redactor,
         )
         self.batch: SpanProcessor
         if flush_interval is None:
@@ -222,7 +226,8 @@ def init(
             function, or False to record payloads as they are.
     """
     global _recorder, _tracer
-    p = Path(path) if path is not None else default_dir()
+    # absolute, so a later chdir in the program does not move where spans go
+    p = (Path(path) if path is not None else default_dir()).absolute()
     if max_payload_bytes < 64:
         raise ConfigError(f"max_payload_bytes={max_payload_bytes} is too small; use at least 64")
     interval = _flush_mode() if flush_interval is None else flush_interval

@@ -34,7 +34,12 @@ _DEFAULTS: list[tuple[str, tuple[str, ...], str, str]] = [
         r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@\"']+:)[^\s@/\"']+(?=@)",
         r"\g<url>" + MASK,
     ),
-    ("bearer", ("earer",), r"(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9\-._~+/]{8,}=*", r"\g<bearer>" + MASK),
+    (
+        "bearer",
+        ("earer",),
+        r"(?P<bearer>\b[Bb]earer\s+)[A-Za-z0-9\-._~+/]{8,}=*",
+        r"\g<bearer>" + MASK,
+    ),
     ("openai_key", ("sk-",), r"\bsk-[A-Za-z0-9_\-]{16,}", MASK),
     ("aws_access_key", ("AKIA", "ASIA"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK),
     (
@@ -45,7 +50,12 @@ _DEFAULTS: list[tuple[str, tuple[str, ...], str, str]] = [
     ),
     ("slack_token", ("xox",), r"\bxox[abprs]-[A-Za-z0-9\-]{10,}", MASK),
     ("google_api_key", ("AIza",), r"\bAIza[0-9A-Za-z\-_]{35}", MASK),
-    ("email", ("@",), r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b", MASK),
+    (
+        "email",
+        ("@",),
+        r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b",
+        MASK,
+    ),
 ]
 _FIELD_TRIGGERS = ("pass", "secret", "key", "token")
 _FIELD_RULE = (
@@ -86,7 +96,9 @@ class Redactor:
             except re.error as e:
                 from agentreel._errors import ConfigError
 
-                raise ConfigError(f"redaction pattern {p!r} is not a valid regular expression: {e}") from None
+                raise ConfigError(
+                    f"redaction pattern {p!r} is not a valid regular expression: {e}"
+                ) from None
         self._fn = fn
 
     def __call__(self, text: str) -> str:

@@ -247,3 +247,44 @@ print(sorted(s.name for s in app.get_finished_spans()))
     recs = spool_records(tmp_path)
     assert sorted(r["name"] for r in recs) == ["execute_tool t", "request"]
     assert len({r["trace_id"] for r in recs}) == 1
+
+
+def test_normalize_keeps_payloads_it_did_not_use_and_checks_the_kind() -> None:
+    rec: dict[str, object] = {}
+    normalize_into(
+        rec,
+        {
+            "openinference.span.kind": "LLM",
+            "input.value": "first form",
+            "gen_ai.input.messages": "second form",
+            "agentreel.span.kind": "banana",  # not a kind: ignored, the convention decides
+        },
+    )
+    assert rec["input"] == "first form"
+    assert rec["attributes"] == {  # only the key that became `input` left
+        "openinference.span.kind": "LLM",
+        "gen_ai.input.messages": "second form",
+        "agentreel.span.kind": "banana",
+    }
+    assert rec["kind"] == "llm"
+
+
+def test_a_relative_store_path_survives_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    agentreel.init("rel-store", tracer_provider=TracerProvider())
+    try:
+
+        @agentreel.tool
+        def t() -> int:
+            return 1
+
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        t()
+        agentreel.flush()
+        assert agentreel.recorder().dropped == 0  # type: ignore[union-attr]
+        assert [r["name"] for r in spool_records(tmp_path / "rel-store")] == ["execute_tool t"]
+    finally:
+        agentreel.shutdown()

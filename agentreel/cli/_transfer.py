@@ -1,0 +1,193 @@
+"""The subcommands that move spans in and out: serve, import, export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from agentreel._errors import StoreBusy
+from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli._commands import _open_fresh, _warn_rejected
+from agentreel.cli._render import to_json
+from agentreel.store import (
+    IngestReport,
+    Receiver,
+    Store,
+    export_otlp_json,
+    export_parquet,
+    import_otlp_json,
+    serve,
+)
+
+console = Console(highlight=False)
+
+
+def _say(message: str) -> None:
+    console.print(message, soft_wrap=True)
+    sys.stdout.flush()  # serve's lines must reach a pipe as they happen
+
+
+@main.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but a loopback address needs --token.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=4318,
+    show_default=True,
+    help="Port to listen on (0 picks a free one and prints it).",
+)
+@click.option(
+    "--token",
+    envvar="AGENTREEL_TOKEN",
+    help="Require 'Authorization: Bearer TOKEN' on every request (or set AGENTREEL_TOKEN).",
+)
+@click.option(
+    "--max-body-mb",
+    type=click.FloatRange(0, min_open=True),
+    default=16.0,
+    show_default=True,
+    help="Largest request accepted, in MiB, compressed and decompressed (else 413).",
+)
+@dir_option
+@handles_errors
+def serve_cmd(host: str, port: int, token: str | None, max_body_mb: float, store_dir: Path) -> None:
+    """Receive OTLP/HTTP traces from any OpenTelemetry SDK or Collector into the store.
+
+    Listens for POST /v1/traces (application/x-protobuf or application/json,
+    optionally gzip) and drains what arrives into the store about once a second.
+    Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+    Stops cleanly on Ctrl-C or SIGTERM.
+    """
+
+    def ready(r: Receiver) -> None:
+        _say(f"receiving OTLP/HTTP traces on {r.url} into {store_dir} (Ctrl-C stops)")
+
+    def ingested(report: IngestReport) -> None:
+        if report.spans or report.rejected:
+            _say(f"ingested {report.spans} spans from {report.segments} segments")
+        _warn_rejected(report)
+
+    stats = serve(
+        store_dir,
+        host=host,
+        port=port,
+        token=token,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        on_ready=ready,
+        on_ingest=ingested,
+    )
+    _say(
+        f"stopped: {stats.spans} spans received in {stats.requests} requests, "
+        f"{stats.rejected_spans} spans and {stats.failed_requests} requests refused"
+    )
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@dir_option
+@json_option
+@handles_errors
+def import_cmd(files: tuple[Path, ...], store_dir: Path, as_json: bool) -> None:
+    """Import OTLP/JSON files (such as the Collector's file exporter output) into the store.
+
+    Each FILE holds one ExportTraceServiceRequest JSON object, or one per line
+    (gzip-compressed files are read too). Spans that cannot be placed (bad ids,
+    no start time) are counted and skipped; the exit code is then 2.
+    """
+    report = import_otlp_json(store_dir, files)
+    ingest: IngestReport | None = None
+    try:
+        with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
+            ingest = store.ingest()
+    except StoreBusy:
+        err_console.print(
+            "[yellow]note:[/] the store is open in another process; the imported spans wait "
+            "in its spool and are ingested by whichever agentreel command reads it next",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if as_json:
+        click.echo(to_json({**report.as_dict(), "ingest": ingest.as_dict() if ingest else None}))
+    else:
+        console.print(
+            f"imported {report.spans} spans from {report.files} files "
+            f"({report.segments} segments) into {store_dir}"
+            + (f"; rejected {report.rejected} spans" if report.rejected else "")
+        )
+    if ingest is not None:
+        _warn_rejected(ingest)
+    for reason in report.reasons:
+        err_console.print(f"[yellow]rejected:[/] {reason}", highlight=False, soft_wrap=True)
+    if report.rejected or (ingest is not None and ingest.rejected):
+        raise SystemExit(2)
+
+
+@main.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["otlp-json", "parquet"]),
+    default="otlp-json",
+    show_default=True,
+    help="otlp-json: one OTLP request per line in a file; parquet: a directory by day.",
+)
+@click.option(
+    "--run",
+    "run_ids",
+    multiple=True,
+    metavar="RUN_ID",
+    help="Only this run (any unique prefix; repeatable).",
+)
+@click.option(
+    "--since", help="Only runs started within this age (90s, 15m, 2h, 7d) or since an ISO date."
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The file (otlp-json) or new, empty directory (parquet) to write.",
+)
+@dir_option
+@json_option
+@handles_errors
+def export_cmd(
+    fmt: str,
+    run_ids: tuple[str, ...],
+    since: str | None,
+    out: Path,
+    store_dir: Path,
+    as_json: bool,
+) -> None:
+    """Export runs as OTLP/JSON (for any OpenTelemetry backend) or Parquet partitioned by day.
+
+    Without --run or --since, every run is exported; with both, the runs named
+    that also started since then.
+    """
+    with _open_fresh(store_dir) as store:
+        ids: list[str] | None = [store.resolve_run(r) for r in run_ids] if run_ids else None
+        if since is not None:
+            recent = store.runs(since=since)["run_id"].to_list()
+            ids = recent if ids is None else [r for r in ids if r in frozenset(recent)]
+        if fmt == "parquet":
+            report = export_parquet(store, out, ids)
+        else:
+            report = export_otlp_json(store, out, ids)
+    if as_json:
+        click.echo(to_json(report.as_dict()))
+        return
+    what = f"{report.runs} runs, {report.spans} spans, {report.events} events"
+    skipped = (
+        f" ({report.open_spans_skipped} spans still open skipped)"
+        if report.open_spans_skipped
+        else ""
+    )
+    console.print(f"exported {what} to {report.out} as {fmt}{skipped}", soft_wrap=True)

@@ -1,0 +1,215 @@
+"""The run filter language shared by the TUI's filter bar and ``agentreel runs --query``.
+
+    status:error name:nightly* tag:dataset=qa-v2 model:gpt-4.1 tool:search duration>2s since:1h
+
+Terms are separated by spaces and all must hold; ``-term`` negates one; values
+with spaces go in double quotes. Bare words search run names and ids, span names
+payloads and error messages. Every value reaches SQL as a bound parameter, never as text.
+docs/tui.md documents the language.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agentreel._errors import AgentreelError
+
+__all__ = ["FILTER_KEYS", "FilterError", "RunFilter", "parse_filter"]
+
+
+class FilterError(AgentreelError):
+    """A filter expression that cannot be understood."""
+
+
+_TERM = re.compile(r"^(?P<neg>-?)(?P<key>[a-z_]+)(?P<op>:|>=|<=|>|<|=)(?P<value>.*)$", re.S)
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, None: 1000.0}
+_AGE_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+#: Comparable numeric run columns: key -> (column, parser help)
+_NUMERIC = {
+    "duration": "duration_ms",
+    "cost": "cost_usd",
+    "tokens": "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)",
+    "spans": "span_count",
+    "errors": "error_count",
+    "llm": "llm_count",
+    "tools": "tool_count",
+}
+#: Keys matched with ``key:value``.
+_MATCH = (
+    "status",
+    "name",
+    "tag",
+    "model",
+    "tool",
+    "agent",
+    "service",
+    "id",
+    "since",
+    "until",
+    "text",
+)
+FILTER_KEYS = tuple(sorted((*_MATCH, *_NUMERIC)))
+_STATUSES = ("ok", "error", "running", "interrupted")
+
+
+@dataclass
+class RunFilter:
+    """A parsed filter: SQL conditions over the ``runs`` table and their parameters."""
+
+    conditions: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, sql: str, *values: Any, negate: bool = False) -> None:
+        names = []
+        for v in values:
+            name = f"f{len(self.params)}"
+            self.params[name] = v
+            names.append(name)
+        cond = sql.format(*(f"${n}" for n in names))
+        self.conditions.append(f"NOT ({cond})" if negate else f"({cond})")
+
+    @property
+    def where(self) -> str:
+        """The conditions joined with AND, or ``true`` when there are none."""
+        return " AND ".join(self.conditions) or "true"
+
+
+def _number(key: str, raw: str) -> float:
+    raw = raw.strip().lstrip("$").replace(",", "")
+    if key == "duration":
+        m = _DURATION.match(raw)
+        if not m:
+            raise FilterError(f"duration {raw!r} is not a duration like 500ms, 2s, 1.5m or 1h")
+        return float(m.group(1)) * _UNIT_MS[m.group(2)]
+    mult = 1.0
+    if key == "tokens" and raw[-1:].lower() in ("k", "m"):
+        mult = 1000.0 if raw[-1].lower() == "k" else 1_000_000.0
+        raw = raw[:-1]
+    try:
+        return float(raw) * mult
+    except ValueError:
+        raise FilterError(f"{key} needs a number, not {raw!r}") from None
+
+
+def _time(key: str, raw: str, now: datetime) -> datetime:
+    m = _AGE.match(raw)
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _AGE_S[m.group(2)])
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        raise FilterError(
+            f"{key}:{raw} needs an age like 30m, 2h, 7d or an ISO date like 2026-11-01"
+        ) from None
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def _glob(value: str) -> tuple[str, str]:
+    if "*" in value or "?" in value:
+        return "GLOB", value
+    return "=", value
+
+
+def parse_filter(
+    text: str, *, live: list[str] | None = None, now: datetime | None = None
+) -> RunFilter:
+    """Compile a filter expression into conditions over ``runs``.
+
+    `live` lists the process ids whose heartbeat is fresh (for ``status:running``
+    versus ``status:interrupted``). Raises `FilterError` naming the bad term.
+
+    Example::
+
+        f = parse_filter("status:error tool:search duration>2s")
+        store.sql(f"SELECT * FROM runs WHERE {f.where}", f.params)
+    """
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    try:
+        terms = shlex.split(text, posix=True)
+    except ValueError as e:
+        raise FilterError(f"cannot read the filter: {e} (close the quotes)") from None
+    f = RunFilter()
+    status_sql = (
+        "CASE WHEN status = 'running' AND (process_id IS NULL OR NOT list_contains({0}, process_id)) "
+        "THEN 'interrupted' ELSE status END = {1}"
+    )
+    for term in terms:
+        m = _TERM.match(term)
+        if not m or (m.group("key") not in _MATCH and m.group("key") not in _NUMERIC):
+            neg = term.startswith("-") and len(term) > 1
+            word = term[1:] if neg else term
+            if m and m.group("op") == ":":
+                raise FilterError(
+                    f"unknown filter key {m.group('key')!r}; known keys: {', '.join(FILTER_KEYS)}"
+                )
+            _text(f, word, neg)
+            continue
+        key, op, value, neg = m.group("key"), m.group("op"), m.group("value"), bool(m.group("neg"))
+        if not value:
+            raise FilterError(f"{key}{op} needs a value")
+        if key in _NUMERIC:
+            if op == ":" or op == "=":
+                op = "="
+            f.add(f"{_NUMERIC[key]} {op} {{0}}", _number(key, value), negate=neg)
+            continue
+        if op != ":":
+            raise FilterError(f"{key} takes {key}:value, not {key}{op}{value}")
+        if key == "status":
+            if value not in _STATUSES:
+                raise FilterError(f"status:{value} is not one of {', '.join(_STATUSES)}")
+            f.add(status_sql, live or [], value, negate=neg)
+        elif key == "name":
+            op_sql, v = _glob(value)
+            f.add(f"name {op_sql} {{0}}", v, negate=neg)
+        elif key == "tag":
+            if "=" not in value:
+                raise FilterError(f"tag:{value} needs key=value, e.g. tag:dataset=qa-v2")
+            k, v = value.split("=", 1)
+            f.add(
+                "json_extract_string(tags, '$.' || to_json({0})::VARCHAR) = {1}", k, v, negate=neg
+            )
+        elif key in ("model", "tool", "agent"):
+            col = {
+                "model": "coalesce(response_model, request_model)",
+                "tool": "tool_name",
+                "agent": "agent_name",
+            }[key]
+            op_sql, v = _glob(value)
+            alt = " OR request_model " + op_sql + " {0}" if key == "model" else ""
+            f.add(
+                f"run_id IN (SELECT run_id FROM spans WHERE {col} {op_sql} {{0}}{alt})",
+                v,
+                negate=neg,
+            )
+        elif key == "service":
+            op_sql, v = _glob(value)
+            f.add(f"service_name {op_sql} {{0}}", v, negate=neg)
+        elif key == "id":
+            f.add("starts_with(run_id, {0})", value.lower(), negate=neg)
+        elif key == "since":
+            f.add("start_time >= {0}", _time(key, value, now), negate=neg)
+        elif key == "until":
+            f.add("start_time < {0}", _time(key, value, now), negate=neg)
+        elif key == "text":
+            _text(f, value, neg)
+    return f
+
+
+def _text(f: RunFilter, word: str, negate: bool) -> None:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = "%" + escaped + "%"
+    f.add(
+        "(name ILIKE {0} ESCAPE '\\' OR starts_with(run_id, lower({1})) OR run_id IN ("
+        "SELECT run_id FROM spans WHERE name ILIKE {0} ESCAPE '\\' OR input ILIKE {0} ESCAPE '\\' "
+        "OR output ILIKE {0} ESCAPE '\\' OR error_message ILIKE {0} ESCAPE '\\'))",
+        like,
+        word,
+        negate=negate,
+    )

@@ -1,0 +1,514 @@
+"""OTLP trace export requests -> spool records.
+
+Reads both encodings of an OTLP ``ExportTraceServiceRequest``: protobuf (what
+OTLP/HTTP exporters send by default) and OTLP/JSON (the proto3 JSON mapping with
+hex ids, which OTLP/HTTP JSON exporters send and the Collector's file exporter
+writes). Each span becomes the record the tracer's own exporter writes for an SDK
+span (`agentreel.tracer._exporter.record_from_span`), so a span received over the
+wire and one recorded in-process land in the same columns.
+
+Each distinct resource is a *process*: its id is the first 16 hex digits of the
+sha256 of the resource's attributes as canonical JSON, so the same sender always
+maps to the same process row.
+
+A span that cannot be placed (bad trace or span id, no start time, an end before
+its start, a malformed field) is rejected and counted, and the rest of the
+request goes in; a body that is not an export request at all raises
+`OTLPDecodeError`.
+
+Example::
+
+    decoded = decode_protobuf(body)
+    decoded.records, decoded.rejected   # spool records, spans refused
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentreel._errors import AgentreelError
+from agentreel._normalize import normalize_into
+from agentreel._spool import RECORD_FIELDS
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+__all__ = ["Decoded", "OTLPDecodeError", "decode_json", "decode_protobuf", "process_id_of"]
+
+
+class OTLPDecodeError(AgentreelError):
+    """A body or file is not an OTLP trace export request."""
+
+
+#: OTLP SpanKind enum -> the tracer's lowercase names. UNSPECIFIED (0) is read as
+#: internal, as the OTLP specification allows.
+_SPAN_KINDS = ("internal", "internal", "server", "client", "producer", "consumer")
+_STATUS = ("unset", "ok", "error")
+_ENUM_NAMES = {
+    **{
+        f"SPAN_KIND_{n}": i
+        for i, n in enumerate(
+            ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+        )
+    },
+    "STATUS_CODE_UNSET": 0,
+    "STATUS_CODE_OK": 1,
+    "STATUS_CODE_ERROR": 2,
+}
+_MAX_REASONS = 5
+_MISSING_AS_NULL = tuple(RECORD_FIELDS)
+
+
+@dataclass
+class Decoded:
+    """Spool records decoded from one or more export requests.
+
+    `resources` maps each process id in `records` to its resource attributes;
+    `rejected` counts spans refused, and `reasons` keeps the first few why.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if len(self.reasons) < _MAX_REASONS and reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def extend(self, other: Decoded) -> None:
+        self.records.extend(other.records)
+        self.resources.update(other.resources)
+        self.rejected += other.rejected
+        for r in other.reasons:
+            if len(self.reasons) < _MAX_REASONS and r not in self.reasons:
+                self.reasons.append(r)
+
+    @property
+    def error_message(self) -> str:
+        """Why spans were rejected, in one line ('' when none were)."""
+        if not self.rejected:
+            return ""
+        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons)
+
+
+class _BadSpan(ValueError):
+    """One span cannot be placed; it is rejected, the request goes on."""
+
+
+def process_id_of(resource: Mapping[str, Any]) -> str:
+    """The process id of a resource: 16 hex digits of the sha256 of its canonical JSON."""
+    canonical = json.dumps(
+        resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _double(v: float) -> float | str:
+    # JSON has no NaN or infinity; a spool segment holding one would be unreadable.
+    return v if math.isfinite(v) else str(v)
+
+
+def _record(
+    dec: Decoded,
+    *,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    kind: int,
+    start_ns: int | None,
+    end_ns: int | None,
+    status_code: int,
+    status_message: str | None,
+    attributes: dict[str, Any],
+    events: list[dict[str, Any]],
+    scope: str | None,
+    process_id: str,
+) -> None:
+    """Validate one span's times and append its record, built as `record_from_span` does."""
+    if start_ns is None:
+        raise _BadSpan(f"span {span_id} has no start time")
+    if end_ns is not None and end_ns < start_ns:
+        raise _BadSpan(f"span {span_id} ends before it starts")
+    is_open = end_ns is None  # no end: read as a span still open, like a start record
+    rec: dict[str, Any] = {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent_span_id,
+        "name": name,
+        "span_kind": _SPAN_KINDS[kind] if 0 <= kind < len(_SPAN_KINDS) else None,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+        "status": "unset"
+        if is_open
+        else (_STATUS[status_code] if 0 <= status_code < 3 else "unset"),
+        "status_message": status_message or None,
+        "error_type": None,
+        "error_message": None,
+        "events": None,
+        "scope": scope or None,
+        "process_id": process_id,
+    }
+    normalize_into(rec, attributes)
+    if events:
+        for e in events:
+            if e["name"] == "exception":
+                ea = e["attributes"]
+                if rec["error_type"] is None:
+                    rec["error_type"] = ea.get("exception.type")
+                if rec["error_message"] is None:
+                    rec["error_message"] = ea.get("exception.message")
+        rec["events"] = events
+    if rec["status"] == "error" and rec["error_message"] is None:
+        rec["error_message"] = rec["status_message"]
+    for k in _MISSING_AS_NULL:  # normalize_into may leave out fields with no source
+        if k not in rec:
+            rec[k] = None
+    dec.records.append(rec)
+
+
+# -- protobuf -----------------------------------------------------------------
+
+
+def _pb_value(v: AnyValue) -> Any:
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        return v.string_value
+    if which == "int_value":
+        return v.int_value
+    if which == "bool_value":
+        return v.bool_value
+    if which == "double_value":
+        return _double(v.double_value)
+    if which == "array_value":
+        return [_pb_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode("ascii")
+    return None
+
+
+def _pb_attributes(kvs: Any) -> dict[str, Any]:
+    items: list[KeyValue] = list(kvs)
+    return {kv.key: _pb_value(kv.value) for kv in items}
+
+
+def _pb_id(raw: bytes, size: int, what: str, span: str) -> str:
+    if len(raw) != size:
+        raise _BadSpan(f"span {span}: {what} is {len(raw)} bytes, not {size}")
+    if not any(raw):
+        raise _BadSpan(f"span {span}: {what} is all zeros")
+    return raw.hex()
+
+
+def _pb_span(dec: Decoded, s: PbSpan, scope: str | None, process_id: str) -> None:
+    label = s.span_id.hex() or "(no id)"
+    trace_id = _pb_id(s.trace_id, 16, "trace id", label)
+    span_id = _pb_id(s.span_id, 8, "span id", label)
+    parent = None
+    if s.parent_span_id and any(s.parent_span_id):  # all zeros: some SDKs' way to say root
+        parent = _pb_id(s.parent_span_id, 8, "parent span id", label)
+    events = [
+        {
+            "name": e.name,
+            "time_ns": e.time_unix_nano or None,
+            "attributes": _pb_attributes(e.attributes),
+        }
+        for e in s.events
+    ]
+    _record(
+        dec,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=s.name,
+        kind=int(s.kind),
+        start_ns=s.start_time_unix_nano or None,
+        end_ns=s.end_time_unix_nano or None,
+        status_code=int(s.status.code),
+        status_message=s.status.message,
+        attributes=_pb_attributes(s.attributes),
+        events=events,
+        scope=scope,
+        process_id=process_id,
+    )
+
+
+def decode_protobuf(body: bytes) -> Decoded:
+    """Decode a protobuf ``ExportTraceServiceRequest`` into spool records.
+
+    Example::
+
+        decoded = decode_protobuf(request_body)
+    """
+    try:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise OTLPDecodeError(
+            "reading OTLP/protobuf needs the opentelemetry-proto package; pip install it"
+        ) from None
+    req = ExportTraceServiceRequest()
+    try:
+        req.ParseFromString(body)
+    except Exception as e:  # protobuf's DecodeError, or upb's limits
+        raise OTLPDecodeError(
+            f"the body is not a valid OTLP/protobuf ExportTraceServiceRequest ({e})"
+        ) from None
+    dec = Decoded()
+    for rs in req.resource_spans:
+        resource = _pb_attributes(rs.resource.attributes)
+        pid = process_id_of(resource)
+        placed = len(dec.records)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name or None
+            for s in ss.spans:
+                try:
+                    _pb_span(dec, s, scope, pid)
+                except _BadSpan as e:
+                    dec.reject(str(e))
+        if len(dec.records) > placed:
+            dec.resources[pid] = resource
+    return dec
+
+
+# -- OTLP/JSON ----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=128)
+def _snake(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key)
+
+
+def _get(d: Mapping[str, Any], key: str) -> Any:
+    """``d[key]`` by its lowerCamelCase name, else by its snake_case name."""
+    v = d.get(key)
+    return d.get(_snake(key)) if v is None else v
+
+
+def _list(d: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    v = _get(d, key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise _BadSpan(f"{where}: {key} must be an array")
+    return v
+
+
+def _obj(v: Any, where: str) -> Mapping[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise _BadSpan(f"{where} must be an object")
+    return v
+
+
+def _int_field(v: Any, what: str) -> int:
+    """A proto3 JSON int64 (a JSON number or a decimal string)."""
+    if isinstance(v, bool):
+        raise _BadSpan(f"{what} must be an integer")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            pass
+    raise _BadSpan(f"{what} must be an integer, got {v!r}")
+
+
+def _nanos(v: Any, what: str) -> int | None:
+    if v is None or v == "":
+        return None
+    n = _int_field(v, what)
+    if n < 0:
+        raise _BadSpan(f"{what} is negative")
+    return n or None
+
+
+def _enum(v: Any, what: str) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, str) and v in _ENUM_NAMES:
+        return _ENUM_NAMES[v]
+    return _int_field(v, what)
+
+
+def _json_value(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise _BadSpan("an attribute value must be an AnyValue object")
+    s = _get(v, "stringValue")
+    if s is not None:
+        if not isinstance(s, str):
+            raise _BadSpan("stringValue must be a string")
+        return s
+    b = _get(v, "boolValue")
+    if b is not None:
+        if not isinstance(b, bool):
+            raise _BadSpan("boolValue must be true or false")
+        return b
+    i = _get(v, "intValue")
+    if i is not None:
+        return _int_field(i, "intValue")
+    d = _get(v, "doubleValue")
+    if d is not None:
+        if isinstance(d, bool) or not isinstance(d, int | float | str):
+            raise _BadSpan("doubleValue must be a number")
+        try:
+            return _double(float(d))
+        except ValueError:
+            raise _BadSpan(f"doubleValue {d!r} is not a number") from None
+    a = _get(v, "arrayValue")
+    if a is not None:
+        return [_json_value(x) for x in _list(_obj(a, "arrayValue"), "values", "arrayValue")]
+    kv = _get(v, "kvlistValue")
+    if kv is not None:
+        return _json_attributes(_list(_obj(kv, "kvlistValue"), "values", "kvlistValue"))
+    by = _get(v, "bytesValue")
+    if by is not None:
+        if not isinstance(by, str):
+            raise _BadSpan("bytesValue must be a base64 string")
+        return by
+    return None
+
+
+def _json_attributes(kvs: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+            raise _BadSpan("an attribute must be an object with a string key")
+        out[kv["key"]] = _json_value(kv.get("value", {}))
+    return out
+
+
+def _json_id(v: Any, size: int, what: str, span: str) -> str:
+    """A hex id (the OTLP/JSON form); base64 (plain proto3 JSON) is accepted too."""
+    if not isinstance(v, str) or not v:
+        raise _BadSpan(f"span {span}: {what} is missing")
+    if len(v) == 2 * size:
+        try:
+            raw = bytes.fromhex(v)
+        except ValueError:
+            raise _BadSpan(f"span {span}: {what} {v!r} is not hex") from None
+    else:
+        try:
+            raw = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != size:
+            raise _BadSpan(f"span {span}: {what} {v!r} is not {2 * size} hex digits")
+    if not any(raw):
+        raise _BadSpan(f"span {span}: {what} is all zeros")
+    return raw.hex()
+
+
+def _json_span(dec: Decoded, s: Any, scope: str | None, process_id: str) -> None:
+    if not isinstance(s, dict):
+        raise _BadSpan("a span must be an object")
+    raw_id = _get(s, "spanId")
+    label = raw_id if isinstance(raw_id, str) and raw_id else "(no id)"
+    trace_id = _json_id(_get(s, "traceId"), 16, "trace id", label)
+    span_id = _json_id(raw_id, 8, "span id", label)
+    p = _get(s, "parentSpanId")
+    parent = None
+    if p and not (isinstance(p, str) and p.strip("0") == ""):
+        parent = _json_id(p, 8, "parent span id", label)
+    name = _get(s, "name") or ""
+    if not isinstance(name, str):
+        raise _BadSpan(f"span {label}: name must be a string")
+    events = []
+    for raw_event in _list(s, "events", f"span {label}"):
+        e = _obj(raw_event, f"span {label}: an event")
+        ename = _get(e, "name") or ""
+        if not isinstance(ename, str):
+            raise _BadSpan(f"span {label}: an event name must be a string")
+        events.append(
+            {
+                "name": ename,
+                "time_ns": _nanos(_get(e, "timeUnixNano"), "event time"),
+                "attributes": _json_attributes(_list(e, "attributes", "event")),
+            }
+        )
+    status = _obj(_get(s, "status"), f"span {label}: status")
+    message = _get(status, "message")
+    _record(
+        dec,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=name,
+        kind=_enum(_get(s, "kind"), "kind"),
+        start_ns=_nanos(_get(s, "startTimeUnixNano"), "startTimeUnixNano"),
+        end_ns=_nanos(_get(s, "endTimeUnixNano"), "endTimeUnixNano"),
+        status_code=_enum(_get(status, "code"), "status code"),
+        status_message=message if isinstance(message, str) else None,
+        attributes=_json_attributes(_list(s, "attributes", f"span {label}")),
+        events=events,
+        scope=scope,
+        process_id=process_id,
+    )
+
+
+def decode_json_object(doc: Any) -> Decoded:
+    """Decode one parsed OTLP/JSON ``ExportTraceServiceRequest`` into spool records."""
+    if not isinstance(doc, dict):
+        raise OTLPDecodeError(
+            "an OTLP/JSON trace request must be a JSON object with a resourceSpans array"
+        )
+    dec = Decoded()
+    try:
+        rss = _list(doc, "resourceSpans", "request")
+        for raw_rs in rss:
+            rs = _obj(raw_rs, "an item of resourceSpans")
+            res = _obj(_get(rs, "resource"), "resource")
+            resource = _json_attributes(_list(res, "attributes", "resource"))
+            pid = process_id_of(resource)
+            placed = len(dec.records)
+            # instrumentationLibrarySpans: the name before OTLP 0.15, still in old files
+            groups = _list(rs, "scopeSpans", "resourceSpans") or _list(
+                rs, "instrumentationLibrarySpans", "resourceSpans"
+            )
+            for raw_ss in groups:
+                ss = _obj(raw_ss, "an item of scopeSpans")
+                sc = _obj(_get(ss, "scope") or _get(ss, "instrumentationLibrary"), "scope")
+                scope = _get(sc, "name")
+                scope = scope if isinstance(scope, str) and scope else None
+                for s in _list(ss, "spans", "scopeSpans"):
+                    try:
+                        _json_span(dec, s, scope, pid)
+                    except _BadSpan as e:
+                        dec.reject(str(e))
+            if len(dec.records) > placed:
+                dec.resources[pid] = resource
+    except _BadSpan as e:  # outside any one span: the request's shape is wrong
+        raise OTLPDecodeError(f"malformed OTLP/JSON trace request: {e}") from None
+    return dec
+
+
+def decode_json(body: bytes | str) -> Decoded:
+    """Decode an OTLP/JSON ``ExportTraceServiceRequest`` body into spool records.
+
+    Example::
+
+        decoded = decode_json(b'{"resourceSpans": []}')
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise OTLPDecodeError(f"the body is not valid JSON ({e})") from None
+    return decode_json_object(doc)

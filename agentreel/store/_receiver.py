@@ -1,0 +1,505 @@
+"""An OTLP/HTTP trace receiver on the standard library.
+
+`Receiver` answers ``POST /v1/traces`` (protobuf or JSON, optionally gzip) as the
+OTLP/HTTP specification asks, and writes each request's spans to the spool as one
+segment. Its request threads never open DuckDB: draining the spool into the
+store is `agentreel.store._serve.serve`'s job (or any reader's).
+
+Example::
+
+    with Receiver(".agentreel", port=0) as r:   # port 0: any free port
+        print(r.url)                            # http://127.0.0.1:PORT/v1/traces
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agentreel._errors import ConfigError
+from agentreel._spool import SpoolPaths
+from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json, decode_protobuf
+from agentreel.store._spooler import Spooler
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_PORT",
+    "TRACES_PATH",
+    "Receiver",
+    "ReceiverStats",
+    "is_loopback",
+]
+
+log = logging.getLogger("agentreel")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4318
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+TRACES_PATH = "/v1/traces"
+
+_PROTOBUF = "application/x-protobuf"
+_JSON = "application/json"
+# google.rpc.Code values for the Status bodies of error responses
+_UNAUTHORIZED_READ = 64 * 1024
+_GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
+
+
+@dataclass
+class ReceiverStats:
+    """What a receiver took in since it started."""
+
+    requests: int = 0
+    spans: int = 0
+    rejected_spans: int = 0
+    failed_requests: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses; any other name counts as exposed."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _rpc_status(code: int, message: str) -> bytes:
+    """A protobuf ``google.rpc.Status`` {code, message}, encoded by hand (two fields)."""
+    m = message.encode()
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(m)) + m
+
+
+def _inflate(data: bytes, limit: int, wbits: int) -> bytes | None:
+    """Decompress `data`, or None as soon as the output would pass `limit` bytes."""
+    out = bytearray()
+    while data:
+        d = zlib.decompressobj(wbits)
+        out += d.decompress(data, limit + 1 - len(out))
+        if len(out) > limit or d.unconsumed_tail:
+            return None
+        if not d.eof:
+            raise zlib.error("the compressed body is truncated")
+        data = d.unused_data  # another gzip member follows
+    return bytes(out)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # stop() waits for requests in flight, then joins
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        spooler: Spooler,
+        token: str | None,
+        max_body: int,
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.spooler = spooler
+        self.expected_auth = token.encode() if token else None
+        self.max_body = max_body
+        self.stats = ReceiverStats()
+        self.stopping = False
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._connections: set[socket.socket] = set()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def drain_connections(self, timeout: float) -> None:
+        """Let requests in flight finish, then hang up on idle keep-alive connections."""
+        with self._lock:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
+            conns = list(self._connections)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+
+    def count(self, **deltas: int) -> None:
+        with self._lock:
+            for k, v in deltas.items():
+                setattr(self.stats, k, getattr(self.stats, k) + v)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "agentreel"
+    timeout = 30  # seconds a client may stall mid-request before it is dropped
+    _body_done = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("agentreel serve: %s " + format, self.client_address[0], *args)
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_POST
+
+    # -- responses -------------------------------------------------------------
+
+    def _wants_protobuf(self) -> bool:
+        ctype = self.headers.get("Content-Type", "")
+        return ctype.split(";", 1)[0].strip().lower() == _PROTOBUF
+
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        ctype: str,
+        *,
+        close: bool = False,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        if close or self.server.stopping:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(
+        self,
+        code: int,
+        message: str,
+        *,
+        close: bool = False,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """An error with a ``google.rpc.Status`` body, protobuf or JSON like the request.
+
+        A body not yet read is read and dropped first when it is within the size
+        limit, so the connection stays usable; otherwise (or with `close`) the
+        server hangs up after answering.
+        """
+        self.server.count(failed_requests=1)
+        if not self._body_done:
+            # an unauthenticated client gets no more than a small body read on its behalf
+            limit = _UNAUTHORIZED_READ if code == 401 else self.server.max_body
+            close = close or not self._skip_body(limit)
+        grpc = _GRPC_CODES.get(code, 2)
+        if self._wants_protobuf():
+            self._send(code, _rpc_status(grpc, message), _PROTOBUF, close=close, headers=headers)
+        else:
+            body = json.dumps({"code": grpc, "message": message}).encode()
+            self._send(code, body, _JSON, close=close, headers=headers)
+
+    def _success(self, protobuf: bool, decoded: Decoded) -> None:
+        if protobuf:
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTracePartialSuccess,
+                ExportTraceServiceResponse,
+            )
+
+            resp = ExportTraceServiceResponse()
+            if decoded.rejected:
+                resp.partial_success.CopyFrom(
+                    ExportTracePartialSuccess(
+                        rejected_spans=decoded.rejected, error_message=decoded.error_message
+                    )
+                )
+            self._send(200, resp.SerializeToString(), _PROTOBUF)
+            return
+        doc: dict[str, Any] = {}
+        if decoded.rejected:  # proto3 JSON: int64 as a string
+            doc["partialSuccess"] = {
+                "rejectedSpans": str(decoded.rejected),
+                "errorMessage": decoded.error_message,
+            }
+        self._send(200, json.dumps(doc).encode(), _JSON)
+
+    # -- the request -----------------------------------------------------------
+
+    def _authorized(self) -> bool:
+        expected = self.server.expected_auth
+        if expected is None:
+            return True
+        scheme, _, given = self.headers.get("Authorization", "").strip().partition(" ")
+        ok = hmac.compare_digest(given.strip().encode("latin-1", "replace"), expected)
+        return ok and scheme.lower() == "bearer"
+
+    def _content_length(self) -> int | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return None
+        try:
+            n = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            return None
+        return n if n >= 0 else None
+
+    def _skip_body(self, limit: int) -> bool:
+        """Read and drop a request body of at most `limit` bytes; False if it was not read."""
+        self._body_done = True
+        if "Content-Length" not in self.headers and "Transfer-Encoding" not in self.headers:
+            return True  # HTTP/1.1: no body
+        n = self._content_length()
+        if n is None or n > limit:
+            return False
+        while n > 0:
+            chunk = self.rfile.read(min(n, 65536))
+            if not chunk:
+                return False
+            n -= len(chunk)
+        return True
+
+    def _handle(self) -> None:
+        self._body_done = False
+        with self.server.busy():
+            try:
+                self._dispatch()
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True
+            except Exception:
+                log.exception("agentreel serve: request failed")
+                with contextlib.suppress(Exception):
+                    self._error(500, "the receiver failed on this request; see its log", close=True)
+
+    def _dispatch(self) -> None:
+        if not self._authorized():
+            self._error(
+                401,
+                "missing or wrong bearer token; send Authorization: Bearer <token>",
+                headers=(("WWW-Authenticate", "Bearer"),),
+            )
+            return
+        path = urlsplit(self.path).path
+        if path != TRACES_PATH:
+            self._error(404, f"no such path {path}; send OTLP traces to POST {TRACES_PATH}")
+            return
+        if self.command != "POST":
+            self._error(
+                405, f"{self.command} is not allowed; use POST", headers=(("Allow", "POST"),)
+            )
+            return
+        ctype = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if ctype not in (_PROTOBUF, _JSON):
+            self._error(
+                415,
+                f"content type {ctype or '(none)'!r} is not supported; use {_PROTOBUF} or {_JSON}",
+            )
+            return
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            decoded = decode_protobuf(body) if ctype == _PROTOBUF else decode_json(body)
+        except OTLPDecodeError as e:
+            self._error(400, str(e))
+            return
+        try:
+            self.server.spooler.write(decoded)
+        except OSError as e:
+            log.warning("agentreel serve: cannot write to the spool: %s", e)
+            self._error(503, f"the receiver cannot write to its spool ({e.strerror or e})")
+            return
+        self.server.count(requests=1, spans=len(decoded.records), rejected_spans=decoded.rejected)
+        self._success(ctype == _PROTOBUF, decoded)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, decompressed; None once an error has been answered."""
+        limit = self.server.max_body
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._error(411, "chunked bodies are not supported; send a Content-Length")
+            return None
+        length = self._content_length()
+        if length is None:
+            raw = self.headers.get("Content-Length")
+            self._error(
+                411 if raw is None else 400,
+                "the request has no Content-Length"
+                if raw is None
+                else f"Content-Length {raw!r} is not a size",
+            )
+            return None
+        if length > limit:
+            self._error(413, f"the body is {length} bytes, over the limit of {limit}")
+            return None
+        self._body_done = True
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True  # the client went away mid-body
+            return None
+        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding not in ("gzip", "deflate"):
+            self._error(415, f"Content-Encoding {encoding!r} is not supported; use gzip")
+            return None
+        try:
+            inflated = _inflate(body, limit, 31 if encoding == "gzip" else 15)
+        except zlib.error as e:
+            self._error(400, f"the {encoding} body cannot be decompressed ({e})")
+            return None
+        if inflated is None:
+            self._error(413, f"the body decompresses to more than the limit of {limit} bytes")
+        return inflated
+
+
+class Receiver:
+    """An OTLP/HTTP trace receiver writing into the spool of the store at `store_dir`.
+
+    It listens as soon as it is made (so `port` is known, even for ``port=0``);
+    `start` serves in a background thread and `stop` shuts down cleanly. Anything
+    but a loopback `host` needs a `token`, which every request must then present
+    as ``Authorization: Bearer <token>``.
+
+    Example::
+
+        with Receiver(".agentreel", port=0, token="s3cret") as r:
+            ...  # point an OTLP exporter at r.url
+        print(r.stats)
+    """
+
+    def __init__(
+        self,
+        store_dir: str | os.PathLike[str],
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        token: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        token = token or None
+        if token is None and not is_loopback(host):
+            raise ConfigError(
+                f"refusing to listen on {host} without a token: anything but a loopback "
+                f"address needs --token or AGENTREEL_TOKEN"
+            )
+        if max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes={max_body_bytes} must be at least 1")
+        try:
+            spooler = Spooler(SpoolPaths(store_dir), heartbeat=True)
+        except OSError as e:
+            raise ConfigError(
+                f"cannot create the spool in {store_dir}: {e.strerror or e}"
+            ) from None
+        try:
+            self._server = _Server((host, port), spooler, token, max_body_bytes)
+        except OSError as e:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --host or --port"
+            ) from None
+        self.store_dir = Path(store_dir)
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The traces endpoint, e.g. ``http://127.0.0.1:4318/v1/traces``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{TRACES_PATH}"
+
+    @property
+    def stats(self) -> ReceiverStats:
+        with self._server._lock:
+            return ReceiverStats(**self._server.stats.as_dict())
+
+    def start(self) -> Receiver:
+        """Serve in a background thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="agentreel-receiver",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, let requests in flight finish (up to `timeout`), close."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.stopping = True
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout)
+        self._server.drain_connections(timeout)
+        self._server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,94 @@
+"""``agentreel serve``: a `Receiver` plus a drain of the spool into the store every second.
+
+The receiver's request threads only write spool segments; this loop, in the
+serving thread, ingests them. It opens the store only while it drains (and skips
+a tick while another process holds it), so other agentreel commands can read the
+store while the server runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from agentreel._errors import StoreBusy
+from agentreel._spool import SpoolPaths
+from agentreel.store._ingest import IngestReport
+from agentreel.store._receiver import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    Receiver,
+    ReceiverStats,
+)
+from agentreel.store._store import Store
+
+__all__ = ["serve"]
+
+
+def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
+    """Ingest what the receiver spooled; None when nothing waits or another process drains."""
+    if not paths.pending():
+        return None
+    try:
+        with Store.open(store_dir, create=True) as store:
+            return store.ingest()
+    except StoreBusy:  # another agentreel process holds the store and drains it
+        return None
+
+
+def serve(
+    store_dir: str | os.PathLike[str],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    interval: float = 1.0,
+    on_ready: Callable[[Receiver], None] | None = None,
+    on_ingest: Callable[[IngestReport], None] | None = None,
+    stop: threading.Event | None = None,
+) -> ReceiverStats:
+    """Receive OTLP/HTTP traces into the store at `store_dir` until SIGINT, SIGTERM or `stop`.
+
+    Every `interval` seconds, what was received is drained into the store (which is
+    opened only for that, and skipped while another process holds it). Returns
+    what was received.
+
+    Example::
+
+        serve(".agentreel", port=4318, on_ready=lambda r: print("listening on", r.url))
+    """
+    store = Path(store_dir)
+    receiver = Receiver(store, host=host, port=port, token=token, max_body_bytes=max_body_bytes)
+    stop = stop if stop is not None else threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    paths = SpoolPaths(store)
+    try:
+        receiver.start()
+        if on_ready is not None:
+            on_ready(receiver)
+        while not stop.wait(interval):
+            report = _drain_once(store, paths)
+            if report is not None and on_ingest is not None:
+                on_ingest(report)
+    finally:
+        for sig, handler in previous.items():  # a second Ctrl-C during shutdown interrupts
+            signal.signal(sig, handler)
+        receiver.stop()
+    report = _drain_once(store, paths)
+    if report is not None and on_ingest is not None:
+        on_ingest(report)
+    return receiver.stats

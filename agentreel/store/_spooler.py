@@ -1,0 +1,102 @@
+"""Records from outside the tracer (OTLP requests, imported files) -> spool segments.
+
+The receiver and the importer write what they decode exactly as an agent's
+process does: one immutable segment per batch, written atomically, plus one
+``spool/processes/<process_id>.json`` per resource, so the drain treats a span
+sent over OTLP like one recorded in-process. Neither ever opens DuckDB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel.store._otlp import Decoded
+
+__all__ = ["Spooler"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+
+def process_info(process_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A process file for a resource seen over OTLP (the tracer's shape, unknowns null)."""
+    pid = resource.get("process.pid")
+    host = resource.get("host.name")
+    return {
+        "process_id": process_id,
+        "pid": pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        "host": host if isinstance(host, str) else None,
+        "started_ns": None,
+        "argv": None,
+        "resource": dict(resource),
+    }
+
+
+class Spooler:
+    """Writes `Decoded` batches into the spool at `paths`; safe to share between threads.
+
+    With `heartbeat`, each write also touches ``spool/live/<process_id>`` for the
+    processes in the batch, so a trace whose root span has not arrived yet shows as
+    running rather than interrupted while its sender keeps sending.
+
+    Example::
+
+        spooler = Spooler(SpoolPaths(".agentreel"))
+        spooler.write(decode_json(body))
+    """
+
+    def __init__(self, paths: SpoolPaths, *, heartbeat: bool = False) -> None:
+        paths.create()
+        self.paths = paths
+        self.heartbeat = heartbeat
+        #: names this writer's segments (and only them); processes come from resources
+        self.writer_id = secrets.token_hex(8)
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def write(self, decoded: Decoded) -> list[Path]:
+        """Spool one batch: its new process files, then its records; returns the segments.
+
+        Records of spans with no end (read as still open) go to a segment of their own,
+        named as the tracer names its start-record segments, so the drain treats them
+        alike; a batch of ended spans is one segment.
+        """
+        self._write_processes(decoded.resources)
+        ended = [r for r in decoded.records if r["end_ns"] is not None]
+        still_open = [r for r in decoded.records if r["end_ns"] is None]
+        written: list[Path] = []
+        for records, open_ in ((ended, False), (still_open, True)):
+            if records:
+                data = ("\n".join(map(_dumps, records)) + "\n").encode("utf-8", "replace")
+                path = self.paths.dir / new_segment_name(self.writer_id, open_=open_)
+                write_atomic(path, data)
+                written.append(path)
+        if self.heartbeat and written:
+            for pid in decoded.resources:
+                self._touch(self.paths.live / pid)
+        return written
+
+    def _write_processes(self, resources: Mapping[str, Mapping[str, Any]]) -> None:
+        for pid, resource in resources.items():
+            if pid in self._known:
+                continue
+            # One writer at a time: write_atomic's temporary name is per process, not per thread.
+            with self._lock:
+                f = self.paths.processes / f"{pid}.json"
+                if not f.exists():
+                    data = json.dumps(process_info(pid, resource), default=str).encode()
+                    write_atomic(f, data)
+                self._known.add(pid)
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.utime(path)

@@ -1,0 +1,446 @@
+"""Import OTLP/JSON files; export runs as OTLP/JSON or as Parquet partitioned by day.
+
+Import goes through the receiver's decoder and the spool, so an imported span is
+normalised exactly like one received or recorded; the caller ingests afterwards.
+Export writes what any OpenTelemetry backend (or the Collector's file receiver)
+reads back, and Parquet that DuckDB or any engine queries in place.
+
+Example::
+
+    from agentreel.store import Store, export_otlp_json, import_otlp_json
+
+    with Store.open() as store:
+        export_otlp_json(store, "runs.jsonl")
+    with Store.open("/tmp/copy", create=True) as copy:
+        import_otlp_json(copy, ["runs.jsonl"])
+        copy.ingest()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from agentreel._errors import AgentreelError
+from agentreel._normalize import INPUT, OUTPUT
+from agentreel._spool import SpoolPaths
+from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json_object
+from agentreel.store._spooler import Spooler
+from agentreel.store._store import Store
+
+__all__ = ["ExportReport", "ImportReport", "export_otlp_json", "export_parquet", "import_otlp_json"]
+
+#: Records per spool segment when importing.
+_SEGMENT_RECORDS = 5000
+#: Spans per exported ExportTraceServiceRequest line.
+_LINE_SPANS = 1000
+#: Runs read from the store at a time when exporting.
+_RUN_CHUNK = 500
+
+_SPAN_KIND_CODES = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+_STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
+
+
+@dataclass
+class ImportReport:
+    """What `import_otlp_json` wrote to the spool."""
+
+    files: int = 0
+    requests: int = 0
+    spans: int = 0
+    rejected: int = 0
+    segments: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote."""
+
+    format: str
+    out: str
+    runs: int = 0
+    spans: int = 0
+    events: int = 0
+    open_spans_skipped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- import -------------------------------------------------------------------
+
+
+def _check_files(files: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    out = []
+    for f in files:
+        p = Path(f)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise AgentreelError(f"cannot import {p}: no such file") from None
+        except OSError as e:
+            raise AgentreelError(f"cannot import {p}: {e.strerror or e}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise AgentreelError(f"cannot import {p}: it is not a regular file")
+        out.append(p)
+    if not out:
+        raise AgentreelError("no files to import; name at least one OTLP/JSON file")
+    return out
+
+
+def _open(p: Path) -> io.BufferedIOBase:
+    f = p.open("rb")
+    if f.read(2) == b"\x1f\x8b":  # the Collector's file exporter may gzip its output
+        f.close()
+        return gzip.open(p, "rb")
+    f.seek(0)
+    return f
+
+
+def _requests(p: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed request) of a file holding one JSON object, or one per line."""
+    try:
+        with _open(p) as f:
+            lines = enumerate(f, 1)
+            first_no, first = next(((n, ln) for n, ln in lines if ln.strip()), (0, b""))
+            if not first:
+                return
+            try:
+                doc = json.loads(first)
+            except (ValueError, RecursionError):  # not one object per line: one document
+                try:
+                    doc = json.loads(first + f.read())
+                except (ValueError, RecursionError) as e:
+                    raise OTLPDecodeError(f"{p} is not OTLP/JSON ({e})") from None
+                yield first_no, doc
+                return
+            yield first_no, doc
+            for n, line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except (ValueError, RecursionError) as e:
+                    raise OTLPDecodeError(f"{p}, line {n}: not valid JSON ({e})") from None
+                yield n, doc
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise AgentreelError(f"cannot read {p}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def import_otlp_json(
+    target: Store | SpoolPaths | str | os.PathLike[str],
+    files: Iterable[str | os.PathLike[str]],
+) -> ImportReport:
+    """Write the spans of OTLP/JSON files into the spool of `target`; ingest afterwards.
+
+    A file holds one ``ExportTraceServiceRequest`` JSON object, or one per line as
+    the OpenTelemetry Collector's file exporter writes (gzip-compressed files are
+    read too). Every path is checked before anything is written; a file that is not
+    OTLP/JSON raises `OTLPDecodeError` naming it, and nothing of that call stays in
+    the spool. Spans that cannot be placed are counted in ``rejected``.
+
+    Example::
+
+        report = import_otlp_json(store, ["traces.jsonl"])
+        store.ingest()
+    """
+    paths = (
+        target.paths
+        if isinstance(target, Store)
+        else target
+        if isinstance(target, SpoolPaths)
+        else SpoolPaths(target)
+    )
+    checked = _check_files(files)
+    try:
+        spooler = Spooler(paths)
+    except OSError as e:
+        raise AgentreelError(
+            f"cannot write to the spool in {paths.dir}: {e.strerror or e}"
+        ) from None
+    report = ImportReport()
+    written: list[Path] = []
+    batch = Decoded()
+
+    def flush() -> None:
+        nonlocal batch
+        written.extend(spooler.write(batch))
+        batch = Decoded()
+
+    try:
+        for p in checked:
+            for n, doc in _requests(p):
+                try:
+                    dec = decode_json_object(doc)
+                except OTLPDecodeError as e:
+                    raise OTLPDecodeError(f"{p}, line {n}: {e}") from None
+                report.requests += 1
+                report.spans += len(dec.records)
+                report.rejected += dec.rejected
+                for r in dec.reasons:
+                    if len(report.reasons) < 5 and r not in report.reasons:
+                        report.reasons.append(r)
+                batch.extend(dec)
+                if len(batch.records) >= _SEGMENT_RECORDS:
+                    flush()
+            report.files += 1
+        flush()
+    except BaseException as e:
+        for seg in written:  # all of this call or none of it
+            with contextlib.suppress(OSError):
+                seg.unlink()
+        if isinstance(e, OSError):
+            raise AgentreelError(
+                f"cannot write to the spool in {paths.dir}: {e.strerror or e}"
+            ) from None
+        raise
+    report.segments = len(written)
+    return report
+
+
+# -- export -------------------------------------------------------------------
+
+
+def _any_value(v: Any) -> dict[str, Any]:
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, str):
+        return {"stringValue": v}
+    if isinstance(v, list | tuple):
+        return {"arrayValue": {"values": [_any_value(x) for x in v]}}
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": _key_values(v)}}
+    if v is None:
+        return {}
+    return {"stringValue": str(v)}
+
+
+def _key_values(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": _any_value(v)} for k, v in attrs.items()]
+
+
+def _loads(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {}
+    d = json.loads(v) if isinstance(v, str) else v
+    return d if isinstance(d, dict) else {}
+
+
+def _payload_keys(attrs: Mapping[str, Any]) -> tuple[str, str]:
+    """Where a span's payloads go back: OpenInference spans had them in input/output.value."""
+    if "openinference.span.kind" in attrs and "agentreel.span.kind" not in attrs:
+        return "input.value", "output.value"
+    return INPUT, OUTPUT
+
+
+def _otlp_span(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    attrs = _loads(row["attributes"])
+    in_key, out_key = _payload_keys(attrs)
+    if row["input"] is not None:
+        attrs[in_key] = row["input"]
+    if row["output"] is not None:
+        attrs[out_key] = row["output"]
+    span: dict[str, Any] = {
+        "traceId": row["trace_id"],
+        "spanId": row["span_id"],
+        "name": row["name"] or "",
+        "kind": _SPAN_KIND_CODES.get(row["span_kind"] or "", 0),
+        "startTimeUnixNano": str(row["start_ns"]),
+        "endTimeUnixNano": str(row["end_ns"]),
+        "attributes": _key_values(attrs),
+        "status": {"code": _STATUS_CODES.get(row["status"], 0)},
+    }
+    if row["parent_span_id"]:
+        span["parentSpanId"] = row["parent_span_id"]
+    if row["status_message"]:
+        span["status"]["message"] = row["status_message"]
+    if events:
+        span["events"] = events
+    return span
+
+
+def _request_line(resource: Mapping[str, Any], spans: list[tuple[str | None, Any]]) -> str:
+    scopes: dict[str | None, list[Any]] = {}
+    for scope, s in spans:
+        scopes.setdefault(scope, []).append(s)
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": _key_values(resource)},
+                "scopeSpans": [
+                    {"scope": {"name": scope} if scope else {}, "spans": ss}
+                    for scope, ss in scopes.items()
+                ],
+            }
+        ]
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _run_ids(store: Store, run_ids: Iterable[str] | None) -> list[str]:
+    if run_ids is None:
+        df = store.sql("SELECT run_id FROM runs ORDER BY start_time, run_id")
+        return [str(r) for r in df["run_id"].to_list()]
+    return list(dict.fromkeys(store.resolve_run(r) for r in run_ids))
+
+
+def _out_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise AgentreelError(f"cannot export to {p}: it is a directory; name a file")
+    if not p.parent.is_dir():
+        raise AgentreelError(f"cannot export to {p}: the directory {p.parent} does not exist")
+    return p
+
+
+def export_otlp_json(
+    store: Store, path: str | os.PathLike[str], run_ids: Iterable[str] | None = None
+) -> ExportReport:
+    """Write runs (all, or `run_ids`: ids or unique prefixes) to `path` as OTLP/JSON.
+
+    One ``ExportTraceServiceRequest`` per line, each holding the spans of one
+    resource (process), as the Collector's file exporter writes; any OTLP backend,
+    or `import_otlp_json`, reads it back. Attributes are restored from the store,
+    with the input and output payloads back under ``agentreel.input`` /
+    ``agentreel.output`` (``input.value`` / ``output.value`` for OpenInference
+    spans). Spans still open (of running or interrupted runs) are skipped: OTLP
+    has no open spans.
+
+    Example::
+
+        export_otlp_json(store, "nightly.jsonl", run_ids=["4623a6bd"])
+    """
+    out = _out_file(path)
+    ids = _run_ids(store, run_ids)
+    report = ExportReport(format="otlp-json", out=str(out), runs=len(ids))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for i in range(0, len(ids), _RUN_CHUNK):
+                _export_chunk(store, ids[i : i + _RUN_CHUNK], f, report)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise AgentreelError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return report
+
+
+def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport) -> None:
+    spans = store.sql(
+        "SELECT trace_id, span_id, parent_span_id, name, span_kind, epoch_ns(start_time) AS start_ns, "
+        "epoch_ns(end_time) AS end_ns, status, status_message, input, output, attributes, scope, "
+        "process_id FROM spans WHERE list_contains($ids, run_id) "
+        "ORDER BY process_id, start_time, span_id",
+        {"ids": ids},
+    )
+    events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in store.sql(
+        "SELECT run_id, span_id, epoch_ns(time) AS time_ns, name, attributes FROM events "
+        "WHERE list_contains($ids, run_id) ORDER BY time",
+        {"ids": ids},
+    ).iter_rows(named=True):
+        ev: dict[str, Any] = {
+            "name": e["name"] or "",
+            "attributes": _key_values(_loads(e["attributes"])),
+        }
+        if e["time_ns"] is not None:
+            ev["timeUnixNano"] = str(e["time_ns"])
+        events.setdefault((e["run_id"], e["span_id"]), []).append(ev)
+        report.events += 1
+    pids = [p for p in spans["process_id"].unique().to_list() if p is not None]
+    resources = {
+        r["process_id"]: _loads(r["resource"])
+        for r in store.sql(
+            "SELECT process_id, any_value(resource) AS resource FROM processes "
+            "WHERE list_contains($p, process_id) GROUP BY process_id",
+            {"p": pids},
+        ).iter_rows(named=True)
+    }
+    current: str | None = None
+    pending: list[tuple[str | None, Any]] = []
+
+    def emit() -> None:
+        if pending:
+            f.write(_request_line(resources.get(current or "", {}), pending) + "\n")
+            pending.clear()
+
+    for row in spans.iter_rows(named=True):
+        if row["end_ns"] is None:
+            report.open_spans_skipped += 1
+            continue
+        if row["process_id"] != current or len(pending) >= _LINE_SPANS:
+            emit()
+            current = row["process_id"]
+        pending.append(
+            (row["scope"], _otlp_span(row, events.get((row["trace_id"], row["span_id"]), [])))
+        )
+        report.spans += 1
+    emit()
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def export_parquet(
+    store: Store, directory: str | os.PathLike[str], run_ids: Iterable[str] | None = None
+) -> ExportReport:
+    """Write runs' spans, runs and events tables as Parquet under `directory`, by day.
+
+    Layout: ``spans/day=YYYY-MM-DD/*.parquet`` (day of the span's start, UTC),
+    likewise ``runs/`` (the run's start) and ``events/`` (the event's time), plus
+    ``processes.parquet``. DuckDB reads it back in place with
+    ``read_parquet('DIR/spans/**/*.parquet', hive_partitioning = true)``.
+    `directory` must be new or empty.
+
+    Example::
+
+        export_parquet(store, "archive/2025-06")
+    """
+    d = Path(directory)
+    if d.exists() and (not d.is_dir() or any(d.iterdir())):
+        raise AgentreelError(f"cannot export to {d}: it exists and is not an empty directory")
+    ids = _run_ids(store, run_ids)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AgentreelError(f"cannot create {d}: {e.strerror or e}") from None
+    report = ExportReport(format="parquet", out=str(d), runs=len(ids))
+    params = {"ids": ids}
+    where = "list_contains($ids, run_id)"
+    for table, time_col in (("spans", "start_time"), ("runs", "start_time"), ("events", "time")):
+        counted = store.sql(
+            f"COPY (SELECT *, CAST({time_col} AS DATE) AS day FROM {table} WHERE {where}) "
+            f"TO {_quote(d / table)} (FORMAT parquet, PARTITION_BY (day))",
+            params,
+        )
+        n = int(counted.item()) if counted.shape == (1, 1) else 0
+        if table == "spans":
+            report.spans = n
+        elif table == "events":
+            report.events = n
+    store.sql(
+        "COPY (SELECT * FROM processes WHERE process_id IN "
+        f"(SELECT process_id FROM runs WHERE {where})) "
+        f"TO {_quote(d / 'processes.parquet')} (FORMAT parquet)",
+        params,
+    )
+    return report

@@ -1,0 +1,45 @@
+"""Keep the docs honest: every public name and CLI command is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import agentreel
+import agentreel.store
+from agentreel.cli import main
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_public_name_is_documented() -> None:
+    text = (DOCS / "python-api.md").read_text()
+    missing = [
+        n for n in agentreel.__all__ if n != "__version__" and f"`agentreel.{n}`" not in text
+    ]
+    missing += [n for n in agentreel.store.__all__ if f"`agentreel.store.{n}`" not in text]
+    assert not missing, f"docs/python-api.md lacks: {missing}"
+
+
+def test_every_cli_command_and_option_is_documented() -> None:
+    text = (DOCS / "cli.md").read_text()
+    for name, cmd in main.commands.items():
+        assert f"## `agentreel {name}`" in text, f"docs/cli.md lacks a section for {name}"
+        section = text.split(f"## `agentreel {name}`", 1)[1].split("\n## ", 1)[0]
+        for param in cmd.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert opt in section, (
+                        f"docs/cli.md: `agentreel {name}` does not document {opt}"
+                    )
+
+
+def test_every_table_is_documented() -> None:
+    text = (DOCS / "data-model.md").read_text()
+    import re
+
+    from agentreel.store._schema import MIGRATIONS
+
+    tables = re.findall(r"CREATE TABLE (\w+)", "\n".join(MIGRATIONS))
+    assert tables
+    for t in tables:
+        assert f"`{t}`" in text, f"docs/data-model.md lacks table {t}"
