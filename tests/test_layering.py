@@ -78,3 +78,9 @@ def test_import_agentreel_loads_neither_duckdb_nor_polars() -> None:
             [sys.executable, "-c", code, d], capture_output=True, text=True, timeout=60, check=True
         )
     assert out.stdout.strip() == "none"
+
+
+def test_tui_reads_through_the_store_only() -> None:
+    for f in (PKG / "tui").rglob("*.py"):
+        bad = {m for m in _imports(f) if m.startswith(("duckdb", "agentreel.tracer", "agentreel.cli"))}
+        assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"

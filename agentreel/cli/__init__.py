@@ -57,18 +57,33 @@ json_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="agentreel")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """agentreel: a flight recorder for AI agent runs.
 
-    Record with `agentreel.init()` and the decorators, then list runs with
+    Record with `agentreel.init()` and the decorators, then browse with
+    `agentreel tui` (plain `agentreel` on a terminal), list runs with
     `agentreel runs` and read one with `agentreel show RUN_ID`.
     """
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(tui_command())
+        else:
+            click.echo(ctx.get_help())
+
+
+def tui_command() -> click.Command:
+    from agentreel.cli._tui import tui
+
+    return tui
 
 
 from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
+    _checks,
     _commands,
     _record,
     _transfer,
+    _tui,
 )

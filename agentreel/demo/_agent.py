@@ -61,7 +61,7 @@ async def chat(messages: list[dict[str, Any]], purpose: str) -> dict[str, Any]:
     w = _w()
     if purpose == "plan":
         k = w.rng.randint(2, 4)
-        topic = messages[-1]["content"].rstrip("?")
+        topic = next(m["content"] for m in messages if m["role"] == "user").rstrip("?")
         queries = [
             f"{topic} {suffix}"
             for suffix in w.rng.sample(["statistics", "2024", "report", "overview", "study"], k)

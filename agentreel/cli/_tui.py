@@ -1,0 +1,29 @@
+"""`agentreel tui` (and plain `agentreel` on a terminal): open the app on the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agentreel.cli import dir_option, handles_errors, main
+
+
+@main.command()
+@dir_option
+@click.option(
+    "--refresh",
+    type=click.FloatRange(0.2, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between live refreshes.",
+)
+@handles_errors
+def tui(store_dir: Path, refresh: float) -> None:
+    """Browse runs in a terminal UI: runs table, span tree and timeline, payloads.
+
+    Press ? inside for every key. Plain `agentreel` on a terminal opens it too.
+    """
+    from agentreel.tui import AgentreelApp
+
+    AgentreelApp(store_dir.absolute(), refresh_every=refresh).run()

@@ -1,0 +1,89 @@
+"""The agentreel app: screens and bindings; the work lives in the screens."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
+from agentreel.store import SCHEMA_VERSION, Store
+from agentreel.tui._empty import EmptyScreen, no_store_message
+from agentreel.tui._help import HelpScreen
+from agentreel.tui._reader import StoreReader
+from agentreel.tui._runs import RunsScreen
+
+__all__ = ["AgentreelApp"]
+
+
+def _terminal_is_light() -> bool:
+    """COLORFGBG ("fg;bg", set by many terminals) says whether the background is light."""
+    bg = os.environ.get("COLORFGBG", "").split(";")[-1]
+    return bg in ("7", "15")
+
+
+class AgentreelApp(App[None]):
+    """Browse recorded runs: `AgentreelApp(Path(".agentreel")).run()`."""
+
+    TITLE = "agentreel"
+    CSS_PATH = "agentreel.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, path: Path, *, refresh_every: float = 1.0) -> None:
+        super().__init__()
+        self.reader = StoreReader(path)
+        self.refresh_every = refresh_every
+        if _terminal_is_light():
+            self.theme = "textual-light"
+
+    def on_mount(self) -> None:
+        if not self.reader.exists():
+            self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
+            return
+        problem = self._check_store()
+        if problem is not None:
+            self.push_screen(EmptyScreen(problem, watch=False))
+            return
+        self.show_runs()
+
+    def _check_store(self) -> Text | None:
+        try:
+            with Store.open(self.reader.path, wait=self.reader.wait):
+                return None
+        except StoreVersionError as e:
+            return Text.assemble(
+                ("This store is newer than this agentreel\n\n", "bold"),
+                str(e),
+                f"\n\n(this agentreel reads schema version {SCHEMA_VERSION})",
+            )
+        except StoreBusy:
+            return None  # the runs screen retries on each refresh
+        except AgentreelError as e:
+            return Text.assemble(("Cannot open the store\n\n", "bold"), str(e))
+
+    def show_runs(self) -> None:
+        if isinstance(self.screen, EmptyScreen):
+            self.pop_screen()
+        self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for b in screen.BINDINGS:
+            if isinstance(b, Binding) and b.description and not b.action.startswith("app."):
+                yield SystemCommand(
+                    b.description, f"key: {b.key}", lambda a=b.action: screen.run_action(a)
+                )
+        yield SystemCommand("Help", "show every key", self.action_help)

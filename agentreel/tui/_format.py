@@ -1,0 +1,141 @@
+"""Small renderers shared by the screens: kind icons, statuses, durations, bars, payloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.text import Text
+
+from agentreel._fmt import KIND_ICONS, fmt_cost, fmt_duration, fmt_time, fmt_tokens
+
+__all__ = [
+    "KIND_ICONS",
+    "KIND_STYLE",
+    "bar",
+    "fmt_cost",
+    "fmt_duration",
+    "fmt_time",
+    "fmt_tokens",
+    "payload",
+    "status_text",
+]
+
+KIND_STYLE = {
+    "agent": "bold cyan",
+    "llm": "magenta",
+    "tool": "yellow",
+    "retriever": "green",
+    "embedding": "blue",
+    "chain": "bold",
+    "other": "dim",
+}
+_STATUS_STYLE = {
+    "ok": "green",
+    "unset": "green",
+    "error": "bold red",
+    "running": "cyan",
+    "interrupted": "yellow",
+}
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLE.get(status, ""))
+
+
+def bar(start: float, end: float | None, width: int, style: str) -> Text:
+    """A waterfall bar: `start` and `end` are fractions of the run (0..1); open spans run to the end."""
+    width = max(width, 1)
+    s = min(max(start, 0.0), 1.0) * width
+    e = min(max(end if end is not None else 1.0, start), 1.0) * width
+    lead = int(s)
+    cells = max(e - lead, 1 / 8)
+    full = int(cells)
+    part = _EIGHTHS[int((cells - full) * 8)] if full < width - lead else ""
+    body = "█" * full + (part if part.strip() else "")
+    if not body:
+        body = "▏"
+    t = Text(" " * lead, no_wrap=True)
+    t.append(body[: width - lead], style=style + ("" if end is not None else " blink"))
+    t.append(" " * max(width - lead - len(body), 0))
+    return t
+
+
+def _is_messages(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(m, dict) and "role" in m for m in v)
+
+
+def _find_messages(v: Any) -> list[dict[str, Any]] | None:
+    """An LLM conversation inside a payload: a list of {role, content}, or under "messages"."""
+    if _is_messages(v):
+        return list(v)
+    if isinstance(v, dict):
+        for key in ("messages", "input", "choices"):
+            inner = v.get(key)
+            if key == "choices" and isinstance(inner, list):
+                msgs: list[dict[str, Any]] = [
+                    c["message"]
+                    for c in inner
+                    if isinstance(c, dict) and isinstance(c.get("message"), dict)
+                ]
+                if msgs and all("role" in m for m in msgs):
+                    return msgs
+            elif isinstance(inner, list) and _is_messages(inner):
+                return list(inner)
+    return None
+
+
+def _content(m: dict[str, Any]) -> str:
+    c = m.get("content")
+    if c is None and isinstance(m.get("parts"), list):  # GenAI semconv message parts
+        c = [
+            p.get("content") or p.get("arguments") or p.get("result")
+            for p in m["parts"]
+            if isinstance(p, dict)
+        ]
+    if isinstance(c, list):
+        return "\n".join(
+            str(x.get("text", x) if isinstance(x, dict) else x) for x in c if x is not None
+        )
+    return "" if c is None else str(c)
+
+
+def _transcript(messages: list[dict[str, Any]]) -> RenderableType:
+    parts: list[RenderableType] = []
+    styles = {"system": "dim", "user": "bold green", "assistant": "bold magenta", "tool": "yellow"}
+    for m in messages:
+        role = str(m.get("role", "?"))
+        head = Text(f"{role}", style=styles.get(role, "bold"))
+        if m.get("tool_call_id"):
+            head.append(f"  ← {m['tool_call_id']}", style="dim")
+        parts.append(head)
+        body = _content(m)
+        if body:
+            parts.append(Text("  " + body.replace("\n", "\n  ")))
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function", call) if isinstance(call, dict) else {}
+            args = fn.get("arguments", "")
+            if not isinstance(args, str):
+                args = json.dumps(args, ensure_ascii=False)
+            parts.append(Text(f"  → {fn.get('name', '?')}({args})", style="cyan"))
+    return Group(*parts)
+
+
+def payload(text: str | None, *, width: int = 100) -> RenderableType:
+    """A payload for reading: LLM messages as a transcript, JSON pretty-printed, text wrapped."""
+    if text is None:
+        return Text("—", style="dim")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return Text(text)
+    msgs = _find_messages(value)
+    if msgs is not None:
+        return _transcript(msgs)
+    if isinstance(value, str):
+        return Text(value)
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    return Syntax(pretty, "json", word_wrap=True, background_color="default", theme="ansi_dark")

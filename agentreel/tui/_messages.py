@@ -1,0 +1,33 @@
+"""Messages the TUI's workers and widgets post: small, past tense."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from agentreel.tui._reader import RunDetail, RunsPage
+
+__all__ = ["RunDetailLoaded", "RunsLoaded", "StoreFailed"]
+
+
+@dataclass
+class RunsLoaded(Message):
+    """A refresh of the runs screen finished."""
+
+    page: RunsPage
+    query: str
+
+
+@dataclass
+class RunDetailLoaded(Message):
+    """A run's spans were read."""
+
+    detail: RunDetail
+
+
+@dataclass
+class StoreFailed(Message):
+    """A read failed with a message for the user (busy store, bad filter, newer schema...)."""
+
+    error: str

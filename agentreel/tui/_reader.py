@@ -1,0 +1,78 @@
+"""The TUI's only way to the data: short store sessions run in worker threads.
+
+DuckDB lets one process hold the file at a time, so the TUI never keeps it open:
+each refresh opens the store (waiting briefly if a CLI command has it), drains
+the spool, asks the store for frames, and closes. Between refreshes the file is
+free for recording drains, CLI commands and checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from agentreel.store import DB_NAME, Store
+
+__all__ = ["RunDetail", "RunsPage", "StoreReader"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """What the runs screen shows: the runs, and the same runs over time for the strip."""
+
+    runs: pl.DataFrame
+    total: int
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run and its spans in tree order."""
+
+    run: dict[str, Any]
+    tree: pl.DataFrame
+
+
+class StoreReader:
+    """Reads a store in short sessions. Every method may raise `AgentreelError`."""
+
+    def __init__(self, path: Path, *, wait: float = 2.0) -> None:
+        self.path = path
+        self.wait = wait
+
+    def exists(self) -> bool:
+        return (self.path / DB_NAME).exists() or (self.path / "spool").is_dir()
+
+    @contextmanager
+    def session(self, *, ingest: bool = True) -> Iterator[Store]:
+        with Store.open(self.path, wait=self.wait) as store:
+            if ingest:
+                store.ingest()
+            yield store
+
+    def _with(self, fn: Callable[[Store], T]) -> T:
+        with self.session() as store:
+            return fn(store)
+
+    def runs(self, query: str, order_by: str, descending: bool, limit: int = 2000) -> RunsPage:
+        def read(store: Store) -> RunsPage:
+            runs = store.runs(
+                query=query or None, order_by=order_by, descending=descending, limit=limit
+            )
+            total = store.sql("SELECT count(*) AS n FROM runs")["n"][0]
+            return RunsPage(runs, int(total))
+
+        return self._with(read)
+
+    def run(self, run_id: str) -> RunDetail:
+        def read(store: Store) -> RunDetail:
+            run = store.run(run_id)
+            return RunDetail(run, store.tree(run["run_id"]))
+
+        return self._with(read)

@@ -1,0 +1,318 @@
+"""The run screen: the span tree with a waterfall, and the selected span in detail."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from agentreel._errors import AgentreelError
+from agentreel.tui._detail import SpanDetail
+from agentreel.tui._format import (
+    KIND_ICONS,
+    KIND_STYLE,
+    bar,
+    fmt_cost,
+    fmt_duration,
+    fmt_time,
+    fmt_tokens,
+    status_text,
+)
+from agentreel.tui._messages import RunDetailLoaded, StoreFailed
+from agentreel.tui._reader import RunDetail, StoreReader
+
+__all__ = ["RunScreen", "tree_prefixes"]
+
+
+def tree_prefixes(depths: list[int]) -> list[str]:
+    """Box-drawing prefixes for rows in depth-first order."""
+    n = len(depths)
+    last = [True] * n
+    seen_at: dict[int, bool] = {}  # depth -> a later sibling exists at this depth
+    for i in range(n - 1, -1, -1):
+        d = depths[i]
+        last[i] = not seen_at.get(d, False)
+        seen_at[d] = True
+        for deeper in [k for k in seen_at if k > d]:
+            del seen_at[deeper]
+    out: list[str] = []
+    open_levels: list[bool] = []
+    for i, d in enumerate(depths):
+        del open_levels[d:]
+        if d == 0:
+            out.append("")
+        else:
+            out.append(
+                "".join("│ " if o else "  " for o in open_levels[1:d]) + ("└ " if last[i] else "├ ")
+            )
+        open_levels.extend([False] * (d + 1 - len(open_levels)))
+        open_levels[d] = not last[i]
+    return out
+
+
+class RunScreen(Screen[None]):
+    """One run: tree, timeline, detail."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("n", "next_error", "Next error"),
+        Binding("N", "previous_error", "Prev error"),
+        Binding("slash", "search", "Search"),
+        Binding("space", "fold", "Fold"),
+        Binding("c", "copy", "Copy payload"),
+        Binding("o", "open_pager", "Open in pager"),
+        Binding("e", "open_editor", "Edit", show=False),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self, reader: StoreReader, run_id: str) -> None:
+        super().__init__()
+        self.reader = reader
+        self.run_id = run_id
+        self.detail: RunDetail | None = None
+        self.rows: list[dict[str, Any]] = []  # the visible spans, in table order
+        self.collapsed: set[str] = set()
+        self.search_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("loading…", id="run-header")
+        with Horizontal(id="run-body"):
+            yield DataTable(id="spans", cursor_type="row")
+            yield SpanDetail(id="detail")
+        yield Input(
+            placeholder="search this run: names, payloads, errors", id="search", classes="hidden"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="run")
+    def _load(self) -> None:
+        try:
+            detail = self.reader.run(self.run_id)
+        except AgentreelError as e:
+            self.post_message(StoreFailed(str(e)))
+        else:
+            self.post_message(RunDetailLoaded(detail))
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self.query_one("#run-header", Static).update(Text(event.error, style="bold red"))
+
+    @on(RunDetailLoaded)
+    def _loaded(self, event: RunDetailLoaded) -> None:
+        self.detail = event.detail
+        run = event.detail.run
+        self.query_one("#run-header", Static).update(
+            Text.assemble(
+                (run["name"], "bold"),
+                "  ",
+                status_text(run["status"]),
+                f"  ·  {fmt_time(run['start_time'])}  ·  {fmt_duration(run['duration_ms'])}  ·  "
+                f"{run['span_count']} spans ({run['llm_count']} llm, {run['tool_count']} tool, "
+                f"{run['error_count']} errors)  ·  tokens {fmt_tokens(run['input_tokens'])} in / "
+                f"{fmt_tokens(run['output_tokens'])} out  ·  {fmt_cost(run['cost_usd'])}",
+                (f"  ·  {run['run_id']}", "dim"),
+            )
+        )
+        self._rebuild()
+        self.query_one("#spans", DataTable).focus()
+
+    # -- the table -------------------------------------------------------------
+
+    def _timeline_width(self) -> int:
+        return max(12, min(60, self.size.width // 2 - 52))
+
+    def _rebuild(self, keep: str | None = None) -> None:
+        assert self.detail is not None
+        tree = self.detail.tree
+        spans = list(tree.iter_rows(named=True))
+        visible: list[dict[str, Any]] = []
+        hide_below: int | None = None
+        for s in spans:
+            if hide_below is not None and s["depth"] > hide_below:
+                continue
+            hide_below = None
+            visible.append(s)
+            if s["span_id"] in self.collapsed:
+                hide_below = s["depth"]
+        self.rows = visible
+        starts = [s["start_time"] for s in spans]
+        ends = [s["end_time"] for s in spans if s["end_time"] is not None]
+        t0: datetime | None = min(starts) if starts else None
+        t1: datetime | None = max([*ends, *starts]) if starts else None
+        total = (t1 - t0).total_seconds() if t0 and t1 else 0.0
+        width = self._timeline_width()
+        table = self.query_one("#spans", DataTable)
+        table.clear(columns=True)
+        table.add_column("span", key="span")
+        table.add_column(Text("duration", justify="right"), key="duration")
+        table.add_column(Text("tokens", justify="right"), key="tokens")
+        table.add_column("status", key="status")
+        table.add_column(Text("timeline", justify="left"), key="timeline", width=width)
+        prefixes = tree_prefixes([s["depth"] for s in visible])
+        for prefix, s in zip(prefixes, visible, strict=True):
+            err = s["status"] == "error"
+            name = Text(prefix, style="dim")
+            fold = "[+] " if s["span_id"] in self.collapsed else ""
+            name.append(
+                f"{fold}{KIND_ICONS.get(s['kind'], '·')} ", style=KIND_STYLE.get(s["kind"], "")
+            )
+            name.append(s["name"], style="bold red" if err else "")
+            tokens = ""
+            if s["input_tokens"] is not None or s["output_tokens"] is not None:
+                tokens = f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+            st = "open" if s["end_time"] is None else ("error" if err else "ok")
+            if total > 0 and t0 is not None:
+                a = (s["start_time"] - t0).total_seconds() / total
+                b = None if s["end_time"] is None else (s["end_time"] - t0).total_seconds() / total
+            else:
+                a, b = 0.0, 1.0
+            style = "red" if err else KIND_STYLE.get(s["kind"], "white").replace("bold ", "")
+            table.add_row(
+                name,
+                Text(fmt_duration(s["duration_ms"]), justify="right"),
+                Text(tokens, justify="right"),
+                status_text("running" if st == "open" else st),
+                bar(a, b, width, style),
+                key=s["span_id"],
+            )
+        if keep is not None:
+            ids = [s["span_id"] for s in visible]
+            if keep in ids:
+                table.move_cursor(row=ids.index(keep))
+        if visible:
+            self._show(table.cursor_row)
+
+    def _show(self, row: int) -> None:
+        if self.detail is None or not (0 <= row < len(self.rows)):
+            return
+        self.query_one("#detail", SpanDetail).show(self.rows[row], self.detail.run["start_time"])
+
+    @on(DataTable.RowHighlighted, "#spans")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.cursor_row)
+
+    def current(self) -> dict[str, Any] | None:
+        row = self.query_one("#spans", DataTable).cursor_row
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
+    # -- actions ---------------------------------------------------------------
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if not search.has_class("hidden"):
+            search.add_class("hidden")
+            self.query_one("#spans", DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def _jump(self, predicate: Any, step: int) -> bool:
+        table = self.query_one("#spans", DataTable)
+        n = len(self.rows)
+        for k in range(1, n + 1):
+            i = (table.cursor_row + step * k) % n
+            if predicate(self.rows[i]):
+                table.move_cursor(row=i)
+                return True
+        return False
+
+    def action_next_error(self) -> None:
+        if not self._jump(lambda s: s["status"] == "error", 1):
+            self.notify("no errors in this run")
+
+    def action_previous_error(self) -> None:
+        if not self._jump(lambda s: s["status"] == "error", -1):
+            self.notify("no errors in this run")
+
+    def action_fold(self) -> None:
+        s = self.current()
+        if s is None:
+            return
+        sid = s["span_id"]
+        self.collapsed.symmetric_difference_update({sid})
+        self._rebuild(keep=sid)
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.value = ""
+        search.remove_class("hidden")
+        search.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search(self, event: Input.Submitted) -> None:
+        needle = event.value.strip().lower()
+        self.search_text = needle
+        event.input.add_class("hidden")
+        self.query_one("#spans", DataTable).focus()
+        if not needle:
+            return
+        self.collapsed.clear()
+        self._rebuild(keep=(self.current() or {}).get("span_id"))
+
+        def hit(s: dict[str, Any]) -> bool:
+            return any(
+                needle in str(s.get(k) or "").lower()
+                for k in ("name", "input", "output", "error_message", "tool_name")
+            )
+
+        if not self._jump(hit, 1):
+            self.notify(f"no span matches {needle!r}")
+
+    def _payload(self) -> str | None:
+        s = self.current()
+        if s is None:
+            return None
+        return s.get("output") or s.get("input") or s.get("error_message")
+
+    def action_copy(self) -> None:
+        text = self._payload()
+        if text is None:
+            self.notify("this span has no payload")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify("payload copied")
+
+    def _open_with(self, env: str, fallback: str) -> None:
+        s = self.current()
+        if s is None:
+            return
+        import json
+
+        body = {k: s.get(k) for k in ("name", "kind", "status", "error_type", "error_message")}
+        for k in ("input", "output"):
+            raw = s.get(k)
+            try:
+                body[k] = json.loads(raw) if raw else None
+            except ValueError:
+                body[k] = raw
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(body, f, indent=2, ensure_ascii=False)
+            path = f.name
+        command = [*shlex.split(os.environ.get(env) or fallback), path]
+        try:
+            with self.app.suspend():
+                subprocess.run(command, check=False)
+        except OSError as e:
+            self.notify(f"cannot run {command[0]}: {e.strerror or e}", severity="error")
+        finally:
+            os.unlink(path)
+
+    def action_open_pager(self) -> None:
+        self._open_with("PAGER", "less -R")
+
+    def action_open_editor(self) -> None:
+        self._open_with("EDITOR", "vi")

@@ -1,0 +1,265 @@
+"""The runs screen: a filter bar, a strip of runs over time, and the runs table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import polars as pl
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Sparkline, Static
+
+from agentreel._errors import AgentreelError
+from agentreel.tui._format import fmt_cost, fmt_duration, fmt_time, fmt_tokens, status_text
+from agentreel.tui._messages import RunsLoaded, StoreFailed
+from agentreel.tui._reader import StoreReader
+
+__all__ = ["RunsScreen"]
+
+#: (column key, label, run column it sorts by)
+COLUMNS: list[tuple[str, str, str]] = [
+    ("status", "status", "status"),
+    ("name", "name", "name"),
+    ("start", "started", "start_time"),
+    ("duration", "duration", "duration_ms"),
+    ("spans", "spans", "span_count"),
+    ("llm", "llm", "llm_count"),
+    ("tools", "tools", "tool_count"),
+    ("tokens", "tokens", "input_tokens"),
+    ("cost", "cost", "cost_usd"),
+    ("errors", "errors", "error_count"),
+    ("tags", "tags", "tags"),
+    ("id", "run", "run_id"),
+]
+_RIGHT = {"duration", "spans", "llm", "tools", "tokens", "cost", "errors"}
+
+
+def _tags(raw: str | None) -> str:
+    if not raw:
+        return ""
+    try:
+        tags = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(tags, dict):
+        return str(tags)
+    return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
+
+
+def _cells(r: dict[str, Any]) -> list[Any]:
+    tokens = None
+    if r["input_tokens"] is not None or r["output_tokens"] is not None:
+        tokens = (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
+    cells: dict[str, Any] = {
+        "status": status_text(r["status"]),
+        "name": r["name"],
+        "start": fmt_time(r["start_time"], short=True),
+        "duration": fmt_duration(r["duration_ms"]),
+        "spans": str(r["span_count"]),
+        "llm": str(r["llm_count"]),
+        "tools": str(r["tool_count"]),
+        "tokens": fmt_tokens(tokens),
+        "cost": fmt_cost(r["cost_usd"]),
+        "errors": Text(str(r["error_count"]), style="bold red" if r["error_count"] else "dim"),
+        "tags": _tags(r["tags"]),
+        "id": Text(r["run_id"][:12], style="dim"),
+    }
+    return [
+        Text(v, justify="right") if k in _RIGHT and isinstance(v, str) else v
+        for k, v in ((key, cells[key]) for key, _, _ in COLUMNS)
+    ]
+
+
+class RunsScreen(Screen[None]):
+    """Every run, newest first; filter, sort, open one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "open_run", "Open run", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, reader: StoreReader, *, refresh_every: float = 1.0) -> None:
+        super().__init__()
+        self.reader = reader
+        self.refresh_every = refresh_every
+        self.query_text = ""
+        self.order_by = "start_time"
+        self.descending = True
+        self.run_ids: list[str] = []
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="filter: status:error name:nightly* tag:k=v model:gpt-4.1 tool:search duration>2s since:1h words",
+            id="filter",
+        )
+        with Horizontal(id="strip"):
+            yield Static("duration", classes="strip-label")
+            yield Sparkline([], id="durations", summary_function=max)
+            yield Static("errors", classes="strip-label")
+            yield Sparkline([], id="errors", summary_function=max)
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for key, label, _ in COLUMNS:
+            table.add_column(label, key=key)
+        table.focus()
+        self.load()
+        self.set_interval(self.refresh_every, self.load)
+
+    # -- data ------------------------------------------------------------------
+
+    def load(self) -> None:
+        if not self._loading:
+            self._loading = True
+            self._load(self.query_text, self.order_by, self.descending)
+
+    @work(thread=True, exclusive=True, group="runs")
+    def _load(self, query: str, order_by: str, descending: bool) -> None:
+        try:
+            page = self.reader.runs(query, order_by, descending)
+        except AgentreelError as e:
+            self.post_message(StoreFailed(str(e)))
+        else:
+            self.post_message(RunsLoaded(page, query))
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self._loading = False
+        self.query_one("#status-line", Static).update(Text(event.error, style="bold red"))
+
+    @on(RunsLoaded)
+    def _loaded(self, event: RunsLoaded) -> None:
+        self._loading = False
+        if event.query != self.query_text:
+            return  # a newer filter is on its way
+        runs = event.page.runs
+        table = self.query_one("#runs", DataTable)
+        ids = runs["run_id"].to_list()
+        current = (
+            self.run_ids[table.cursor_row]
+            if self.run_ids and table.cursor_row < len(self.run_ids)
+            else None
+        )
+        fresh_rows = list(runs.iter_rows(named=True))
+        if ids != self.run_ids or self._changed(runs):
+            table.clear()
+            for r in fresh_rows:
+                table.add_row(*_cells(r), key=r["run_id"])
+            self.run_ids = ids
+            self._last = runs
+            if current in ids:
+                table.move_cursor(row=ids.index(current))
+        self._strip(runs)
+        shown = (
+            f"{len(ids)} of {event.page.total} runs"
+            if self.query_text
+            else f"{event.page.total} runs"
+        )
+        direction = "↓" if self.descending else "↑"
+        self.query_one("#status-line", Static).update(
+            Text.assemble(
+                (shown, "bold"),
+                f"  ·  sorted by {self.order_by} {direction}  ·  {self.reader.path}",
+                style="dim",
+            )
+        )
+
+    _last: pl.DataFrame | None = None
+
+    def _changed(self, runs: pl.DataFrame) -> bool:
+        last = self._last
+        if last is None or last.height != runs.height:
+            return True
+        cols = [
+            "status",
+            "span_count",
+            "error_count",
+            "duration_ms",
+            "input_tokens",
+            "output_tokens",
+        ]
+        return not runs.select(cols).equals(last.select(cols))
+
+    def _strip(self, runs: pl.DataFrame) -> None:
+        chrono = runs.sort("start_time")
+        durations = [d or 0.0 for d in chrono["duration_ms"].to_list()]
+        errors = [float(e or 0) for e in chrono["error_count"].to_list()]
+        self.query_one("#durations", Sparkline).data = durations or [0.0]
+        self.query_one("#errors", Sparkline).data = errors or [0.0]
+
+    # -- actions ---------------------------------------------------------------
+
+    @on(Input.Submitted, "#filter")
+    def _filter(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip()
+        self._loading = False
+        self.load()
+        self.query_one("#runs", DataTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
+        column = next(c for k, _, c in COLUMNS if k == str(event.column_key.value))
+        self._sort(column)
+
+    def _sort(self, column: str) -> None:
+        if column == self.order_by:
+            self.descending = not self.descending
+        else:
+            self.order_by, self.descending = (
+                column,
+                column not in ("name", "status", "tags", "run_id"),
+            )
+        self._loading = False
+        self.load()
+
+    def action_cycle_sort(self) -> None:
+        order = [c for _, _, c in COLUMNS]
+        i = order.index(self.order_by) if self.order_by in order else -1
+        self.order_by = order[(i + 1) % len(order)]
+        self.descending = self.order_by not in ("name", "status", "tags", "run_id")
+        self._loading = False
+        self.load()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        f = self.query_one("#filter", Input)
+        if f.value or self.query_text:
+            f.value = ""
+            self.query_text = ""
+            self._loading = False
+            self.load()
+        self.query_one("#runs", DataTable).focus()
+
+    def action_refresh(self) -> None:
+        self._loading = False
+        self.load()
+
+    @on(DataTable.RowSelected, "#runs")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.open_run(str(event.row_key.value))
+
+    def action_open_run(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        if self.run_ids and table.cursor_row < len(self.run_ids):
+            self.open_run(self.run_ids[table.cursor_row])
+
+    def open_run(self, run_id: str) -> None:
+        from agentreel.tui._run import RunScreen
+
+        self.app.push_screen(RunScreen(self.reader, run_id))

@@ -1,0 +1,294 @@
+"""The TUI driven as a user would, with Textual's Pilot, on real stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+import agentreel
+from agentreel.demo import run_demo
+from agentreel.store import Store
+from agentreel.tui import AgentreelApp
+from agentreel.tui._empty import EmptyScreen
+from agentreel.tui._help import HelpScreen
+from agentreel.tui._run import RunScreen
+from agentreel.tui._runs import RunsScreen
+
+ROOT = Path(__file__).resolve().parents[2]
+N_RUNS = 12
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("tui") / "store"
+    agentreel.init(d, tracer_provider=TracerProvider())
+    try:
+        run_demo(N_RUNS, seed=0, latency=0.001)
+    finally:
+        agentreel.shutdown()
+    with Store.open(d, create=True) as store:
+        store.ingest()
+    return d
+
+
+def drive(
+    app: AgentreelApp,
+    steps: Callable[[Pilot[None]], Awaitable[None]],
+    size: tuple[int, int] = (140, 40),
+) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await steps(pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 8.0) -> None:
+    """Let the app work until `cond()` holds (worker threads finish in their own time)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("the app did not get there in time")
+        await pilot.pause(0.05)
+
+
+def text_of(widget: Static) -> str:
+    """What a Static shows, as plain text (rich renderables rendered at 120 columns)."""
+    from rich.console import Console
+
+    console = Console(width=120, record=True, color_system=None)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def runs_table(pilot: Pilot[None]) -> DataTable:  # type: ignore[type-arg]
+    return pilot.app.screen.query_one("#runs", DataTable)
+
+
+def cell_text(table: DataTable, row: int, column: str) -> str:  # type: ignore[type-arg]
+    return str(
+        table.get_cell_at((row, [str(c.key.value) for c in table.ordered_columns].index(column)))
+    )
+
+
+def test_runs_screen_lists_filters_and_sorts(demo_dir: Path) -> None:
+    with Store.open(demo_dir) as store:
+        runs = store.runs()
+    n_errors = runs.filter(runs["status"] == "error").height
+    assert 0 < n_errors < N_RUNS
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS
+            ),
+        )
+        table = runs_table(pilot)
+        assert cell_text(table, 0, "name") == "research"
+        status_line = text_of(pilot.app.screen.query_one("#status-line", Static))
+        assert f"{N_RUNS} runs" in status_line
+        # filter from the keyboard
+        await pilot.press("slash")
+        await pilot.press(*"status:error")
+        await pilot.press("enter")
+        await until(pilot, lambda: runs_table(pilot).row_count == n_errors)
+        assert {cell_text(table, i, "status") for i in range(table.row_count)} == {"error"}
+        # a bad filter says what is wrong and keeps the table
+        await pilot.press("slash")
+        await pilot.press("ctrl+a", "ctrl+k", *"colour:red", "enter")
+        await until(
+            pilot,
+            lambda: (
+                "unknown filter key" in text_of(pilot.app.screen.query_one("#status-line", Static))
+            ),
+        )
+        await pilot.press("escape")  # clear the filter
+        await until(pilot, lambda: runs_table(pilot).row_count == N_RUNS)
+        # sort: s moves to the next column (duration), longest first
+        await pilot.press("s")
+        await until(pilot, lambda: pilot.app.screen.order_by == "duration_ms")  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: (
+                cell_text(runs_table(pilot), 0, "id")
+                == runs.sort("duration_ms", descending=True)["run_id"][0][:12]
+            ),
+        )
+
+    drive(AgentreelApp(demo_dir), steps)
+
+
+def test_run_screen_tree_detail_errors_fold_and_search(demo_dir: Path) -> None:
+    with Store.open(demo_dir) as store:
+        failed = store.runs(status="error").row(0, named=True)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS
+            ),
+        )
+        await pilot.press("slash", *f"id:{failed['run_id'][:8]}", "enter")
+        await until(pilot, lambda: runs_table(pilot).row_count == 1)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        spans = screen.query_one("#spans", DataTable)
+        assert spans.row_count == failed["span_count"]
+        assert "research" in text_of(screen.query_one("#run-header", Static))
+        # next error: the cursor lands on a failed span, and the detail shows its error
+        await pilot.press("n")
+        current = screen.current()
+        assert current is not None
+        assert current["status"] == "error"
+        detail = text_of(screen.query_one("#detail-body", Static))
+        assert "Error" in detail
+        assert (current["error_type"] or "") in detail
+        # fold the root: one row left; unfold: all back
+        spans.move_cursor(row=0)
+        await pilot.pause()
+        await pilot.press("space")
+        assert spans.row_count == 1
+        await pilot.press("space")
+        assert spans.row_count == failed["span_count"]
+        # search within the run
+        await pilot.press("slash", *"web_search", "enter")
+        found = screen.current()
+        assert found is not None
+        # the first span after the root that mentions it: the planner's tool call
+        assert found["kind"] == "llm"
+        assert "web_search" in found["output"]
+        await pilot.press("slash", *"execute_tool web_search", "enter")
+        assert screen.current()["tool_name"] == "web_search"  # type: ignore[index]
+        # copy a payload
+        await pilot.press("c")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+
+    drive(AgentreelApp(demo_dir), steps)
+
+
+def test_help_overlay_lists_every_key_of_the_screen(demo_dir: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        text = " ".join(text_of(w) for w in pilot.app.screen.query(Static))
+        for label in ("Filter", "Sort", "Refresh", "Quit", "status:error", "command palette"):
+            assert label in text
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+
+    drive(AgentreelApp(demo_dir), steps)
+
+
+def test_empty_store_says_how_to_start_and_notices_the_first_run(tmp_path: Path) -> None:
+    store_dir = tmp_path / "fresh"
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, EmptyScreen))
+        message = text_of(pilot.app.screen.query_one("#empty-message", Static))
+        assert "No runs recorded yet" in message
+        assert "agentreel demo" in message
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests._agent_program", str(store_dir), "1", "2", cwd=str(ROOT)
+        )
+        assert await proc.wait() == 0
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == 1,
+        )
+
+    drive(AgentreelApp(store_dir), steps)
+
+
+def test_live_runs_appear_without_a_key_and_the_cli_is_not_blocked(tmp_path: Path) -> None:
+    store_dir = tmp_path / "live"
+    subprocess.run(
+        [sys.executable, "-m", "tests._agent_program", str(store_dir), "2", "2"],
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == 2,
+        )
+        # a run that stays open shows as running, and new runs arrive by themselves
+        hang = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests._agent_program",
+            str(store_dir),
+            "2",
+            "3",
+            "--hang",
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE,
+            env={**__import__("os").environ, "AGENTREEL_FLUSH": "0.2"},
+        )
+        try:
+            assert hang.stdout is not None
+            while b"flushed 3" not in await hang.stdout.readline():
+                pass
+            await until(pilot, lambda: runs_table(pilot).row_count == 4)
+            await until(
+                pilot,
+                lambda: "running" in {cell_text(runs_table(pilot), i, "status") for i in range(4)},
+            )
+            # meanwhile the CLI gets the store
+            cli = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "agentreel",
+                "runs",
+                "--json",
+                "--dir",
+                str(store_dir),
+                cwd=str(ROOT),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(cli.communicate(), 60)
+            assert cli.returncode == 0, err
+            assert len(json.loads(out)) == 4
+        finally:
+            hang.kill()
+            await hang.wait()
+
+    drive(AgentreelApp(store_dir, refresh_every=0.2), steps)
+
+
+def test_a_newer_store_is_explained_not_touched(tmp_path: Path) -> None:
+    import duckdb
+
+    store_dir = tmp_path / "newer"
+    Store.open(store_dir, create=True).close()
+    con = duckdb.connect(str(store_dir / "agentreel.duckdb"))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, EmptyScreen))
+        message = text_of(pilot.app.screen.query_one("#empty-message", Static))
+        assert "newer than this agentreel" in message
+
+    drive(AgentreelApp(store_dir), steps)
