@@ -82,5 +82,7 @@ def test_import_agentreel_loads_neither_duckdb_nor_polars() -> None:
 
 def test_tui_reads_through_the_store_only() -> None:
     for f in (PKG / "tui").rglob("*.py"):
-        bad = {m for m in _imports(f) if m.startswith(("duckdb", "agentreel.tracer", "agentreel.cli"))}
+        bad = {
+            m for m in _imports(f) if m.startswith(("duckdb", "agentreel.tracer", "agentreel.cli"))
+        }
         assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"

@@ -81,8 +81,8 @@ def tui_command() -> click.Command:
 
 
 from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
-    _checks,
     _commands,
+    _diff,
     _record,
     _transfer,
     _tui,

@@ -14,6 +14,8 @@ Spans also arrive over OTLP/HTTP (`Receiver`, `serve`) and from OTLP/JSON files
 
 from __future__ import annotations
 
+from agentreel.store._diff import RunDiff, StepPair
+from agentreel.store._filter import FilterError
 from agentreel.store._ingest import IngestReport
 from agentreel.store._otlp import OTLPDecodeError
 from agentreel.store._receiver import Receiver, ReceiverStats
@@ -32,11 +34,14 @@ __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
     "ExportReport",
+    "FilterError",
     "ImportReport",
     "IngestReport",
     "OTLPDecodeError",
     "Receiver",
     "ReceiverStats",
+    "RunDiff",
+    "StepPair",
     "Store",
     "export_otlp_json",
     "export_parquet",

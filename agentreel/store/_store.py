@@ -16,6 +16,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import parse_filter
 from agentreel.store._ingest import IngestReport, drain, live_processes
 from agentreel.store._schema import migrate
@@ -329,6 +330,17 @@ class Store:
     def tree(self, run_id: str) -> pl.DataFrame:
         """The spans of one run depth-first (parents before children), with a ``depth`` column."""
         return tree_order(self.spans(run_id))
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        """Two runs aligned step by step, with what differs at each step.
+
+        Example::
+
+            d = store.diff("4bb9e718", "e92569cb")
+            d.first_difference           # index of the first differing step, or None
+        """
+        a, b = self.run(run_a), self.run(run_b)
+        return diff_runs(a, self.tree(a["run_id"]), b, self.tree(b["run_id"]))
 
     def events(self, run_id: str) -> pl.DataFrame:
         """The span events (exceptions and others) of one run, in time order."""

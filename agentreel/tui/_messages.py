@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from agentreel.store import RunDiff
 from agentreel.tui._reader import RunDetail, RunsPage
 
-__all__ = ["RunDetailLoaded", "RunsLoaded", "StoreFailed"]
+__all__ = ["DiffLoaded", "RunDetailLoaded", "RunsLoaded", "StoreFailed"]
 
 
 @dataclass
@@ -31,3 +32,10 @@ class StoreFailed(Message):
     """A read failed with a message for the user (busy store, bad filter, newer schema...)."""
 
     error: str
+
+
+@dataclass
+class DiffLoaded(Message):
+    """Two runs were aligned."""
+
+    diff: RunDiff

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from agentreel.store import DB_NAME, Store
+from agentreel.store import DB_NAME, RunDiff, Store
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
@@ -69,6 +69,9 @@ class StoreReader:
             return RunsPage(runs, int(total))
 
         return self._with(read)
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        return self._with(lambda store: store.diff(run_a, run_b))
 
     def run(self, run_id: str) -> RunDetail:
         def read(store: Store) -> RunDetail:

@@ -83,6 +83,7 @@ class RunsScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open_run", "Open run", show=False),
         Binding("s", "cycle_sort", "Sort"),
+        Binding("d", "diff", "Diff two runs"),
         Binding("r", "refresh", "Refresh"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -96,6 +97,7 @@ class RunsScreen(Screen[None]):
         self.order_by = "start_time"
         self.descending = True
         self.run_ids: list[str] = []
+        self.diff_from: str | None = None
         self._loading = False
 
     def compose(self) -> ComposeResult:
@@ -258,6 +260,21 @@ class RunsScreen(Screen[None]):
         table = self.query_one("#runs", DataTable)
         if self.run_ids and table.cursor_row < len(self.run_ids):
             self.open_run(self.run_ids[table.cursor_row])
+
+    def action_diff(self) -> None:
+        """First `d` marks run A; `d` on another run opens A against it."""
+        table = self.query_one("#runs", DataTable)
+        if not self.run_ids or table.cursor_row >= len(self.run_ids):
+            return
+        here = self.run_ids[table.cursor_row]
+        if self.diff_from is None or self.diff_from == here:
+            self.diff_from = here
+            self.notify(f"run {here[:8]} is A; press d on another run to compare")
+            return
+        from agentreel.tui._diff import DiffScreen
+
+        a, self.diff_from = self.diff_from, None
+        self.app.push_screen(DiffScreen(self.reader, a, here))
 
     def open_run(self, run_id: str) -> None:
         from agentreel.tui._run import RunScreen

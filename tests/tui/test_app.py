@@ -292,3 +292,38 @@ def test_a_newer_store_is_explained_not_touched(tmp_path: Path) -> None:
         assert "newer than this agentreel" in message
 
     drive(AgentreelApp(store_dir), steps)
+
+
+def test_diff_two_runs_from_the_runs_screen(demo_dir: Path) -> None:
+    from agentreel.tui._diff import DiffScreen
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS
+            ),
+        )
+        await pilot.press("d")  # run A: the newest
+        await pilot.press("down", "d")  # run B: the one before
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, DiffScreen) and pilot.app.screen.diff is not None,
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, DiffScreen)
+        assert screen.diff is not None
+        table = screen.query_one("#diff", DataTable)
+        assert table.row_count == len(screen.diff.pairs)
+        assert screen.diff.first_difference is not None  # two different demo runs
+        assert table.cursor_row == screen.diff.first_difference
+        header = text_of(screen.query_one("#diff-header", Static))
+        assert "steps differ" in header
+        before = table.cursor_row
+        await pilot.press("n")
+        assert table.cursor_row > before
+        assert screen.diff.pairs[table.cursor_row].differs
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+
+    drive(AgentreelApp(demo_dir), steps)
