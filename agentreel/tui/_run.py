@@ -15,14 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
 
 from agentreel._errors import AgentreelError
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._format import (
-    KIND_ICONS,
-    KIND_STYLE,
-    bar,
     fmt_cost,
     fmt_duration,
     fmt_time,
@@ -31,34 +29,9 @@ from agentreel.tui._format import (
 )
 from agentreel.tui._messages import RunDetailLoaded, StoreFailed
 from agentreel.tui._reader import RunDetail, StoreReader
+from agentreel.tui._spanview import SpanView
 
-__all__ = ["RunScreen", "tree_prefixes"]
-
-
-def tree_prefixes(depths: list[int]) -> list[str]:
-    """Box-drawing prefixes for rows in depth-first order."""
-    n = len(depths)
-    last = [True] * n
-    seen_at: dict[int, bool] = {}  # depth -> a later sibling exists at this depth
-    for i in range(n - 1, -1, -1):
-        d = depths[i]
-        last[i] = not seen_at.get(d, False)
-        seen_at[d] = True
-        for deeper in [k for k in seen_at if k > d]:
-            del seen_at[deeper]
-    out: list[str] = []
-    open_levels: list[bool] = []
-    for i, d in enumerate(depths):
-        del open_levels[d:]
-        if d == 0:
-            out.append("")
-        else:
-            out.append(
-                "".join("│ " if o else "  " for o in open_levels[1:d]) + ("└ " if last[i] else "├ ")
-            )
-        open_levels.extend([False] * (d + 1 - len(open_levels)))
-        open_levels[d] = not last[i]
-    return out
+__all__ = ["RunScreen"]
 
 
 class RunScreen(Screen[None]):
@@ -85,11 +58,12 @@ class RunScreen(Screen[None]):
         self.rows: list[dict[str, Any]] = []  # the visible spans, in table order
         self.collapsed: set[str] = set()
         self.search_text = ""
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="run-header")
         with Horizontal(id="run-body"):
-            yield DataTable(id="spans", cursor_type="row")
+            yield SpanView(id="spans")
             yield SpanDetail(id="detail")
         yield Input(
             placeholder="search this run: names, payloads, errors", id="search", classes="hidden"
@@ -129,17 +103,13 @@ class RunScreen(Screen[None]):
             )
         )
         self._rebuild()
-        self.query_one("#spans", DataTable).focus()
+        self.query_one("#spans", SpanView).focus()
 
     # -- the table -------------------------------------------------------------
 
-    def _timeline_width(self) -> int:
-        return max(12, min(60, self.size.width // 2 - 52))
-
     def _rebuild(self, keep: str | None = None) -> None:
         assert self.detail is not None
-        tree = self.detail.tree
-        spans = list(tree.iter_rows(named=True))
+        spans = list(self.detail.tree.iter_rows(named=True))
         visible: list[dict[str, Any]] = []
         hide_below: int | None = None
         for s in spans:
@@ -155,59 +125,31 @@ class RunScreen(Screen[None]):
         t0: datetime | None = min(starts) if starts else None
         t1: datetime | None = max([*ends, *starts]) if starts else None
         total = (t1 - t0).total_seconds() if t0 and t1 else 0.0
-        width = self._timeline_width()
-        table = self.query_one("#spans", DataTable)
-        table.clear(columns=True)
-        table.add_column("span", key="span")
-        table.add_column(Text("duration", justify="right"), key="duration")
-        table.add_column(Text("tokens", justify="right"), key="tokens")
-        table.add_column("status", key="status")
-        table.add_column(Text("timeline", justify="left"), key="timeline", width=width)
-        prefixes = tree_prefixes([s["depth"] for s in visible])
-        for prefix, s in zip(prefixes, visible, strict=True):
-            err = s["status"] == "error"
-            name = Text(prefix, style="dim")
-            fold = "[+] " if s["span_id"] in self.collapsed else ""
-            name.append(
-                f"{fold}{KIND_ICONS.get(s['kind'], '·')} ", style=KIND_STYLE.get(s["kind"], "")
-            )
-            name.append(s["name"], style="bold red" if err else "")
-            tokens = ""
-            if s["input_tokens"] is not None or s["output_tokens"] is not None:
-                tokens = f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
-            st = "open" if s["end_time"] is None else ("error" if err else "ok")
-            if total > 0 and t0 is not None:
-                a = (s["start_time"] - t0).total_seconds() / total
-                b = None if s["end_time"] is None else (s["end_time"] - t0).total_seconds() / total
-            else:
-                a, b = 0.0, 1.0
-            style = "red" if err else KIND_STYLE.get(s["kind"], "white").replace("bold ", "")
-            table.add_row(
-                name,
-                Text(fmt_duration(s["duration_ms"]), justify="right"),
-                Text(tokens, justify="right"),
-                status_text("running" if st == "open" else st),
-                bar(a, b, width, style),
-                key=s["span_id"],
-            )
+        view = self.query_one("#spans", SpanView)
+        view.set_rows(visible, self.collapsed, t0, total)
         if keep is not None:
             ids = [s["span_id"] for s in visible]
             if keep in ids:
-                table.move_cursor(row=ids.index(keep))
+                view.move_cursor(row=ids.index(keep))
         if visible:
-            self._show(table.cursor_row)
+            self._show(view.cursor_row)
 
     def _show(self, row: int) -> None:
         if self.detail is None or not (0 <= row < len(self.rows)):
             return
         self.query_one("#detail", SpanDetail).show(self.rows[row], self.detail.run["start_time"])
 
-    @on(DataTable.RowHighlighted, "#spans")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show(event.cursor_row)
+    @on(SpanView.Highlighted, "#spans")
+    def _highlighted(self, event: SpanView.Highlighted) -> None:
+        # Render the detail once the cursor rests: holding a key or paging through a
+        # long run should not pay for rendering every payload it passes.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        index = event.index
+        self._detail_timer = self.set_timer(0.06, lambda: self._show(index))
 
     def current(self) -> dict[str, Any] | None:
-        row = self.query_one("#spans", DataTable).cursor_row
+        row = self.query_one("#spans", SpanView).cursor_row
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     # -- actions ---------------------------------------------------------------
@@ -216,12 +158,12 @@ class RunScreen(Screen[None]):
         search = self.query_one("#search", Input)
         if not search.has_class("hidden"):
             search.add_class("hidden")
-            self.query_one("#spans", DataTable).focus()
+            self.query_one("#spans", SpanView).focus()
             return
         self.app.pop_screen()
 
     def _jump(self, predicate: Any, step: int) -> bool:
-        table = self.query_one("#spans", DataTable)
+        table = self.query_one("#spans", SpanView)
         n = len(self.rows)
         for k in range(1, n + 1):
             i = (table.cursor_row + step * k) % n
@@ -257,7 +199,7 @@ class RunScreen(Screen[None]):
         needle = event.value.strip().lower()
         self.search_text = needle
         event.input.add_class("hidden")
-        self.query_one("#spans", DataTable).focus()
+        self.query_one("#spans", SpanView).focus()
         if not needle:
             return
         self.collapsed.clear()

@@ -23,6 +23,7 @@ from agentreel.tui._empty import EmptyScreen
 from agentreel.tui._help import HelpScreen
 from agentreel.tui._run import RunScreen
 from agentreel.tui._runs import RunsScreen
+from agentreel.tui._spanview import SpanView
 
 ROOT = Path(__file__).resolve().parents[2]
 N_RUNS = 12
@@ -149,7 +150,7 @@ def test_run_screen_tree_detail_errors_fold_and_search(demo_dir: Path) -> None:
         )
         screen = pilot.app.screen
         assert isinstance(screen, RunScreen)
-        spans = screen.query_one("#spans", DataTable)
+        spans = screen.query_one("#spans", SpanView)
         assert spans.row_count == failed["span_count"]
         assert "research" in text_of(screen.query_one("#run-header", Static))
         # next error: the cursor lands on a failed span, and the detail shows its error
@@ -157,6 +158,7 @@ def test_run_screen_tree_detail_errors_fold_and_search(demo_dir: Path) -> None:
         current = screen.current()
         assert current is not None
         assert current["status"] == "error"
+        await until(pilot, lambda: "Error" in text_of(screen.query_one("#detail-body", Static)))
         detail = text_of(screen.query_one("#detail-body", Static))
         assert "Error" in detail
         assert (current["error_type"] or "") in detail

@@ -1,0 +1,226 @@
+"""`SpanView`: the span tree and its waterfall as one virtual list.
+
+Only the rows on screen are rendered (Textual's line API), each from a cache, so a
+run of 10,000 spans opens and scrolls as fast as one of ten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from agentreel.tui._format import KIND_ICONS, KIND_STYLE, bar, fmt_duration, fmt_tokens
+
+__all__ = ["SpanView", "tree_prefixes"]
+
+_NAME_W = 46
+_DUR_W = 9
+_TOK_W = 12
+_STATUS_W = 8
+_STATUS_STYLE = {"ok": "green", "error": "bold red", "open": "cyan"}
+
+
+def tree_prefixes(depths: list[int]) -> list[str]:
+    """Box-drawing prefixes for rows in depth-first order."""
+    n = len(depths)
+    last = [True] * n
+    seen_at: dict[int, bool] = {}  # depth -> a later sibling exists at this depth
+    for i in range(n - 1, -1, -1):
+        d = depths[i]
+        last[i] = not seen_at.get(d, False)
+        seen_at[d] = True
+        for deeper in [k for k in seen_at if k > d]:
+            del seen_at[deeper]
+    out: list[str] = []
+    open_levels: list[bool] = []
+    for i, d in enumerate(depths):
+        del open_levels[d:]
+        if d == 0:
+            out.append("")
+        else:
+            out.append(
+                "".join("│ " if o else "  " for o in open_levels[1:d]) + ("└ " if last[i] else "├ ")
+            )
+        open_levels.extend([False] * (d + 1 - len(open_levels)))
+        open_levels[d] = not last[i]
+    return out
+
+
+@dataclass
+class _Row:
+    span: dict[str, Any]
+    prefix: str
+    folded: bool
+
+
+class SpanView(ScrollView, can_focus=True):
+    """Rows of spans: tree, duration, tokens, status and a waterfall bar."""
+
+    DEFAULT_CSS = """
+    SpanView { background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+
+    class Highlighted(Message):
+        """The cursor moved to another span."""
+
+        def __init__(self, view: SpanView, index: int) -> None:
+            super().__init__()
+            self.view = view
+            self.index = index
+
+        @property
+        def control(self) -> SpanView:
+            return self.view
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: list[_Row] = []
+        self._t0: datetime | None = None
+        self._total = 0.0
+        self._cache: dict[tuple[int, int, bool], Strip] = {}
+
+    # -- data ------------------------------------------------------------------
+
+    def set_rows(
+        self, spans: list[dict[str, Any]], folded: set[str], t0: datetime | None, total_s: float
+    ) -> None:
+        prefixes = tree_prefixes([s["depth"] for s in spans])
+        self._rows = [
+            _Row(s, p, s["span_id"] in folded) for s, p in zip(spans, prefixes, strict=True)
+        ]
+        self._t0, self._total = t0, total_s
+        self._cache.clear()
+        self.virtual_size = Size(self._width_needed(), len(self._rows))
+        self.cursor_row = min(self.cursor_row, max(len(self._rows) - 1, 0))
+        self.refresh()
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def _width_needed(self) -> int:
+        return max(self.size.width, _NAME_W + _DUR_W + _TOK_W + _STATUS_W + 12)
+
+    def _bar_width(self) -> int:
+        return max(8, self.size.width - (_NAME_W + _DUR_W + _TOK_W + _STATUS_W + 2))
+
+    # -- rendering -------------------------------------------------------------
+
+    def _row_strip(self, index: int, width: int, selected: bool) -> Strip:
+        key = (index, width, selected)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        r = self._rows[index]
+        s = r.span
+        err = s["status"] == "error"
+        st = "open" if s["end_time"] is None else ("error" if err else "ok")
+        name = Text(r.prefix, style="dim", no_wrap=True, overflow="ellipsis")
+        name.append(
+            ("[+] " if r.folded else "") + KIND_ICONS.get(s["kind"], "·") + " ",
+            style=KIND_STYLE.get(s["kind"], ""),
+        )
+        name.append(s["name"], style="bold red" if err else "")
+        name.truncate(_NAME_W - 1, overflow="ellipsis", pad=True)
+        line = name
+        line.append(" ")
+        line.append(fmt_duration(s["duration_ms"]).rjust(_DUR_W - 1) + " ")
+        tok = ""
+        if s["input_tokens"] is not None or s["output_tokens"] is not None:
+            tok = f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+        line.append(tok.rjust(_TOK_W - 1) + " ", style="dim")
+        line.append(("running" if st == "open" else st).ljust(_STATUS_W), style=_STATUS_STYLE[st])
+        bw = max(width - line.cell_len - 1, 4)
+        if self._total > 0 and self._t0 is not None:
+            a = (s["start_time"] - self._t0).total_seconds() / self._total
+            b = (
+                None
+                if s["end_time"] is None
+                else (s["end_time"] - self._t0).total_seconds() / self._total
+            )
+        else:
+            a, b = 0.0, 1.0
+        style = "red" if err else KIND_STYLE.get(s["kind"], "white").replace("bold ", "")
+        line.append_text(bar(a, b, bw, style))
+        line.truncate(width, pad=True)
+        segments = list(line.render(self.app.console))
+        strip = Strip(segments).adjust_cell_length(width)
+        if selected:
+            strip = strip.apply_style(
+                Style(bgcolor="#2a4d7a" if self.has_focus else "#333a44", bold=True)
+            )
+        if len(self._cache) > 4000:
+            self._cache.clear()
+        self._cache[key] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.size.width
+        if not (0 <= index < len(self._rows)):
+            return Strip([Segment(" " * width)])
+        return self._row_strip(index, width, index == self.cursor_row)
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self._width_needed(), len(self._rows))
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    # -- cursor ----------------------------------------------------------------
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        if not self._rows:
+            return
+        top = self.scroll_offset.y
+        height = max(self.size.height, 1)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self, new))
+
+    def move_cursor(self, *, row: int) -> None:
+        if self._rows:
+            self.cursor_row = max(0, min(row, len(self._rows) - 1))
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step * max(self.size.height - 1, 1))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(row=0 if where == 0 else len(self._rows) - 1)
+
+    def on_click(self, event: Click) -> None:
+        self.move_cursor(row=self.scroll_offset.y + event.y)
