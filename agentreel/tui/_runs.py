@@ -51,7 +51,19 @@ def _tags(raw: str | None) -> str:
     return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
 
 
-def _cells(r: dict[str, Any]) -> list[Any]:
+def columns_for(width: int) -> list[str]:
+    """The columns that fit a terminal `width` wide: tags, ids and counts give way first."""
+    keys = [k for k, _, _ in COLUMNS]
+    if width < 150:
+        keys.remove("id")
+    if width < 120:
+        keys.remove("tags")
+    if width < 100:
+        keys = [k for k in keys if k not in ("spans", "llm", "tools")]
+    return keys
+
+
+def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
     tokens = None
     if r["input_tokens"] is not None or r["output_tokens"] is not None:
         tokens = (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
@@ -71,7 +83,7 @@ def _cells(r: dict[str, Any]) -> list[Any]:
     }
     return [
         Text(v, justify="right") if k in _RIGHT and isinstance(v, str) else v
-        for k, v in ((key, cells[key]) for key, _, _ in COLUMNS)
+        for k, v in ((key, cells[key]) for key in keys)
     ]
 
 
@@ -114,11 +126,27 @@ class RunsScreen(Screen[None]):
         yield Static("", id="status-line")
         yield Footer()
 
-    def on_mount(self) -> None:
+    def _set_columns(self) -> None:
+        keys = columns_for(self.size.width or self.app.size.width)
+        if keys == getattr(self, "_keys", None):
+            return
+        self._keys = keys
         table = self.query_one("#runs", DataTable)
-        for key, label, _ in COLUMNS:
-            table.add_column(label, key=key)
-        table.focus()
+        table.clear(columns=True)
+        labels = {k: label for k, label, _ in COLUMNS}
+        for key in keys:
+            table.add_column(labels[key], key=key)
+        self.run_ids = []  # refill on the next load
+
+    def on_resize(self) -> None:
+        before = getattr(self, "_keys", None)
+        self._set_columns()
+        if before is not None and before != self._keys:
+            self.action_refresh()
+
+    def on_mount(self) -> None:
+        self._set_columns()
+        self.query_one("#runs", DataTable).focus()
         self.load()
         self.set_interval(self.refresh_every, self.load)
 
@@ -160,7 +188,7 @@ class RunsScreen(Screen[None]):
         if ids != self.run_ids or self._changed(runs):
             table.clear()
             for r in fresh_rows:
-                table.add_row(*_cells(r), key=r["run_id"])
+                table.add_row(*_cells(r, self._keys), key=r["run_id"])
             self.run_ids = ids
             self._last = runs
             if current in ids:

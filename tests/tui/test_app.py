@@ -45,7 +45,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def drive(
     app: AgentreelApp,
     steps: Callable[[Pilot[None]], Awaitable[None]],
-    size: tuple[int, int] = (140, 40),
+    size: tuple[int, int] = (160, 44),
 ) -> None:
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
