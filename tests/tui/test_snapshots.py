@@ -116,15 +116,27 @@ async def _run_open(pilot: Any) -> None:
 
 
 def test_runs_screen(snapshot_store: Path, snap_compare: Any) -> None:
-    assert snap_compare(AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(120, 30), run_before=_runs_loaded)
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60),
+        terminal_size=(120, 30),
+        run_before=_runs_loaded,
+    )
 
 
 def test_runs_screen_at_80x24(snapshot_store: Path, snap_compare: Any) -> None:
-    assert snap_compare(AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(80, 24), run_before=_runs_loaded)
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60),
+        terminal_size=(80, 24),
+        run_before=_runs_loaded,
+    )
 
 
 def test_run_screen(snapshot_store: Path, snap_compare: Any) -> None:
-    assert snap_compare(AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(150, 40), run_before=_run_open)
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60),
+        terminal_size=(150, 40),
+        run_before=_run_open,
+    )
 
 
 def test_help_overlay(snapshot_store: Path, snap_compare: Any) -> None:
@@ -133,4 +145,6 @@ def test_help_overlay(snapshot_store: Path, snap_compare: Any) -> None:
         await pilot.press("question_mark")
         await pilot.pause(0.2)
 
-    assert snap_compare(AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(100, 34), run_before=helped)
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(100, 34), run_before=helped
+    )
