@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-__all__ = ["KIND_ICONS", "fmt_cost", "fmt_duration", "fmt_time", "fmt_tokens"]
+__all__ = [
+    "KIND_ICONS",
+    "fmt_cost",
+    "fmt_duration",
+    "fmt_tags",
+    "fmt_time",
+    "fmt_tokens",
+    "tree_prefixes",
+]
 
 KIND_ICONS = {
     "agent": "◆",
@@ -59,3 +68,50 @@ def fmt_time(t: datetime | None, *, short: bool = False) -> str:
         .astimezone()
         .strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
     )
+
+
+def fmt_tags(raw: str | None) -> str:
+    """A run's tags (JSON text) as ``k=v k2=v2``."""
+    if not raw:
+        return ""
+    try:
+        tags = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(tags, dict):
+        return str(tags)
+    return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
+
+
+def tree_prefixes(depths: list[int], *, wide: bool = True) -> list[str]:
+    """Box-drawing prefixes for tree rows given in depth-first order, one pass each way.
+
+    >>> tree_prefixes([0, 1, 2, 1], wide=False)
+    ['', '├ ', '│ └ ', '└ ']
+    """
+    branch, last_branch, pipe, blank = (
+        ("├─ ", "└─ ", "│  ", "   ") if wide else ("├ ", "└ ", "│ ", "  ")
+    )
+    n = len(depths)
+    last = [True] * n
+    later: dict[int, bool] = {}  # depth -> a later sibling exists at this depth
+    for i in range(n - 1, -1, -1):
+        d = depths[i]
+        last[i] = not later.get(d, False)
+        later[d] = True
+        for deeper in [k for k in later if k > d]:
+            del later[deeper]
+    out: list[str] = []
+    open_levels: list[bool] = []
+    for i, d in enumerate(depths):
+        del open_levels[d:]
+        if d == 0:
+            out.append("")
+        else:
+            out.append(
+                "".join(pipe if o else blank for o in open_levels[1:d])
+                + (last_branch if last[i] else branch)
+            )
+        open_levels.extend([False] * (d + 1 - len(open_levels)))
+        open_levels[d] = not last[i]
+    return out

@@ -12,7 +12,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from agentreel._fmt import KIND_ICONS, fmt_cost, fmt_duration, fmt_time, fmt_tokens
+from agentreel._fmt import (
+    KIND_ICONS,
+    fmt_cost,
+    fmt_duration,
+    fmt_tags,
+    fmt_time,
+    fmt_tokens,
+    tree_prefixes,
+)
 
 __all__ = [
     "KIND_ICONS",
@@ -32,18 +40,6 @@ STATUS_STYLE = {
     "unset": "green",
 }
 _JSON_COLUMNS = {"tags", "attributes", "events", "argv", "resource"}
-
-
-def _tags(raw: str | None) -> str:
-    if not raw:
-        return ""
-    try:
-        tags = json.loads(raw)
-    except ValueError:
-        return raw
-    if not isinstance(tags, dict):
-        return str(tags)
-    return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
 
 
 def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
@@ -99,37 +95,10 @@ def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
             "tokens": fmt_tokens(tokens),
             "cost": fmt_cost(r["cost_usd"]),
             "err": Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
-            "tags": _tags(r["tags"]),
+            "tags": fmt_tags(r["tags"]),
         }
         t.add_row(*(v for k, v in cells.items() if k not in drop))
     return t
-
-
-def _tree_prefixes(depths: list[int]) -> list[str]:
-    """Box-drawing prefixes for rows in depth-first order."""
-    n = len(depths)
-    last = [True] * n
-    nxt: dict[int, int] = {}  # depth -> index of the next row at that depth, scanning backwards
-    for i in range(n - 1, -1, -1):
-        d = depths[i]
-        j = nxt.get(d)
-        # i has a later sibling if the next row at depth d comes before any shallower row
-        last[i] = not (j is not None and all(depths[k] >= d for k in range(i + 1, j)))
-        nxt[d] = i
-    out: list[str] = []
-    open_levels: list[bool] = []
-    for i, d in enumerate(depths):
-        del open_levels[d:]
-        if d == 0:
-            out.append("")
-        else:
-            out.append(
-                "".join("│  " if o else "   " for o in open_levels[1:d])
-                + ("└─ " if last[i] else "├─ ")
-            )
-        open_levels.extend([False] * (d + 1 - len(open_levels)))
-        open_levels[d] = not last[i]
-    return out
 
 
 def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> RenderableType:
@@ -153,7 +122,7 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
     extra = " ".join(
         x
         for x in (
-            _tags(run.get("tags")),
+            fmt_tags(run.get("tags")),
             f"service={run['service_name']}" if run.get("service_name") else "",
             f"code={run['code_version'][:10]}" if run.get("code_version") else "",
         )
@@ -177,7 +146,7 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
     t.add_column("tokens", justify="right", no_wrap=True, min_width=9)
     t.add_column("cost", justify="right", no_wrap=True, min_width=7)
     t.add_column("status", no_wrap=True, min_width=5)
-    prefixes = _tree_prefixes(tree["depth"].to_list())
+    prefixes = tree_prefixes(tree["depth"].to_list())
     for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
         st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
         tok = (

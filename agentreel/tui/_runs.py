@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import polars as pl
@@ -15,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
 from agentreel._errors import AgentreelError
+from agentreel._fmt import fmt_tags
 from agentreel.tui._format import fmt_cost, fmt_duration, fmt_time, fmt_tokens, status_text
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -37,18 +37,6 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("id", "run", "run_id"),
 ]
 _RIGHT = {"duration", "spans", "llm", "tools", "tokens", "cost", "errors"}
-
-
-def _tags(raw: str | None) -> str:
-    if not raw:
-        return ""
-    try:
-        tags = json.loads(raw)
-    except ValueError:
-        return raw
-    if not isinstance(tags, dict):
-        return str(tags)
-    return " ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in tags.items())
 
 
 def columns_for(width: int) -> list[str]:
@@ -78,7 +66,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tokens": fmt_tokens(tokens),
         "cost": fmt_cost(r["cost_usd"]),
         "errors": Text(str(r["error_count"]), style="bold red" if r["error_count"] else "dim"),
-        "tags": _tags(r["tags"]),
+        "tags": fmt_tags(r["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
     return [

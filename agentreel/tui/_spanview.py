@@ -21,41 +21,16 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from agentreel._fmt import tree_prefixes
 from agentreel.tui._format import KIND_ICONS, KIND_STYLE, bar, fmt_duration, fmt_tokens
 
-__all__ = ["SpanView", "tree_prefixes"]
+__all__ = ["SpanView"]
 
 _NAME_W = 46
 _DUR_W = 9
 _TOK_W = 12
 _STATUS_W = 8
 _STATUS_STYLE = {"ok": "green", "error": "bold red", "open": "cyan"}
-
-
-def tree_prefixes(depths: list[int]) -> list[str]:
-    """Box-drawing prefixes for rows in depth-first order."""
-    n = len(depths)
-    last = [True] * n
-    seen_at: dict[int, bool] = {}  # depth -> a later sibling exists at this depth
-    for i in range(n - 1, -1, -1):
-        d = depths[i]
-        last[i] = not seen_at.get(d, False)
-        seen_at[d] = True
-        for deeper in [k for k in seen_at if k > d]:
-            del seen_at[deeper]
-    out: list[str] = []
-    open_levels: list[bool] = []
-    for i, d in enumerate(depths):
-        del open_levels[d:]
-        if d == 0:
-            out.append("")
-        else:
-            out.append(
-                "".join("│ " if o else "  " for o in open_levels[1:d]) + ("└ " if last[i] else "├ ")
-            )
-        open_levels.extend([False] * (d + 1 - len(open_levels)))
-        open_levels[d] = not last[i]
-    return out
 
 
 @dataclass
@@ -106,7 +81,7 @@ class SpanView(ScrollView, can_focus=True):
     def set_rows(
         self, spans: list[dict[str, Any]], folded: set[str], t0: datetime | None, total_s: float
     ) -> None:
-        prefixes = tree_prefixes([s["depth"] for s in spans])
+        prefixes = tree_prefixes([s["depth"] for s in spans], wide=False)
         self._rows = [
             _Row(s, p, s["span_id"] in folded) for s, p in zip(spans, prefixes, strict=True)
         ]
