@@ -125,6 +125,29 @@ _CONVERT: dict[str, Any] = {
 }
 
 
+# The older GenAI form (still emitted by some instrumentations): one attribute per message
+# field, ``gen_ai.prompt.0.role`` / ``gen_ai.prompt.0.content``, ``gen_ai.completion.0.*``.
+_FLAT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.")
+_FLAT_RANK = 99  # below every attribute that holds a whole payload
+
+
+def _flat_messages(a: Mapping[str, Any], best: dict[str, tuple[int, Any, str]]) -> None:
+    """Rebuild message lists from the flattened ``gen_ai.prompt.N.*`` attributes."""
+    for prefix, field in (("gen_ai.prompt.", "input"), ("gen_ai.completion.", "output")):
+        if field in best:
+            continue
+        messages: dict[int, dict[str, Any]] = {}
+        for k, v in a.items():
+            if not k.startswith(prefix):
+                continue
+            index, _, key = k[len(prefix) :].partition(".")
+            if index.isdigit() and key:
+                messages.setdefault(int(index), {})[key] = v
+        if messages:
+            ordered = [messages[i] for i in sorted(messages)]
+            best[field] = (_FLAT_RANK, json.dumps(ordered, ensure_ascii=False), prefix)
+
+
 def _kind(a: Mapping[str, Any]) -> str:
     g = a.get
     kind = g(KIND)
@@ -151,6 +174,7 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     """
     best: dict[str, tuple[int, Any, str]] = {}
     source_of = _SOURCE_OF.get
+    flat = False
     for k, v in a.items():
         src = source_of(k)
         if src is not None and v is not None:
@@ -158,6 +182,10 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
             cur = best.get(field)
             if cur is None or rank < cur[0]:
                 best[field] = (rank, v, k)
+        elif k.startswith(_FLAT_PREFIXES):
+            flat = True
+    if flat:
+        _flat_messages(a, best)
     for field, (_, v, _k) in best.items():
         conv = _CONVERT.get(field)
         if conv is not None:
@@ -169,6 +197,10 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     # any others (a second form of the same messages, say) stay.
     used = [best[f][2] for f in ("input", "output") if f in best]
     if used:
-        rec["attributes"] = {k: v for k, v in a.items() if k not in used}
+        rec["attributes"] = {
+            k: v
+            for k, v in a.items()
+            if k not in used and not (flat and k.startswith(_FLAT_PREFIXES))
+        }
     else:
         rec["attributes"] = a

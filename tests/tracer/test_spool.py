@@ -288,3 +288,27 @@ def test_a_relative_store_path_survives_chdir(
         assert [r["name"] for r in spool_records(tmp_path / "rel-store")] == ["execute_tool t"]
     finally:
         agentreel.shutdown()
+
+
+def test_normalize_rebuilds_older_flattened_genai_messages() -> None:
+    rec: dict[str, object] = {}
+    normalize_into(
+        rec,
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.prompt.0.role": "system",
+            "gen_ai.prompt.0.content": "be brief",
+            "gen_ai.prompt.1.role": "user",
+            "gen_ai.prompt.1.content": "hi",
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": "hello",
+        },
+    )
+    assert json.loads(rec["input"]) == [  # type: ignore[arg-type]
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    assert json.loads(rec["output"]) == [{"role": "assistant", "content": "hello"}]  # type: ignore[arg-type]
+    assert rec["attributes"] == {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}
+    assert rec["kind"] == "llm"
