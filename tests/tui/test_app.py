@@ -329,3 +329,20 @@ def test_diff_two_runs_from_the_runs_screen(demo_dir: Path) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
 
     drive(AgentreelApp(demo_dir), steps)
+
+
+def test_light_terminals_get_the_light_theme_and_no_color_is_respected(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLORFGBG", "0;15")  # dark text on a white background
+    assert AgentreelApp(demo_dir).theme == "textual-light"
+    monkeypatch.setenv("COLORFGBG", "15;0")
+    assert AgentreelApp(demo_dir).theme != "textual-light"
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = AgentreelApp(demo_dir)
+    assert app.no_color
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS)
+
+    drive(app, steps)
