@@ -41,6 +41,7 @@ class RunScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("n", "next_error", "Next error"),
         Binding("N", "previous_error", "Prev error"),
+        Binding("r", "replay", "Replay"),
         Binding("slash", "search", "Search"),
         Binding("space", "fold", "Fold"),
         Binding("c", "copy", "Copy payload"),
@@ -153,6 +154,13 @@ class RunScreen(Screen[None]):
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     # -- actions ---------------------------------------------------------------
+
+    def action_replay(self) -> None:
+        if self.detail is None:
+            return
+        from agentreel.tui._replay import ReplayScreen
+
+        self.app.push_screen(ReplayScreen(self.detail))
 
     def action_back(self) -> None:
         search = self.query_one("#search", Input)

@@ -65,10 +65,10 @@ async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 8.
 
 
 def text_of(widget: Static) -> str:
-    """What a Static shows, as plain text (rich renderables rendered at 120 columns)."""
+    """What a Static shows, as plain text (rich renderables rendered at 250 columns)."""
     from rich.console import Console
 
-    console = Console(width=120, record=True, color_system=None)
+    console = Console(width=250, record=True, color_system=None)
     console.print(widget.content)
     return console.export_text()
 
@@ -343,6 +343,77 @@ def test_light_terminals_get_the_light_theme_and_no_color_is_respected(
     assert app.no_color
 
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS)
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS
+            ),
+        )
 
     drive(app, steps)
+
+
+def test_replay_steps_plays_and_shows_the_state_as_the_agent_saw_it(demo_dir: Path) -> None:
+    from agentreel.tui._replay import ReplayScreen
+
+    with Store.open(demo_dir) as store:
+        failed = store.runs(status="error").row(0, named=True)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == N_RUNS
+            ),
+        )
+        await pilot.press("slash", *f"id:{failed['run_id'][:8]}", "enter")
+        await until(pilot, lambda: runs_table(pilot).row_count == 1)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows
+        )
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ReplayScreen))
+        screen = pilot.app.screen
+        assert isinstance(screen, ReplayScreen)
+        n = failed["span_count"]
+        assert len(screen.state) == n
+        assert screen.index == 0
+        state = text_of(screen.query_one("#state-body", Static))
+        assert f"step 1/{n}" in state
+        assert "no LLM call yet" in state
+        # step forward to the first LLM call, then past it: its reply is in the conversation
+        await pilot.press("l")
+        llm_step = screen.index
+        assert screen.state.steps[llm_step]["kind"] == "llm"
+        await pilot.press("right")
+        state = text_of(screen.query_one("#state-body", Static))
+        assert "user" in state
+        assert "web_search" in state  # the planner asked for searches
+        # back is instant and exact
+        await pilot.press("left", "left")
+        assert screen.index == llm_step - 1
+        # the first error, with the running totals up to it
+        await pilot.press("e")
+        assert screen.state.steps[screen.index]["status"] == "error"
+        # play: the playhead moves by itself; space pauses
+        await pilot.press("home", "m")  # one step per tick
+        assert not screen.real_time
+        await pilot.press("space")
+        await until(pilot, lambda: screen.index >= 3)
+        await pilot.press("space")
+        paused_at = screen.index
+        await pilot.pause(0.4)
+        assert screen.index == paused_at
+        # speed and go-to
+        await pilot.press("plus", "plus")
+        assert screen.speed == 4.0
+        await pilot.press("g", *"5", "enter")
+        assert screen.index == 4
+        lanes = text_of(screen.query_one("#lanes", Static))
+        assert "researcher" in lanes
+        assert "llm" in lanes
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+
+    drive(AgentreelApp(demo_dir), steps)

@@ -148,3 +148,21 @@ def test_help_overlay(snapshot_store: Path, snap_compare: Any) -> None:
     assert snap_compare(
         AgentreelApp(snapshot_store, refresh_every=60), terminal_size=(100, 34), run_before=helped
     )
+
+
+def test_replay_screen(snapshot_store: Path, snap_compare: Any) -> None:
+    async def replaying(pilot: Any) -> None:
+        await _run_open(pilot)
+        await pilot.press("r")
+        for _ in range(200):
+            if type(pilot.app.screen).__name__ == "ReplayScreen":
+                break
+            await pilot.pause(0.025)
+        await pilot.press("l", "right", "right")  # just past the first LLM call
+        await pilot.pause(0.2)
+
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60),
+        terminal_size=(130, 40),
+        run_before=replaying,
+    )
