@@ -158,9 +158,8 @@ class ReplayScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="replay-header")
         yield Static("", id="lanes")
-        with Horizontal(id="replay-body"):
-            with VerticalScroll(id="replay-state"):
-                yield Static("", id="state-body")
+        with Horizontal(id="replay-body"), VerticalScroll(id="replay-state"):
+            yield Static("", id="state-body")
         yield Input(placeholder="go to step (1..N)", id="goto", classes="hidden")
         yield Footer()
 
