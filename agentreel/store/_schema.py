@@ -119,8 +119,34 @@ CREATE TABLE prices (
 );
 """
 
+# v2: results of `agentreel check`, one row per check, scope and statistic of a check run.
+_V2 = """
+CREATE TABLE check_results (
+    check_run_id VARCHAR NOT NULL,    -- one `agentreel check` (one run_checks call)
+    checked_at TIMESTAMP_NS NOT NULL, -- UTC
+    check_name VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,           -- all, or dimension=value
+    statistic VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,          -- pass | warn | error | skip
+    severity VARCHAR NOT NULL,        -- warn | error
+    value DOUBLE,
+    baseline DOUBLE,
+    op VARCHAR,                       -- <= | >=
+    warn_threshold DOUBLE,
+    error_threshold DOUBLE,
+    n BIGINT,
+    baseline_n BIGINT,
+    p_value DOUBLE,
+    unit VARCHAR,                     -- share | ms | usd | count | number
+    message VARCHAR,
+    failures JSON,                    -- up to 20 failing rows or runs, as a list of objects
+    current_window JSON,              -- the runs checked
+    baseline_window JSON              -- what they were compared with
+);
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

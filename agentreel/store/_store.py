@@ -16,6 +16,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import parse_filter
 from agentreel.store._ingest import IngestReport, drain, live_processes
@@ -330,6 +331,20 @@ class Store:
     def tree(self, run_id: str) -> pl.DataFrame:
         """The spans of one run depth-first (parents before children), with a ``depth`` column."""
         return tree_order(self.spans(run_id))
+
+    def save_check_results(self, rows: pl.DataFrame) -> int:
+        """Append rows to ``check_results`` (``agentreel.checks`` makes them); returns how many."""
+        if self.read_only:
+            raise AgentreelError(
+                "this store was opened read-only; open it without read_only to save check results"
+            )
+        return append_check_results(self._con, rows)
+
+    def check_results(
+        self, *, check_run_id: str | None = None, check: str | None = None, limit: int | None = None
+    ) -> pl.DataFrame:
+        """Saved check results, newest first; optionally of one check run or one check."""
+        return read_check_results(self._con, check_run_id=check_run_id, check=check, limit=limit)
 
     def diff(self, run_a: str, run_b: str) -> RunDiff:
         """Two runs aligned step by step, with what differs at each step.
