@@ -106,6 +106,7 @@ def _fill(
 ) -> None:
     # DuckDB's setseed() makes random() repeatable within one connection and thread.
     con.execute("SET threads = 1")
+    con.execute("SET enable_progress_bar = false")
     con.execute("SELECT setseed(?)", [((seed * 7919) % 1000) / 1000.0])
     steps = spans_per_run - 2
     # Columns a newer schema requires that this generator does not know of get a constant.

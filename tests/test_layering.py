@@ -86,3 +86,41 @@ def test_tui_reads_through_the_store_only() -> None:
             m for m in _imports(f) if m.startswith(("duckdb", "agentreel.tracer", "agentreel.cli"))
         }
         assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"
+
+
+def test_checks_import_no_tracer_tui_or_cli() -> None:
+    """Checks read the store; they never record (tracer) and know nothing of the TUI or CLI."""
+    for f in (PKG / "checks").rglob("*.py"):
+        bad = {
+            m
+            for m in _imports(f)
+            if m.startswith(("agentreel.tracer", "agentreel.tui", "agentreel.cli", "textual"))
+        }
+        assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"
+
+
+def test_import_checks_loads_no_textual_nor_pandas() -> None:
+    code = (
+        "import sys, agentreel.checks\n"
+        "heavy = sorted(m for m in ('textual', 'agentreel.tui', 'agentreel.cli', 'pandas', 'numpy') "
+        "if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "none"
+
+
+def test_the_pytest_plugin_is_cheap_to_load() -> None:
+    """Every pytest run of a project with agentreel installed loads agentreel.testing."""
+    code = (
+        "import sys, agentreel.testing\n"
+        "heavy = sorted(m for m in ('duckdb', 'polars', 'pandera', 'agentreel.checks', "
+        "'agentreel.store') if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "none"

@@ -1,0 +1,256 @@
+"""Drift checks: did a column's distribution move away from the baseline's?
+
+Numeric columns are compared by PSI (over the baseline's deciles) and the KS
+distance; categorical ones by the Jensen–Shannon distance and by the share of
+values the baseline never saw. These are effect sizes: they do not grow with n.
+p-values gate them only below ``small_n`` observations, where a chance wobble can
+cross a threshold; at large n a test would call every harmless shift significant.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+
+from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params, dim_expr
+from agentreel.checks._formats import format_value
+from agentreel.checks._load import WindowData
+from agentreel.checks._metric import Metric, Unit
+from agentreel.checks._stats import (
+    chi_square,
+    js_distance,
+    ks_distance,
+    ks_pvalue,
+    psi,
+    psi_bins,
+    sketch,
+    sketch_quantile,
+)
+
+__all__ = ["CategoricalDrift", "NumericDrift"]
+
+_NUM = (float, int)
+
+
+def _gate(n: int, bn: int, p: Params, pvalue: float) -> tuple[float | None, float | None]:
+    """(p_value, alpha) for the metrics frame: a gate only at small n."""
+    if min(n, bn) < p["small_n"]:
+        return pvalue, p["alpha"]
+    return None, None
+
+
+class NumericDrift(BuiltinCheck):
+    name = "numeric_drift"
+    summary = "PSI and KS distance of numeric run columns against the baseline"
+    severity = "warn"
+    min_n = 50
+    params: ClassVar[dict[str, Param]] = {
+        "columns": Param(
+            ["duration_ms", "tokens", "cost_usd", "steps"], (list,), "numeric run columns"
+        ),
+        "psi_warn": Param(0.1, _NUM, "warn at this PSI (a moderate shift)"),
+        "psi_error": Param(0.25, _NUM, "error at this PSI (a large shift)"),
+        "ks_warn": Param(0.1, _NUM, "warn at this KS distance"),
+        "ks_error": Param(0.2, _NUM, "error at this KS distance"),
+        "bins": Param(10, (int,), "PSI bins (quantiles of the baseline)"),
+        "alpha": Param(0.05, _NUM, "below small_n, a shift counts only when p < alpha"),
+        "small_n": Param(1000, (int,), "below this n (either window) p-values gate the shift"),
+    }
+
+    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+        cols: dict[str, Any] = {}
+        for c in p["columns"]:
+            if c in data.runs.columns:
+                s = data.runs[c].drop_nulls()
+                cols[c] = {"n": s.len(), "sketch": sketch(s)}
+        return {"columns": cols}
+
+    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+        base = inputs.baseline.get("columns") if inputs.baseline is not None else None
+        out: list[Metric] = []
+        for col, cur in inputs.measured["columns"].items():
+            n, sk = int(cur["n"]), cur["sketch"]
+            common: dict[str, Any] = {
+                "check": self.name,
+                "scope": col,
+                "n": n,
+                "min_n": p["min_n"],
+                "severity": p["severity"],
+            }
+            b = (base or {}).get(col)
+            if b is None or not b["sketch"] or not sk:
+                why = "not in the baseline" if base is not None else "no baseline"
+                out.append(Metric(statistic="psi", value=None, skip=f"{why}", **common))
+                continue
+            bn, bsk = int(b["n"]), b["sketch"]
+            common["baseline_n"] = bn
+            skip = f"baseline n={bn} is below min_n={p['min_n']}" if bn < p["min_n"] else None
+            value, pb, pc = psi(bsk, sk, p["bins"])
+            _, _, chi_p = chi_square([x * bn for x in pb], [x * n for x in pc])
+            pv, alpha = _gate(n, bn, p, chi_p)
+            edges = psi_bins(bsk, p["bins"])
+            bins = pl.DataFrame(
+                {
+                    "bin_upper": [*edges, None],
+                    "baseline_share": pb,
+                    "current_share": pc,
+                },
+                schema={
+                    "bin_upper": pl.Float64,
+                    "baseline_share": pl.Float64,
+                    "current_share": pl.Float64,
+                },
+            )
+            out.append(
+                Metric(
+                    statistic="psi",
+                    value=value,
+                    warn=p["psi_warn"],
+                    error=p["psi_error"],
+                    p_value=pv,
+                    alpha=alpha,
+                    skip=skip,
+                    message=f"median {_q(sk, 0.5, col)} vs {_q(bsk, 0.5, col)}",
+                    failures=bins,
+                    **common,
+                )
+            )
+            d = ks_distance(bsk, sk)
+            pv, alpha = _gate(n, bn, p, ks_pvalue(d, n, bn))
+            qs = [0.1, 0.25, 0.5, 0.75, 0.9]
+            quantiles = pl.DataFrame(
+                {
+                    "quantile": qs,
+                    "baseline": [sketch_quantile(bsk, q) for q in qs],
+                    "current": [sketch_quantile(sk, q) for q in qs],
+                }
+            )
+            out.append(
+                Metric(
+                    statistic="ks distance",
+                    value=d,
+                    warn=p["ks_warn"],
+                    error=p["ks_error"],
+                    p_value=pv,
+                    alpha=alpha,
+                    skip=skip,
+                    message=f"p90 {_q(sk, 0.9, col)} vs {_q(bsk, 0.9, col)}",
+                    failures=quantiles,
+                    **common,
+                )
+            )
+        return out
+
+
+_UNITS: dict[str, Unit] = {"duration_ms": "ms", "cost_usd": "usd"}
+
+
+def _q(sk: list[float], q: float, col: str) -> str:
+    return format_value(sketch_quantile(sk, q), _UNITS.get(col, "count"))
+
+
+class CategoricalDrift(BuiltinCheck):
+    name = "categorical_drift"
+    summary = "Jensen–Shannon distance and unseen values of models, tools and finish reasons"
+    severity = "warn"
+    min_n = 50
+    params: ClassVar[dict[str, Param]] = {
+        "columns": Param(
+            ["model", "tool", "finish_reason"],
+            (list,),
+            "`model`, `tool`, `finish_reason` (of LLM and tool calls) or run dimensions",
+        ),
+        "js_warn": Param(0.1, _NUM, "warn at this Jensen–Shannon distance"),
+        "js_error": Param(0.2, _NUM, "error at this Jensen–Shannon distance"),
+        "new_warn": Param(0.0, _NUM, "warn when more than this share of values are new"),
+        "new_error": Param(0.05, _NUM, "error when more than this share of values are new"),
+        "alpha": Param(0.05, _NUM, "below small_n, a shift counts only when p < alpha"),
+        "small_n": Param(1000, (int,), "below this n (either window) p-values gate the shift"),
+    }
+
+    @staticmethod
+    def _values(data: WindowData, col: str) -> pl.Series:
+        if col == "model":
+            return data.of_kind("llm")["model"]
+        if col == "tool":
+            return data.of_kind("tool")["tool_name"]
+        if col == "finish_reason":
+            return data.of_kind("llm")["finish_reason"]
+        return data.runs.select(dim_expr(col).cast(pl.String).alias(col))[col]
+
+    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+        cols: dict[str, dict[str, int]] = {}
+        for c in p["columns"]:
+            vc = self._values(data, c).drop_nulls().value_counts()
+            cols[c] = {str(v): int(k) for v, k in vc.iter_rows()}
+        return {"columns": cols}
+
+    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+        base = inputs.baseline.get("columns") if inputs.baseline is not None else None
+        out: list[Metric] = []
+        for col, cur in inputs.measured["columns"].items():
+            n = sum(cur.values())
+            common: dict[str, Any] = {
+                "check": self.name,
+                "scope": col,
+                "n": n,
+                "min_n": p["min_n"],
+                "severity": p["severity"],
+                "unit": "number",
+            }
+            b: dict[str, int] | None = (base or {}).get(col)
+            if not b:
+                why = "not in the baseline" if base is not None else "no baseline"
+                out.append(Metric(statistic="js distance", value=None, skip=why, **common))
+                continue
+            bn = sum(b.values())
+            common["baseline_n"] = bn
+            skip = f"baseline n={bn} is below min_n={p['min_n']}" if bn < p["min_n"] else None
+            keys = sorted(set(b) | set(cur))
+            table = pl.DataFrame(
+                {
+                    "value": keys,
+                    "baseline": [b.get(k, 0) for k in keys],
+                    "current": [cur.get(k, 0) for k in keys],
+                },
+                schema={"value": pl.String, "baseline": pl.Int64, "current": pl.Int64},
+            ).sort("current", descending=True)
+            js = js_distance(
+                {k: float(v) for k, v in b.items()}, {k: float(v) for k, v in cur.items()}
+            )
+            _, _, chi_p = chi_square([b.get(k, 0) for k in keys], [cur.get(k, 0) for k in keys])
+            pv, alpha = _gate(n, bn, p, chi_p)
+            top = table.head(3).rows()
+            out.append(
+                Metric(
+                    statistic="js distance",
+                    value=js,
+                    warn=p["js_warn"],
+                    error=p["js_error"],
+                    p_value=pv,
+                    alpha=alpha,
+                    skip=skip,
+                    message=", ".join(f"{v} {c / n:.1%} vs {bc / bn:.1%}" for v, bc, c in top),
+                    failures=table,
+                    **common,
+                )
+            )
+            new = table.filter(pl.col("baseline") == 0)
+            new_n = int(new["current"].sum())
+            out.append(
+                Metric(
+                    statistic="new values",
+                    value=new_n / n if n else None,
+                    warn=p["new_warn"],
+                    error=p["new_error"],
+                    unit="share",
+                    skip=skip,
+                    message="new: " + ", ".join(new["value"].head(5).to_list())
+                    if new.height
+                    else "",
+                    failures=new if new.height else None,
+                    **{k: v for k, v in common.items() if k != "unit"},
+                )
+            )
+        return out

@@ -1,0 +1,132 @@
+"""The report as a terminal table: one row per result, then the failing rows of each failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from agentreel.checks._formats import format_limits, format_value
+from agentreel.checks._report import CheckReport
+
+__all__ = ["render_text"]
+
+_STYLE = {"pass": "green", "warn": "yellow", "error": "bold red", "skip": "dim"}
+
+
+def render_text(
+    report: CheckReport, *, only_failures: bool = False, examples: int = 5
+) -> RenderableType:
+    """A rich renderable of `report`: header, results table, failing rows under each failure.
+
+    Example::
+
+        Console().print(render_text(run_checks(store)))
+    """
+    c = report.counts()
+    cur = report.current
+    head = Text.assemble(
+        ("agentreel check: ", "bold"),
+        (report.status, _STYLE[report.status]),
+        f"  ·  current: {cur.get('description')} ({cur.get('runs')} runs, {cur.get('spans')} spans)",
+    )
+    if report.baseline is not None:
+        head.append(f"  ·  baseline: {report.baseline.get('description')}")
+    rows = report.rows()
+    shown_rows = [r for r in rows if not (only_failures and r["status"] in ("pass", "skip"))]
+    table = _ResultsTable(shown_rows)
+    parts: list[RenderableType] = [head, table]
+    shown: set[int] = set()
+    for i, r in enumerate(rows):
+        if r["status"] not in ("warn", "error") or id(report.metrics[i].failures) in shown:
+            continue  # rows that share their failing rows (a rate's two limits) show them once
+        shown.add(id(report.metrics[i].failures))
+        f = report.failures(i, limit=None)
+        if f is None or f.height == 0:
+            continue
+        sub = Table(show_edge=False, pad_edge=False, header_style="dim", box=None)
+        for col in f.columns:
+            sub.add_column(col, overflow="fold")
+        for row in f.head(examples).iter_rows():
+            sub.add_row(*("" if v is None else str(v) for v in row))
+        more = f"  … {f.height - examples} more" if f.height > examples else ""
+        parts += [
+            Text.assemble(
+                ("\n" + ("✗ " if r["status"] == "error" else "! "), _STYLE[r["status"]]),
+                (f"{r['check']} · {r['scope']}", "bold"),
+                f" — {r['statistic']} {format_value(r['value'], r['unit'])}{more}",
+                (f"\n{r['message']}" if r["message"] else "", "dim"),
+            ),
+            sub,
+        ]
+    parts.append(
+        Text(
+            f"\n{c['error']} errors, {c['warn']} warnings, {c['pass']} passed, {c['skip']} skipped "
+            f"in {report.timings.total:.2f}s",
+            style=_STYLE[report.status],
+        )
+    )
+    return Group(*parts)
+
+
+class _ResultsTable:
+    """The results table, laid out for the width it is printed at.
+
+    Wide terminals get every column; below 120 columns the message column goes (the
+    messages of warnings and failures are printed under them anyway) and long
+    statistics and scopes are cut with an ellipsis instead of wrapping letter by letter.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = options.max_width >= 120
+        table = Table(
+            box=box.SIMPLE_HEAD if wide else None,
+            show_edge=False,
+            pad_edge=False,
+            header_style="bold" if wide else "bold underline",
+            padding=(0, 1) if wide else (0, 1, 0, 0),
+        )
+        fixed = {"no_wrap": True}
+        cut = {"no_wrap": True, "overflow": "ellipsis"}
+        num = {"justify": "right", "no_wrap": True}
+        cols: list[tuple[str, dict[str, Any]]] = [("status", {**fixed, "min_width": 5})]
+        if wide:
+            cols += [
+                ("check", fixed),
+                ("scope", {**cut, "max_width": 28}),
+                ("statistic", {**cut, "ratio": 1}),
+            ]
+        else:  # scope beside the check's name, so the numbers keep their room
+            cols += [("check", {**cut, "max_width": 20}), ("statistic", {**cut, "max_width": 14})]
+        cols += [
+            ("value", {**num, "min_width": 7}),
+            ("baseline", {**num, "min_width": 8}),
+            ("threshold", {**num, "min_width": 9}),
+            ("n", num),
+        ]
+        if wide:
+            cols.append(("message", {"ratio": 2, "min_width": 20}))
+        for col, kw in cols:
+            table.add_column(col, **kw)
+        for r in self.rows:
+            check = r["check"] if wide or r["scope"] == "all" else f"{r['check']} {r['scope']}"
+            cells: list[RenderableType] = [Text(r["status"], style=_STYLE[r["status"]]), check]
+            if wide:
+                cells.append(r["scope"])
+            cells += [
+                r["statistic"],
+                format_value(r["value"], r["unit"]),
+                format_value(r["baseline"], r["unit"]),
+                format_limits(r),
+                f"{r['n']:,}",
+            ]
+            if wide:
+                cells.append(Text(r["message"] or "", style="dim" if r["status"] == "skip" else ""))
+            table.add_row(*cells)
+        yield table
