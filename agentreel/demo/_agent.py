@@ -89,7 +89,9 @@ async def web_search(query: str) -> list[dict[str, str]]:
     w = _w()
     await w.pause(2)
     n = w.rng.randint(1, 4)
-    slug = query.lower().replace(" ", "-")[:40]
+    # The query's own last word keeps distinct queries on distinct pages.
+    words = query.lower().split()
+    slug = "-".join(words[:4] + words[-1:])
     return [
         {"title": f"{query} — result {i}", "url": f"https://example.org/{slug}/{i}"}
         for i in range(n)
