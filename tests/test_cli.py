@@ -132,3 +132,26 @@ def test_runs_query_filters_and_reports_a_bad_term(demo_store: Path) -> None:
     bad = cli("runs", "--dir", str(demo_store), "-q", "colour:red")
     assert bad.returncode == 2
     assert "unknown filter key 'colour'" in bad.stderr
+
+
+def test_brackets_in_names_and_messages_are_printed_not_read_as_markup(tmp_path: Path) -> None:
+    """Run names, tags and error messages are data: `[prod]` must reach the terminal as is."""
+    store = tmp_path / "store"
+    program = (
+        "import agentreel\n"
+        f"agentreel.init(path={str(store)!r})\n"
+        "with agentreel.run('[prod] nightly', tags={'env': '[x]'}):\n"
+        "    pass\n"
+        "agentreel.shutdown()\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True, timeout=60)
+    r = cli("runs", "--dir", str(store))
+    assert r.returncode == 0, r.stderr
+    assert "[prod] nightly" in r.stdout
+    assert "env=[x]" in r.stdout
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.agentreel.checks.latency_p95]\nratio_warn = "fast"\n'
+    )
+    r = cli("check", "--dir", str(store), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "[tool.agentreel.checks.latency_p95] ratio_warn" in r.stderr

@@ -51,7 +51,7 @@ def render_text(
         for col in f.columns:
             sub.add_column(col, overflow="fold")
         for row in f.head(examples).iter_rows():
-            sub.add_row(*("" if v is None else str(v) for v in row))
+            sub.add_row(*(Text("" if v is None else str(v)) for v in row))
         more = f"  … {f.height - examples} more" if f.height > examples else ""
         parts += [
             Text.assemble(
@@ -116,11 +116,15 @@ class _ResultsTable:
             table.add_column(col, **kw)
         for r in self.rows:
             check = r["check"] if wide or r["scope"] == "all" else f"{r['check']} {r['scope']}"
-            cells: list[RenderableType] = [Text(r["status"], style=_STYLE[r["status"]]), check]
+            # Text, not str: names and scopes come from the user's config and data, not markup
+            cells: list[RenderableType] = [
+                Text(r["status"], style=_STYLE[r["status"]]),
+                Text(check),
+            ]
             if wide:
-                cells.append(r["scope"])
+                cells.append(Text(r["scope"]))
             cells += [
-                r["statistic"],
+                Text(r["statistic"]),
                 format_value(r["value"], r["unit"]),
                 format_value(r["baseline"], r["unit"]),
                 format_limits(r),

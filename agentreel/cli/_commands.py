@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
 from agentreel.cli._render import runs_table, span_tree, to_json
@@ -25,7 +26,7 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
 def _warn_rejected(report: IngestReport) -> None:
     for name, error in report.rejected:
         err_console.print(
-            f"[yellow]warning:[/] set aside unreadable spool segment {name}: {error}",
+            f"[yellow]warning:[/] set aside unreadable spool segment {escape(name)}: {escape(error)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from rich.markup import escape
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
 from agentreel.cli._render import runs_table
@@ -57,7 +58,8 @@ def record(
         child = subprocess.Popen(list(command), env=env)
     except OSError as e:
         err_console.print(
-            f"[bold red]error:[/] cannot run {command[0]!r}: {e.strerror or e}", highlight=False
+            f"[bold red]error:[/] cannot run {escape(repr(command[0]))}: {escape(str(e.strerror or e))}",
+            highlight=False,
         )
         sys.exit(2)
 

@@ -97,7 +97,10 @@ def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
             "err": Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
             "tags": fmt_tags(r["tags"]),
         }
-        t.add_row(*(v for k, v in cells.items() if k not in drop))
+        # plain strings would be read as console markup: a run named "[prod] x" must show as is
+        t.add_row(
+            *(Text(v) if isinstance(v, str) else v for k, v in cells.items() if k not in drop)
+        )
     return t
 
 

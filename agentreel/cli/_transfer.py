@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agentreel._errors import StoreBusy
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
@@ -125,7 +126,7 @@ def import_cmd(files: tuple[Path, ...], store_dir: Path, as_json: bool) -> None:
     if ingest is not None:
         _warn_rejected(ingest)
     for reason in report.reasons:
-        err_console.print(f"[yellow]rejected:[/] {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]rejected:[/] {escape(reason)}", highlight=False, soft_wrap=True)
     if report.rejected or (ingest is not None and ingest.rejected):
         raise SystemExit(2)
 
