@@ -57,9 +57,23 @@ def _say(message: str) -> None:
     show_default=True,
     help="Largest request accepted, in MiB, compressed and decompressed (else 413).",
 )
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(1, 256),
+    default=4,
+    show_default=True,
+    help="Requests decoded at once; more wait up to 0.5 s, then get 503 with Retry-After.",
+)
 @dir_option
 @handles_errors
-def serve_cmd(host: str, port: int, token: str | None, max_body_mb: float, store_dir: Path) -> None:
+def serve_cmd(
+    host: str,
+    port: int,
+    token: str | None,
+    max_body_mb: float,
+    max_inflight: int,
+    store_dir: Path,
+) -> None:
     """Receive OTLP/HTTP traces from any OpenTelemetry SDK or Collector into the store.
 
     Listens for POST /v1/traces (application/x-protobuf or application/json,
@@ -82,6 +96,7 @@ def serve_cmd(host: str, port: int, token: str | None, max_body_mb: float, store
         port=port,
         token=token,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_inflight=max_inflight,
         on_ready=ready,
         on_ingest=ingested,
     )

@@ -5,6 +5,15 @@ OTLP/HTTP specification asks, and writes each request's spans to the spool as on
 segment. Its request threads never open DuckDB: draining the spool into the
 store is `agentreel.store._serve.serve`'s job (or any reader's).
 
+Under load it sheds rather than queues without bound, as the OTLP/HTTP
+specification's throttling section asks: at most `max_inflight` requests are read,
+decoded and spooled at once; one that finds every slot taken waits up to
+`QUEUE_WAIT_S` for one, then gets ``503 Service Unavailable`` with
+``Retry-After: 1`` (OTLP exporters retry it after that delay). Connections beyond
+`max_connections` get the same answer as soon as they are accepted. So memory
+stays bounded by about `max_inflight` request bodies, whatever the number of
+senders.
+
 Example::
 
     with Receiver(".agentreel", port=0) as r:   # port 0: any free port
@@ -38,7 +47,10 @@ from agentreel.store._spooler import Spooler
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_PORT",
+    "QUEUE_WAIT_S",
     "TRACES_PATH",
     "Receiver",
     "ReceiverStats",
@@ -51,6 +63,14 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 TRACES_PATH = "/v1/traces"
+#: Requests read, decoded and spooled at once (decoding holds the GIL: more buys nothing).
+DEFAULT_MAX_INFLIGHT = 4
+#: Open connections (one thread each); more are answered 503 and closed on accept.
+DEFAULT_MAX_CONNECTIONS = 256
+#: How long a request waits for an in-flight slot before it is shed with 503.
+QUEUE_WAIT_S = 0.5
+#: Seconds a shed sender is asked to wait (``Retry-After``) before it retries.
+RETRY_AFTER_S = 1
 
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
@@ -67,6 +87,8 @@ class ReceiverStats:
     spans: int = 0
     rejected_spans: int = 0
     failed_requests: int = 0
+    #: requests answered 503 with Retry-After because the receiver was at its limits
+    shed_requests: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -117,6 +139,8 @@ def _inflate(data: bytes, limit: int, wbits: int) -> bytes | None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # stop() waits for requests in flight, then joins
     block_on_close = True
+    # socketserver's default backlog of 5 resets connections when many senders start at once
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -124,12 +148,18 @@ class _Server(ThreadingHTTPServer):
         spooler: Spooler,
         token: str | None,
         max_body: int,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.spooler = spooler
         self.expected_auth = token.encode() if token else None
         self.max_body = max_body
+        self.slots = threading.BoundedSemaphore(max_inflight)
+        self.queue_wait = QUEUE_WAIT_S
+        self.max_connections = max_connections
+        self._open = 0
         self.stats = ReceiverStats()
         self.stopping = False
         self._lock = threading.Lock()
@@ -144,6 +174,45 @@ class _Server(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a thread for the connection, or refuse it when `max_connections` are open."""
+        with self._lock:
+            full = self._open >= self.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            self._refuse(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self._lock:
+                self._open -= 1
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open -= 1
+
+    def _refuse(self, conn: socket.socket) -> None:
+        """Answer 503 with Retry-After on a connection not read from, without blocking."""
+        self.count(failed_requests=1, shed_requests=1)
+        body = json.dumps(
+            {"code": 14, "message": "the receiver has too many connections open; retry later"}
+        ).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: {RETRY_AFTER_S}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        with contextlib.suppress(OSError):
+            conn.settimeout(0.2)
+            conn.sendall(head + body)
 
     def track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -350,22 +419,45 @@ class _Handler(BaseHTTPRequestHandler):
                 f"content type {ctype or '(none)'!r} is not supported; use {_PROTOBUF} or {_JSON}",
             )
             return
+        if not self.server.slots.acquire(timeout=self.server.queue_wait):
+            self.server.count(shed_requests=1)
+            self._error(
+                503,
+                "the receiver is at its limit of requests in flight; retry after "
+                f"{RETRY_AFTER_S} s",
+                headers=(("Retry-After", str(RETRY_AFTER_S)),),
+            )
+            return
+        try:
+            decoded = self._take(ctype)
+        finally:
+            self.server.slots.release()
+        if decoded is not None:
+            self._success(ctype == _PROTOBUF, decoded)
+
+    def _take(self, ctype: str) -> Decoded | None:
+        """Read, decode and spool the body (holding a slot); None once an error was answered."""
         body = self._read_body()
         if body is None:
-            return
+            return None
         try:
             decoded = decode_protobuf(body) if ctype == _PROTOBUF else decode_json(body)
         except OTLPDecodeError as e:
             self._error(400, str(e))
-            return
+            return None
+        del body  # the raw bytes need not outlive the decode while the spool is written
         try:
             self.server.spooler.write(decoded)
         except OSError as e:
             log.warning("agentreel serve: cannot write to the spool: %s", e)
-            self._error(503, f"the receiver cannot write to its spool ({e.strerror or e})")
-            return
+            self._error(
+                503,
+                f"the receiver cannot write to its spool ({e.strerror or e})",
+                headers=(("Retry-After", str(RETRY_AFTER_S)),),
+            )
+            return None
         self.server.count(requests=1, spans=len(decoded.records), rejected_spans=decoded.rejected)
-        self._success(ctype == _PROTOBUF, decoded)
+        return decoded
 
     def _read_body(self) -> bytes | None:
         """The request body, decompressed; None once an error has been answered."""
@@ -413,7 +505,9 @@ class Receiver:
     It listens as soon as it is made (so `port` is known, even for ``port=0``);
     `start` serves in a background thread and `stop` shuts down cleanly. Anything
     but a loopback `host` needs a `token`, which every request must then present
-    as ``Authorization: Bearer <token>``.
+    as ``Authorization: Bearer <token>``. At most `max_inflight` requests are
+    handled at once and `max_connections` connections kept open; beyond that,
+    requests are shed with 503 and ``Retry-After`` (see the module's docstring).
 
     Example::
 
@@ -430,6 +524,8 @@ class Receiver:
         port: int = DEFAULT_PORT,
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         token = token or None
         if token is None and not is_loopback(host):
@@ -439,6 +535,11 @@ class Receiver:
             )
         if max_body_bytes < 1:
             raise ConfigError(f"max_body_bytes={max_body_bytes} must be at least 1")
+        if max_inflight < 1 or max_connections < max_inflight:
+            raise ConfigError(
+                f"max_inflight={max_inflight} must be at least 1 and at most "
+                f"max_connections={max_connections}"
+            )
         try:
             spooler = Spooler(SpoolPaths(store_dir), heartbeat=True)
         except OSError as e:
@@ -446,7 +547,9 @@ class Receiver:
                 f"cannot create the spool in {store_dir}: {e.strerror or e}"
             ) from None
         try:
-            self._server = _Server((host, port), spooler, token, max_body_bytes)
+            self._server = _Server(
+                (host, port), spooler, token, max_body_bytes, max_inflight, max_connections
+            )
         except OSError as e:
             raise ConfigError(
                 f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --host or --port"

@@ -22,6 +22,7 @@ from agentreel.store._ingest import IngestReport
 from agentreel.store._receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_INFLIGHT,
     DEFAULT_PORT,
     Receiver,
     ReceiverStats,
@@ -49,6 +50,7 @@ def serve(
     port: int = DEFAULT_PORT,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
     interval: float = 1.0,
     on_ready: Callable[[Receiver], None] | None = None,
     on_ingest: Callable[[IngestReport], None] | None = None,
@@ -65,7 +67,14 @@ def serve(
         serve(".agentreel", port=4318, on_ready=lambda r: print("listening on", r.url))
     """
     store = Path(store_dir)
-    receiver = Receiver(store, host=host, port=port, token=token, max_body_bytes=max_body_bytes)
+    receiver = Receiver(
+        store,
+        host=host,
+        port=port,
+        token=token,
+        max_body_bytes=max_body_bytes,
+        max_inflight=max_inflight,
+    )
     stop = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
