@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 
 __all__ = [
     "KIND_ICONS",
     "fmt_cost",
     "fmt_duration",
+    "fmt_limits",
+    "fmt_stat",
     "fmt_tags",
     "fmt_time",
     "fmt_tokens",
@@ -57,6 +60,46 @@ def fmt_cost(usd: float | None) -> str:
     if usd == 0:
         return "$0"
     return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+def fmt_stat(v: float | None, unit: str) -> str:
+    """A check's statistic in its unit: ``12.5%``, ``812 ms``, ``$0.0312``, ``1,204``.
+
+    >>> fmt_stat(0.125, "share"), fmt_stat(812.4, "ms"), fmt_stat(None, "ms")
+    ('12.5%', '812 ms', '-')
+    """
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if unit == "share":
+        return f"{v:.1%}" if v >= 0.001 or v == 0 else f"{v:.3%}"
+    if unit == "ms":
+        return (
+            f"{v / 1000:.2f} s"
+            if abs(v) >= 10_000
+            else f"{v:.0f} ms"
+            if abs(v) >= 10
+            else f"{v:.2f} ms"
+        )
+    if unit == "usd":
+        return f"${v:.4f}" if abs(v) < 1 else f"${v:,.2f}"
+    if unit == "count":
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def fmt_limits(op: str | None, warn: float | None, error: float | None, unit: str) -> str:
+    """A check's warn and error limits: ``≤ 6.0% / 9.0%`` (warn / error), ``≤ 0 (error)``.
+
+    >>> fmt_limits("<=", None, 0.0, "count")
+    '≤ 0 (error)'
+    """
+    sign = "≤" if op == "<=" else "≥"
+    if warn is None and error is None:
+        return "-"
+    if warn is None or error is None:
+        which = "error" if warn is None else "warn"
+        return f"{sign} {fmt_stat(error if warn is None else warn, unit)} ({which})"
+    return f"{sign} {fmt_stat(warn, unit)} / {fmt_stat(error, unit)}"
 
 
 def fmt_time(t: datetime | None, *, short: bool = False) -> str:

@@ -9,12 +9,12 @@ Example::
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
 import polars as pl
 
+from agentreel._fmt import fmt_limits, fmt_stat
 from agentreel.checks._report import CheckReport
 
 __all__ = [
@@ -31,35 +31,12 @@ _ICON = {"pass": "✅", "warn": "⚠️", "error": "❌", "skip": "⏭️"}
 
 def format_value(v: float | None, unit: str) -> str:
     """A statistic in its unit: ``12.5%``, ``812 ms``, ``$0.0312``, ``1,204``."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if unit == "share":
-        return f"{v:.1%}" if v >= 0.001 or v == 0 else f"{v:.3%}"
-    if unit == "ms":
-        return (
-            f"{v / 1000:.2f} s"
-            if abs(v) >= 10_000
-            else f"{v:.0f} ms"
-            if abs(v) >= 10
-            else f"{v:.2f} ms"
-        )
-    if unit == "usd":
-        return f"${v:.4f}" if abs(v) < 1 else f"${v:,.2f}"
-    if unit == "count":
-        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
-    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return fmt_stat(v, unit)
 
 
 def format_limits(row: dict[str, Any]) -> str:
     """The warn and error limits: ``≤ 6.0% / 9.0%`` (warn / error), ``≤ 0 (error)``."""
-    sign = "≤" if row["op"] == "<=" else "≥"
-    w, e = row["warn"], row["error"]
-    if w is None and e is None:
-        return "-"
-    if w is None or e is None:
-        which = "error" if w is None else "warn"
-        return f"{sign} {format_value(e if w is None else w, row['unit'])} ({which})"
-    return f"{sign} {format_value(w, row['unit'])} / {format_value(e, row['unit'])}"
+    return fmt_limits(row["op"], row["warn"], row["error"], row["unit"])
 
 
 def to_json(report: CheckReport) -> str:

@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
 from agentreel.store import SCHEMA_VERSION, Store
+from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
 from agentreel.tui._help import HelpScreen
 from agentreel.tui._reader import StoreReader
@@ -75,6 +76,10 @@ class AgentreelApp(App[None]):
             self.pop_screen()
         self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
 
+    def action_checks(self) -> None:
+        if not isinstance(self.screen, ChecksScreen):
+            self.push_screen(ChecksScreen(self.reader, refresh_every=max(self.refresh_every, 5.0)))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -86,4 +91,10 @@ class AgentreelApp(App[None]):
                 yield SystemCommand(
                     b.description, f"key: {b.key}", lambda a=b.action: screen.run_action(a)
                 )
+        if not isinstance(screen, (EmptyScreen, ChecksScreen)):
+            yield SystemCommand(
+                "Checks",
+                "the latest check results, their failing runs and history",
+                self.action_checks,
+            )
         yield SystemCommand("Help", "show every key", self.action_help)

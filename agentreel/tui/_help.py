@@ -33,6 +33,8 @@ def _key(b: Binding) -> str:
         "escape": "esc",
         "space": "space",
         "enter": "enter",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
     }
     return ", ".join(names.get(k, k) for k in b.key.split(","))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
 from textual.message import Message
 
 from agentreel.store import RunDiff
 from agentreel.tui._reader import RunDetail, RunsPage
 
-__all__ = ["DiffLoaded", "RunDetailLoaded", "RunsLoaded", "StoreFailed"]
+__all__ = ["CheckResultsLoaded", "DiffLoaded", "RunDetailLoaded", "RunsLoaded", "StoreFailed"]
 
 
 @dataclass
@@ -39,3 +40,10 @@ class DiffLoaded(Message):
     """Two runs were aligned."""
 
     diff: RunDiff
+
+
+@dataclass
+class CheckResultsLoaded(Message):
+    """The saved check results were read (an empty frame when there are none)."""
+
+    results: pl.DataFrame

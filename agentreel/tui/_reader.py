@@ -22,6 +22,9 @@ __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
 T = TypeVar("T")
 
+#: Seconds of draining per refresh at most (then the store is let go).
+INGEST_BUDGET_S = 0.3
+
 
 @dataclass(frozen=True)
 class RunsPage:
@@ -53,7 +56,9 @@ class StoreReader:
     def session(self, *, ingest: bool = True) -> Iterator[Store]:
         with Store.open(self.path, wait=self.wait) as store:
             if ingest:
-                store.ingest()
+                # a bounded drain: under heavy recording the rest waits for the next
+                # refresh, and the store is free again for the CLI and checks meanwhile
+                store.ingest(budget=INGEST_BUDGET_S)
             yield store
 
     def _with(self, fn: Callable[[Store], T]) -> T:
@@ -72,6 +77,16 @@ class StoreReader:
 
     def diff(self, run_a: str, run_b: str) -> RunDiff:
         return self._with(lambda store: store.diff(run_a, run_b))
+
+    def check_results(self, limit: int = 20_000) -> pl.DataFrame:
+        """Saved check results, newest check run first; empty when `agentreel check` never ran.
+
+        At most `limit` rows; the oldest check run, cut short by the limit, is left out.
+        """
+        frame = self._with(lambda store: store.check_results(limit=limit))
+        if frame.height >= limit:
+            frame = frame.filter(pl.col("check_run_id") != frame["check_run_id"][-1])
+        return frame
 
     def run(self, run_id: str) -> RunDetail:
         def read(store: Store) -> RunDetail:

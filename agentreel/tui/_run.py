@@ -51,10 +51,11 @@ class RunScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", show=False),
     ]
 
-    def __init__(self, reader: StoreReader, run_id: str) -> None:
+    def __init__(self, reader: StoreReader, run_id: str, *, span_id: str | None = None) -> None:
         super().__init__()
         self.reader = reader
         self.run_id = run_id
+        self.span_id = span_id  # where the cursor starts (a failing check's span), if given
         self.detail: RunDetail | None = None
         self.rows: list[dict[str, Any]] = []  # the visible spans, in table order
         self.collapsed: set[str] = set()
@@ -103,7 +104,7 @@ class RunScreen(Screen[None]):
                 (f"  ·  {run['run_id']}", "dim"),
             )
         )
-        self._rebuild()
+        self._rebuild(keep=self.span_id)
         self.query_one("#spans", SpanView).focus()
 
     # -- the table -------------------------------------------------------------

@@ -84,6 +84,7 @@ class RunsScreen(Screen[None]):
         Binding("enter", "open_run", "Open run", show=False),
         Binding("s", "cycle_sort", "Sort"),
         Binding("d", "diff", "Diff two runs"),
+        Binding("c", "app.checks", "Checks"),
         Binding("r", "refresh", "Refresh"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),

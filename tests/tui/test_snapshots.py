@@ -166,3 +166,66 @@ def test_replay_screen(snapshot_store: Path, snap_compare: Any) -> None:
         terminal_size=(130, 40),
         run_before=replaying,
     )
+
+
+@pytest.fixture(scope="module")
+def checked_store(snapshot_store: Path) -> Path:
+    """The snapshot store with two saved check runs at fixed times: the first four runs, then all."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from agentreel.checks import Window, results_rows, run_checks
+    from tests.tui.test_checks import strict_config
+
+    with Store.open(snapshot_store) as store:
+        if store.check_results().height:
+            return snapshot_store
+        starts = store.runs(order_by="start_time", descending=False)["start_time"]
+        for i, (window, at) in enumerate(
+            [
+                (Window(until=starts[4]), datetime(2026, 1, 1, 6, 0)),
+                (Window(), datetime(2026, 1, 2, 6, 0)),
+            ]
+        ):
+            report = run_checks(store, current=window, baseline=False, config=strict_config())
+            rows = results_rows(report).with_columns(
+                checked_at=pl.lit(at, dtype=pl.Datetime("ns")),
+                check_run_id=pl.lit(f"check-run-{i}"),
+            )
+            store.save_check_results(rows)
+    return snapshot_store
+
+
+async def _checks_open(pilot: Any) -> None:
+    from textual.widgets import DataTable
+
+    from agentreel.tui._checks import ChecksScreen
+
+    await _runs_loaded(pilot)
+    await pilot.press("c")
+    for _ in range(400):
+        screen = pilot.app.screen
+        if (
+            isinstance(screen, ChecksScreen)
+            and screen.query_one("#check-results", DataTable).row_count
+        ):
+            break
+        await pilot.pause(0.025)
+    await pilot.pause(0.2)
+
+
+def test_checks_screen(checked_store: Path, snap_compare: Any) -> None:
+    assert snap_compare(
+        AgentreelApp(checked_store, refresh_every=60),
+        terminal_size=(130, 36),
+        run_before=_checks_open,
+    )
+
+
+def test_checks_screen_at_80x24(checked_store: Path, snap_compare: Any) -> None:
+    assert snap_compare(
+        AgentreelApp(checked_store, refresh_every=60),
+        terminal_size=(80, 24),
+        run_before=_checks_open,
+    )
