@@ -26,6 +26,9 @@ __all__ = ["IngestReport", "drain"]
 
 #: Segments per transaction: bounds memory and the work a crash repeats.
 BATCH_FILES = 2000
+#: Bytes of segments per transaction when the drain has a time budget, so that one
+#: transaction (which cannot stop halfway) stays a small part of the budget.
+BUDGET_BATCH_BYTES = 4 * 1024 * 1024
 #: A process whose heartbeat is older than this is gone; its open runs are interrupted.
 HEARTBEAT_STALE_S = 15.0
 
@@ -326,10 +329,39 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
     )
 
 
+def _batches(pending: list[Path], budget: float | None) -> list[list[Path]]:
+    """Transactions' worth of segments: `BATCH_FILES` each, and with a budget small in bytes."""
+    if budget is None:
+        return [pending[i : i + BATCH_FILES] for i in range(0, len(pending), BATCH_FILES)]
+    out: list[list[Path]] = []
+    size = 0
+    for p in pending:
+        try:
+            n = p.stat().st_size
+        except OSError:
+            n = 0
+        if not out or len(out[-1]) >= BATCH_FILES or size + n > BUDGET_BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(p)
+        size += n
+    return out
+
+
 def drain(
-    con: duckdb.DuckDBPyConnection, paths: SpoolPaths, *, limit: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    paths: SpoolPaths,
+    *,
+    limit: int | None = None,
+    budget: float | None = None,
 ) -> IngestReport:
-    """Ingest every pending segment (at most `limit`) into the store on `con`."""
+    """Ingest every pending segment (at most `limit`) into the store on `con`.
+
+    With a `budget` in seconds, no new transaction starts once it is spent, and each
+    takes at most `BUDGET_BATCH_BYTES` of segments: a reader that drains before it
+    answers (the TUI's refresh) then holds the store about that long at most, and
+    the rest waits for the next drain.
+    """
     t0 = time.perf_counter()
     report = IngestReport()
     pending = paths.pending()
@@ -347,8 +379,9 @@ def drain(
             if p.name in done:  # committed before a crash, not yet archived
                 _archive(p, paths)
         pending = [p for p in pending if p.name not in done]
-    for i in range(0, len(pending), BATCH_FILES):
-        good = pending[i : i + BATCH_FILES]
+    for good in _batches(pending, budget):
+        if budget is not None and report.segments and time.perf_counter() - t0 > budget:
+            break
         strict = False
         while good:
             row = con.execute("SELECT nextval('ingest_seq')").fetchone()

@@ -184,13 +184,18 @@ class Store:
 
     # -- writing ---------------------------------------------------------------
 
-    def ingest(self, *, limit: int | None = None) -> IngestReport:
-        """Drain the spool into the store; returns what was taken and what was set aside."""
+    def ingest(self, *, limit: int | None = None, budget: float | None = None) -> IngestReport:
+        """Drain the spool into the store; returns what was taken and what was set aside.
+
+        `limit` caps the segments taken; `budget` (seconds) stops starting new
+        transactions once it is spent, leaving the rest for the next call, so a reader
+        under heavy recording holds the store only briefly (the TUI drains this way).
+        """
         if self.read_only:
             raise AgentreelError(
                 "this store was opened read-only; open it without read_only to ingest"
             )
-        return drain(self._con, self.paths, limit=limit)
+        return drain(self._con, self.paths, limit=limit, budget=budget)
 
     # -- reading ---------------------------------------------------------------
 
