@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,13 +176,16 @@ def run_checks(
     only: Sequence[str] = (),
     checks: Iterable[MetricCheck] = (),
     env: Mapping[str, str] | None = None,
+    loaded: Callable[[], object] | None = None,
 ) -> CheckReport:
     """Run the enabled checks over `current` against `baseline`; returns a `CheckReport`.
 
     `current` and `baseline` default to `default_windows` (`env` is read for CI,
     default ``os.environ``). `baseline` may be a `Window` (compared live), a saved
     baseline's name or path, or False for none. `only` runs just the named checks;
-    `checks` adds metric checks made with `metric_check`.
+    `checks` adds metric checks made with `metric_check`. `loaded` is called once
+    both windows are read, after which `store` is not used: the CLI closes the store
+    there, so other readers are not kept waiting while the checks compute.
 
     Example::
 
@@ -213,6 +216,8 @@ def run_checks(
             base, base_data = None, None
             label = f"the baseline window ({label}) has no finished runs"
         timings.load = time.perf_counter() - t0
+        if loaded is not None:
+            loaded()
         for check, p in plan.checks:
             t1 = time.perf_counter()
             try:

@@ -18,8 +18,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from agentreel.cli import dir_option, err_console, handles_errors, main
+from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
 from agentreel.cli._commands import _open_fresh
+from agentreel.store import Store
 
 F = Callable[..., Any]
 
@@ -161,6 +162,8 @@ def _check(kw: dict[str, Any]) -> int:
         raise click.UsageError("give either --baseline or --baseline-* window options, not both")
     config = load_config(kw["config_path"])
     fail_on = kw["fail_on"] or config.fail_on
+    # The store is held only while the windows are read, not while the checks compute,
+    # so the TUI and other commands are not kept waiting; it is opened again to save.
     with _open_fresh(kw["store_dir"]) as store:
         report = run_checks(
             store,
@@ -168,8 +171,10 @@ def _check(kw: dict[str, Any]) -> int:
             baseline=kw["baseline"] or baseline_window,
             config=config,
             only=kw["only"],
+            loaded=store.close,
         )
-        if not kw["no_save"]:
+    if not kw["no_save"]:
+        with Store.open(kw["store_dir"], wait=CLI_WAIT_S) as store:
             save_results(store, report)
     fmt = "json" if kw["as_json"] else kw["fmt"]
     on_github = os.environ.get("GITHUB_ACTIONS", "").lower() == "true"
