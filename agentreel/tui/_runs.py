@@ -69,8 +69,9 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tags": fmt_tags(r["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
+    # Plain strings would be read as console markup by the table: names and tags are data.
     return [
-        Text(v, justify="right") if k in _RIGHT and isinstance(v, str) else v
+        Text(v, justify="right" if k in _RIGHT else "left") if isinstance(v, str) else v
         for k, v in ((key, cells[key]) for key in keys)
     ]
 

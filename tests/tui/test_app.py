@@ -417,3 +417,27 @@ def test_replay_steps_plays_and_shows_the_state_as_the_agent_saw_it(demo_dir: Pa
         await until(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
 
     drive(AgentreelApp(demo_dir), steps)
+
+
+def test_run_names_and_tags_are_shown_as_written_not_as_markup(tmp_path: Path) -> None:
+    d = tmp_path / "store"
+    agentreel.init(d, tracer_provider=TracerProvider())
+    try:
+        with agentreel.run("eval [tool=search] [bold]x", tags={"note": "[red]hot"}):
+            pass
+    finally:
+        agentreel.shutdown()
+    with Store.open(d, create=True) as store:
+        store.ingest()
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == 1,
+        )
+        await pilot.pause(0.1)
+        shown = runs_table(pilot).render_line(1).text  # the first row, as drawn
+        assert "eval [tool=search] [bold]x" in shown
+        assert "note=[red]hot" in shown
+
+    drive(AgentreelApp(d), steps)
