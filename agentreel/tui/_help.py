@@ -61,7 +61,7 @@ class HelpScreen(ModalScreen[None]):
         for b in bindings:
             if isinstance(b, Binding) and b.description and b.key not in seen:
                 seen.add(b.key)
-                keys.add_row(_key(b), b.description)
+                keys.add_row(_key(b), b.tooltip or b.description)
         keys.add_row("ctrl+p", "command palette: every action by name")
         filters = Table(
             title="Filter language",

@@ -84,7 +84,7 @@ class RunsScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "open_run", "Open run", show=False),
         Binding("s", "cycle_sort", "Sort"),
-        Binding("d", "diff", "Diff two runs"),
+        Binding("d", "diff", "Diff", tooltip="Mark this run; a second d diffs the two"),
         Binding("c", "app.checks", "Checks"),
         Binding("r", "refresh", "Refresh"),
         Binding("question_mark", "app.help", "Help"),
