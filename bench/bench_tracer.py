@@ -167,7 +167,7 @@ def ours(n: int, *, profiles: list[cProfile.Profile] | None = None) -> tuple[Rou
         if rec.exporter.dropped:
             raise SystemExit(f"the exporter dropped {rec.exporter.dropped} spans")
         records = spool_records(Path(d))
-        complete = [r for r in records if r["end_ns"] is not None]
+        complete = [r for r in records if r.get("end_ns") is not None]
         if len(complete) != n:
             raise SystemExit(f"the spool holds {len(complete)} span records, expected {n}")
         if profiles is not None and profile is not None and meter.profile is not None:

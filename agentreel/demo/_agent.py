@@ -5,11 +5,18 @@ a planner LLM picks searches, the searches run in parallel, a flaky page fetch
 is retried, a summariser sub-agent condenses what was read, a calculator is
 sometimes asked, and a final LLM call writes the answer. Seeded variation makes
 runs differ in steps, tokens and latency; about one run in six fails.
+
+`research(question, seed=...)` is the whole agent: it builds its seeded world
+itself, so ``agentreel replay`` can re-run it from what the run recorded. The
+agent's own decisions draw on a generator of their own, apart from the one the
+model and tools draw on: a replay serves the model's and tools' results without
+running them, and the agent then decides as it did (see docs/replay.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from typing import Any
 
@@ -38,7 +45,8 @@ class _World:
     """The seeded environment one run sees: its model, tool latencies and faults."""
 
     def __init__(self, seed: int, latency: float) -> None:
-        self.rng = random.Random(seed * 7919 + 1)
+        self.rng = random.Random(seed * 7919 + 1)  # the model's and tools' draws
+        self.decide = random.Random(seed * 104_729 + 3)  # the agent's own choices
         self.model = ScriptedModel(seed, latency=latency)
         self.latency = latency
         self.fetch_failure_rate = self.rng.choice([0.0, 0.1, 0.3, 0.6])
@@ -47,12 +55,13 @@ class _World:
         await asyncio.sleep(self.latency * scale * self.rng.uniform(0.3, 3.0))
 
 
-_world: _World | None = None
+_world: contextvars.ContextVar[_World] = contextvars.ContextVar("agentreel_demo_world")
 
 
 def _w() -> _World:
-    assert _world is not None, "run the demo through run_demo()"
-    return _world
+    w = _world.get(None)
+    assert w is not None, "call the tools from inside research()"
+    return w
 
 
 @agentreel.llm(provider="openai", model="gpt-4.1-mini")
@@ -136,14 +145,19 @@ async def summarise(question: str, pages: list[str]) -> str:
 
 
 @agentreel.agent(name="researcher")
-async def research(question: str) -> str:
-    """Answer `question`: plan, search in parallel, read, summarise, answer."""
-    w = _w()
+async def research(question: str, seed: int = 0, latency: float = 0.004) -> str:
+    """Answer `question`: plan, search in parallel, read, summarise, answer.
+
+    `seed` picks the world (model replies, tool latencies and faults); `latency`
+    is the simulated base latency in seconds.
+    """
+    w = _World(seed, latency)
+    _world.set(w)  # asyncio tasks started below copy it
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": question},
     ]
-    rounds = 2 if w.rng.random() < 0.3 else 1
+    rounds = 2 if w.decide.random() < 0.3 else 1
     notes: list[str] = []
     for _ in range(rounds):
         plan = await chat(messages, purpose="plan")
@@ -156,7 +170,7 @@ async def research(question: str) -> str:
         urls = [hit["url"] for hits in results for hit in hits[:1]]
         pages = await asyncio.gather(*(fetch_with_retry(u) for u in urls))
         notes.append(await summarise(question, list(pages)))
-    if w.rng.random() < 0.4:
+    if w.decide.random() < 0.4:
         ask = await chat(messages, purpose="compute")
         call = ask["choices"][0]["message"]["tool_calls"][0]
         value = calculator(**call["function"]["arguments"])
@@ -175,21 +189,18 @@ def run_demo(
 
     Requires `agentreel.init()` to have been called.
     """
-    global _world
     out: list[tuple[str, str | None]] = []
     for i in range(runs):
         s = seed + i
-        _world = _World(s, latency)
         question = QUESTIONS[s % len(QUESTIONS)]
         error: str | None = None
         try:
             with agentreel.run(
                 "research", tags={"demo": True, "seed": s}, input={"question": question}
             ) as r:
-                answer = asyncio.run(research(question))
+                answer = asyncio.run(research(question, seed=s, latency=latency))
                 r.set_output(answer)
         except FetchFailed as e:
             error = str(e)
         out.append((r.run_id, error))
-    _world = None
     return out

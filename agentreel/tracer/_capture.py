@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "dump_payload", "extract_llm_response"]
+__all__ = ["DEFAULT_MAX_PAYLOAD", "dump_exact", "dump_payload", "extract_llm_response"]
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024
 _REPR_LIMIT = 1000
@@ -41,12 +41,14 @@ def _fallback(o: Any) -> Any:
     return r if len(r) <= _REPR_LIMIT else r[:_REPR_LIMIT] + "…"
 
 
-_encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, check_circular=True).encode
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def dump_payload(
-    value: Any, cap: int, redact: Callable[[str], str] | None = None
+    value: Any,
+    cap: int,
+    redact: Callable[[str], str] | None = None,
+    default: Callable[[Any], Any] = _fallback,
 ) -> tuple[str, int | None]:
     """`value` as JSON text of at most about `cap` characters, redacted first.
 
@@ -56,17 +58,55 @@ def dump_payload(
     ('{"q":"hi"}', None)
     """
     try:  # orjson is ~6x faster than json on the common shapes
-        text = orjson.dumps(value, default=_fallback, option=_ORJSON_OPTIONS).decode()
+        text = orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
     except TypeError:  # circular, > 64-bit ints, odd keys: the slower, more forgiving path
         try:
-            text = _encode(value)
+            text = json.JSONEncoder(default=default, ensure_ascii=False).encode(value)
         except (ValueError, TypeError, RecursionError):
-            text = json.dumps(_fallback(value))
+            text = json.dumps(default(value))
     if redact is not None:
         text = redact(text)
     if len(text) <= cap:
         return text, None
     return json.dumps(text[:cap], ensure_ascii=False), len(text)
+
+
+_PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
+
+def _type_name(t: type) -> str:
+    return f"{t.__module__}:{t.__qualname__}"
+
+
+def dump_exact(
+    value: Any, cap: int, redact: Callable[[str], str] | None = None
+) -> tuple[str, int | None, str | None, str | None]:
+    """`dump_payload`, plus whether replay can give `value` back from the text.
+
+    Returns ``(text, truncated, rebuild, lossy)``: `rebuild` names the pydantic
+    model or dataclass ``module:qualname`` that `value` is (replay rebuilds it
+    from its fields); `lossy` names the first type JSON could only hold as a
+    ``repr`` or as fields (replay cannot give such a value back).
+
+    >>> dump_exact({"q": "hi"}, 100)
+    ('{"q":"hi"}', None, None, None)
+    """
+    seen: list[type] = []
+
+    def default(o: Any) -> Any:
+        seen.append(type(o))
+        return _fallback(o)
+
+    text, truncated = dump_payload(value, cap, redact, default)
+    if not seen and type(value) in _PLAIN:
+        return text, truncated, None, None
+    rebuild: str | None = None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        rebuild = _type_name(type(value))
+    elif seen and seen[0] is type(value) and callable(getattr(value, "model_validate", None)):
+        rebuild = _type_name(seen.pop(0))
+    lossy = _type_name(seen[0]) if seen else None
+    return text, truncated, rebuild, lossy
 
 
 def _get(obj: Any, key: str) -> Any:

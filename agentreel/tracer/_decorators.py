@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, TypeVar, overload
 
@@ -19,14 +20,19 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from agentreel._normalize import INPUT, KIND, OUTPUT
-from agentreel.tracer import _recorder
-from agentreel.tracer._capture import dump_payload, extract_llm_response
+from agentreel.tracer import _recorder, _replay
+from agentreel.tracer._canonical import canonical_request, request_hash
+from agentreel.tracer._capture import dump_exact, dump_payload, extract_llm_response
+from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
 
 __all__ = ["agent", "llm", "retriever", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_STREAM_ITEMS = 10_000
+#: Process-wide order of LLM and tool calls (``agentreel.step``): replay's step order.
+_step_seq = itertools.count(1)
+_get_current_span = trace.get_current_span
 
 
 class _Step:
@@ -39,9 +45,11 @@ class _Step:
         "dynamic_model",
         "kind",
         "names",
+        "replayable",
         "skip_first",
         "span_kind",
         "span_name",
+        "step_name",
         "var_args",
     )
 
@@ -56,8 +64,19 @@ class _Step:
         capture_input: bool = True,
         capture_output: bool = True,
         dynamic_model: bool = False,
+        step_name: str = "",
     ) -> None:
         self.kind = kind
+        self.step_name = step_name
+        # LLM and tool calls are what replay serves back; agents are where it starts.
+        self.replayable = kind in ("llm", "tool")
+        if kind == "agent":
+            f = getattr(fn, "__func__", fn)
+            module = getattr(f, "__module__", None) or "?"
+            attrs = {**attrs, "agentreel.entry": f"{module}:{getattr(f, '__qualname__', '?')}"}
+            code = getattr(f, "__code__", None)
+            if module == "__main__" and code is not None:
+                attrs["agentreel.entry.file"] = code.co_filename
         self.span_name = span_name
         self.attrs = {KIND: kind, **attrs}
         self.span_kind = span_kind
@@ -100,19 +119,47 @@ class _Step:
                 attrs = {**attrs, "gen_ai.request.model": model}
                 name = f"chat {model}"
         if rec is not None and rec.capture and self.capture_input:
-            text, truncated = dump_payload(
-                self.arguments(args, kwargs), rec.max_payload_bytes, rec.redactor
-            )
-            attrs = {**attrs, INPUT: text}
+            arguments = self.arguments(args, kwargs)
+            if self.kind == "agent":
+                text, truncated, _, lossy = dump_exact(
+                    arguments, rec.max_payload_bytes, rec.redactor
+                )
+                attrs = {**attrs, INPUT: text}
+                if lossy is not None:
+                    attrs[INPUT + ".lossy"] = lossy
+                parent = getattr(_get_current_span(), "attributes", None)
+                if not parent or parent.get(KIND) != "agent":
+                    attrs["agentreel.env"] = environment_json()
+            else:
+                text, truncated = dump_payload(arguments, rec.max_payload_bytes, rec.redactor)
+                attrs = {**attrs, INPUT: text}
+                if self.replayable:
+                    attrs["agentreel.step"] = next(_step_seq)
+                    attrs["agentreel.request.hash"] = request_hash(
+                        canonical_request(self.kind, self.step_name, arguments)
+                    )
             if truncated is not None:
                 attrs[INPUT + ".truncated"] = truncated
         return _recorder._tracer.start_span(name, kind=self.span_kind, attributes=attrs)
+
+    def canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+        """This call's canonical request (see `agentreel.tracer._canonical`)."""
+        return canonical_request(self.kind, self.step_name, self.arguments(args, kwargs))
 
     def finish(self, span: Span, result: Any) -> None:
         if span.is_recording():
             rec = _recorder._recorder
             if rec is not None and rec.capture and self.capture_output:
-                text, truncated = dump_payload(result, rec.max_payload_bytes, rec.redactor)
+                if self.replayable:
+                    text, truncated, rebuild, lossy = dump_exact(
+                        result, rec.max_payload_bytes, rec.redactor
+                    )
+                    if rebuild is not None:
+                        span.set_attribute(OUTPUT + ".type", rebuild)
+                    if lossy is not None:
+                        span.set_attribute(OUTPUT + ".lossy", lossy)
+                else:
+                    text, truncated = dump_payload(result, rec.max_payload_bytes, rec.redactor)
                 span.set_attribute(OUTPUT, text)
                 if truncated is not None:
                     span.set_attribute(OUTPUT + ".truncated", truncated)
@@ -136,6 +183,12 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         @functools.wraps(fn)
         async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
             span = step.start(args, kwargs)
+            if _replay.player is not None and step.replayable:
+                served = _serve(step, span, args, kwargs, stream=True)
+                if served is not None:
+                    for item in served:
+                        yield item
+                    return
             ctx = in_context(span)
             agen = fn(*args, **kwargs)
             items: list[Any] = []
@@ -179,6 +232,11 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             span = step.start(args, kwargs)
+            if _replay.player is not None and step.replayable:
+                served = _serve(step, span, args, kwargs, stream=True)
+                if served is not None:
+                    yield from served
+                    return None
             ctx = in_context(span)
             token = attach(ctx)
             try:
@@ -228,6 +286,10 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             span = step.start(args, kwargs)
+            if _replay.player is not None and step.replayable:
+                served = _serve(step, span, args, kwargs)
+                if served is not None:
+                    return served[0]
             token = attach(in_context(span))
             try:
                 result = await fn(*args, **kwargs)
@@ -245,6 +307,10 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         span = step.start(args, kwargs)
+        if _replay.player is not None and step.replayable:
+            served = _serve(step, span, args, kwargs)
+            if served is not None:
+                return served[0]
         token = attach(in_context(span))
         try:
             result = fn(*args, **kwargs)
@@ -258,6 +324,34 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         return result
 
     return wrapper
+
+
+def _serve(
+    step: _Step, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool = False
+) -> list[Any] | None:
+    """In a replay: the recorded result of this call, or None to run it live.
+
+    The result comes back in a one-item list (for generators: the list of items),
+    so that a recorded ``None`` is told apart from "run it live". A recorded
+    exception is raised again; the span records what happened either way.
+    """
+    player = _replay.player
+    assert player is not None
+    try:
+        recorded = player.take(step.kind, step.step_name, step.canonical(args, kwargs))
+        if recorded is None:
+            span.set_attribute("agentreel.replay.live", True)
+            return None
+        span.set_attribute("agentreel.replay.step", recorded.index)
+        value = recorded.value()
+    except BaseException as e:
+        record_error(span, e)
+        span.end()
+        raise
+    step.finish(span, value)
+    if stream:
+        return list(value) if isinstance(value, list) else [value]
+    return [value]
 
 
 def _fn_name(fn: Any) -> str:
@@ -337,11 +431,13 @@ def llm(
         if model:
             attrs["gen_ai.request.model"] = model
         span_name = f"chat {model or name or _fn_name(f)}"
+        attrs["agentreel.llm.name"] = name or _fn_name(f)
         return _Step(
             f,
             "llm",
             span_name,
             attrs,
+            step_name=name or _fn_name(f),
             span_kind=SpanKind.CLIENT,
             capture_input=capture,
             capture_output=capture,
@@ -372,7 +468,13 @@ def tool(fn: Any = None, /, *, name: str | None = None, capture: bool = True) ->
             "gen_ai.tool.type": "function",
         }
         return _Step(
-            f, "tool", f"execute_tool {n}", attrs, capture_input=capture, capture_output=capture
+            f,
+            "tool",
+            f"execute_tool {n}",
+            attrs,
+            capture_input=capture,
+            capture_output=capture,
+            step_name=n,
         )
 
     return _decorator(fn, make)

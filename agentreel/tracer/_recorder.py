@@ -274,6 +274,9 @@ def init(
             ) from None
         if propagate_threads:
             _propagate_threads()
+        from agentreel.tracer import _fingerprint
+
+        _fingerprint.start()  # for replay; git status runs off the caller's thread
         _recorder = rec
         _tracer = rec.tracer
         return rec

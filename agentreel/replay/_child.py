@@ -1,0 +1,137 @@
+"""The replaying process: ``python -m agentreel.replay._child PLAN RESULT``.
+
+Started by `agentreel.replay.replay` in a fresh interpreter. It never opens the
+store's database: it records the replay, like any agent, into the spool. It
+blocks the network unless the plan allows it, serves the recorded steps through
+`agentreel.tracer._replay.Player`, runs the entry point, and writes what
+happened to the RESULT file as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+import agentreel
+from agentreel.tracer import _replay
+from agentreel.tracer._capture import dump_payload
+from agentreel.tracer._fingerprint import environment
+from agentreel.tracer._replay import (
+    Player,
+    ReplayDiverged,
+    ReplayFailed,
+    ReplayStopped,
+    _import_attr,
+)
+
+__all__ = ["main"]
+
+
+def _entry(plan: dict[str, Any]) -> Any:
+    module, _, qualname = str(plan["entry"]).partition(":")
+    if module == "__main__":
+        scope = runpy.run_path(str(plan["entry_file"]), run_name="__agentreel_replay__")
+        fn = scope.get(qualname)
+    else:
+        fn = _import_attr(f"{module}:{qualname}")
+    if not callable(fn):
+        raise ReplayFailed(f"cannot import the entry point {plan['entry']}")
+    return fn
+
+
+def _bind(fn: Any, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    rest = dict(arguments)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name in rest:
+            args.append(rest.pop(p.name))
+        elif p.kind is p.VAR_POSITIONAL and p.name in rest:
+            args.extend(rest.pop(p.name))
+    if "args" in rest and isinstance(rest["args"], list):
+        args.extend(rest.pop("args"))
+    kwargs.update(rest)
+    return args, kwargs
+
+
+def _type_name(e: BaseException) -> str:
+    t = type(e)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def run(plan: dict[str, Any]) -> dict[str, Any]:
+    """Replay `plan` in this process; returns the result document."""
+    if not plan.get("network"):
+        _replay.block_network()
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    agentreel.init(service_name="agentreel-replay")
+    player = Player.from_plan(plan)
+    _replay.player = player
+    out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None}
+    try:
+        fn = _entry(plan)
+        args, kwargs = _bind(fn, plan["arguments"])
+    except ReplayFailed as e:
+        return {"outcome": "failed", "reason": str(e)}
+    with agentreel.run(plan.get("name") or "replay", tags=plan.get("tags") or {}) as r:
+        out["replay_run_id"] = r.run_id
+        try:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            out["outcome"] = "returned"
+            out["output"] = dump_payload(result, 1 << 62)[0]
+            r.set_output(result)
+        except ReplayDiverged:
+            out["outcome"] = "diverged"
+        except ReplayStopped as e:
+            out["outcome"] = "stopped"
+            out["reason"] = str(e)
+        except ReplayFailed as e:
+            out["outcome"] = "failed"
+            out["reason"] = str(e)
+        except Exception as e:
+            out["outcome"] = "raised"
+            out["error_type"] = _type_name(e)
+            out["error_message"] = str(e)
+            r.record_error(e)
+    _replay.player = None
+    if out["outcome"] in ("returned", "raised") and player.divergence is None:
+        if player.forked and player.fork is not None and player.fork.then == "live":
+            pass  # what the fork did after its edit is new by design
+        else:
+            player.divergence = player.missing()
+    out.update(
+        divergence=player.divergence,
+        served=player.served,
+        live=player.live,
+        steps=len(plan["steps"]),
+        forked=player.forked,
+        env=environment(),
+    )
+    agentreel.flush()
+    return out
+
+
+async def _await(aw: Any) -> Any:
+    return await aw
+
+
+def main(argv: list[str]) -> int:
+    plan_path, result_path = argv
+    plan = json.loads(Path(plan_path).read_text())
+    result = run(plan)
+    Path(result_path).write_text(json.dumps(result))
+    agentreel.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
