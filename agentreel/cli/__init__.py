@@ -86,6 +86,7 @@ from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _commands,
     _diff,
     _record,
+    _replay,
     _transfer,
     _tui,
 )

@@ -110,6 +110,7 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
                 "error_type": (s.get("error_type") or "Exception") if error else None,
                 "error_message": (s.get("error_message") or "") if error else None,
                 "span_id": str(s["span_id"]),
+                "cancelled": error and str(s.get("error_type") or "").endswith("CancelledError"),
             }
         )
     return out, problems

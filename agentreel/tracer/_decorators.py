@@ -184,7 +184,9 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
             span = step.start(args, kwargs)
             if _replay.player is not None and step.replayable:
-                served = _serve(step, span, args, kwargs, stream=True)
+                served = _serve(step, span, args, kwargs, stream=True, is_async=True)
+                if served is _PENDING:
+                    await _pending(span)
                 if served is not None:
                     for item in served:
                         yield item
@@ -287,7 +289,9 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             span = step.start(args, kwargs)
             if _replay.player is not None and step.replayable:
-                served = _serve(step, span, args, kwargs)
+                served = _serve(step, span, args, kwargs, is_async=True)
+                if served is _PENDING:
+                    await _pending(span)
                 if served is not None:
                     return served[0]
             token = attach(in_context(span))
@@ -326,8 +330,28 @@ def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
     return wrapper
 
 
+_PENDING: list[Any] = []
+
+
+async def _pending(span: Span) -> None:
+    """Wait until cancelled, as the recorded call was; the span records the cancellation."""
+    import asyncio
+
+    try:
+        await asyncio.get_running_loop().create_future()
+    except BaseException as e:
+        record_error(span, e)
+        span.end()
+        raise
+
+
 def _serve(
-    step: _Step, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool = False
+    step: _Step,
+    span: Span,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    stream: bool = False,
+    is_async: bool = False,
 ) -> list[Any] | None:
     """In a replay: the recorded result of this call, or None to run it live.
 
@@ -343,6 +367,8 @@ def _serve(
             span.set_attribute("agentreel.replay.live", True)
             return None
         span.set_attribute("agentreel.replay.step", recorded.index)
+        if recorded.cancelled and is_async:
+            return _PENDING  # cancelled from outside when recorded: wait to be cancelled again
         value = recorded.value()
     except BaseException as e:
         record_error(span, e)

@@ -146,6 +146,7 @@ class RecordedStep:
     error_type: str | None = None
     error_message: str | None = None
     span_id: str = ""
+    cancelled: bool = False  # cancelled from outside (asyncio) before it finished
 
     def value(self) -> Any:
         """The recorded result, rebuilt; raises the recorded exception instead if it had one."""

@@ -1,0 +1,213 @@
+"""The subcommands replay and fork: re-run a recorded run with its results served back."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+
+from agentreel._errors import AgentreelError
+from agentreel.cli import dir_option, handles_errors, json_option, main
+
+console = Console(highlight=False)
+
+_DIVERGENCE = click.Choice(["stop", "live"])
+
+
+def _common(fn: Any) -> Any:
+    fn = click.option(
+        "--on-divergence",
+        type=_DIVERGENCE,
+        default="stop",
+        show_default=True,
+        help="At the first call the recording does not have: stop there, or let it run live.",
+    )(fn)
+    fn = click.option(
+        "--network",
+        is_flag=True,
+        help="Let the replaying process open network connections (blocked by default).",
+    )(fn)
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=600,
+        show_default=True,
+        help="Seconds the replaying process may run.",
+    )(fn)
+
+
+def _print_steps(plan_steps: list[dict[str, Any]]) -> None:
+    for s in plan_steps:
+        tail = f"raises {s['error_type']}" if s["error_type"] else "returns"
+        console.print(
+            f"{s['index']:>4}  {s['kind']:<4}  {escape(s['name'])}  [dim]{s['hash'][:12]}  {tail}[/]"
+        )
+
+
+def _report(result: Any, *, verb: str) -> None:
+    rid = result.run_id[:12]
+    new = (result.replay_run_id or "")[:12]
+    console.print(f"{verb} of run {rid} recorded as run {new}")
+    console.print(
+        f"[dim]{result.served} of {result.steps} recorded steps served, {result.live} ran live[/]"
+    )
+    for change in result.env_changes:
+        console.print(f"[yellow]environment changed:[/] {escape(change)}")
+    d = result.divergence
+    if d is not None:
+        console.print(f"[bold red]diverged[/] at {escape(d['message'])}", soft_wrap=True)
+        if d["diff"]:
+            console.print(Syntax(d["diff"], "diff", theme="ansi_dark", background_color="default"))
+    if result.outcome == "stopped":
+        console.print(f"[dim]{escape(result.reason or 'stopped')}[/]")
+    elif result.outcome == "failed":
+        console.print(f"[bold red]could not finish:[/] {escape(result.reason or '')}")
+    elif result.outcome in ("returned", "raised"):
+        ended = "raised " + escape(result.error or "") if result.error else "returned"
+        same = "as recorded" if result.output_matches else "[bold]unlike the recording[/]"
+        console.print(f"the entry point {ended}, {same}")
+    if result.reproduced:
+        console.print("[green]reproduced[/]")
+
+
+@main.command()
+@click.argument("run_id")
+@_common
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 0 when the run reproduces, 1 when it diverges, 2 when it cannot be replayed.",
+)
+@click.option(
+    "--steps",
+    "list_steps",
+    is_flag=True,
+    help="List the numbered steps a replay serves; run nothing.",
+)
+@dir_option
+@json_option
+@handles_errors
+def replay(
+    run_id: str,
+    on_divergence: str,
+    network: bool,
+    timeout: float,
+    check: bool,
+    list_steps: bool,
+    store_dir: Path,
+    as_json: bool,
+) -> None:
+    """Re-run a recorded run with every recorded LLM and tool result served back."""
+    from agentreel import replay as rp
+
+    if list_steps:
+        plan_steps = rp.steps(run_id, store_dir)
+        if as_json:
+            click.echo(json.dumps(plan_steps, indent=2))
+        else:
+            _print_steps(plan_steps)
+        return
+    result = rp.replay(
+        run_id, store_dir, on_divergence=on_divergence, network=network, timeout=timeout
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _report(result, verb="replay")
+    if check:
+        if result.outcome == "failed":
+            sys.exit(2)
+        sys.exit(0 if result.reproduced else 1)
+
+
+def _edited_response(run_id: str, at: int, store_dir: Path, response: str | None) -> Any:
+    from agentreel import replay as rp
+
+    if response == "-":
+        text = sys.stdin.read()
+    elif response is not None:
+        try:
+            text = Path(response).read_text()
+        except OSError as e:
+            raise AgentreelError(f"cannot read --response {response}: {e.strerror or e}") from None
+    else:
+        steps = rp.steps(run_id, store_dir)
+        if not 1 <= at <= len(steps):
+            raise AgentreelError(f"the run has steps 1 to {len(steps)}; --at {at} is not one")
+        step = steps[at - 1]
+        current = json.loads(step["output"]) if step["output"] is not None else None
+        edited = click.edit(
+            json.dumps(current, indent=2, ensure_ascii=False) + "\n", extension=".json"
+        )
+        if edited is None:
+            raise AgentreelError("the response was not changed in the editor; nothing to fork")
+        text = edited
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise AgentreelError(f"the edited response is not JSON: {e}") from None
+
+
+@main.command()
+@click.argument("run_id")
+@click.option(
+    "--at",
+    "at",
+    type=click.IntRange(min=1),
+    required=True,
+    help="The step to edit (see replay --steps).",
+)
+@click.option(
+    "--response",
+    type=str,
+    default=None,
+    help="A JSON file with the step's new result ('-' reads stdin); without it, $EDITOR opens.",
+)
+@click.option(
+    "--then",
+    type=_DIVERGENCE,
+    default="live",
+    show_default=True,
+    help="After the edited step: run the rest live, or stop.",
+)
+@_common
+@dir_option
+@json_option
+@handles_errors
+def fork(
+    run_id: str,
+    at: int,
+    response: str | None,
+    then: str,
+    on_divergence: str,
+    network: bool,
+    timeout: float,
+    store_dir: Path,
+    as_json: bool,
+) -> None:
+    """Replay a run up to a step, serve an edited result there, then go on live or stop."""
+    from agentreel import replay as rp
+
+    value = _edited_response(run_id, at, store_dir, response)
+    result = rp.fork(
+        run_id,
+        at,
+        value,
+        store_dir,
+        then=then,
+        on_divergence=on_divergence,
+        network=network,
+        timeout=timeout,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _report(result, verb=f"fork at step {at}")
+        if result.outcome in ("returned", "raised"):
+            console.print(f"[dim]output:[/] {escape((result.output or result.error or '')[:500])}")
