@@ -49,13 +49,18 @@ _OPERATION_KINDS = {
 }
 
 
+_INT64 = 2**63
+
+
 def _int(v: Any) -> int | None:
+    """A count as an int the store's BIGINT holds, else None (a bad value is not a count)."""
     if v is None or isinstance(v, bool):
         return None
     try:
-        return int(v)
-    except (TypeError, ValueError):
+        n = int(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return n if -_INT64 <= n < _INT64 else None
 
 
 def _text(v: Any) -> str | None:
@@ -70,7 +75,7 @@ def _first_reason(v: Any) -> Any:
         return v
     try:
         return v[0] if len(v) else None
-    except TypeError:
+    except (TypeError, KeyError, IndexError):  # a mapping or another odd value: no reason
         return None
 
 
@@ -151,14 +156,14 @@ def _flat_messages(a: Mapping[str, Any], best: dict[str, tuple[int, Any, str]]) 
 def _kind(a: Mapping[str, Any]) -> str:
     g = a.get
     kind = g(KIND)
-    if kind is not None and kind in _KIND_SET:
-        return str(kind)
+    if isinstance(kind, str) and kind in _KIND_SET:
+        return kind
     oi = g("openinference.span.kind")
     if oi is not None:
         return _OPENINFERENCE_KINDS.get(str(oi).upper(), "other")
     op = g("gen_ai.operation.name")
     if op is not None:
-        return _OPERATION_KINDS.get(op, "other")
+        return _OPERATION_KINDS.get(op, "other") if isinstance(op, str) else "other"
     if g("gen_ai.system") is not None or g("gen_ai.request.model") is not None:
         return "llm"
     return "other"

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def _source(files: list[str], columns: str = _COLUMNS) -> str:
         f"maximum_object_size = 67108864)"
     )
 
+
+#: Errors that come from what a segment holds (not from the store): the segment is set aside.
+_DATA_ERRORS = (
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.OutOfRangeException,
+    duckdb.TypeMismatchException,
+    duckdb.IOException,
+)
 
 _VALID = "b.trace_id IS NOT NULL AND b.span_id IS NOT NULL AND b.start_ns IS NOT NULL"
 
@@ -140,20 +150,40 @@ def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, ingest_id
             info = json.loads((paths.processes / f"{pid}.json").read_text())
         except (OSError, ValueError):
             info = {}
-        res = info.get("resource") or {}
+        if not isinstance(info, dict):
+            info = {}
+        res = info.get("resource")
+        res = res if isinstance(res, dict) else {}
         con.execute(
             "INSERT INTO processes VALUES (?, ?, ?, make_timestamp_ns(?), ?, ?, ?, ?)",
             [
                 pid,
-                info.get("pid"),
-                info.get("host"),
-                info.get("started_ns"),
-                json.dumps(info.get("argv")),
-                json.dumps(res),
-                res.get("service.name"),
-                res.get("vcs.ref.head.revision"),
+                _fitting_int(info.get("pid")),
+                _text(info.get("host")),
+                _fitting_int(info.get("started_ns")),
+                _json_text(info.get("argv")),
+                _json_text(res),
+                _text(res.get("service.name")),
+                _text(res.get("vcs.ref.head.revision")),
             ],
         )
+
+
+# A process file holds whatever its sender's resource held: values that do not fit a
+# column are left out, and text that is not valid UTF-8 (lone surrogates from JSON
+# escapes) is mended, so a resource can never fail the drain of the spans it sent.
+def _text(v: object) -> str | None:
+    return v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else None
+
+
+def _json_text(v: object) -> str:
+    return _text(json.dumps(v, ensure_ascii=False, default=str)) or "null"
+
+
+def _fitting_int(v: object) -> int | None:
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 7_258_118_400_000_000_000:
+        return v
+    return None
 
 
 def _price_new_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
@@ -240,7 +270,9 @@ SELECT
          ELSE 'ok' END,
     agg.span_count, agg.agent_count, agg.llm_count, agg.tool_count, agg.retriever_count, agg.error_count,
     agg.input_tokens, agg.output_tokens, agg.cost_usd, agg.unpriced_llm_count,
-    CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON),
+    -- tags that are not JSON (sent by hand over OTLP, say) are left out, not a failed drain
+    CASE WHEN json_valid(json_extract_string(root.attributes, '$."agentreel.run.tags"'))
+         THEN CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON) END,
     p.service_name, p.code_version,
     coalesce(root.session_id, agg.session_id),
     coalesce(root.process_id, agg.process_id),
@@ -379,7 +411,9 @@ def drain(
             if p.name in done:  # committed before a crash, not yet archived
                 _archive(p, paths)
         pending = [p for p in pending if p.name not in done]
-    for good in _batches(pending, budget):
+    queue = deque(_batches(pending, budget))
+    while queue:
+        good = queue.popleft()
         if budget is not None and report.segments and time.perf_counter() - t0 > budget:
             break
         strict = False
@@ -396,15 +430,18 @@ def drain(
                     raise
                 strict = True  # some record has no identity: filter and count them
                 continue
-            except (
-                duckdb.InvalidInputException,
-                duckdb.ConversionException,
-                duckdb.IOException,
-            ) as e:
+            except _DATA_ERRORS as e:
                 con.execute("ROLLBACK")
                 bad = _find_unreadable(con, good, str(e))
+                if not bad and isinstance(e, duckdb.IOException):
+                    raise  # the store's own file, not a segment
+                if not bad and len(good) > 1:
+                    # readable files whose values the tables refuse (a time past the
+                    # year 2262, say): take the segments one by one to find which
+                    queue.extendleft([p] for p in reversed(good))
+                    break
                 if not bad:
-                    raise
+                    bad = [(good[0], str(e))]
                 for p, err in bad:
                     _reject(con, p, err, report, paths)
                     good.remove(p)

@@ -65,6 +65,9 @@ _ENUM_NAMES = {
     "STATUS_CODE_ERROR": 2,
 }
 _MAX_REASONS = 5
+#: Latest time accepted (2200-01-01): the store keeps times as 64-bit nanoseconds, which
+#: end in 2262, and a span from further ahead is a garbled one anyway.
+_MAX_NS = 7_258_118_400_000_000_000
 _MISSING_AS_NULL = tuple(RECORD_FIELDS)
 
 
@@ -106,6 +109,15 @@ class _BadSpan(ValueError):
     """One span cannot be placed; it is rejected, the request goes on."""
 
 
+# What reading an unforeseen shape of value may raise: such a span is rejected like a
+# bad one, so that no input, however odd, fails the whole request or the receiver.
+_ODD_VALUES = (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError)
+
+
+def _odd(span_id: str, e: BaseException) -> str:
+    return f"span {span_id or '(no id)'} holds a value that cannot be read ({type(e).__name__})"
+
+
 def process_id_of(resource: Mapping[str, Any]) -> str:
     """The process id of a resource: 16 hex digits of the sha256 of its canonical JSON."""
     canonical = json.dumps(
@@ -139,6 +151,8 @@ def _record(
     """Validate one span's times and append its record, built as `record_from_span` does."""
     if start_ns is None:
         raise _BadSpan(f"span {span_id} has no start time")
+    if start_ns > _MAX_NS or (end_ns is not None and end_ns > _MAX_NS):
+        raise _BadSpan(f"span {span_id} has a time after the year 2200")
     if end_ns is not None and end_ns < start_ns:
         raise _BadSpan(f"span {span_id} ends before it starts")
     is_open = end_ns is None  # no end: read as a span still open, like a start record
@@ -163,6 +177,8 @@ def _record(
     normalize_into(rec, attributes)
     if events:
         for e in events:
+            if e["time_ns"] is not None and e["time_ns"] > _MAX_NS:
+                e["time_ns"] = None  # an event time that cannot be a time: the event stays
             if e["name"] == "exception":
                 ea = e["attributes"]
                 if rec["error_type"] is None:
@@ -280,6 +296,8 @@ def decode_protobuf(body: bytes) -> Decoded:
                     _pb_span(dec, s, scope, pid)
                 except _BadSpan as e:
                     dec.reject(str(e))
+                except _ODD_VALUES as e:
+                    dec.reject(_odd(s.span_id.hex(), e))
         if len(dec.records) > placed:
             dec.resources[pid] = resource
     return dec
@@ -493,6 +511,9 @@ def decode_json_object(doc: Any) -> Decoded:
                         _json_span(dec, s, scope, pid)
                     except _BadSpan as e:
                         dec.reject(str(e))
+                    except _ODD_VALUES as e:
+                        sid = _get(s, "spanId") if isinstance(s, dict) else None
+                        dec.reject(_odd(sid if isinstance(sid, str) else "", e))
             if len(dec.records) > placed:
                 dec.resources[pid] = resource
     except _BadSpan as e:  # outside any one span: the request's shape is wrong
