@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from agentreel._normalize import KIND, normalize_into
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 
-__all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "record_from_span"]
+__all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "SpoolFaults", "record_from_span"]
 
 #: The instrumentation scope of agentreel's own spans.
 SCOPE = "agentreel"
@@ -130,15 +130,60 @@ def _redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
         e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
 
 
+class SpoolFaults:
+    """What a recorder could not write, shared by its writers: counts and one warning.
+
+    The first failed write of an outage logs one warning on the ``agentreel`` logger;
+    the next successful write ends the outage, so a later one warns again.
+    """
+
+    def __init__(self, restore: Callable[[], None] | None = None) -> None:
+        #: Recreates the spool's directories (and what the process wrote there once)
+        #: when they were removed while recording; None leaves them missing.
+        self.restore = restore
+        self.spans = 0
+        self.start_records = 0
+        self._warned = False
+        self._lock = threading.Lock()
+
+    def failed(self, where: os.PathLike[str] | str, error: OSError, n: int, *, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self.start_records += n
+            else:
+                self.spans += n
+            warn = not self._warned
+            self._warned = True
+        if warn:
+            log.warning(
+                "agentreel: cannot write to the spool at %s (%s); spans are being dropped "
+                "until it can be written again",
+                where,
+                error,
+            )
+
+    def succeeded(self) -> None:
+        self._warned = False
+
+
 class _SegmentWriter:
     """Writes records as segments; a failing disk drops the batch with one warning."""
 
-    def __init__(self, paths: SpoolPaths, process_id: str, *, open_: bool = False) -> None:
+    def __init__(
+        self,
+        paths: SpoolPaths,
+        process_id: str,
+        *,
+        open_: bool = False,
+        faults: SpoolFaults | None = None,
+    ) -> None:
         self.paths = paths
         self.process_id = process_id
         self.open_ = open_
-        self.dropped = 0
-        self._warned = False
+        self.faults = faults if faults is not None else SpoolFaults()
+
+    def _write(self, data: bytes) -> None:
+        write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
 
     def write(self, lines: Sequence[bytes]) -> bool:
         """Write encoded records as one segment; False (and counted) when the disk says no."""
@@ -146,18 +191,18 @@ class _SegmentWriter:
             return True
         data = b"\n".join(lines) + b"\n"
         try:
-            write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
+            try:
+                self._write(data)
+            except FileNotFoundError:
+                # the spool directory was removed while recording: make it again, once
+                if self.faults.restore is None:
+                    raise
+                self.faults.restore()
+                self._write(data)
         except OSError as e:
-            self.dropped += len(lines)
-            if not self._warned:
-                self._warned = True
-                log.warning(
-                    "agentreel: cannot write to the spool at %s (%s); spans are being dropped",
-                    self.paths.dir,
-                    e,
-                )
+            self.faults.failed(self.paths.dir, e, len(lines), open_=self.open_)
             return False
-        self._warned = False
+        self.faults.succeeded()
         return True
 
 
@@ -170,16 +215,22 @@ class SpoolExporter(SpanExporter):
     """
 
     def __init__(
-        self, paths: SpoolPaths, process_id: str, redact: Callable[[str], str] | None = None
+        self,
+        paths: SpoolPaths,
+        process_id: str,
+        redact: Callable[[str], str] | None = None,
+        *,
+        faults: SpoolFaults | None = None,
     ) -> None:
-        self._writer = _SegmentWriter(paths, process_id)
+        self._writer = _SegmentWriter(paths, process_id, faults=faults)
         self._process_id = process_id
         self._redact = redact
         self.exported = 0
 
     @property
     def dropped(self) -> int:
-        return self._writer.dropped
+        """Spans this exporter could not write."""
+        return self._writer.faults.spans
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = self._process_id
@@ -222,9 +273,11 @@ class OpenSpanProcessor(SpanProcessor):
         process_id: str,
         interval: float,
         redact: Callable[[str], str] | None = None,
+        *,
+        faults: SpoolFaults | None = None,
     ) -> None:
         self._redact = redact
-        self._writer = _SegmentWriter(paths, process_id, open_=True)
+        self._writer = _SegmentWriter(paths, process_id, open_=True, faults=faults)
         self._process_id = process_id
         self._heartbeat = paths.live / process_id
         self._open: dict[int, Span] = {}

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from agentreel._errors import ConfigError
 from agentreel._spool import SpoolPaths, write_atomic
 from agentreel.tracer._capture import DEFAULT_MAX_PAYLOAD
-from agentreel.tracer._exporter import SCOPE, OpenSpanProcessor, SpoolExporter
+from agentreel.tracer._exporter import SCOPE, OpenSpanProcessor, SpoolExporter, SpoolFaults
 from agentreel.tracer._redact import Redactor
 
 __all__ = ["Recorder", "default_dir", "flush", "init", "recorder", "shutdown", "tracer"]
@@ -108,14 +108,17 @@ class Recorder:
         self.process_id = secrets.token_hex(8)
         self.paths = SpoolPaths(path)
         self.paths.create()
-        self._write_process_file(provider.resource)
-        self.exporter = SpoolExporter(self.paths, self.process_id, redactor)
+        self._process_file = self._process_info(provider.resource)
+        write_atomic(self.paths.processes / f"{self.process_id}.json", self._process_file)
+        self.faults = SpoolFaults(restore=self._restore)
+        self.exporter = SpoolExporter(self.paths, self.process_id, redactor, faults=self.faults)
         self.open_spans = OpenSpanProcessor(
             # the heartbeat must tick well inside the store's 15 s staleness window
             self.paths,
             self.process_id,
             min(flush_interval or 1.0, 5.0),
             redactor,
+            faults=self.faults,
         )
         self.batch: SpanProcessor
         if flush_interval is None:
@@ -133,7 +136,12 @@ class Recorder:
         self.tracer = provider.get_tracer(SCOPE)
         atexit.register(self.shutdown)
 
-    def _write_process_file(self, resource: Resource) -> None:
+    def _restore(self) -> None:
+        """Make the spool again after it was removed while recording (OSError if it cannot)."""
+        self.paths.create()
+        write_atomic(self.paths.processes / f"{self.process_id}.json", self._process_file)
+
+    def _process_info(self, resource: Resource) -> bytes:
         import json
 
         info: dict[str, Any] = {
@@ -146,12 +154,18 @@ class Recorder:
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in resource.attributes.items()
             },
         }
-        write_atomic(self.paths.processes / f"{self.process_id}.json", json.dumps(info).encode())
+        return json.dumps(info).encode()
 
     @property
     def dropped(self) -> int:
-        """Spans that could not be written to the spool."""
-        return self.exporter.dropped
+        """Spans that could not be written to the spool (disk full, spool unwritable)."""
+        return self.faults.spans
+
+    @property
+    def dropped_start_records(self) -> int:
+        """Start records of open spans that could not be written (the spans themselves
+        are counted in `dropped` only if their complete record is lost too)."""
+        return self.faults.start_records
 
     def flush(self, timeout_millis: int = 30_000) -> bool:
         """Write every ended span, and start records of open ones, to the spool now."""
