@@ -22,6 +22,7 @@ Anything wrong is a `CheckConfigError` naming the file, the key and the fix.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -133,14 +134,13 @@ def load_config(
     if file is None:
         return CheckConfig(root=(start or Path.cwd()).resolve())
     try:
-        data = tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise CheckConfigError(f"{file}: cannot read it as TOML ({e}); fix the syntax") from None
     if file.name == "pyproject.toml":
-        table, prefix = (
-            data.get("tool", {}).get("agentreel", {}).get("checks"),
-            "tool.agentreel.checks",
-        )
+        tool = _table(data.get("tool", {}), file, "tool")
+        ours = _table(tool.get("agentreel", {}), file, "tool.agentreel")
+        table, prefix = ours.get("checks"), "tool.agentreel.checks"
     else:
         table, prefix = data.get("checks"), "checks"
     config = CheckConfig(source=file, root=file.parent.resolve())
@@ -213,7 +213,9 @@ def _strs(value: Any, file: Path, where: str, key: str, example: str) -> list[st
     return list(value)
 
 
-def _dim_ok(dim: str) -> bool:
+def _dim_ok(dim: object) -> bool:
+    if not isinstance(dim, str):
+        return False
     return dim in _DIMS or any(
         dim.startswith(p) and len(dim) > len(p) for p in ("tags.", "attributes.")
     )
@@ -243,6 +245,8 @@ def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
         raise CheckConfigError(
             f"{file}: [{where}] {key} = {value!r} must be {kind}; write e.g. {example}"
         )
+    if numeric and isinstance(value, float) and not math.isfinite(value):
+        raise CheckConfigError(f"{file}: [{where}] {key} = {value!r} must be a finite number")
     if key == "severity" and value not in ("warn", "error"):
         raise CheckConfigError(f'{file}: [{where}] severity = {value!r} must be "warn" or "error"')
     if key in ("min_n", "repeat", "hard_max", "bins", "small_n") and value < 0:
