@@ -62,7 +62,7 @@ class ReplayedError(Exception):
 
     Example::
 
-        except agentreel.ReplayedError as e:
+        except agentreel.replay.ReplayedError as e:
             e.type_name, e.message    # "mylib.QuotaExceeded", "quota exceeded"
     """
 

@@ -6,13 +6,17 @@ stepping back is as instant as stepping forward.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any, ClassVar
 
+import polars as pl
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -135,6 +139,7 @@ class ReplayScreen(Screen[None]):
         Binding("minus", "speed(-1)", "Slower"),
         Binding("m", "mode", "Real time/steps"),
         Binding("g", "goto", "Go to step"),
+        Binding("f", "fork", "Fork"),
         Binding("home", "jump(0)", "Start", show=False),
         Binding("end", "jump(-1)", "End", show=False),
         Binding("escape", "back", "Back"),
@@ -275,6 +280,32 @@ class ReplayScreen(Screen[None]):
         self._stop()
         self.show(n - 1)
 
+    def action_fork(self) -> None:
+        """Fork the run at this step: `agentreel fork` in the terminal, with $EDITOR on its result."""
+        self._stop()
+        if not len(self.state):
+            return
+        span = self.state.steps[self.index]
+        n = fork_step(self.detail.tree, str(span["span_id"]))
+        if n is None:
+            self.notify(
+                f"step {self.index + 1} is not an LLM or tool call agentreel's decorators "
+                "recorded; move to one (l, →) to fork there",
+                severity="warning",
+            )
+            return
+        rid = str(self.detail.run["run_id"])
+        store = getattr(getattr(self.app, "reader", None), "path", None)
+        cmd = [sys.executable, "-m", "agentreel", "fork", rid, "--at", str(n)]
+        if store is not None:
+            cmd += ["--dir", str(store)]
+        try:
+            with self.app.suspend():
+                subprocess.run(cmd, check=False)
+                input("\npress enter to go back to agentreel ")
+        except SuspendNotSupported:
+            self.notify(f"to fork here, run: agentreel fork {rid[:12]} --at {n}", timeout=20)
+
     def action_back(self) -> None:
         box = self.query_one("#goto", Input)
         if not box.has_class("hidden"):
@@ -282,3 +313,36 @@ class ReplayScreen(Screen[None]):
             return
         self._stop()
         self.app.pop_screen()
+
+
+def fork_step(tree: pl.DataFrame, span_id: str) -> int | None:
+    """The number `agentreel fork --at` gives the LLM or tool call `span_id`, or None.
+
+    Steps are the run's LLM and tool calls recorded by agentreel's decorators, not
+    nested in another such call, numbered in the order they started
+    (``agentreel.step``), as ``agentreel replay RUN_ID --steps`` lists them.
+    """
+    if "attributes" not in tree.columns:
+        return None
+    rows = tree.select("span_id", "parent_span_id", "kind", "attributes").to_dicts()
+    by_id = {r["span_id"]: r for r in rows}
+    order: list[tuple[int, str]] = []
+    for r in rows:
+        if r["kind"] not in ("llm", "tool"):
+            continue
+        p = by_id.get(r["parent_span_id"] or "")
+        while p is not None and p["kind"] not in ("llm", "tool"):
+            p = by_id.get(p["parent_span_id"] or "")
+        if p is not None:
+            continue
+        try:
+            seq = json.loads(r["attributes"] or "{}").get("agentreel.step")
+        except (ValueError, AttributeError):
+            seq = None
+        if isinstance(seq, int):
+            order.append((seq, r["span_id"]))
+    order.sort()
+    for i, (_, sid) in enumerate(order, start=1):
+        if sid == span_id:
+            return i
+    return None
