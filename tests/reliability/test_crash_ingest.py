@@ -1,0 +1,147 @@
+"""A drain killed with SIGKILL at random points, 50 times, neither loses nor duplicates a span.
+
+tests/test_processes.py kills a drain a few times over a spool an agent program made;
+this test kills it fifty times, at random delays after the child has imported
+everything (so the kills land in opening the store, in its first migration, inside
+a transaction, between a commit and the archiving of its segments, or between two
+transactions), with transactions of a few segments and whole-spool ones, over a
+spool of thousands of one-span segments plus start records whose complete records
+come later.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import agentreel
+from agentreel.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+RUNS, TOOLS = 120, 18
+KILLS = 50
+
+# The child prints "ready" once imported, then drains in transactions of `limit`
+# segments (0: as many as one transaction takes) until the spool is empty.
+_DRAIN = """
+import sys
+from agentreel.store import Store
+limit = int(sys.argv[2]) or None
+print("ready", flush=True)
+with Store.open(sys.argv[1], wait=10) as s:
+    while s.ingest(limit=limit).segments:
+        pass
+print("done", flush=True)
+"""
+
+
+def _record_spool(path: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Record RUNS runs writing through (one segment per span); returns the span ids."""
+    monkeypatch.setenv("AGENTREEL_FLUSH", "each")
+    rec = agentreel.init(path, tracer_provider=TracerProvider())
+    ids: set[str] = set()
+
+    @agentreel.tool
+    def lookup(i: int) -> int:
+        ids.add(agentreel.current_span().span_id)
+        return i
+
+    try:
+        for r in range(RUNS):
+            with agentreel.run("job", tags={"r": r}) as run:
+                ids.add(run.span_id)
+                with agentreel.span("worker", kind="agent") as a:
+                    ids.add(a.span_id)
+                    rec.open_spans.tick()  # start records of the open run and agent
+                    for i in range(TOOLS):
+                        lookup(i)
+    finally:
+        agentreel.shutdown()
+    return ids
+
+
+def test_a_drain_killed_fifty_times_at_random_points_keeps_every_span_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_dir = tmp_path / "store"
+    expected = _record_spool(store_dir, monkeypatch)
+    spool = store_dir / "spool"
+    segments = sorted(p.name for p in spool.glob("*.jsonl"))
+    assert len(expected) == RUNS * (TOOLS + 2)
+    assert sum(n.endswith(".open.jsonl") for n in segments) == RUNS
+    assert len(segments) == len(expected) + RUNS
+
+    rng = random.Random(20261128)
+    killed_mid_drain = 0
+    rounds_with_progress = 0
+    pending = len(segments)
+    t0 = time.monotonic()
+    for _ in range(KILLS):
+        limit = rng.choice([0, 5, 20, 60])
+        child = subprocess.Popen(
+            [sys.executable, "-c", _DRAIN, str(store_dir), str(limit)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.4))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            killed_mid_drain += 1
+        child.wait(timeout=30)
+        child.stdout.close()
+        now_pending = len(list(spool.glob("*.jsonl")))
+        rounds_with_progress += now_pending < pending
+        pending = now_pending
+    kill_seconds = time.monotonic() - t0
+    left = pending
+    assert killed_mid_drain >= KILLS - 5, "the drains finished before they could be killed"
+    assert rounds_with_progress >= KILLS // 5, "most kills should land after a drain began"
+    assert left > 0, "the kills should land part-way through the spool"
+
+    # a last, clean drain takes the rest
+    with Store.open(store_dir) as store:
+        store.ingest()
+        rows = store.sql(
+            "SELECT span_id, count(*) AS n, count(end_time) AS ended FROM spans GROUP BY span_id"
+        )
+        assert rows.height == len(expected)
+        assert set(rows["span_id"]) == expected  # nothing lost
+        assert set(rows["n"]) == {1}  # nothing twice
+        assert set(rows["ended"]) == {1}  # every start record replaced by its complete record
+        runs = store.runs(limit=1000)
+        assert runs.height == RUNS
+        assert set(runs["status"]) == {"ok"}
+        assert set(runs["span_count"]) == {TOOLS + 2}
+        seg = store.sql(
+            "SELECT name, count(*) AS n, any_value(status) AS status FROM segments GROUP BY name"
+        )
+        assert sorted(seg["name"]) == segments
+        assert set(seg["n"]) == {1}
+        assert set(seg["status"]) == {"ingested"}
+    assert not list(spool.glob("*.jsonl"))
+    assert sorted(p.name for p in (spool / "archive").iterdir()) == segments
+    assert not list((spool / "rejected").iterdir())
+    print(
+        json.dumps(
+            {
+                "segments": len(segments),
+                "kills": killed_mid_drain,
+                "kill_seconds": round(kill_seconds, 1),
+                "rounds_with_progress": rounds_with_progress,
+                "left_after_kills": left,
+            }
+        )
+    )
