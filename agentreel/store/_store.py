@@ -159,17 +159,29 @@ class Store:
             raise AgentreelError(f"cannot open the store at {db}: {e}") from None
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
-        if not read_only:
-            for f in (db, db.with_name(db.name + ".wal")):  # owner-only, like the spool
-                with contextlib.suppress(OSError):
-                    if f.exists() and f.stat().st_mode & 0o077:
-                        f.chmod(0o600)
         try:
             migrate(con, str(db), read_only=read_only)
         except BaseException:
             con.close()
             raise
-        return cls(p, con, read_only)
+        store = cls(p, con, read_only)
+        store._tighten()
+        return store
+
+    def _tighten(self) -> None:
+        """Make the DuckDB file and its WAL owner-only, like the spool.
+
+        DuckDB creates them with the process's umask (and makes the WAL afresh after
+        each checkpoint), so every write through the store ends here; the store
+        directory itself is ``0700`` when agentreel made it.
+        """
+        if self.read_only:
+            return
+        db = self.path / DB_NAME
+        for f in (db, db.with_name(db.name + ".wal")):
+            with contextlib.suppress(OSError):
+                if f.stat().st_mode & 0o077:
+                    f.chmod(0o600)
 
     def close(self) -> None:
         self._con.close()
@@ -195,7 +207,10 @@ class Store:
             raise AgentreelError(
                 "this store was opened read-only; open it without read_only to ingest"
             )
-        return drain(self._con, self.paths, limit=limit, budget=budget)
+        try:
+            return drain(self._con, self.paths, limit=limit, budget=budget)
+        finally:
+            self._tighten()
 
     # -- reading ---------------------------------------------------------------
 
@@ -343,7 +358,10 @@ class Store:
             raise AgentreelError(
                 "this store was opened read-only; open it without read_only to save check results"
             )
-        return append_check_results(self._con, rows)
+        try:
+            return append_check_results(self._con, rows)
+        finally:
+            self._tighten()
 
     def check_results(
         self, *, check_run_id: str | None = None, check: str | None = None, limit: int | None = None
