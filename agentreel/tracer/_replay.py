@@ -284,27 +284,35 @@ def _changed_part(recorded: str, actual: str) -> str:
         b = json.loads(actual).get("arguments")
     except (ValueError, AttributeError):
         return ""
-    if not isinstance(a, dict) or not isinstance(b, dict):
-        return "the arguments changed"
-    for key in sorted(a.keys() | b.keys()):
-        va, vb = a.get(key), b.get(key)
-        if va == vb:
-            continue
-        if isinstance(va, list) and isinstance(vb, list):
-            for i in range(max(len(va), len(vb))):
-                ma = va[i] if i < len(va) else None
-                mb = vb[i] if i < len(vb) else None
-                if ma != mb:
-                    m = mb if isinstance(mb, dict) else ma
-                    role = m.get("role") if isinstance(m, dict) else None
-                    label = f"{key}[{i}]" + (f" ({role})" if role else "")
-                    if ma is None:
-                        return f"{label} added"
-                    if mb is None:
-                        return f"{label} removed"
-                    return f"{label} changed"
-        return f"argument {key} changed"
-    return ""
+    return _where(a, b, "")
+
+
+def _where(a: Any, b: Any, path: str) -> str:
+    if a == b:
+        return ""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            if a.get(key) != b.get(key):
+                sub = f"{path}.{key}" if path else str(key)
+                if key not in a:
+                    return f"argument {sub} added"
+                if key not in b:
+                    return f"argument {sub} removed"
+                return _where(a[key], b[key], sub)
+    if isinstance(a, list) and isinstance(b, list):
+        for i in range(max(len(a), len(b))):
+            ma = a[i] if i < len(a) else None
+            mb = b[i] if i < len(b) else None
+            if ma != mb:
+                m = mb if isinstance(mb, dict) else ma
+                role = m.get("role") if isinstance(m, dict) else None
+                label = f"{path}[{i}]" + (f" ({role})" if role else "")
+                if ma is None:
+                    return f"{label} added"
+                if mb is None:
+                    return f"{label} removed"
+                return f"{label} changed"
+    return f"{path or 'the arguments'} changed"
 
 
 class NetworkBlocked(OSError):
