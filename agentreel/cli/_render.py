@@ -141,15 +141,18 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> Rend
             )
         )
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
-    t.add_column(
-        "span", no_wrap=True, overflow="ellipsis", min_width=20, max_width=max(20, width - 47)
-    )
+    span_width = max(20, width - 47)
+    t.add_column("span", no_wrap=True, overflow="ellipsis", min_width=20, max_width=span_width)
     t.add_column("kind", no_wrap=True, min_width=5)
     t.add_column("duration", justify="right", no_wrap=True, min_width=8)
     t.add_column("tokens", justify="right", no_wrap=True, min_width=9)
     t.add_column("cost", justify="right", no_wrap=True, min_width=7)
     t.add_column("status", no_wrap=True, min_width=5)
-    prefixes = tree_prefixes(tree["depth"].to_list())
+    keep = span_width * 2 // 3  # a deeper prefix shows its innermost levels after a "…"
+    prefixes = [
+        p if len(p) <= keep else "…" + p[len(p) - keep + 1 :]
+        for p in tree_prefixes(tree["depth"].to_list())
+    ]
     for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
         st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
         tok = (
