@@ -1,0 +1,131 @@
+"""LangChain's chat-model seam: record each chat call as a replayable LLM step.
+
+`ReplayableChatModel` is a LangChain `BaseChatModel` that wraps another (the
+framework's own interface, no monkey-patching), so it works wherever a chat
+model does, LangGraph graphs included. Each call is recorded as an
+``@agentreel.llm`` step named ``langchain`` whose arguments are the messages
+(without their ids, which LangGraph makes up afresh) and the call's options
+(bound tools, stop words), and whose result is the `ChatResult` as JSON. In
+``agentreel replay`` the recorded result is served back and the wrapped model is
+never called.
+
+Example::
+
+    from langchain_openai import ChatOpenAI
+    from langgraph.prebuilt import create_react_agent
+    from agentreel.langchain import ReplayableChatModel
+
+    graph = create_react_agent(ReplayableChatModel(wrapped=ChatOpenAI()), tools=[search])
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, messages_from_dict, messages_to_dict
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from agentreel.tracer._decorators import llm
+
+__all__ = ["ReplayableChatModel"]
+
+_call: contextvars.ContextVar[Callable[[], Any]] = contextvars.ContextVar("agentreel_lc_call")
+
+
+def _messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    out = []
+    for m in messages_to_dict(messages):
+        data = {k: v for k, v in m["data"].items() if k != "id"}
+        out.append({"type": m["type"], "data": data})
+    return out
+
+
+def _dump(result: ChatResult) -> dict[str, Any]:
+    return {
+        "generations": [
+            {
+                "message": messages_to_dict([g.message])[0],
+                "generation_info": g.generation_info,
+            }
+            for g in result.generations
+        ],
+        "llm_output": result.llm_output,
+    }
+
+
+def _load(data: dict[str, Any]) -> ChatResult:
+    return ChatResult(
+        generations=[
+            ChatGeneration(
+                message=messages_from_dict([g["message"]])[0],
+                generation_info=g.get("generation_info"),
+            )
+            for g in data["generations"]
+        ],
+        llm_output=data.get("llm_output"),
+    )
+
+
+@llm(name="langchain")
+def _chat(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = _dump(_call.get()())
+    return result
+
+
+@llm(name="langchain")
+async def _achat(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = _dump(await _call.get()())
+    return result
+
+
+class ReplayableChatModel(BaseChatModel):
+    """A LangChain chat model whose calls are recorded for, and served by, replay."""
+
+    wrapped: BaseChatModel
+
+    @property
+    def _llm_type(self) -> str:
+        return f"agentreel-replayable-{self.wrapped._llm_type}"
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (as OpenAI-format tool schemas, which the wrapped model receives)."""
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        token = _call.set(lambda: self.wrapped._generate(messages, stop=stop, **kwargs))
+        try:
+            data = _chat(_messages(messages), {"stop": stop, **kwargs})
+        finally:
+            _call.reset(token)
+        return _load(data)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        token = _call.set(lambda: self.wrapped._agenerate(messages, stop=stop, **kwargs))
+        try:
+            data = await _achat(_messages(messages), {"stop": stop, **kwargs})
+        finally:
+            _call.reset(token)
+        return _load(data)
