@@ -40,8 +40,14 @@ def _entry(plan: dict[str, Any]) -> Any:
         fn = scope.get(qualname)
     else:
         fn = _import_attr(f"{module}:{qualname}")
+        recorded_cwd = (plan.get("env") or {}).get("cwd")
+        if fn is None and recorded_cwd and recorded_cwd not in sys.path:
+            sys.path.append(recorded_cwd)  # where the run was recorded
+            fn = _import_attr(f"{module}:{qualname}")
     if not callable(fn):
-        raise ReplayFailed(f"cannot import the entry point {plan['entry']}")
+        where = (plan.get("env") or {}).get("cwd")
+        hint = f"; run the replay from {where}, where it was recorded" if where else ""
+        raise ReplayFailed(f"cannot import the entry point {plan['entry']}{hint}")
     return fn
 
 

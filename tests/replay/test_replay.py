@@ -240,3 +240,35 @@ def test_the_demo_agent_replays(tmp_path: Path) -> None:
         assert r["reproduced"], (run["status"], r["divergence"], r["error"])
         assert r["served"] == r["steps"] > 0
         assert r["live"] == 0
+
+
+def test_an_imported_entry_point_replays_from_another_directory(tmp_path: Path) -> None:
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "mod_agent.py").write_text(
+        "import agentreel\n"
+        "@agentreel.tool\n"
+        "def double(x: int) -> int:\n"
+        "    return 2 * x\n"
+        "@agentreel.agent\n"
+        "def main(x: int) -> int:\n"
+        "    return double(x) + 1\n"
+    )
+    code = (
+        "import agentreel, mod_agent\n"
+        "agentreel.init()\n"
+        "with agentreel.run('m') as r: mod_agent.main(20)\n"
+        "print(r.run_id)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=work,
+        env=_env(tmp_path / "store"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    p = _cli(tmp_path, "replay", out.stdout.strip(), "--check", "--json")  # from tmp_path
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _json(p)["output"] == "41"
