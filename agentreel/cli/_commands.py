@@ -1,4 +1,4 @@
-"""The subcommands: demo, ingest, runs, show."""
+"""The subcommands: demo, ingest, runs, show, gc."""
 
 from __future__ import annotations
 
@@ -188,3 +188,59 @@ def show(run_id: str, store_dir: Path, as_json: bool) -> None:
         click.echo(to_json({"run": run, "spans": tree, "events": events}))
     else:
         console.print(span_tree(run, tree, console.width))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    help="Remove runs that ended longer ago than this (90s, 12h, 30d, 8w) or before an ISO date.",
+)
+@click.option(
+    "--max-size",
+    metavar="SIZE",
+    help="Then remove the oldest runs until the DuckDB file fits (500MB, 2GB, 750MiB, bytes).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be removed and change nothing.")
+@dir_option
+@json_option
+@handles_errors
+def gc(
+    older_than: str | None, max_size: str | None, dry_run: bool, store_dir: Path, as_json: bool
+) -> None:
+    """Remove old runs and compact the store file.
+
+    With no option it only compacts: DuckDB keeps the space of deleted rows, so the
+    store is copied into a fresh file that replaces the old one once it is complete.
+    """
+    with _open_fresh(store_dir) as store:
+        report = store.gc(older_than=older_than, max_size=max_size, dry_run=dry_run)
+        shown = store.runs_by_id(report.runs[:20]).sort("start_time") if dry_run else None
+    if as_json:
+        click.echo(to_json(report.as_dict()))
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(
+        f"{verb} {len(report.runs)} runs ({report.spans} spans) and "
+        f"{report.segments} archived spool segments"
+    )
+    if shown is not None and shown.height:
+        console.print(runs_table(shown, console.width))
+        if len(report.runs) > shown.height:
+            console.print(f"[dim]... and {len(report.runs) - shown.height} more[/]")
+    size = f"{_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"
+    if dry_run:
+        console.print(f"store file {size} (estimated; nothing changed)")
+    else:
+        console.print(f"store file {size}{' (compacted)' if report.compacted else ''}")
+    if report.fits is False:
+        err_console.print(
+            f"[yellow]warning:[/] the store still exceeds --max-size {escape(max_size or '')}: "
+            "what is left is runs still recording and the empty store's own size",
+            highlight=False,
+            soft_wrap=True,
+        )

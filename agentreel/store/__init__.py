@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
+from agentreel.store._gc import GcReport
 from agentreel.store._ingest import IngestReport
 from agentreel.store._otlp import OTLPDecodeError
 from agentreel.store._receiver import Receiver, ReceiverStats
@@ -35,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ExportReport",
     "FilterError",
+    "GcReport",
     "ImportReport",
     "IngestReport",
     "OTLPDecodeError",

@@ -19,6 +19,16 @@ from agentreel._spool import SpoolPaths
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import parse_filter
+from agentreel.store._gc import (
+    GcReport,
+    clear_interrupted_compaction,
+    compact,
+    empty_store_bytes,
+    estimated_bytes,
+    parse_size,
+    remove_runs,
+    select_runs,
+)
 from agentreel.store._ingest import IngestReport, drain, live_processes
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
@@ -211,6 +221,127 @@ class Store:
             return drain(self._con, self.paths, limit=limit, budget=budget)
         finally:
             self._tighten()
+
+    def gc(
+        self,
+        *,
+        older_than: timedelta | str | None = None,
+        max_size: int | str | None = None,
+        dry_run: bool = False,
+    ) -> GcReport:
+        """Remove old runs and compact the DuckDB file; returns what went.
+
+        `older_than` (``"30d"``, ``"12h"``, a timedelta) removes runs that ended that
+        long ago; `max_size` (``"500MB"``, ``"2GiB"``, bytes) then removes the oldest
+        runs until the file fits. A run's spans, its ``runs`` row, processes no run
+        needs any more and archived spool segments older than every kept run go with
+        it; check results stay (they are the history of `agentreel check`). The file
+        is then compacted: copied into a fresh file that replaces it atomically, so a
+        gc killed midway leaves the old store whole. With no limits, gc only compacts.
+        `dry_run` removes nothing and estimates the size afterwards.
+
+        Drain the spool first (`ingest`) so its spans count too. Close any other
+        `Store` on this directory in this process first: DuckDB shares one open file
+        per path within a process, and it would keep the old file.
+
+        Example::
+
+            with Store.open() as store:
+                store.ingest()
+                report = store.gc(older_than="30d", max_size="500MB")
+                print(len(report.runs), report.bytes_before, report.bytes_after)
+        """
+        if self.read_only:
+            raise AgentreelError("this store was opened read-only; open it without read_only to gc")
+        t0 = time.perf_counter()
+        db = self.path / DB_NAME
+        before = _when(older_than, "older_than") if older_than is not None else None
+        limit = parse_size(max_size) if max_size is not None else None
+        self._con.execute("CHECKPOINT")  # so the file's size counts what the WAL held
+        # a gc killed while copying: its deletes may have committed, so compact again
+        interrupted = not dry_run and clear_interrupted_compaction(db)
+        report = GcReport(dry_run=dry_run, bytes_before=db.stat().st_size)
+        size = float(report.bytes_before)
+        chosen: list[str] = []
+
+        def take(ids: list[str], spans: int) -> None:
+            chosen.extend(ids)
+            report.runs.extend(ids)
+            report.spans += spans
+
+        base = empty_store_bytes()
+
+        def shrunk(size: float, total: int, est: int) -> float:
+            # the rows' share of the file shrinks with their estimated bytes
+            return base + (size - base) * (total - est) / total if total else size
+
+        if before is not None:
+            total = estimated_bytes(self._con, [])
+            ids, spans, est = select_runs(self._con, self.paths, before=before)
+            take(ids, spans)
+            if dry_run:
+                size = shrunk(size, total, est)
+            elif ids:
+                report.segments += remove_runs(
+                    self._con, self.paths, ids, segments_before=before, dry_run=False
+                )
+                size = self._compact(report)
+        if (
+            not dry_run
+            and not report.compacted
+            and (
+                interrupted
+                or (limit is None and before is None)
+                or (limit is not None and size > limit)
+            )
+        ):
+            size = self._compact(report)  # space freed earlier may be enough
+        for _ in range(12):  # each round removes runs; the estimate is usually right at once
+            if limit is None or size <= limit:
+                break
+            total = estimated_bytes(self._con, chosen if dry_run else [])
+            if not total:
+                break
+            # the share of the rows' bytes to remove is the share of their space to free
+            need = total * (size - limit) / max(size - base, 1.0) * 1.05
+            ids, spans, est = select_runs(
+                self._con, self.paths, free_bytes=need, excluded=chosen if dry_run else None
+            )
+            if not ids:
+                break
+            take(ids, spans)
+            if dry_run:
+                size = shrunk(size, total, est)
+            else:
+                report.segments += remove_runs(
+                    self._con, self.paths, ids, segments_before=None, dry_run=False
+                )
+                size = self._compact(report)
+        if dry_run:
+            report.segments = remove_runs(
+                self._con, self.paths, chosen, segments_before=before, dry_run=True
+            )
+        report.bytes_after = int(size)
+        report.fits = None if limit is None else size <= limit
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _compact(self, report: GcReport) -> float:
+        db = self.path / DB_NAME
+
+        def reconnect() -> duckdb.DuckDBPyConnection:
+            try:
+                return _connect(db, False, 10.0)
+            except duckdb.IOException as e:
+                raise StoreBusy(
+                    f"compacted {db}, but another process opened it before this one could "
+                    f"reopen it: {str(e).splitlines()[0]}"
+                ) from None
+
+        self._con = compact(self._con, db, reconnect)
+        self._tighten()
+        report.compacted = True
+        return float(db.stat().st_size)
 
     # -- reading ---------------------------------------------------------------
 

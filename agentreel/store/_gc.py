@@ -1,0 +1,345 @@
+"""`Store.gc`: remove old runs, then compact the DuckDB file.
+
+DuckDB does not give back the space of deleted rows, so after removing runs the
+store is copied into a fresh file (``ATTACH`` + ``COPY FROM DATABASE``) and that
+file renamed over the old one. The old file stays whole until the new one is
+complete and checkpointed, so a gc killed at any point leaves one good store: the
+old one, or the new one. The store's connection (its lock) is held throughout;
+the only moment another process may get in is after the rename, when it opens the
+new file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from agentreel._errors import AgentreelError
+from agentreel._spool import SpoolPaths
+from agentreel.store._ingest import live_processes
+from agentreel.store._schema import MIGRATIONS
+
+__all__ = [
+    "GcReport",
+    "clear_interrupted_compaction",
+    "compact",
+    "empty_store_bytes",
+    "estimated_bytes",
+    "parse_size",
+    "remove_runs",
+    "select_runs",
+]
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+#: Rough bytes a span row costs beyond its text columns (ids, times, numbers).
+_ROW_BYTES = 150
+
+#: A run is removable unless its root is still open in a live process.
+_REMOVABLE = "NOT (status = 'running' AND process_id IS NOT NULL AND list_contains($live::VARCHAR[], process_id))"
+
+
+@dataclass
+class GcReport:
+    """What `Store.gc` removed (or, in a dry run, would remove)."""
+
+    dry_run: bool = False
+    #: ids of the runs removed, oldest first
+    runs: list[str] = field(default_factory=list)
+    spans: int = 0
+    #: archived spool segments deleted (spool/archive/)
+    segments: int = 0
+    bytes_before: int = 0
+    #: the DuckDB file's size afterwards (an estimate in a dry run)
+    bytes_after: int = 0
+    #: with a size limit: whether the file fits under it now (or would)
+    fits: bool | None = None
+    compacted: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "runs": len(self.runs),
+            "run_ids": self.runs,
+            "spans": self.spans,
+            "segments": self.segments,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "fits": self.fits,
+            "compacted": self.compacted,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def parse_size(v: int | str) -> int:
+    """Bytes from ``500MB``, ``1.5GiB``, ``200kb`` or a plain number of bytes."""
+    if isinstance(v, int):
+        n = v
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", v)
+        unit = m.group(2).lower() if m else ""
+        if not m or unit not in _UNITS:
+            raise AgentreelError(
+                f"size {v!r} is not a size like 500MB, 2GB, 750MiB or a number of bytes"
+            )
+        n = int(float(m.group(1)) * _UNITS[unit])
+    if n <= 0:
+        raise AgentreelError(f"size {v!r} must be more than 0 bytes")
+    return n
+
+
+_SPAN_BYTES = f"""({_ROW_BYTES} + coalesce(strlen(input), 0)
+    + coalesce(strlen(output), 0)
+    + coalesce(strlen(attributes::VARCHAR), 0)
+    + coalesce(strlen(events::VARCHAR), 0))"""
+
+
+def estimated_bytes(con: duckdb.DuckDBPyConnection, excluded: list[str]) -> int:
+    """Estimated bytes of the span rows of every run not in `excluded`."""
+    row = con.execute(
+        f"SELECT sum({_SPAN_BYTES}) FROM spans WHERE NOT list_contains($excluded::VARCHAR[], run_id)",
+        {"excluded": excluded},
+    ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def select_runs(
+    con: duckdb.DuckDBPyConnection,
+    paths: SpoolPaths,
+    *,
+    before: datetime | None = None,
+    free_bytes: float | None = None,
+    excluded: list[str] | None = None,
+) -> tuple[list[str], int, int]:
+    """Runs to remove, oldest first, with their span count and estimated bytes.
+
+    `before`: runs that ended (or, never ended, started) before it. `free_bytes`: the
+    oldest runs whose span rows add up to at least that many estimated bytes.
+    Runs still recording in a live process are never chosen.
+    """
+    rows = con.execute(
+        f"""
+        WITH w AS (
+            SELECT run_id, count(*) AS n, sum({_SPAN_BYTES}) AS bytes FROM spans GROUP BY run_id
+        )
+        SELECT r.run_id, coalesce(w.n, 0), coalesce(w.bytes, 0),
+               coalesce(r.end_time, r.start_time) < $before
+        FROM runs r LEFT JOIN w USING (run_id)
+        WHERE {_REMOVABLE} AND NOT list_contains($excluded::VARCHAR[], r.run_id)
+        ORDER BY r.start_time NULLS FIRST, r.run_id
+        """,
+        {"live": live_processes(paths), "excluded": excluded or [], "before": before},
+    ).fetchall()
+    ids: list[str] = []
+    spans = total = 0
+    for run_id, n, b, old in rows:
+        if before is not None and not old:
+            continue
+        if free_bytes is not None and total >= free_bytes:
+            break
+        ids.append(str(run_id))
+        spans += int(n)
+        total += int(b)
+    return ids, spans, total
+
+
+_empty: list[int] = []
+
+
+def empty_store_bytes() -> int:
+    """The size of a compacted store with no rows: what no gc can free.
+
+    DuckDB gives each table and index blocks of their own, so an empty store takes
+    a few hundred kilobytes; measured once per process on a scratch file.
+    """
+    if not _empty:
+        with tempfile.TemporaryDirectory(prefix="agentreel-gc-") as d:
+            db = Path(d) / "empty.duckdb"
+            con = duckdb.connect(str(db))
+            try:
+                for m in MIGRATIONS:
+                    con.execute(m)
+            finally:
+                con.close()
+            _empty.append(db.stat().st_size)
+    return _empty[0]
+
+
+def _segment_time(name: str) -> int | None:
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def remove_runs(
+    con: duckdb.DuckDBPyConnection,
+    paths: SpoolPaths,
+    run_ids: list[str],
+    *,
+    segments_before: datetime | None,
+    dry_run: bool,
+) -> int:
+    """Delete the runs, their spans, and processes and drained segments no run needs.
+
+    Drained segments (rows in ``segments`` and files in spool/archive/) go when
+    they were written before `segments_before` and before the oldest run kept
+    started, so the archive never holds spans of a run the store no longer has
+    while keeping every segment a kept run may need. Returns how many archived
+    segment files went (or would go).
+    """
+    row = con.execute(
+        "SELECT min(start_time) FROM runs WHERE NOT list_contains($ids::VARCHAR[], run_id)",
+        {"ids": run_ids},
+    ).fetchone()
+    oldest_kept: datetime | None = row[0] if row else None
+    limits = [t for t in (segments_before, oldest_kept) if t is not None]
+    if not run_ids and not limits:
+        return 0
+    keep_ns = _ns(min(limits)) if limits else None  # None: no run is kept, all may go
+    pending = {p.name for p in paths.pending()}
+    try:
+        archived = sorted(os.listdir(paths.archive))
+    except FileNotFoundError:
+        archived = []
+    doomed = [
+        n
+        for n in archived
+        if n not in pending
+        and (t := _segment_time(n)) is not None
+        and (keep_ns is None or t < keep_ns)
+    ]
+    if dry_run:
+        return len(doomed)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "DELETE FROM spans WHERE list_contains($ids::VARCHAR[], run_id)", {"ids": run_ids}
+        )
+        con.execute(
+            "DELETE FROM runs WHERE list_contains($ids::VARCHAR[], run_id)", {"ids": run_ids}
+        )
+        con.execute(
+            "DELETE FROM processes WHERE process_id NOT IN "
+            "(SELECT DISTINCT process_id FROM spans WHERE process_id IS NOT NULL) "
+            "AND NOT list_contains($live::VARCHAR[], process_id)",
+            {"live": live_processes(paths)},
+        )
+        con.execute(
+            "DELETE FROM segments WHERE status = 'ingested' AND list_contains($n::VARCHAR[], name)",
+            {"n": doomed},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    for n in doomed:  # after the commit: a file left by a kill here goes next time
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(paths.archive / n)
+    return len(doomed)
+
+
+def _ns(t: datetime) -> int:
+    return int(t.replace(tzinfo=UTC).timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _scratch(db: Path) -> tuple[Path, Path]:
+    tmp = db.with_name(f".{db.name}.compact")
+    return tmp, tmp.with_name(tmp.name + ".wal")
+
+
+def clear_interrupted_compaction(db: Path) -> bool:
+    """Remove what a gc killed before its rename left; True if there was something."""
+    found = False
+    for f in _scratch(db):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+            found = True
+    return found
+
+
+def compact(
+    con: duckdb.DuckDBPyConnection,
+    db: Path,
+    reconnect: Callable[[], duckdb.DuckDBPyConnection],
+) -> duckdb.DuckDBPyConnection:
+    """Copy the store on `con` into a fresh file, rename it over `db`; returns the new connection.
+
+    `con` is closed. `reconnect` opens `db` again (waiting if another process got
+    in first). Nothing else in this process may hold a connection to `db`: DuckDB
+    shares one database per path within a process, and a connection opened before
+    the rename would keep writing to the old file.
+    """
+    con.execute("CHECKPOINT")
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        raise AgentreelError(
+            f"cannot compact {db}: its write-ahead log did not empty on CHECKPOINT; "
+            f"close other connections to it in this process and retry"
+        )
+    tmp, tmp_wal = _scratch(db)
+    clear_interrupted_compaction(db)
+    row = con.execute("SELECT current_database()").fetchone()
+    source = str(row[0]) if row else "main"
+    mark = f"{datetime.now(UTC).isoformat(timespec='seconds')} {secrets.token_hex(8)}"
+    quoted = str(tmp).replace("'", "''")
+    attached = False
+    try:
+        con.execute(f"ATTACH '{quoted}' AS agentreel_compact")
+        attached = True
+        con.execute(f'COPY FROM DATABASE "{source}" TO agentreel_compact')
+        con.execute(
+            "INSERT OR REPLACE INTO agentreel_compact.meta VALUES ('compacted_at', ?)", [mark]
+        )
+        con.execute("DETACH agentreel_compact")  # checkpoints the copy into its file
+        attached = False
+        if tmp_wal.exists():
+            raise AgentreelError(f"cannot compact {db}: the copy did not checkpoint")
+        os.chmod(tmp, 0o600)
+        _fsync(tmp)
+    except BaseException:
+        if attached:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("DETACH agentreel_compact")
+        for f in (tmp, tmp_wal):
+            f.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, db)
+    _fsync(db.parent)
+    con.close()
+    new = reconnect()
+    row = new.execute("SELECT value FROM meta WHERE key = 'compacted_at'").fetchone()
+    if not row or row[0] != mark:
+        new.close()
+        raise AgentreelError(
+            f"compacted {db}, but another connection in this process still holds the old "
+            f"file; close every Store on it before gc"
+        )
+    return new
