@@ -298,11 +298,23 @@ class OpenSpanProcessor(SpanProcessor):
         if c is not None and self._open.pop(c.span_id, None) is not None:
             self._spooled.discard(c.span_id)
 
+    def _touch_once(self) -> None:
+        fd = os.open(self._heartbeat, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.utime(self._heartbeat)
+
     def _touch(self) -> None:
         try:
-            fd = os.open(self._heartbeat, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
-            os.utime(self._heartbeat)
+            try:
+                self._touch_once()
+            except FileNotFoundError:
+                # the spool was removed while recording: make it again, so the runs of a
+                # process with nothing to write for a while do not read as interrupted
+                restore = self._writer.faults.restore
+                if restore is None:
+                    raise
+                restore()
+                self._touch_once()
         except OSError:
             pass
 
