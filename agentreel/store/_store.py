@@ -225,7 +225,7 @@ class Store:
     def gc(
         self,
         *,
-        older_than: timedelta | str | None = None,
+        older_than: datetime | timedelta | str | None = None,
         max_size: int | str | None = None,
         dry_run: bool = False,
     ) -> GcReport:
