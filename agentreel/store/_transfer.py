@@ -101,10 +101,19 @@ def _check_files(files: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _open(p: Path) -> io.BufferedIOBase:
-    f = p.open("rb")
+    """`p` opened for reading, checked again once open: the path may have changed since
+    `_check_files` (a FIFO put in its place would block the import forever)."""
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise AgentreelError(f"cannot import {p}: it is not a regular file")
+    os.set_blocking(fd, True)
+    f = os.fdopen(fd, "rb")
     if f.read(2) == b"\x1f\x8b":  # the Collector's file exporter may gzip its output
-        f.close()
-        return gzip.open(p, "rb")
+        f.seek(0)
+        g = gzip.GzipFile(fileobj=f, mode="rb")
+        g.myfileobj = f  # type: ignore[assignment]  # closed with g, as a file it opened
+        return g
     f.seek(0)
     return f
 

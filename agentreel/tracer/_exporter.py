@@ -108,9 +108,58 @@ def record_from_span(
         rec["events"] = events
     if rec["status"] == "error" and rec.get("error_message") is None and st.description:
         rec["error_message"] = st.description
-    if redact is not None and rec["scope"] != SCOPE:
-        _redact_record(rec, redact)
+    if redact is not None:
+        if rec["scope"] != SCOPE:
+            _redact_record(rec, redact)
+        else:
+            _redact_own(rec, redact)
     return rec
+
+
+#: Attributes of agentreel's own spans that need no redaction here: set from code
+#: (names of functions, models, kinds, counts), or payloads redacted when captured.
+_REDACTED_OR_FROM_CODE = frozenset(
+    (
+        "agentreel.input",
+        "agentreel.output",
+        "agentreel.span.kind",
+        "agentreel.llm.name",
+        "agentreel.retriever.name",
+        "gen_ai.operation.name",
+        "gen_ai.agent.name",
+        "gen_ai.tool.name",
+        "gen_ai.tool.type",
+        "gen_ai.provider.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.response.finish_reasons",
+    )
+)
+
+
+def _redact_own(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
+    """Mask what was set on agentreel's own spans other than by capture.
+
+    Attributes set through `SpanHandle.set_attribute` or OpenTelemetry's API, run
+    names and tags, status messages and events (the only costs are on spans that
+    carry such values: the attributes set from code are skipped by name).
+    """
+    masked: dict[str, Any] | None = None
+    for k, v in rec["attributes"].items():
+        if k not in _REDACTED_OR_FROM_CODE and isinstance(v, str | tuple | list):
+            if masked is None:
+                masked = {}
+            masked[k] = _redact_value(v, redact)
+    if masked:  # a new mapping: never write into the span's own
+        rec["attributes"] = {**rec["attributes"], **masked}
+        if "agentreel.run.name" in masked:  # a run's span is named after the run
+            rec["name"] = redact(rec["name"])
+    if rec.get("status_message") is not None:
+        rec["status_message"] = redact(rec["status_message"])
+    if rec.get("error_message") is not None:
+        rec["error_message"] = redact(rec["error_message"])
+    for e in rec.get("events") or ():
+        e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
 
 
 def _redact_value(v: Any, redact: Callable[[str], str]) -> Any:

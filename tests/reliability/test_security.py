@@ -1,0 +1,254 @@
+"""Security: user input reaches SQL only as data; import reads only what it is given;
+secrets are masked on every path before anything is written.
+
+tests/tracer/test_redact.py covers the patterns, arguments, LLM messages, results set
+with `set_output` and exception messages; here are the paths it does not: attributes
+and events set on agentreel's own spans (through the `SpanHandle` or OpenTelemetry's
+API), run names and tags, results returned, tracebacks, start records of spans still
+open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+import agentreel
+from agentreel import AgentreelError
+from agentreel.cli import main
+from agentreel.store import Store, import_otlp_json
+from agentreel.tui import AgentreelApp
+from agentreel.tui._runs import RunsScreen
+from tests.conftest import Recorded
+from tests.tui.test_app import drive, runs_table, text_of, until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+INJECTIONS = [
+    "x' OR '1'='1",
+    "x'; DROP TABLE runs; --",
+    'x"; DROP TABLE spans; --',
+    "') UNION SELECT * FROM spans --",
+    "*' OR 1=1 --",
+    "$1",
+    "$status",
+    "x\\' OR 1=1",
+    "%' OR '%'='",
+    "name:x' OR '1'='1",
+]
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A store with two runs, one named and tagged with an injection attempt (as data)."""
+    d = tmp_path / "store"
+    agentreel.init(d, tracer_provider=TracerProvider())
+    try:
+        with agentreel.run("plain", tags={"team": "a"}):
+            pass
+        with agentreel.run(INJECTIONS[1], tags={"team": INJECTIONS[0]}):
+            pass
+    finally:
+        agentreel.shutdown()
+    with Store.open(d, create=True) as store:
+        store.ingest()
+    return d
+
+
+def _intact(d: Path) -> None:
+    with Store.open(d) as store:
+        tables = set(store.sql("SELECT table_name FROM duckdb_tables()")["table_name"])
+        assert {"spans", "runs", "segments", "processes", "check_results", "meta"} <= tables
+        assert store.sql("SELECT count(*) AS n FROM runs")["n"][0] == 2
+        assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 2
+
+
+@pytest.mark.parametrize("attack", INJECTIONS)
+def test_sql_injection_through_store_runs_is_data(victim: Path, attack: str) -> None:
+    with Store.open(victim) as store:
+        assert store.runs(name=attack).height == (attack == INJECTIONS[1])
+        assert store.runs(tag={"team": attack}).height == (attack == INJECTIONS[0])
+        assert store.runs(tag={attack: "a"}).height == 0
+        try:
+            height = store.runs(query=attack).height
+        except AgentreelError:  # an unclosed quote, say: refused, never run
+            height = 0
+        assert height <= 1
+        quoted = json.dumps(attack)
+        by_text = store.runs(query=f"name:{quoted}").height
+        assert by_text == (attack == INJECTIONS[1])
+    _intact(victim)
+
+
+@pytest.mark.parametrize("attack", INJECTIONS[:4])
+def test_sql_injection_through_the_cli_is_data(victim: Path, attack: str) -> None:
+    runner = CliRunner()
+    for args in (
+        ["runs", "--json", "-q", attack],
+        ["runs", "--json", "--name", attack],
+        ["runs", "--json", "--tag", f"team={attack}"],
+        ["runs", "--json", "--tag", f"{attack}=a"],
+        ["show", attack],
+    ):
+        out = runner.invoke(main, [*args, "--dir", str(victim)])
+        assert out.exit_code in (0, 2), out.output
+        assert "Traceback" not in out.output
+        if out.exit_code == 0 and args[0] == "runs":
+            names = [r["name"] for r in json.loads(out.output)]
+            assert set(names) <= {INJECTIONS[1]}
+    out = runner.invoke(main, ["runs", "--json", "--name", INJECTIONS[1], "--dir", str(victim)])
+    assert [r["name"] for r in json.loads(out.output)] == [INJECTIONS[1]]
+    _intact(victim)
+
+
+def test_sql_injection_through_the_tui_filter_bar_is_data(victim: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count == 2,
+        )
+        for attack, rows in (
+            (f"name:{json.dumps(INJECTIONS[1])}", 1),  # the run named so, found by its name
+            ("x OR 1=1 --; DROP TABLE runs", 0),  # words searched for, not run
+            (f'tag:team="{INJECTIONS[0]}"', 1),
+        ):
+            await pilot.press("slash")
+            await pilot.press("ctrl+a", "ctrl+k", *attack, "enter")
+            await until(pilot, lambda rows=rows: runs_table(pilot).row_count == rows)  # type: ignore[misc]
+        await pilot.press("slash")
+        await pilot.press("ctrl+a", "ctrl+k", *"x' OR 1=1 --", "enter")  # an unbalanced quote
+        await until(
+            pilot,
+            lambda: (
+                "close the quotes" in text_of(pilot.app.screen.query_one("#status-line", Static))
+            ),
+        )
+        await pilot.press("escape")
+
+    drive(AgentreelApp(victim, refresh_every=60), steps)
+    _intact(victim)
+
+
+# -- import reads only the files it is given ------------------------------------------
+
+
+def test_import_refuses_directories_symlinked_directories_and_devices(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text('{"resourceSpans": []}')
+    asked = tmp_path / "asked"
+    asked.mkdir()
+    (asked / "link").symlink_to(outside, target_is_directory=True)
+    fifo = asked / "fifo"
+    os.mkfifo(fifo)
+    store = tmp_path / "store"
+    for p in (asked, asked / "link", fifo, Path("/dev/zero")):
+        with pytest.raises(AgentreelError, match="not a regular file"):
+            import_otlp_json(store, [p])
+    assert not list((store / "spool").glob("*.jsonl")) if (store / "spool").exists() else True
+    out = CliRunner().invoke(main, ["import", str(asked / "link"), "--dir", str(store)])
+    assert out.exit_code == 2
+    assert "not a regular file" in out.output
+
+
+def test_import_checks_the_file_it_opens_not_only_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path swapped for a FIFO between the check and the read is refused, not waited on."""
+    import agentreel.store._transfer as transfer
+
+    good = tmp_path / "t.json"
+    good.write_text('{"resourceSpans": []}')
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    checked = transfer._check_files
+    monkeypatch.setattr(transfer, "_check_files", lambda files: [fifo] if checked(files) else [])
+    t0 = time.monotonic()
+    with pytest.raises(AgentreelError, match="not a regular file"):
+        import_otlp_json(tmp_path / "store", [good])
+    assert time.monotonic() - t0 < 5
+
+
+# -- redaction on every path -----------------------------------------------------------
+
+SECRET = "sk-proj-abcdefghijklmnopqrstuvwx1234"
+NEEDLE = "abcdefghijklmnopqrstuvwx1234"
+
+
+def _spooled(recorded: Recorded) -> str:
+    agentreel.flush()
+    spool = recorded.path / "spool"
+    return "".join(p.read_text() for p in [*spool.glob("*.jsonl"), *spool.glob("*/*.jsonl")])
+
+
+def test_secrets_set_on_agentreels_own_spans_are_masked(recorded: Recorded) -> None:
+    @agentreel.tool
+    def fetch(url: str) -> dict[str, str]:
+        h = agentreel.current_span()
+        h.set_attribute("http.header", f"Bearer {SECRET}")
+        h.set_attributes({"keys": [SECRET, "plain"], "note": f"key={SECRET}"})
+        raw = trace.get_current_span()  # OpenTelemetry's own API on agentreel's span
+        raw.set_attribute("otel.direct", SECRET)
+        raw.add_event("retry", {"why": f"token {SECRET} expired"})
+        raw.set_status(trace.Status(trace.StatusCode.ERROR, f"rejected {SECRET}"))
+        return {"token": SECRET}  # a result returned, not set with set_output
+
+    fetch(f"https://example.org/?key={SECRET}")
+    with agentreel.run(f"deploy {SECRET}", tags={"auth": SECRET}):
+        pass
+    raw = _spooled(recorded)
+    assert "[REDACTED]" in raw
+    assert NEEDLE not in raw
+    recs = {r["name"]: r for r in recorded.records()}
+    tool = recs["execute_tool fetch"]
+    assert tool["attributes"]["keys"] == ["[REDACTED]", "plain"]
+    assert tool["events"][0]["attributes"]["why"] == "token [REDACTED] expired"
+
+
+def test_secrets_in_tracebacks_and_in_start_records_are_masked(recorded: Recorded) -> None:
+    @agentreel.tool
+    def boom() -> None:
+        raise RuntimeError("failed with sk-proj-abcdefghijklmnopqrstuvwx1234")  # in the source
+
+    with pytest.raises(RuntimeError):
+        boom()
+
+    @agentreel.agent(name="slow")
+    def slow(key: str) -> str:
+        agentreel.flush()  # while this span is open: its start record is spooled
+        return "done"
+
+    tracer = recorded.provider.get_tracer("openinference.instrumentation.x")
+    with tracer.start_as_current_span("outer", attributes={"input.value": SECRET}):
+        slow(SECRET)
+    opened = "".join(p.read_text() for p in (recorded.path / "spool").glob("*.open.jsonl"))
+    assert "invoke_agent slow" in opened
+    assert "[REDACTED]" in opened
+    raw = _spooled(recorded)
+    assert "Traceback" in raw
+    assert "RuntimeError" in raw
+    assert NEEDLE not in raw
+
+
+def test_async_tasks_and_generators_capture_through_the_redactor(recorded: Recorded) -> None:
+    @agentreel.tool
+    async def afetch(token: str) -> str:
+        return f"used {token}"
+
+    @agentreel.tool
+    def stream(token: str):  # type: ignore[no-untyped-def]
+        yield f"chunk {token}"
+
+    asyncio.run(afetch(SECRET))
+    assert list(stream(SECRET)) == [f"chunk {SECRET}"]
+    assert NEEDLE not in _spooled(recorded)
