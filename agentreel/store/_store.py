@@ -92,7 +92,11 @@ def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnectio
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(db), read_only=read_only)
+            con = duckdb.connect(str(db), read_only=read_only)
+            # DuckDB draws a progress bar on stdout for queries over 2 s, which would
+            # corrupt `--json` output (seen under heavy recording): never.
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
                 raise

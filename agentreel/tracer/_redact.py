@@ -9,8 +9,10 @@ Users add their own patterns, or a function of their own, or turn it off::
     agentreel.init(redact=False)
 
 It runs on every captured payload (arguments, results, messages), on exception
-messages and tracebacks, and, for spans other instrumentation made, on every
-string attribute, before the span is written to the spool.
+messages and tracebacks, on attributes, run names and tags, status messages and
+events set on agentreel's spans other than from its own code, and, for spans
+other instrumentation made, on every string attribute, before the span is written
+to the spool.
 """
 
 from __future__ import annotations

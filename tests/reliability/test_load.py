@@ -134,8 +134,12 @@ def run_load(
                 figures["checks"].append((code, took))
             else:
                 code, took, out = await timed_cli("runs", "--json", "--dir", str(store_dir))
-                assert code == 0
-                json.loads(out)
+                assert code == 0, out[:500]
+                try:
+                    shown = json.loads(out)
+                except ValueError:
+                    raise AssertionError(f"runs --json printed {out[:300]!r}") from None
+                assert isinstance(shown, list)
                 figures["cli"].append(took)
             n += 1
             await pilot.pause(cli_every)
