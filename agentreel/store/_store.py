@@ -445,6 +445,9 @@ class Store:
 
     def resolve_run(self, run_id: str) -> str:
         """The full id of the run named by `run_id` or an unambiguous prefix of it."""
+        exact = self.sql("SELECT run_id FROM runs WHERE run_id = $r LIMIT 1", {"r": run_id})
+        if exact.height:  # as stored, even when a sender's trace id was not proper hex
+            return str(exact["run_id"][0])
         rid = run_id.strip().lower()
         if not _HEX.match(rid):
             raise RunNotFound(

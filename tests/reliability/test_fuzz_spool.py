@@ -120,6 +120,8 @@ def _damage(data: bytes, kind: str, where: float, what: bytes) -> bytes:
         record = json.loads(lines[i])
     except ValueError:  # an earlier damage broke this line already
         return data
+    if not isinstance(record, dict):  # a line put in by an earlier damage
+        return data
     key = json.loads(b"{" + what + b"}") if b"1e999" not in what else {"start_ns": 0}
     (field,) = key
     rest = json.dumps({k: v for k, v in record.items() if k != field}).encode()
