@@ -194,7 +194,10 @@ def test_connections_beyond_the_limit_are_answered_503_at_once(tmp_path: Path) -
     with Receiver(tmp_path / "store", port=0, max_inflight=1, max_connections=2) as r:
         held = [socket.create_connection(("127.0.0.1", r.port), timeout=10) for _ in range(2)]
         try:
-            time.sleep(0.2)  # both are accepted and have their threads
+            deadline = time.monotonic() + 10
+            while r._server._open < 2:  # both accepted, each with its thread
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
             extra = socket.create_connection(("127.0.0.1", r.port), timeout=10)
             with extra:
                 answer = extra.makefile("rb").read()
