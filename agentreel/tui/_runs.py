@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import polars as pl
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -36,6 +37,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("tags", "tags", "tags"),
     ("id", "run", "run_id"),
 ]
+#: the widest a column grows, for the free-text ones
+_CAPPED = {"name": 32, "tags": 40}
 _RIGHT = {"duration", "spans", "llm", "tools", "tokens", "cost", "errors"}
 
 
@@ -69,9 +72,14 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tags": fmt_tags(r["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
-    # Plain strings would be read as console markup by the table: names and tags are data.
+    # The table reads plain strings as console markup, and names and tags are data: escape
+    # them. (Text cells would do too, but the table keeps and re-measures those objects.)
     return [
-        Text(v, justify="right" if k in _RIGHT else "left") if isinstance(v, str) else v
+        Text(v, justify="right")
+        if k in _RIGHT and isinstance(v, str)
+        else escape(v)
+        if isinstance(v, str)
+        else v
         for k, v in ((key, cells[key]) for key in keys)
     ]
 
@@ -121,12 +129,37 @@ class RunsScreen(Screen[None]):
         if keys == getattr(self, "_keys", None):
             return
         self._keys = keys
+        self._widths: list[int] | None = None
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
         labels = {k: label for k, label, _ in COLUMNS}
         for key in keys:
             table.add_column(labels[key], key=key)
         self.run_ids = []  # refill on the next load
+
+    def _fit_columns(self, table: DataTable[Any], rows: list[list[Any]]) -> None:
+        """Empty the table and size each column to its widest cell.
+
+        Explicit widths, not the table's own measuring: that happens when the app is
+        idle, and a row drawn before it stays cut to the header's width in the table's
+        cell cache.
+        """
+        labels = {k: label for k, label, _ in COLUMNS}
+        widths = [len(labels[k]) for k in self._keys]
+        for cells in rows:
+            for i, cell in enumerate(cells):
+                text = cell if isinstance(cell, Text) else Text.from_markup(str(cell))
+                widths[i] = max(widths[i], text.cell_len)
+        for i, k in enumerate(self._keys):
+            if k in _CAPPED:
+                widths[i] = min(widths[i], _CAPPED[k])
+        if widths == getattr(self, "_widths", None):
+            table.clear()
+            return
+        self._widths = widths
+        table.clear(columns=True)
+        for k, w in zip(self._keys, widths, strict=True):
+            table.add_column(labels[k], key=k, width=w)
 
     def on_resize(self) -> None:
         before = getattr(self, "_keys", None)
@@ -176,9 +209,10 @@ class RunsScreen(Screen[None]):
         )
         fresh_rows = list(runs.iter_rows(named=True))
         if ids != self.run_ids or self._changed(runs):
-            table.clear()
-            for r in fresh_rows:
-                table.add_row(*_cells(r, self._keys), key=r["run_id"])
+            rows = [_cells(r, self._keys) for r in fresh_rows]
+            self._fit_columns(table, rows)
+            for r, cells in zip(fresh_rows, rows, strict=True):
+                table.add_row(*cells, key=r["run_id"])
             self.run_ids = ids
             self._last = runs
             if current in ids:
