@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, TypeVar, overload
 
@@ -25,13 +24,12 @@ from agentreel.tracer._canonical import canonical_request, request_hash
 from agentreel.tracer._capture import dump_exact, dump_payload, extract_llm_response
 from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
+from agentreel.tracer._steps import next_step
 
 __all__ = ["agent", "llm", "retriever", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_STREAM_ITEMS = 10_000
-#: Process-wide order of LLM and tool calls (``agentreel.step``): replay's step order.
-_step_seq = itertools.count(1)
 _get_current_span = trace.get_current_span
 
 
@@ -134,7 +132,9 @@ class _Step:
                 text, truncated = dump_payload(arguments, rec.max_payload_bytes, rec.redactor)
                 attrs = {**attrs, INPUT: text}
                 if self.replayable:
-                    attrs["agentreel.step"] = next(_step_seq)
+                    attrs["agentreel.step"] = next_step(
+                        _get_current_span().get_span_context().trace_id
+                    )
                     attrs["agentreel.request.hash"] = request_hash(
                         canonical_request(self.kind, self.step_name, arguments)
                     )

@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agentreel._normalize import KIND, normalize_into
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel.tracer._steps import release_trace
 
 __all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "SpoolFaults", "record_from_span"]
 
@@ -344,8 +345,12 @@ class OpenSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         c = span.context
-        if c is not None and self._open.pop(c.span_id, None) is not None:
+        if c is None:
+            return
+        if self._open.pop(c.span_id, None) is not None:
             self._spooled.discard(c.span_id)
+        if span.parent is None:
+            release_trace(c.trace_id)
 
     def _touch_once(self) -> None:
         fd = os.open(self._heartbeat, os.O_WRONLY | os.O_CREAT, 0o600)

@@ -71,11 +71,20 @@ def test_llm_and_tool_calls_record_order_hash_and_name(recorded: Recorded) -> No
         return "done"
 
     asyncio.run(main("q"))
+    asyncio.run(main("again"))
     recs = recorded.records()
-    steps = sorted((r for r in recs if r["kind"] in ("llm", "tool")), key=lambda r: r["start_ns"])
-    seqs = [_attrs(r)["agentreel.step"] for r in steps]
-    assert seqs == sorted(seqs)
-    assert len(set(seqs)) == 4
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(recs, key=lambda r: r["start_ns"]):
+        if r["kind"] in ("llm", "tool"):
+            by_run.setdefault(r["trace_id"], []).append(r)
+    assert len(by_run) == 2
+    for run_steps in by_run.values():  # numbered per run, from 1, in call order
+        assert sorted(_attrs(r)["agentreel.step"] for r in run_steps) == [1, 2, 3, 4]
+        assert _attrs(run_steps[0])["agentreel.step"] == 1
+    steps = next(iter(by_run.values()))
+    from agentreel.tracer._steps import _step_counters
+
+    assert not {int(t, 16) for t in by_run} & set(_step_counters)  # forgotten as the runs end
     hashes = [_attrs(r)["agentreel.request.hash"] for r in steps]
     assert hashes[1] == hashes[3] != hashes[2]  # same request, same hash
     assert _attrs(steps[0])["agentreel.llm.name"] == "planner"
