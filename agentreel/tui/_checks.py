@@ -30,7 +30,7 @@ from agentreel.tui._check_cells import (
 )
 from agentreel.tui._check_history import CheckHistory
 from agentreel.tui._check_runs import CheckRun, check_runs, failing_rows, history, result_key
-from agentreel.tui._format import fmt_time
+from agentreel.tui._format import column_widths, fmt_time
 from agentreel.tui._messages import CheckResultsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 
@@ -145,10 +145,12 @@ class ChecksScreen(Screen[None]):
         labels = dict(COLUMNS)
         if "scope" not in self._keys:
             labels["limits"] = "limits"
-        for key in self._keys:
-            table.add_column(labels[key], key=key)
-        for i, r in enumerate(run.rows):
-            table.add_row(*result_cells(r, self._keys), key=str(i))
+        rows = [result_cells(r, self._keys) for r in run.rows]
+        widths = column_widths([labels[k] for k in self._keys], rows)
+        for key, width in zip(self._keys, widths, strict=True):
+            table.add_column(labels[key], key=key, width=width)
+        for i, cells in enumerate(rows):
+            table.add_row(*cells, key=str(i))
         table.move_cursor(row=keep)
         self._show_result(table.cursor_row)
 
@@ -194,10 +196,11 @@ class ChecksScreen(Screen[None]):
         columns: list[str] = []
         for f in self.failures:
             columns += [k for k in f if k not in columns]
-        for key in columns:
-            table.add_column(Text(key), key=key)
-        for i, f in enumerate(self.failures):
-            table.add_row(*(failure_cell(k, f.get(k)) for k in columns), key=str(i))
+        rows = [[failure_cell(k, f.get(k)) for k in columns] for f in self.failures]
+        for key, width in zip(columns, column_widths(columns, rows), strict=True):
+            table.add_column(Text(key), key=key, width=width)
+        for i, cells in enumerate(rows):
+            table.add_row(*cells, key=str(i))
         table.display = bool(self.failures)
         self.query_one(CheckHistory).show(
             history(self.runs, result_key(r)), self.runs[self.index].id

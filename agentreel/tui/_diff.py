@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff
 from agentreel.tui._detail import SpanDetail
-from agentreel.tui._format import KIND_ICONS, KIND_STYLE, fmt_duration
+from agentreel.tui._format import KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
 from agentreel.tui._messages import DiffLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 
@@ -99,11 +99,8 @@ class DiffScreen(Screen[None]):
             )
         )
         table = self.query_one("#diff", DataTable)
-        table.add_column("", key="op", width=1)
-        table.add_column(Text("A", style="red"), key="a")
-        table.add_column(Text("B", style="green"), key="b")
-        table.add_column("difference", key="changes")
         first = d.first_difference
+        rows: list[list[Text]] = []
         for i, p in enumerate(d.pairs):
             note = "; ".join(p.changes) or {"only_a": "only in A", "only_b": "only in B"}.get(
                 p.op, ""
@@ -111,13 +108,16 @@ class DiffScreen(Screen[None]):
             label = Text(note, style=_OP_STYLE[p.op])
             if i == first:
                 label = Text("▶ first difference: ", style="bold") + label
-            table.add_row(
-                Text(_OP_MARK[p.op], style=_OP_STYLE[p.op]),
-                _cell(p.a),
-                _cell(p.b),
-                label,
-                key=str(i),
+            rows.append(
+                [Text(_OP_MARK[p.op], style=_OP_STYLE[p.op]), _cell(p.a), _cell(p.b), label]
             )
+        _, wa, wb, wc = column_widths(["", "A", "B", "difference"], rows)
+        table.add_column("", key="op", width=1)
+        table.add_column(Text("A", style="red"), key="a", width=wa)
+        table.add_column(Text("B", style="green"), key="b", width=wb)
+        table.add_column("difference", key="changes", width=wc)
+        for i, cells in enumerate(rows):
+            table.add_row(*cells, key=str(i))
         table.focus()
         self.action_first()
 

@@ -42,6 +42,20 @@ _STATUS_STYLE = {
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
+def column_widths(headers: list[str], rows: list[list[Text]]) -> list[int]:
+    """The width of each column: its widest cell or header.
+
+    Tables are given explicit widths rather than left to measure their cells, which
+    they do when the app is idle: a row drawn before that stays cut to the header's
+    width in the table's cell cache.
+    """
+    widths = [Text(h).cell_len for h in headers]
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            widths[i] = max(widths[i], cell.cell_len)
+    return widths
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=_STATUS_STYLE.get(status, ""))
 
