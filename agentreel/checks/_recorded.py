@@ -55,7 +55,7 @@ class RecordedSpans:
         self._flush()
         with Store.open(self.path, create=True) as store:
             store.ingest()
-            return store.sql(query)
+            return store.expand(store.sql(query))
 
     @property
     def frame(self) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentreel._errors import AgentreelError
+from agentreel.store._blobs import REFS_OF_SPANS
 
 __all__ = ["FILTER_KEYS", "FilterError", "RunFilter", "parse_filter"]
 
@@ -202,13 +203,21 @@ def parse_filter(
     return f
 
 
+_REFS = REFS_OF_SPANS.replace("{", "{{").replace("}", "}}")
+
+
 def _text(f: RunFilter, word: str, negate: bool) -> None:
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = "%" + escaped + "%"
     f.add(
         "(name ILIKE {0} ESCAPE '\\' OR starts_with(run_id, lower({1})) OR run_id IN ("
         "SELECT run_id FROM spans WHERE name ILIKE {0} ESCAPE '\\' OR input ILIKE {0} ESCAPE '\\' "
-        "OR output ILIKE {0} ESCAPE '\\' OR error_message ILIKE {0} ESCAPE '\\'))",
+        "OR output ILIKE {0} ESCAPE '\\' OR error_message ILIKE {0} ESCAPE '\\') "
+        # the parts of long LLM inputs stored once in `blobs` (docs/data-model.md): the
+        # runs whose references reach a node that matches
+        "OR run_id IN (SELECT run_id FROM (" + _REFS + ") WHERE hash IN ("
+        "WITH RECURSIVE d(hash) AS (SELECT hash FROM blobs WHERE body ILIKE {0} ESCAPE '\\' "
+        "UNION SELECT b.hash FROM d JOIN blobs b ON b.prev = d.hash) SELECT hash FROM d)))",
         like,
         word,
         negate=negate,

@@ -25,6 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
+from agentreel.store._blobs import REFS_OF_SPANS, prune
 from agentreel.store._ingest import live_processes
 from agentreel.store._schema import MIGRATIONS
 
@@ -115,10 +116,33 @@ _SPAN_BYTES = f"""({_ROW_BYTES} + coalesce(strlen(input), 0)
     + coalesce(strlen(events::VARCHAR), 0))"""
 
 
+# The content-addressed nodes each run's inputs reach (a node shared by runs counts for
+# each of them).
+_RUN_BLOBS = f"""
+    WITH RECURSIVE c(run_id, hash, prev, bytes) AS (
+        SELECT r.run_id, b.hash, b.prev, b.bytes
+        FROM ({REFS_OF_SPANS}) r JOIN blobs b USING (hash)
+        UNION
+        SELECT c.run_id, b.hash, b.prev, b.bytes FROM c JOIN blobs b ON b.hash = c.prev
+    )
+    SELECT run_id, sum(bytes) AS bytes FROM c GROUP BY run_id
+"""
+
+
 def estimated_bytes(con: duckdb.DuckDBPyConnection, excluded: list[str]) -> int:
-    """Estimated bytes of the span rows of every run not in `excluded`."""
+    """Estimated bytes of the span rows, and the nodes they reach, of every run not in `excluded`."""
     row = con.execute(
-        f"SELECT sum({_SPAN_BYTES}) FROM spans WHERE NOT list_contains($excluded::VARCHAR[], run_id)",
+        f"""
+        SELECT (SELECT coalesce(sum({_SPAN_BYTES}), 0) FROM spans
+                WHERE NOT list_contains($excluded::VARCHAR[], run_id))
+             + (SELECT coalesce(sum(bytes), 0) FROM blobs WHERE hash IN (
+                WITH RECURSIVE c(hash, prev) AS (
+                    SELECT b.hash, b.prev FROM ({REFS_OF_SPANS}) r JOIN blobs b USING (hash)
+                    WHERE NOT list_contains($excluded::VARCHAR[], r.run_id)
+                    UNION
+                    SELECT b.hash, b.prev FROM c JOIN blobs b ON b.hash = c.prev
+                ) SELECT hash FROM c))
+        """,
         {"excluded": excluded},
     ).fetchone()
     return int(row[0] or 0) if row else 0
@@ -142,10 +166,10 @@ def select_runs(
         f"""
         WITH w AS (
             SELECT run_id, count(*) AS n, sum({_SPAN_BYTES}) AS bytes FROM spans GROUP BY run_id
-        )
-        SELECT r.run_id, coalesce(w.n, 0), coalesce(w.bytes, 0),
+        ), rb AS ({_RUN_BLOBS})
+        SELECT r.run_id, coalesce(w.n, 0), coalesce(w.bytes, 0) + coalesce(rb.bytes, 0),
                coalesce(r.end_time, r.start_time) < $before
-        FROM runs r LEFT JOIN w USING (run_id)
+        FROM runs r LEFT JOIN w USING (run_id) LEFT JOIN rb USING (run_id)
         WHERE {_REMOVABLE} AND NOT list_contains($excluded::VARCHAR[], r.run_id)
         ORDER BY r.start_time NULLS FIRST, r.run_id
         """,
@@ -248,6 +272,7 @@ def remove_runs(
             "DELETE FROM segments WHERE status = 'ingested' AND list_contains($n::VARCHAR[], name)",
             {"n": doomed},
         )
+        prune(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
+from agentreel.store._blobs import address_batch
 from agentreel.store._cost import resolve_price
 
 __all__ = ["IngestReport", "drain"]
@@ -325,6 +326,7 @@ def _apply(
         "(SELECT span_id FROM spans WHERE ingest_id = $i AND end_time IS NOT NULL)",
         {"i": ingest_id},
     )
+    address_batch(con, ingest_id)
     _load_processes(con, paths, ingest_id)
     _price_new_models(con, ingest_id)
     con.execute(

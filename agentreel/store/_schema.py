@@ -145,8 +145,19 @@ CREATE TABLE check_results (
 );
 """
 
+# v3: content-addressed payload parts (long LLM inputs are stored once per message);
+# an LLM span's input may hold {"$list":"<hash>"} and {"$blob":"<hash>"} references.
+_V3 = """
+CREATE TABLE blobs (
+    hash VARCHAR NOT NULL,            -- blake2b-128 of (prev, body), hex
+    prev VARCHAR,                     -- in a list: the node of the element before; else NULL
+    body VARCHAR NOT NULL,            -- the element's or value's JSON text
+    bytes BIGINT NOT NULL
+);
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2]
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

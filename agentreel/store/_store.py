@@ -16,6 +16,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import parse_filter
@@ -480,11 +481,35 @@ class Store:
         )
 
     def spans(self, run_id: str) -> pl.DataFrame:
-        """The spans of one run, in start order (`run_id` may be a unique prefix)."""
+        """The spans of one run, in start order (`run_id` may be a unique prefix).
+
+        Inputs stored as content-addressed parts come back whole.
+        """
         rid = self.resolve_run(run_id)
-        return self.sql(
-            "SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid}
+        return self.expand(
+            self.sql(
+                "SELECT * FROM spans WHERE run_id = $r ORDER BY start_time, span_id", {"r": rid}
+            )
         )
+
+    def expand(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with the references in its ``input`` column replaced by the text they name.
+
+        A long LLM input is stored as ``{"$blob":"<hash>"}`` references to the
+        ``blobs`` table (docs/data-model.md); `spans` expands them itself, and this
+        does the same for the result of a `sql` query that selects ``input``.
+
+        Example::
+
+            store.expand(store.sql("SELECT span_id, input FROM spans WHERE kind = 'llm'"))
+        """
+        cur = self._con.cursor()
+        try:
+            return expand_frame(cur, frame)
+        except duckdb.Error as e:
+            raise AgentreelError(f"query failed: {str(e).splitlines()[0]}") from None
+        finally:
+            cur.close()
 
     def tree(self, run_id: str) -> pl.DataFrame:
         """The spans of one run depth-first (parents before children), with a ``depth`` column."""

@@ -32,6 +32,7 @@ from typing import IO, Any
 from agentreel._errors import AgentreelError
 from agentreel._normalize import INPUT, OUTPUT
 from agentreel._spool import SpoolPaths
+from agentreel.store._blobs import expanded_spans_sql
 from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
@@ -353,12 +354,15 @@ def export_otlp_json(
 
 
 def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport) -> None:
-    spans = store.sql(
-        "SELECT trace_id, span_id, parent_span_id, name, span_kind, epoch_ns(start_time) AS start_ns, "
-        "epoch_ns(end_time) AS end_ns, status, status_message, input, output, attributes, scope, "
-        "process_id FROM spans WHERE list_contains($ids, run_id) "
-        "ORDER BY process_id, start_time, span_id",
-        {"ids": ids},
+    spans = store.expand(
+        store.sql(
+            "SELECT trace_id, span_id, parent_span_id, name, span_kind, "
+            "epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns, status, "
+            "status_message, input, output, attributes, scope, process_id "
+            "FROM spans WHERE list_contains($ids, run_id) "
+            "ORDER BY process_id, start_time, span_id",
+            {"ids": ids},
+        )
     )
     events: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for e in store.sql(
@@ -436,8 +440,10 @@ def export_parquet(
     params = {"ids": ids}
     where = "list_contains($ids, run_id)"
     for table, time_col in (("spans", "start_time"), ("runs", "start_time"), ("events", "time")):
+        # span inputs stored as content-addressed parts are written whole
+        source = f"({expanded_spans_sql(where)})" if table == "spans" else table
         counted = store.sql(
-            f"COPY (SELECT *, CAST({time_col} AS DATE) AS day FROM {table} WHERE {where}) "
+            f"COPY (SELECT *, CAST({time_col} AS DATE) AS day FROM {source} WHERE {where}) "
             f"TO {_quote(d / table)} (FORMAT parquet, PARTITION_BY (day))",
             params,
         )
