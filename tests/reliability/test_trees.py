@@ -162,4 +162,9 @@ def test_a_run_of_100000_spans_ingests_and_opens(tmp_path: Path) -> None:
         assert store.runs()["span_count"].to_list() == [n]
     out = CliRunner().invoke(main, ["runs", "--json", "--dir", str(d)])
     assert json.loads(out.output)[0]["span_count"] == n
+    shown = within(120, lambda: CliRunner().invoke(main, ["show", "bbbb", "--dir", str(d)]))
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert sum(" step " in ln for ln in lines) == n
+    assert f"step {n} " in shown.output
     _open_run(d, BIG, n)
