@@ -193,8 +193,24 @@ class SpoolFaults:
         self.restore = restore
         self.spans = 0
         self.start_records = 0
+        #: spans OpenTelemetry's batch queue dropped because it was full
+        self.queue_full = 0
         self._warned = False
+        self._warned_queue = False
         self._lock = threading.Lock()
+
+    def overflowed(self, capacity: int) -> None:
+        """One span pushed out of a full batch queue: counted, and one warning per process."""
+        with self._lock:
+            self.queue_full += 1
+            warn = not self._warned_queue
+            self._warned_queue = True
+        if warn:
+            log.warning(
+                "agentreel: %d ended spans are waiting to be written, the most the queue "
+                "holds; the oldest are being dropped (counted in agentreel.recorder().dropped)",
+                capacity,
+            )
 
     def failed(self, where: os.PathLike[str] | str, error: OSError, n: int, *, open_: bool) -> None:
         with self._lock:

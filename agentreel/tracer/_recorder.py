@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from agentreel._errors import ConfigError
@@ -84,6 +84,43 @@ def _flush_mode() -> float | None:
     return v
 
 
+#: Ended spans waiting for the next flush; more than this and the oldest are dropped.
+QUEUE_SIZE = 100_000
+
+
+class _CountingBatchProcessor(BatchSpanProcessor):
+    """OpenTelemetry's `BatchSpanProcessor`, counting the spans its full queue drops.
+
+    The SDK drops the oldest queued span when a new one arrives at a full queue, with
+    a log line of its own and no count anyone can read; agentreel counts each in
+    `Recorder.dropped`. The queue's length is read from the SDK's batch processor
+    (a private attribute): if a later SDK moves it, spans are still exported and
+    dropped as before, only not counted. The length is read just before the SDK
+    appends, so a batch the worker takes out in between makes one span counted that
+    was not dropped: the count is exact give or take one span per batch taken at a
+    full queue.
+    """
+
+    def __init__(self, exporter: SpoolExporter, faults: SpoolFaults, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self._faults = faults
+        self._capacity = int(kwargs.get("max_queue_size") or QUEUE_SIZE)
+        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        self._queue: Any = queue if hasattr(queue, "__len__") else None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        q = self._queue
+        ctx = span.context
+        if (
+            q is not None
+            and ctx is not None
+            and ctx.trace_flags.sampled
+            and len(q) >= self._capacity
+        ):
+            self._faults.overflowed(self._capacity)
+        super().on_end(span)
+
+
 class Recorder:
     """The running recorder: its spool, its processors and its settings.
 
@@ -124,11 +161,12 @@ class Recorder:
         if flush_interval is None:
             self.batch = SimpleSpanProcessor(self.exporter)
         else:
-            self.batch = BatchSpanProcessor(
+            self.batch = _CountingBatchProcessor(
                 self.exporter,
-                max_queue_size=100_000,
+                self.faults,
+                max_queue_size=QUEUE_SIZE,
                 schedule_delay_millis=flush_interval * 1000,
-                max_export_batch_size=4096,
+                max_export_batch_size=min(4096, QUEUE_SIZE),
             )
         self._closed = False
         provider.add_span_processor(self.open_spans)
@@ -158,8 +196,9 @@ class Recorder:
 
     @property
     def dropped(self) -> int:
-        """Spans that could not be written to the spool (disk full, spool unwritable)."""
-        return self.faults.spans
+        """Spans lost before the spool: it could not be written (disk full, spool
+        unwritable), or more spans ended than the queue holds before a flush."""
+        return self.faults.spans + self.faults.queue_full
 
     @property
     def dropped_start_records(self) -> int:

@@ -197,3 +197,52 @@ def test_a_file_where_the_spool_was_drops_then_resumes_when_it_is_gone(
     _step(3)
     assert _finished_inputs(recorder.path) == [3]
     assert recorder.dropped == 3
+
+
+def test_spans_pushed_out_of_a_full_queue_are_counted_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """More spans end before a flush than the batch queue holds: the oldest are dropped.
+
+    The queue is made small (50, and so the batch) and the exporter held, so that 200
+    calls end while it can take one batch at most; every span OpenTelemetry pushes out
+    is counted in `dropped`, with one agentreel warning, and every other one reaches
+    the spool once the exporter is let go.
+    """
+    import threading
+
+    from agentreel.tracer import _recorder
+    from agentreel.tracer._exporter import SpoolExporter
+
+    caplog.set_level(logging.WARNING, logger="agentreel")
+    monkeypatch.delenv("AGENTREEL_FLUSH", raising=False)
+    monkeypatch.setattr(_recorder, "QUEUE_SIZE", 50)
+    held = threading.Event()
+    real_export = SpoolExporter.export
+
+    def slow_export(self: SpoolExporter, spans: Any) -> Any:
+        held.wait(30)
+        return real_export(self, spans)
+
+    monkeypatch.setattr(SpoolExporter, "export", slow_export)
+    store = tmp_path / "store"
+    rec = agentreel.init(store, tracer_provider=TracerProvider(), flush_interval=60)
+    try:
+        for i in range(200):
+            assert _step(i) == 2 * i  # the agent runs on
+        lost = rec.dropped
+        assert lost >= 100  # 200, less one batch held by the exporter and a full queue
+        held.set()
+        kept = _finished_inputs(store)
+        # every span is either in the spool or counted; a span may be counted that the
+        # worker took out (to export) between the count and OpenTelemetry's own append,
+        # and the held exporter lets the worker take one batch only: one span at most
+        assert 200 - len(kept) <= lost <= 200 - len(kept) + 1
+        assert kept[-50:] == list(range(150, 200))  # the oldest were pushed out, not the newest
+        assert rec.dropped == lost
+        warnings = _warnings(caplog)
+        assert len(warnings) == 1, warnings
+        assert "the oldest are being dropped" in warnings[0]
+    finally:
+        held.set()
+        agentreel.shutdown()
