@@ -119,25 +119,50 @@ def _open(p: Path) -> io.BufferedIOBase:
     return f
 
 
+#: The largest request (one line, or the whole file when it is one document) an import
+#: reads, decompressed: a bound on memory, so a small gzip file cannot inflate without end.
+MAX_IMPORT_DOCUMENT = 256 * 1024 * 1024
+
+
+def _too_long(p: Path, where: str) -> OTLPDecodeError:
+    return OTLPDecodeError(
+        f"{p}{where} is longer than {MAX_IMPORT_DOCUMENT // (1024 * 1024)} MiB; "
+        "split it into requests of one line each"
+    )
+
+
 def _requests(p: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed request) of a file holding one JSON object, or one per line."""
+    limit = MAX_IMPORT_DOCUMENT
     try:
         with _open(p) as f:
-            lines = enumerate(f, 1)
-            first_no, first = next(((n, ln) for n, ln in lines if ln.strip()), (0, b""))
+
+            def lines() -> Iterator[tuple[int, bytes]]:
+                n = 0
+                while line := f.readline(limit + 1):
+                    n += 1
+                    if len(line) > limit:
+                        raise _too_long(p, f", line {n},")
+                    yield n, line
+
+            numbered = lines()
+            first_no, first = next(((n, ln) for n, ln in numbered if ln.strip()), (0, b""))
             if not first:
                 return
             try:
                 doc = json.loads(first)
             except (ValueError, RecursionError):  # not one object per line: one document
+                rest = f.read(limit + 1 - len(first))
+                if len(first) + len(rest) > limit:
+                    raise _too_long(p, "") from None
                 try:
-                    doc = json.loads(first + f.read())
+                    doc = json.loads(first + rest)
                 except (ValueError, RecursionError) as e:
                     raise OTLPDecodeError(f"{p} is not OTLP/JSON ({e})") from None
                 yield first_no, doc
                 return
             yield first_no, doc
-            for n, line in lines:
+            for n, line in numbered:
                 if not line.strip():
                     continue
                 try:

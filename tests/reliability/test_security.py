@@ -179,6 +179,38 @@ def test_import_checks_the_file_it_opens_not_only_the_path(
     assert time.monotonic() - t0 < 5
 
 
+def test_import_stops_a_gzip_bomb_at_the_document_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small gzip file that inflates past the limit is refused while reading, by name.
+
+    The limit (256 MiB) is lowered to 1 MiB so that the test inflates 2 MiB, not 300.
+    """
+    import gzip
+
+    import agentreel.store._transfer as transfer
+    from agentreel.store import OTLPDecodeError
+
+    monkeypatch.setattr(transfer, "MAX_IMPORT_DOCUMENT", 1024 * 1024)
+    good = json.dumps({"resourceSpans": []}).encode()
+    one_line = tmp_path / "line.json.gz"  # a request per line, the second one huge
+    one_line.write_bytes(gzip.compress(good + b"\n" + b" " * (2 * 1024 * 1024) + b"{}\n"))
+    document = tmp_path / "doc.json.gz"  # one pretty-printed document, huge
+    document.write_bytes(
+        gzip.compress(b'{\n"resourceSpans":\n' + b" " * (2 * 1024 * 1024) + b"[]}")
+    )
+    assert one_line.stat().st_size < 10_000
+    store = tmp_path / "store"
+    with pytest.raises(OTLPDecodeError, match=r"line.json.gz, line 2, is longer than 1 MiB"):
+        import_otlp_json(store, [one_line])
+    with pytest.raises(OTLPDecodeError, match=r"doc.json.gz is longer than 1 MiB"):
+        import_otlp_json(store, [document])
+    assert not list((store / "spool").glob("*.jsonl"))  # nothing of either import stays
+    out = CliRunner().invoke(main, ["import", str(document), "--dir", str(store)])
+    assert out.exit_code == 2
+    assert "is longer than 1 MiB" in out.output
+
+
 # -- redaction on every path -----------------------------------------------------------
 
 SECRET = "sk-proj-abcdefghijklmnopqrstuvwx1234"
