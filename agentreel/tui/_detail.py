@@ -35,8 +35,13 @@ def _section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def render_span(span: dict[str, Any], run_start: datetime | None) -> RenderableType:
-    """A span's header, model and usage, error with traceback, input, output and attributes."""
+def render_span(
+    span: dict[str, Any], run_start: datetime | None, *, hint: str = ""
+) -> RenderableType:
+    """A span's header, model and usage, error with traceback, input, output and attributes.
+
+    `hint` follows the line saying how much of a long payload is not shown.
+    """
     parts: list[RenderableType] = []
     kind = span["kind"]
     head = Text.assemble(
@@ -89,9 +94,9 @@ def render_span(span: dict[str, Any], run_start: datetime | None) -> RenderableT
             if stack:
                 parts.append(Text(str(stack).rstrip(), style="red"))
     parts.append(_section("Input"))
-    parts.append(payload(span.get("input")))
+    parts.append(payload(span.get("input"), hint=hint))
     parts.append(_section("Output"))
-    parts.append(payload(span.get("output")))
+    parts.append(payload(span.get("output"), hint=hint))
     attrs = _json(span.get("attributes"))
     if isinstance(attrs, dict) and attrs:
         parts.append(_section("Attributes"))
@@ -126,9 +131,14 @@ class SpanDetail(VerticalScroll):
     SpanDetail { padding: 0 1; }
     """
 
+    def __init__(self, *, hint: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        #: where the whole of a payload shown in part can be read, if anywhere
+        self.hint = hint
+
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Text("select a span", style="dim"), id="detail-body")
 
     def show(self, span: dict[str, Any], run_start: datetime | None) -> None:
-        self.query_one("#detail-body", Static).update(render_span(span, run_start))
+        self.query_one("#detail-body", Static).update(render_span(span, run_start, hint=self.hint))
         self.scroll_home(animate=False)

@@ -117,9 +117,26 @@ def _content(m: dict[str, Any]) -> str:
     return "" if c is None else str(c)
 
 
-def _transcript(messages: list[dict[str, Any]]) -> RenderableType:
+#: A transcript shows at most this many messages (the latest); a long conversation's
+#: earlier ones are one line saying how many, so a cursor move never renders thousands.
+TRANSCRIPT_TAIL = 40
+#: Pretty-printed JSON and plain text show at most this many lines.
+PAYLOAD_LINES = 1500
+
+
+def _omitted(n: int, what: str, hint: str) -> Text:
+    t = Text(f"… {n:,} {what} not shown", style="dim italic")
+    if hint:
+        t.append(f" ({hint})", style="dim")
+    return t
+
+
+def _transcript(messages: list[dict[str, Any]], hint: str = "") -> RenderableType:
     parts: list[RenderableType] = []
     styles = {"system": "dim", "user": "bold green", "assistant": "bold magenta", "tool": "yellow"}
+    if len(messages) > TRANSCRIPT_TAIL:
+        parts.append(_omitted(len(messages) - TRANSCRIPT_TAIL, "earlier messages", hint))
+        messages = messages[-TRANSCRIPT_TAIL:]
     for m in messages:
         role = str(m.get("role", "?"))
         head = Text(f"{role}", style=styles.get(role, "bold"))
@@ -138,18 +155,36 @@ def _transcript(messages: list[dict[str, Any]]) -> RenderableType:
     return Group(*parts)
 
 
-def payload(text: str | None, *, width: int = 100) -> RenderableType:
-    """A payload for reading: LLM messages as a transcript, JSON pretty-printed, text wrapped."""
+def _head(text: str, hint: str) -> tuple[str, Text | None]:
+    """`text` cut to `PAYLOAD_LINES` lines, and the line saying what was left out."""
+    cut = -1
+    for _ in range(PAYLOAD_LINES):
+        cut = text.find("\n", cut + 1)
+        if cut < 0:
+            return text, None
+    rest = text.count("\n", cut + 1) + 1
+    return text[:cut], _omitted(rest, "more lines", hint)
+
+
+def payload(text: str | None, *, width: int = 100, hint: str = "") -> RenderableType:
+    """A payload for reading: LLM messages as a transcript, JSON pretty-printed, text wrapped.
+
+    Long ones are shown in part (the latest `TRANSCRIPT_TAIL` messages, the first
+    `PAYLOAD_LINES` lines), with a line saying how much was left out and `hint`.
+    """
     if text is None:
         return Text("—", style="dim")
     try:
         value = json.loads(text)
     except ValueError:
-        return Text(text)
-    msgs = _find_messages(value)
-    if msgs is not None:
-        return _transcript(msgs)
+        value = text
+    else:
+        msgs = _find_messages(value)
+        if msgs is not None:
+            return _transcript(msgs, hint)
     if isinstance(value, str):
-        return Text(value)
-    pretty = json.dumps(value, indent=2, ensure_ascii=False)
-    return Syntax(pretty, "json", word_wrap=True, background_color="default", theme="ansi_dark")
+        shown, more = _head(value, hint)
+        return Group(Text(shown), more) if more is not None else Text(shown)
+    pretty, more = _head(json.dumps(value, indent=2, ensure_ascii=False), hint)
+    syntax = Syntax(pretty, "json", word_wrap=True, background_color="default", theme="ansi_dark")
+    return Group(syntax, more) if more is not None else syntax

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -66,7 +66,7 @@ class RunScreen(Screen[None]):
         yield Static("loading…", id="run-header")
         with Horizontal(id="run-body"):
             yield SpanView(id="spans")
-            yield SpanDetail(id="detail")
+            yield SpanDetail(id="detail", hint="o opens the whole payload in $PAGER")
         yield Input(
             placeholder="search this run: names, payloads, errors", id="search", classes="hidden"
         )
@@ -259,6 +259,11 @@ class RunScreen(Screen[None]):
                 subprocess.run(command, check=False)
         except OSError as e:
             self.notify(f"cannot run {command[0]}: {e.strerror or e}", severity="error")
+        except SuspendNotSupported:
+            self.notify(
+                f"cannot hand the terminal to {command[0]} here; c copies the payload instead",
+                severity="error",
+            )
         finally:
             os.unlink(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -441,3 +442,64 @@ def test_run_names_and_tags_are_shown_as_written_not_as_markup(tmp_path: Path) -
         assert "note=[red]hot" in shown
 
     drive(AgentreelApp(d), steps)
+
+
+def test_a_long_conversation_shows_its_latest_messages_and_the_pager_has_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LLM call sent 100 messages: the detail pane shows the latest 40 and says how
+    many it left out (a cursor move never renders a whole long conversation); `o` hands
+    the pager every one of them."""
+    from agentreel.tui._format import TRANSCRIPT_TAIL
+
+    d = tmp_path / "store"
+    agentreel.init(d, tracer_provider=TracerProvider())
+    try:
+
+        @agentreel.llm(provider="openai", model="gpt-4.1")
+        def chat(messages: list[dict[str, str]]) -> str:
+            return "fine"
+
+        with agentreel.run("long talk"):
+            chat([{"role": "user", "content": f"message number {i:03d}"} for i in range(100)])
+    finally:
+        agentreel.shutdown()
+    paged = tmp_path / "paged.json"
+    monkeypatch.setenv("PAGER", f"sh -c 'cat \"$0\" > {paged}'")
+    # a headless test app cannot give its terminal away: `o` says so, and does not crash
+    refused: list[str] = []
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count,
+        )
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        await pilot.press("slash", *"chat", "enter")
+        assert screen.current()["kind"] == "llm"  # type: ignore[index]
+        await until(pilot, lambda: "Input" in text_of(screen.query_one("#detail-body", Static)))
+        detail = text_of(screen.query_one("#detail-body", Static))
+        hidden = 100 - TRANSCRIPT_TAIL
+        assert f"… {hidden} earlier messages not shown (o opens the whole payload" in detail
+        assert "message number 099" in detail
+        assert f"message number {hidden:03d}" in detail
+        assert f"message number {hidden - 1:03d}" not in detail
+        notify = screen.notify
+        monkeypatch.setattr(screen, "notify", lambda m, **k: (refused.append(m), notify(m, **k)))
+        await pilot.press("o")
+        await until(pilot, lambda: refused)
+        assert "cannot hand the terminal to sh here" in refused[0]
+        assert not paged.exists()
+        # where it can (a real terminal), the pager gets every message
+        monkeypatch.setattr(type(pilot.app), "suspend", lambda self: contextlib.nullcontext())
+        await pilot.press("o")
+        await until(pilot, paged.exists)
+
+    drive(AgentreelApp(d), steps)
+    sent = json.loads(paged.read_text())["input"]["messages"]
+    assert [m["content"] for m in sent] == [f"message number {i:03d}" for i in range(100)]
