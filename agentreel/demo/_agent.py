@@ -45,14 +45,30 @@ class _World:
     """The seeded environment one run sees: its model, tool latencies and faults."""
 
     def __init__(self, seed: int, latency: float) -> None:
-        self.rng = random.Random(seed * 7919 + 1)  # the model's and tools' draws
+        self.seed = seed
+        self.rng = random.Random(seed * 7919 + 1)  # the model's draws (its calls are sequential)
         self.decide = random.Random(seed * 104_729 + 3)  # the agent's own choices
         self.model = ScriptedModel(seed, latency=latency)
         self.latency = latency
         self.fetch_failure_rate = self.rng.choice([0.0, 0.1, 0.3, 0.6])
+        self._fetches: dict[str, int] = {}
 
-    async def pause(self, scale: float = 1.0) -> None:
-        await asyncio.sleep(self.latency * scale * self.rng.uniform(0.3, 3.0))
+    def rng_for(self, *call: object) -> random.Random:
+        """The draws of one tool call, from the seed and what the call is.
+
+        Tools run in parallel and wake in an order the machine's load decides; drawing
+        from one shared generator would make the same seed give other pages (and so
+        other token counts) now and then.
+        """
+        return random.Random(":".join(map(str, (self.seed, *call))))
+
+    def attempt(self, url: str) -> int:
+        """How many times `url` has been fetched in this run, this time included."""
+        self._fetches[url] = n = self._fetches.get(url, 0) + 1
+        return n
+
+    async def pause(self, rng: random.Random, scale: float = 1.0) -> None:
+        await asyncio.sleep(self.latency * scale * rng.uniform(0.3, 3.0))
 
 
 _world: contextvars.ContextVar[_World] = contextvars.ContextVar("agentreel_demo_world")
@@ -96,8 +112,9 @@ async def chat(messages: list[dict[str, Any]], purpose: str) -> dict[str, Any]:
 async def web_search(query: str) -> list[dict[str, str]]:
     """Search the (simulated) web."""
     w = _w()
-    await w.pause(2)
-    n = w.rng.randint(1, 4)
+    rng = w.rng_for("search", query)
+    await w.pause(rng, 2)
+    n = rng.randint(1, 4)
     # The query's own last word keeps distinct queries on distinct pages.
     words = query.lower().split()
     slug = "-".join(words[:4] + words[-1:])
@@ -111,10 +128,11 @@ async def web_search(query: str) -> list[dict[str, str]]:
 async def fetch_page(url: str) -> str:
     """Fetch one page; fails now and then, as networks do."""
     w = _w()
-    await w.pause(3)
-    if w.rng.random() < w.fetch_failure_rate:
+    rng = w.rng_for("fetch", url, w.attempt(url))
+    await w.pause(rng, 3)
+    if rng.random() < w.fetch_failure_rate:
         raise TimeoutError(f"timed out fetching {url}")
-    return f"Text of {url}. " + "Lorem ipsum dolor sit amet. " * w.rng.randint(3, 30)
+    return f"Text of {url}. " + "Lorem ipsum dolor sit amet. " * rng.randint(3, 30)
 
 
 @agentreel.tool
