@@ -130,15 +130,24 @@ _CONVERT: dict[str, Any] = {
 }
 
 
-# The older GenAI form (still emitted by some instrumentations): one attribute per message
-# field, ``gen_ai.prompt.0.role`` / ``gen_ai.prompt.0.content``, ``gen_ai.completion.0.*``.
-_FLAT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.")
+# Messages flattened into one attribute per field: the older GenAI form
+# (``gen_ai.prompt.0.role`` / ``gen_ai.prompt.0.content``, ``gen_ai.completion.0.*``) and
+# OpenInference's (``llm.input_messages.0.message.role``, ``llm.output_messages.0.*``).
+# Each call carries the whole conversation so far this way: kept in `attributes` as well
+# as in `input`, a long conversation would grow the store with the square of its length.
+_FLAT_FORMS = (
+    ("gen_ai.prompt.", "", "input"),
+    ("gen_ai.completion.", "", "output"),
+    ("llm.input_messages.", "message.", "input"),
+    ("llm.output_messages.", "message.", "output"),
+)
+_FLAT_PREFIXES = tuple(prefix for prefix, _, _ in _FLAT_FORMS)
 _FLAT_RANK = 99  # below every attribute that holds a whole payload
 
 
 def _flat_messages(a: Mapping[str, Any], best: dict[str, tuple[int, Any, str]]) -> None:
-    """Rebuild message lists from the flattened ``gen_ai.prompt.N.*`` attributes."""
-    for prefix, field in (("gen_ai.prompt.", "input"), ("gen_ai.completion.", "output")):
+    """Rebuild message lists from flattened message attributes, for a field with no payload."""
+    for prefix, inner, field in _FLAT_FORMS:
         if field in best:
             continue
         messages: dict[int, dict[str, Any]] = {}
@@ -146,6 +155,8 @@ def _flat_messages(a: Mapping[str, Any], best: dict[str, tuple[int, Any, str]]) 
             if not k.startswith(prefix):
                 continue
             index, _, key = k[len(prefix) :].partition(".")
+            if inner and key.startswith(inner):
+                key = key[len(inner) :]
             if index.isdigit() and key:
                 messages.setdefault(int(index), {})[key] = v
         if messages:

@@ -312,3 +312,38 @@ def test_normalize_rebuilds_older_flattened_genai_messages() -> None:
     assert json.loads(rec["output"]) == [{"role": "assistant", "content": "hello"}]  # type: ignore[arg-type]
     assert rec["attributes"] == {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}
     assert rec["kind"] == "llm"
+
+
+def test_normalize_keeps_one_copy_of_openinference_flattened_messages() -> None:
+    """OpenInference sends each message twice: in `input.value` and one attribute per field.
+
+    The flattened copy is left out of `attributes` (it is rebuilt into `input` when the
+    span has no `input.value`), so a long conversation is not stored twice per call.
+    """
+    flat = {
+        "llm.input_messages.0.message.role": "system",
+        "llm.input_messages.0.message.content": "be brief",
+        "llm.input_messages.1.message.role": "user",
+        "llm.input_messages.1.message.content": "hi",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "hello",
+    }
+    base = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o"}
+    whole = {
+        "input.value": json.dumps({"messages": [{"role": "system", "content": "be brief"}]}),
+        "output.value": "hello",
+    }
+    rec: dict[str, object] = {}
+    normalize_into(rec, {**base, **whole, **flat})
+    assert rec["input"] == whole["input.value"]
+    assert rec["output"] == "hello"
+    assert rec["attributes"] == base
+    rec = {}
+    normalize_into(rec, {**base, **flat})  # no whole payload: the flattened form is it
+    assert json.loads(rec["input"]) == [  # type: ignore[arg-type]
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    assert json.loads(rec["output"]) == [{"role": "assistant", "content": "hello"}]  # type: ignore[arg-type]
+    assert rec["attributes"] == base
+    assert rec["kind"] == "llm"
