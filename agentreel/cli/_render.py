@@ -181,12 +181,12 @@ class _SpanRows:
     def __init__(self, tree: pl.DataFrame, width: int) -> None:
         span_width = max(20, width - 47)
         keep = span_width * 2 // 3  # a deeper prefix shows its innermost levels after a "…"
-        self.prefixes = [
+        prefixes = [
             p if len(p) <= keep else "…" + p[len(p) - keep + 1 :]
             for p in tree_prefixes(tree["depth"].to_list())
         ]
         self.rows: list[tuple[str, str, list[str], str, str | None]] = []
-        for prefix, s in zip(self.prefixes, tree.iter_rows(named=True), strict=True):
+        for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
             st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
             tok = (
                 ""
@@ -205,15 +205,7 @@ class _SpanRows:
                 fmt_cost(s["cost_usd"]) if s["cost_usd"] is not None else "",
             ]
             self.rows.append((prefix, label, cells, st, error))
-        widest = max(
-            [
-                4,
-                *(
-                    cell_len(p) + cell_len(r[1])
-                    for p, r in zip(self.prefixes, self.rows, strict=True)
-                ),
-            ]
-        )
+        widest = max([4, *(cell_len(r[0]) + cell_len(r[1]) for r in self.rows)])
         self.w_span = min(span_width, widest)
         self.widths = [
             max([minimum, len(head), *(cell_len(r[2][i]) for r in self.rows)])

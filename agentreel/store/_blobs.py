@@ -40,6 +40,7 @@ __all__ = [
     "expanded_spans_sql",
     "has_refs",
     "prune",
+    "reached_sql",
 ]
 
 #: Inputs shorter than this (in characters) stay whole: splitting them saves nothing.
@@ -53,9 +54,12 @@ MAX_DEPTH = 4
 
 _MARKS = ('"$blob"', '"$list"')
 _REF = re.compile(r'\{"\$(blob|list)":"([0-9a-f]{32})"\}')
-# the same patterns for DuckDB (RE2) inside a single-quoted SQL literal
+# the same patterns for DuckDB (RE2) inside a single-quoted SQL literal: the reference
+# with its kind and hash captured, and without captures (to split an input at them)
+_SQL_REF_PARTS = _REF.pattern
 _SQL_REF = r'\{"\$(?:blob|list)":"[0-9a-f]{32}"\}'
-_SQL_REF_PARTS = r'\{"\$(blob|list)":"([0-9a-f]{32})"\}'
+# a SQL condition: the input holds a reference
+_SQL_HAS_REFS = "(contains(input, '\"$list\"') OR contains(input, '\"$blob\"'))"
 
 #: A node: (hash of the previous node or None, the element's or value's JSON text).
 Node = tuple[str | None, str]
@@ -202,8 +206,7 @@ def expanded_spans_sql(where: str) -> str:
                regexp_extract_all(input, '{_SQL_REF_PARTS}', 1) AS kinds,
                regexp_extract_all(input, '{_SQL_REF_PARTS}', 2) AS tops
         FROM spans
-        WHERE ({where}) AND kind = 'llm'
-          AND (contains(input, '"$list"') OR contains(input, '"$blob"'))
+        WHERE ({where}) AND kind = 'llm' AND {_SQL_HAS_REFS}
     ), walk(top, prev, body, depth) AS (
         SELECT b.hash, b.prev, b.body, 0
         FROM blobs b WHERE b.hash IN (SELECT DISTINCT unnest(tops) FROM r)
@@ -275,12 +278,25 @@ def address_batch(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
     return len(ids)
 
 
-#: The hashes the inputs of spans matching a condition refer to directly, one per row.
+#: The hashes the inputs of spans refer to directly, one per row, with the span's run.
 REFS_OF_SPANS = (
     "SELECT run_id, unnest(regexp_extract_all(input, '" + _SQL_REF_PARTS + "', 2)) AS hash "
-    "FROM spans WHERE kind = 'llm' AND (contains(input, '\"$list\"') "
-    "OR contains(input, '\"$blob\"'))"
+    "FROM spans WHERE kind = 'llm' AND " + _SQL_HAS_REFS
 )
+
+
+def reached_sql(where: str = "true") -> str:
+    """A query for the hashes of every node the inputs of spans reach: the nodes they
+    refer to and the chains before them. `where` picks the spans, by ``r.run_id``."""
+    return f"""
+    WITH RECURSIVE c(hash, prev) AS (
+        SELECT b.hash, b.prev FROM ({REFS_OF_SPANS}) r JOIN blobs b USING (hash)
+        WHERE {where}
+        UNION
+        SELECT b.hash, b.prev FROM c JOIN blobs b ON b.hash = c.prev
+    )
+    SELECT hash FROM c
+    """
 
 
 def prune(con: duckdb.DuckDBPyConnection) -> int:
@@ -288,16 +304,6 @@ def prune(con: duckdb.DuckDBPyConnection) -> int:
     before = con.execute("SELECT count(*) FROM blobs").fetchone()
     if not before or not before[0]:
         return 0
-    con.execute(
-        f"""
-        DELETE FROM blobs WHERE hash NOT IN (
-            WITH RECURSIVE c(hash, prev) AS (
-                SELECT hash, prev FROM blobs WHERE hash IN (SELECT hash FROM ({REFS_OF_SPANS}))
-                UNION
-                SELECT b.hash, b.prev FROM c JOIN blobs b ON b.hash = c.prev
-            )
-            SELECT hash FROM c)
-        """
-    )
+    con.execute(f"DELETE FROM blobs WHERE hash NOT IN ({reached_sql()})")
     after = con.execute("SELECT count(*) FROM blobs").fetchone()
     return int(before[0]) - int(after[0] if after else 0)

@@ -25,7 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
-from agentreel.store._blobs import REFS_OF_SPANS, prune
+from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._ingest import live_processes
 from agentreel.store._schema import MIGRATIONS
 
@@ -136,12 +136,7 @@ def estimated_bytes(con: duckdb.DuckDBPyConnection, excluded: list[str]) -> int:
         SELECT (SELECT coalesce(sum({_SPAN_BYTES}), 0) FROM spans
                 WHERE NOT list_contains($excluded::VARCHAR[], run_id))
              + (SELECT coalesce(sum(bytes), 0) FROM blobs WHERE hash IN (
-                WITH RECURSIVE c(hash, prev) AS (
-                    SELECT b.hash, b.prev FROM ({REFS_OF_SPANS}) r JOIN blobs b USING (hash)
-                    WHERE NOT list_contains($excluded::VARCHAR[], r.run_id)
-                    UNION
-                    SELECT b.hash, b.prev FROM c JOIN blobs b ON b.hash = c.prev
-                ) SELECT hash FROM c))
+                {reached_sql("NOT list_contains($excluded::VARCHAR[], r.run_id)")}))
         """,
         {"excluded": excluded},
     ).fetchone()

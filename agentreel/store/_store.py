@@ -495,9 +495,10 @@ class Store:
     def expand(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`frame` with the references in its ``input`` column replaced by the text they name.
 
-        A long LLM input is stored as ``{"$blob":"<hash>"}`` references to the
-        ``blobs`` table (docs/data-model.md); `spans` expands them itself, and this
-        does the same for the result of a `sql` query that selects ``input``.
+        A long LLM input is stored with ``{"$list":"<hash>"}`` and
+        ``{"$blob":"<hash>"}`` references to the ``blobs`` table (docs/data-model.md);
+        `spans` expands them itself, and this does the same for the result of a `sql`
+        query that selects ``input``.
 
         Example::
 
