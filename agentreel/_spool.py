@@ -11,6 +11,7 @@ Layout under the store directory::
     spool/<time_ns>-<process_id>-<seq>.jsonl   segments waiting to be drained
     spool/processes/<process_id>.json          the process's OpenTelemetry resource
     spool/live/<process_id>                    heartbeat, touched every flush tick
+    spool/waiting/<pid>-<token>                a process waiting to open the store
     spool/archive/                             drained segments, kept until gc
     spool/rejected/                            segments that could not be read
 
@@ -88,6 +89,7 @@ class SpoolPaths:
         self.live = self.dir / "live"
         self.archive = self.dir / "archive"
         self.rejected = self.dir / "rejected"
+        self.waiting = self.dir / "waiting"
 
     def create(self) -> None:
         for d in (self.root, self.dir, self.processes, self.live, self.archive, self.rejected):

@@ -145,10 +145,13 @@ def bench_recording(processes: int, spans: int) -> dict[str, Any]:
         "max_tui_refresh_s": round(max(f["refreshes"]), 3),
         "median_tui_refresh_s": round(sorted(f["refreshes"])[len(f["refreshes"]) // 2], 3),
         "cli_runs_json": len(f["cli"]),
-        "max_cli_runs_json_s": round(max(f["cli"]), 3),
+        "max_cli_runs_json_s": round(max(a.took for a in f["cli"]), 3),
+        "max_cli_runs_json_cpu_s": round(max(a.cpu for a in f["cli"]), 3),
         "checks": len(f["checks"]),
-        "max_check_s": round(max((t for _, t in f["checks"]), default=0.0), 3),
-        "check_exit_codes": sorted({c for c, _ in f["checks"]}),
+        "max_check_s": round(max((a.took for a in f["checks"]), default=0.0), 3),
+        "check_exit_codes": sorted({a.code for a in f["checks"]}),
+        "max_cli_wait_s": round(max(a.waited for a in f["cli"] + f["checks"]), 3),
+        "max_tui_wait_s": round(max(f["tui_waits"], default=0.0), 3),
         "rss_mib_start": f["rss"][0] // 2**20,
         "rss_mib_peak": max(f["rss"]) // 2**20,
         "peak_rss_mib_ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
@@ -183,8 +186,13 @@ def main() -> None:
             f"  slowest decorated call {rec['max_call_stall_s'] * 1000:.1f} ms; "
             f"TUI refresh max {rec['max_tui_refresh_s']} s (median {rec['median_tui_refresh_s']} s, "
             f"{rec['tui_refreshes']} refreshes); runs --json max {rec['max_cli_runs_json_s']} s "
-            f"({rec['cli_runs_json']} calls); check max {rec['max_check_s']} s ({rec['checks']}); "
+            f"({rec['cli_runs_json']} calls, CPU max {rec['max_cli_runs_json_cpu_s']} s); "
+            f"check max {rec['max_check_s']} s ({rec['checks']}); "
             f"TUI+drain RSS {rec['rss_mib_start']} -> peak {rec['rss_mib_peak']} MiB"
+        )
+        print(
+            f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s, "
+            f"TUI max {rec['max_tui_wait_s']} s"
         )
     if not args.skip_receiver:
         recv = bench_receiver(args.senders, args.batches, args.batch_spans)

@@ -10,16 +10,39 @@ from rich.markup import escape
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
 from agentreel.cli._render import runs_table, span_tree, to_json
-from agentreel.store import IngestReport, Store
+from agentreel.store import IngestReport, Store, spool_status
 
 console = Console(highlight=False)
 
 
+#: Seconds a reading command drains for while processes are recording.
+LIVE_DRAIN_BUDGET_S = 0.3
+
+
 def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
-    """Open the store and drain the spool first, so what is shown is current."""
+    """Open the store and drain the spool first, so what is shown is current.
+
+    While processes are recording, the drain is bounded (and gives way to other
+    readers): a backlog still growing would otherwise keep the command from ever
+    answering. What is left is said on stderr; the next read or `agentreel ingest`
+    takes it.
+    """
     store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
-    report = store.ingest()
-    _warn_rejected(report)
+    try:
+        live = spool_status(store_dir).live_processes
+        report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
+        _warn_rejected(report)
+        if live:
+            left = spool_status(store_dir).pending_segments
+            if left:
+                err_console.print(
+                    f"[dim]note: {len(live)} process(es) recording; {left} spool segment(s) "
+                    f"not ingested yet are left for the next read[/]",
+                    highlight=False,
+                )
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

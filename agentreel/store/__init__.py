@@ -17,7 +17,7 @@ from __future__ import annotations
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
 from agentreel.store._gc import GcReport
-from agentreel.store._ingest import IngestReport
+from agentreel.store._ingest import IngestReport, SpoolStatus, spool_status
 from agentreel.store._otlp import OTLPDecodeError
 from agentreel.store._receiver import Receiver, ReceiverStats
 from agentreel.store._schema import SCHEMA_VERSION
@@ -43,10 +43,12 @@ __all__ = [
     "Receiver",
     "ReceiverStats",
     "RunDiff",
+    "SpoolStatus",
     "StepPair",
     "Store",
     "export_otlp_json",
     "export_parquet",
     "import_otlp_json",
     "serve",
+    "spool_status",
 ]

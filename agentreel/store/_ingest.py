@@ -13,8 +13,10 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +26,14 @@ from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._cost import resolve_price
 
-__all__ = ["IngestReport", "drain"]
+__all__ = ["IngestReport", "SpoolStatus", "drain", "readers_waiting", "spool_status", "waiting_for"]
 
 #: Segments per transaction: bounds memory and the work a crash repeats.
 BATCH_FILES = 2000
-#: Bytes of segments per transaction when the drain has a time budget, so that one
-#: transaction (which cannot stop halfway) stays a small part of the budget.
-BUDGET_BATCH_BYTES = 4 * 1024 * 1024
 #: A process whose heartbeat is older than this is gone; its open runs are interrupted.
 HEARTBEAT_STALE_S = 15.0
+#: A waiting marker older than this was left by a process that died while it waited.
+WAITING_STALE_S = 30.0
 
 _COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
 _BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
@@ -65,6 +66,73 @@ def live_processes(paths: SpoolPaths, stale_after: float = HEARTBEAT_STALE_S) ->
         return [e.name for e in os.scandir(paths.live) if now - e.stat().st_mtime < stale_after]
     except FileNotFoundError:
         return []
+
+
+@dataclass(frozen=True)
+class SpoolStatus:
+    """What waits in a store's spool, read without opening the DuckDB file."""
+
+    pending_segments: int
+    live_processes: frozenset[str]
+    readers_waiting: bool
+
+
+def spool_status(path: str | os.PathLike[str]) -> SpoolStatus:
+    """The spool of the store at `path`: segments not yet drained, processes recording
+    (fresh heartbeats), and whether a process is waiting to open the store.
+
+    It only lists directories, so a viewer can ask it often and open the store only
+    when there is something to drain.
+    """
+    paths = SpoolPaths(path)
+    return SpoolStatus(
+        len(paths.pending()), frozenset(live_processes(paths)), readers_waiting(paths)
+    )
+
+
+def readers_waiting(paths: SpoolPaths) -> bool:
+    """Whether another process is waiting to open the store (see `waiting_for`).
+
+    Markers left behind by a process that died while it waited are removed.
+    """
+    now = time.time()
+    found = False
+    try:
+        entries = list(os.scandir(paths.waiting))
+    except FileNotFoundError:
+        return False
+    for e in entries:
+        try:
+            fresh = now - e.stat().st_mtime < WAITING_STALE_S
+        except FileNotFoundError:
+            continue
+        if fresh:
+            found = True
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+    return found
+
+
+@contextlib.contextmanager
+def waiting_for(paths: SpoolPaths) -> Iterator[None]:
+    """Say, for as long as the block runs, that this process waits to open the store.
+
+    A drain with a budget (the TUI's, a command's while agents record) asks
+    `readers_waiting` between transactions and lets go of the store early, so a
+    command or a check never waits behind a long drain.
+    """
+    marker = paths.waiting / f"{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        paths.waiting.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass  # a store directory this process cannot write: it only waits longer
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(marker)
 
 
 def _source(files: list[str], columns: str = _COLUMNS) -> str:
@@ -363,23 +431,55 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
     )
 
 
-def _batches(pending: list[Path], budget: float | None) -> list[list[Path]]:
-    """Transactions' worth of segments: `BATCH_FILES` each, and with a budget small in bytes."""
-    if budget is None:
-        return [pending[i : i + BATCH_FILES] for i in range(0, len(pending), BATCH_FILES)]
-    out: list[list[Path]] = []
-    size = 0
-    for p in pending:
-        try:
-            n = p.stat().st_size
-        except OSError:
-            n = 0
-        if not out or len(out[-1]) >= BATCH_FILES or size + n > BUDGET_BATCH_BYTES:
-            out.append([])
-            size = 0
-        out[-1].append(p)
-        size += n
-    return out
+class _Batcher:
+    """Hands out the pending segments a transaction at a time, sized to the drain's pace.
+
+    Without a budget a transaction takes `BATCH_FILES` segments (fewest commits, the
+    fastest drain). With one, it takes about `TXN_SECONDS` (or a quarter of the
+    budget, if less) worth of bytes at the pace the previous transactions went,
+    measured in wall time: a drain on a machine the recording processes keep busy
+    takes smaller bites, still stops near its budget, and lets a waiting reader in
+    within about one transaction. A transaction holds at least one segment.
+    """
+
+    TXN_SECONDS = 0.5
+    FIRST_BYTES = 1024 * 1024
+    MIN_BYTES = 256 * 1024
+
+    def __init__(self, pending: list[Path], budget: float | None) -> None:
+        self.queue = deque(pending)
+        self.budget = budget
+        self.target = self.FIRST_BYTES
+
+    def __bool__(self) -> bool:
+        return bool(self.queue)
+
+    def take(self) -> list[Path]:
+        batch: list[Path] = []
+        size = 0
+        while self.queue and len(batch) < BATCH_FILES:
+            if self.budget is not None and batch:
+                n = _size(self.queue[0])
+                if size + n > self.target:
+                    break
+                size += n
+            elif self.budget is not None:
+                size = _size(self.queue[0])
+            batch.append(self.queue.popleft())
+        return batch
+
+    def paced(self, nbytes: int, seconds: float) -> None:
+        """The last transaction took `seconds` for `nbytes`: size the next one to suit."""
+        if self.budget is not None and nbytes and seconds > 0:
+            want = nbytes / seconds * min(max(self.budget, 0.05) / 4, self.TXN_SECONDS)
+            self.target = int(min(max(want, self.MIN_BYTES), 256 * 1024 * 1024))
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
 
 
 def drain(
@@ -388,36 +488,44 @@ def drain(
     *,
     limit: int | None = None,
     budget: float | None = None,
+    give_way: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Ingest every pending segment (at most `limit`) into the store on `con`.
 
     With a `budget` in seconds, no new transaction starts once it is spent, and each
-    takes at most `BUDGET_BATCH_BYTES` of segments: a reader that drains before it
-    answers (the TUI's refresh) then holds the store about that long at most, and
-    the rest waits for the next drain.
+    is sized to a fraction of it (see `_Batcher`): a drain that shares the store with
+    readers then holds it about that long at most, and the rest waits for the next
+    drain. `give_way`, asked between transactions, stops the drain early when it
+    says another process is waiting for the store.
     """
     t0 = time.perf_counter()
     report = IngestReport()
     pending = paths.pending()
     if limit is not None:
         pending = pending[:limit]
-    if pending:
+    batches = _Batcher(pending, budget)
+    singles = 0  # segments to take one per transaction (looking for a bad one)
+    while batches:
+        if report.segments or report.rejected:
+            if budget is not None and time.perf_counter() - t0 > budget:
+                break
+            if give_way is not None and give_way():
+                break
+        good = [batches.queue.popleft()] if singles else batches.take()
+        singles = max(singles - 1, 0)
         done = {
             r[0]
             for r in con.execute(
                 "SELECT name FROM segments WHERE name IN (SELECT unnest($n))",
-                {"n": [p.name for p in pending]},
+                {"n": [p.name for p in good]},
             ).fetchall()
         }
-        for p in pending:
+        for p in good:
             if p.name in done:  # committed before a crash, not yet archived
                 _archive(p, paths)
-        pending = [p for p in pending if p.name not in done]
-    queue = deque(_batches(pending, budget))
-    while queue:
-        good = queue.popleft()
-        if budget is not None and report.segments and time.perf_counter() - t0 > budget:
-            break
+        good = [p for p in good if p.name not in done]
+        nbytes = sum(_size(p) for p in good) if budget is not None else 0
+        t_batch = time.perf_counter()
         strict = False
         while good:
             row = con.execute("SELECT nextval('ingest_seq')").fetchone()
@@ -440,7 +548,8 @@ def drain(
                 if not bad and len(good) > 1:
                     # readable files whose values the tables refuse (a time past the
                     # year 2262, say): take the segments one by one to find which
-                    queue.extendleft([p] for p in reversed(good))
+                    batches.queue.extendleft(reversed(good))
+                    singles = len(good)
                     break
                 if not bad:
                     bad = [(good[0], str(e))]
@@ -457,6 +566,7 @@ def drain(
                 report.invalid_records += _invalid_records(con, good)
             for p in good:
                 _archive(p, paths)
+            batches.paced(nbytes, time.perf_counter() - t_batch)
             break
     con.execute("BEGIN TRANSACTION")
     mark_interrupted(con, paths)

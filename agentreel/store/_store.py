@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,13 @@ from agentreel.store._gc import (
     remove_runs,
     select_runs,
 )
-from agentreel.store._ingest import IngestReport, drain, live_processes
+from agentreel.store._ingest import (
+    IngestReport,
+    drain,
+    live_processes,
+    readers_waiting,
+    waiting_for,
+)
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
 
@@ -66,6 +73,7 @@ RUN_COLUMNS = (
     "output",
 )
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
+_MIGRATE_LOCK = threading.Lock()
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
@@ -89,20 +97,32 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
 
 
 def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    try:
+        return _connect_once(db, read_only)
+    except duckdb.IOException as e:
+        if "lock" not in str(e).lower() or wait <= 0:
+            raise
+    # Another process holds the file: say so (a drain with a budget lets go early
+    # for this), and retry until `wait` is spent.
     deadline = time.monotonic() + wait
-    delay = 0.02
-    while True:
-        try:
-            con = duckdb.connect(str(db), read_only=read_only)
-            # DuckDB draws a progress bar on stdout for queries over 2 s, which would
-            # corrupt `--json` output (seen under heavy recording): never.
-            con.execute("SET enable_progress_bar = false")
-            return con
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+    delay = 0.01
+    with waiting_for(SpoolPaths(db.parent)):
+        while True:
+            time.sleep(delay)
+            try:
+                return _connect_once(db, read_only)
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
+                    raise
+            delay = min(delay * 2, 0.1)
+
+
+def _connect_once(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(db), read_only=read_only)
+    # DuckDB draws a progress bar on stdout for queries over 2 s, which would
+    # corrupt `--json` output (seen under heavy recording): never.
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 class Store:
@@ -175,7 +195,10 @@ class Store:
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
         try:
-            migrate(con, str(db), read_only=read_only)
+            # Threads of one process share the open database: one migrates, the
+            # others then find it current (two creating the tables would conflict).
+            with _MIGRATE_LOCK:
+                migrate(con, str(db), read_only=read_only)
         except BaseException:
             con.close()
             raise
@@ -217,13 +240,16 @@ class Store:
         `limit` caps the segments taken; `budget` (seconds) stops starting new
         transactions once it is spent, leaving the rest for the next call, so a reader
         under heavy recording holds the store only briefly (the TUI drains this way).
+        A drain with a budget also stops early when another process is waiting to
+        open the store.
         """
         if self.read_only:
             raise AgentreelError(
                 "this store was opened read-only; open it without read_only to ingest"
             )
         try:
-            return drain(self._con, self.paths, limit=limit, budget=budget)
+            give_way = (lambda: readers_waiting(self.paths)) if budget is not None else None
+            return drain(self._con, self.paths, limit=limit, budget=budget, give_way=give_way)
         finally:
             self._tighten()
 

@@ -8,19 +8,24 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
-from agentreel.store import SCHEMA_VERSION, Store
+from agentreel.store import SCHEMA_VERSION, Store, spool_status
 from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
 from agentreel.tui._help import HelpScreen
+from agentreel.tui._messages import SpoolDrained
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._runs import RunsScreen
 
 __all__ = ["AgentreelApp"]
+
+#: Seconds between drain steps while segments are left over (others may take the store).
+CATCH_UP_GAP_S = 0.05
 
 
 def _terminal_is_light() -> bool:
@@ -47,6 +52,7 @@ class AgentreelApp(App[None]):
             self.theme = "textual-light"
 
     def on_mount(self) -> None:
+        self._drain()
         if not self.reader.exists():
             self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
             return
@@ -70,6 +76,26 @@ class AgentreelApp(App[None]):
             return None  # the runs screen retries on each refresh
         except AgentreelError as e:
             return Text.assemble(("Cannot open the store\n\n", "bold"), str(e))
+
+    # -- the live drain: spool -> store, apart from every read -----------------
+
+    @work(thread=True, group="drain")
+    def _drain(self) -> None:
+        spans, more = 0, False
+        try:
+            if self.reader.exists():
+                report = self.reader.drain()
+                spans = report.spans if report is not None else 0
+                more = spool_status(self.reader.path).pending_segments > 0
+        except AgentreelError:
+            pass  # a busy or unreadable store: the screens' own reads say why
+        self.post_message(SpoolDrained(spans, more))
+
+    @on(SpoolDrained)
+    def _drained(self, event: SpoolDrained) -> None:
+        if event.spans and isinstance(self.screen, RunsScreen):
+            self.screen.load()
+        self.set_timer(CATCH_UP_GAP_S if event.more else self.refresh_every, self._drain)
 
     def show_runs(self) -> None:
         if isinstance(self.screen, EmptyScreen):

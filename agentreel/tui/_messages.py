@@ -10,7 +10,14 @@ from textual.message import Message
 from agentreel.store import RunDiff
 from agentreel.tui._reader import RunDetail, RunsPage
 
-__all__ = ["CheckResultsLoaded", "DiffLoaded", "RunDetailLoaded", "RunsLoaded", "StoreFailed"]
+__all__ = [
+    "CheckResultsLoaded",
+    "DiffLoaded",
+    "RunDetailLoaded",
+    "RunsLoaded",
+    "SpoolDrained",
+    "StoreFailed",
+]
 
 
 @dataclass
@@ -26,6 +33,14 @@ class RunDetailLoaded(Message):
     """A run's spans were read."""
 
     detail: RunDetail
+
+
+@dataclass
+class SpoolDrained(Message):
+    """A drain step ended: `spans` went into the store, `more` segments still wait."""
+
+    spans: int
+    more: bool
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """The TUI's only way to the data: short store sessions run in worker threads.
 
 DuckDB lets one process hold the file at a time, so the TUI never keeps it open:
-each refresh opens the store (waiting briefly if a CLI command has it), drains
-the spool, asks the store for frames, and closes. Between refreshes the file is
-free for recording drains, CLI commands and checks.
+each read opens the store (waiting briefly if a CLI command has it), asks it for
+frames, and closes. Draining the spool is a separate, bounded step (`drain`),
+run by the app's own worker: a read never waits for a drain, because within one
+process both share the open database and a read sees what was last committed.
+Between sessions the file is free for CLI commands and checks, and a drain lets
+go early when one of them is waiting.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from agentreel.store import DB_NAME, RunDiff, Store
+from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, spool_status
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
 T = TypeVar("T")
 
-#: Seconds of draining per refresh at most (then the store is let go).
-INGEST_BUDGET_S = 0.3
+#: Seconds of draining per drain step at most (then the store is let go; a process
+#: waiting for the store makes it let go sooner).
+INGEST_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,32 @@ class StoreReader:
     def __init__(self, path: Path, *, wait: float = 2.0) -> None:
         self.path = path
         self.wait = wait
+        self._live: frozenset[str] | None = None
 
     def exists(self) -> bool:
         return (self.path / DB_NAME).exists() or (self.path / "spool").is_dir()
 
-    @contextmanager
-    def session(self, *, ingest: bool = True) -> Iterator[Store]:
+    def drain(self) -> IngestReport | None:
+        """One bounded drain of the spool; None when the store was not opened.
+
+        The store is opened only when a segment waits or the set of recording
+        processes changed (a process that stopped may leave runs to mark
+        interrupted), and not while another process waits to open it. Returns the
+        report, whose `segments` may leave some pending for the next call.
+        """
+        status = spool_status(self.path)
+        if not status.pending_segments and status.live_processes == self._live:
+            return None
+        if status.readers_waiting:
+            return None  # a command or check is waiting for the file: it goes first
         with Store.open(self.path, wait=self.wait) as store:
-            if ingest:
-                # a bounded drain: under heavy recording the rest waits for the next
-                # refresh, and the store is free again for the CLI and checks meanwhile
-                store.ingest(budget=INGEST_BUDGET_S)
+            report = store.ingest(budget=INGEST_BUDGET_S)
+        self._live = status.live_processes
+        return report
+
+    @contextmanager
+    def session(self) -> Iterator[Store]:
+        with Store.open(self.path, wait=self.wait) as store:
             yield store
 
     def _with(self, fn: Callable[[Store], T]) -> T:

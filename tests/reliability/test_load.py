@@ -14,18 +14,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
+import agentreel.store._store as store_module
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store
+from agentreel.store import Store, spool_status
+from agentreel.store._ingest import waiting_for
 from agentreel.tui import AgentreelApp
-from agentreel.tui._reader import RunsPage
+from agentreel.tui._reader import RunsPage, StoreReader
 from agentreel.tui._runs import RunsScreen
 from tests.tui.test_app import drive, runs_table, until
 
@@ -35,19 +40,42 @@ SPANS = 3_000
 PER_RUN = 50
 pytestmark = pytest.mark.slow
 
-# `agentreel runs --json`, timed from inside the command (the interpreter's own start-up,
-# which the store has nothing to do with, is left out).
+# An agentreel command, timed from inside (the interpreter's own start-up, which the
+# store has nothing to do with, is left out): its wall time, its CPU time (all threads),
+# and how long it waited for another process to let go of the store.
 _TIMED_CLI = """
 import sys, time
+import agentreel.store._store as store_module
 from agentreel.cli import main
-t0 = time.perf_counter()
+waited = [0.0]
+connect = store_module._connect
+def timed_connect(*a, **kw):
+    t = time.perf_counter()
+    try:
+        return connect(*a, **kw)
+    finally:
+        waited[0] += time.perf_counter() - t
+store_module._connect = timed_connect
+t0, c0 = time.perf_counter(), time.process_time()
 try:
     main(sys.argv[1:], standalone_mode=False)
     code = 0
 except SystemExit as e:
     code = e.code
-sys.stderr.write(f"\\nanswered {code} {time.perf_counter() - t0:.4f}\\n")
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+sys.stderr.write(f"\\nanswered {code} {wall:.4f} {cpu:.4f} {waited[0]:.4f}\\n")
 """
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One timed command: exit code, seconds to answer, CPU seconds, seconds waiting."""
+
+    code: int
+    took: float
+    cpu: float
+    waited: float
+    out: bytes
 
 
 def rss_bytes() -> int:
@@ -56,8 +84,8 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def timed_cli(*args: str) -> tuple[int, float, bytes]:
-    """Run an agentreel command; its exit code, seconds to answer, and stdout."""
+async def timed_cli(*args: str) -> Answer:
+    """Run an agentreel command and time it (see `_TIMED_CLI`)."""
     p = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -70,7 +98,8 @@ async def timed_cli(*args: str) -> tuple[int, float, bytes]:
     out, err = await asyncio.wait_for(p.communicate(), 120)
     last = err.decode().strip().splitlines()[-1].split()
     assert last[0] == "answered", err.decode()
-    return int(last[1]) if last[1] != "None" else 0, float(last[2]), out
+    code = int(last[1]) if last[1] != "None" else 0
+    return Answer(code, float(last[2]), float(last[3]), float(last[4]), out)
 
 
 def run_load(
@@ -98,6 +127,18 @@ def run_load(
                 refreshes.append(time.perf_counter() - t0)
 
     app.reader.runs = timed_runs  # type: ignore[method-assign]
+    # how long this process (the TUI's reads and its drain) waits for others to let go
+    tui_waits: list[float] = []
+    connect = store_module._connect
+
+    def timed_connect(*a: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return connect(*a, **kw)
+        finally:
+            if recording[0]:
+                tui_waits.append(time.perf_counter() - t0)
+
     figures: dict[str, Any] = {"cli": [], "checks": [], "rss": [rss_bytes()]}
     expected_runs = processes * -(-spans // PER_RUN)
     extra = ["--per-run", str(PER_RUN), "--rate", str(rate)]
@@ -130,17 +171,18 @@ def run_load(
         while not all(w.done() for w in waits):
             figures["rss"].append(rss_bytes())
             if n % 4 == 3:
-                code, took, _ = await timed_cli("check", "--dir", str(store_dir), "--no-save")
-                figures["checks"].append((code, took))
+                figures["checks"].append(
+                    await timed_cli("check", "--dir", str(store_dir), "--no-save")
+                )
             else:
-                code, took, out = await timed_cli("runs", "--json", "--dir", str(store_dir))
-                assert code == 0, out[:500]
+                answer = await timed_cli("runs", "--json", "--dir", str(store_dir))
+                assert answer.code == 0, answer.out[:500]
                 try:
-                    shown = json.loads(out)
+                    shown = json.loads(answer.out)
                 except ValueError:
-                    raise AssertionError(f"runs --json printed {out[:300]!r}") from None
+                    raise AssertionError(f"runs --json printed {answer.out[:300]!r}") from None
                 assert isinstance(shown, list)
-                figures["cli"].append(took)
+                figures["cli"].append(answer)
             n += 1
             await pilot.pause(cli_every)
         figures["recorded_s"] = time.perf_counter() - t0
@@ -162,8 +204,13 @@ def run_load(
         figures["caught_up_s"] = time.perf_counter() - t0
         figures["rss"].append(rss_bytes())
 
-    drive(app, steps)
+    store_module._connect = timed_connect  # type: ignore[assignment]
+    try:
+        drive(app, steps)
+    finally:
+        store_module._connect = connect  # type: ignore[assignment]
     figures["refreshes"] = refreshes
+    figures["tui_waits"] = tui_waits
     return figures
 
 
@@ -181,11 +228,15 @@ def test_sixteen_processes_record_while_the_tui_and_check_read(tmp_path: Path) -
     # every reader answered within a second, however much was being recorded
     assert len(figures["refreshes"]) >= 5
     assert max(figures["refreshes"]) < 1.0, sorted(figures["refreshes"])[-5:]
-    assert figures["cli"]
-    assert max(figures["cli"]) < 1.0, sorted(figures["cli"])[-5:]
-    assert figures["checks"]
-    assert {code for code, _ in figures["checks"]} <= {0, 1}  # findings, never a crash
-    assert max(took for _, took in figures["checks"]) < 5.0
+    cli, checks = figures["cli"], figures["checks"]
+    assert cli
+    assert max(a.took for a in cli) < 1.0, sorted(a.took for a in cli)[-5:]
+    assert checks
+    assert {a.code for a in checks} <= {0, 1}  # findings, never a crash
+    assert max(a.took for a in checks) < 5.0
+    # and none of them waited a second for another to let go of the store
+    waits = [a.waited for a in cli + checks] + figures["tui_waits"]
+    assert max(waits) < 1.0, sorted(waits)[-5:]
     # the TUI and drain process's memory does not grow with what passed through it
     rss = figures["rss"]
     assert max(rss) - rss[0] < 300 * 1024 * 1024, [r // 2**20 for r in rss]
@@ -226,7 +277,7 @@ def _segment(spool: Path, n: int, records: int) -> None:
 def test_a_drain_with_a_budget_lets_go_and_the_next_drain_takes_the_rest(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     with Store.open(store_dir, create=True) as store:
-        for n in range(10):  # 10 segments of about 1 MiB: the budget's batches are 4 MiB
+        for n in range(10):  # 10 segments of about 1 MiB: a budget's first bite is 1 MiB
             _segment(store.paths.dir, n, 500)
         first = store.ingest(budget=0.0)  # spent at once: one batch, then let go
         assert 0 < first.segments < 10
@@ -256,3 +307,117 @@ def test_check_lets_go_of_the_store_once_the_windows_are_read(tmp_path: Path) ->
     report = run_checks(store, current=Window(), baseline=False, loaded=loaded)
     assert held_while_computing == [False]
     assert report.current["spans"] == 20
+
+
+def test_a_budgeted_drain_gives_way_to_a_process_waiting_for_the_store(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        for n in range(10):
+            _segment(store.paths.dir, n, 500)
+        with waiting_for(store.paths):  # as `Store.open(wait=...)` says it while it retries
+            assert spool_status(store_dir).readers_waiting
+            first = store.ingest(budget=60.0)
+        assert 0 < first.segments < 10  # one transaction, then let go
+        assert not spool_status(store_dir).readers_waiting  # the marker went with the block
+        rest = store.ingest(budget=60.0)
+        assert first.segments + rest.segments == 10
+        # a full drain (no budget) is what someone asked for: it does not give way
+        for n in range(10, 14):
+            _segment(store.paths.dir, n, 500)
+        with waiting_for(store.paths):
+            assert store.ingest().segments == 4
+
+
+def test_a_waiting_marker_left_by_a_dead_process_is_ignored_and_removed(tmp_path: Path) -> None:
+    paths = SpoolPaths(tmp_path)
+    paths.create()
+    paths.waiting.mkdir()
+    stale = paths.waiting / "4242-deadbeef"
+    stale.touch()
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert not spool_status(tmp_path).readers_waiting
+    assert not stale.exists()
+
+
+def test_open_says_it_waits_while_another_process_holds_the_store(tmp_path: Path) -> None:
+    Store.open(tmp_path, create=True).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True);"
+            " sys.stdin.readline()",
+            str(tmp_path / "agentreel.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline().strip() == "ok"
+        seen: list[bool] = []
+
+        def watch() -> None:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not seen:
+                if spool_status(tmp_path).readers_waiting:
+                    seen.append(True)
+                    holder.stdin.write("go\n")  # let go, as a drain that gives way does
+                    holder.stdin.flush()
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with Store.open(tmp_path, wait=10.0) as store:  # gets in once the holder lets go
+            assert store.sql("SELECT 1 AS one")["one"][0] == 1
+        watcher.join()
+        assert seen == [True]
+        assert not spool_status(tmp_path).readers_waiting  # and the marker is gone
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_tuis_drain_opens_the_store_only_for_work_and_never_while_someone_waits(
+    tmp_path: Path,
+) -> None:
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    reader = StoreReader(store_dir)
+    with waiting_for(SpoolPaths(store_dir)):
+        assert reader.drain() is None  # someone waits for the file: they go first
+    report = reader.drain()
+    assert report is not None
+    assert report.spans == 20
+    assert reader.drain() is None  # nothing waits, nobody started or stopped: not opened
+
+
+def test_a_command_drains_a_bounded_part_while_processes_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from agentreel.cli import _commands, main
+
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        for n in range(6):
+            _segment(store.paths.dir, n, 500)
+        heartbeat = store.paths.live / "feedfacefeedface"
+        heartbeat.touch()  # a process is recording
+    monkeypatch.setattr(_commands, "LIVE_DRAIN_BUDGET_S", 0.0)  # spent at once: one batch
+    runner = CliRunner()
+    live = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
+    assert live.exit_code == 0, live.output
+    assert isinstance(json.loads(live.stdout), list)  # stdout stays JSON
+    left = spool_status(store_dir).pending_segments
+    assert 0 < left < 6
+    assert f"{left} spool segment(s) not ingested yet" in live.stderr
+    heartbeat.unlink()  # recording over: the next read takes everything
+    done = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
+    assert done.exit_code == 0, done.output
+    assert spool_status(store_dir).pending_segments == 0
+    assert "not ingested yet" not in done.stderr
