@@ -12,6 +12,7 @@ Layout under the store directory::
     spool/processes/<process_id>.json          the process's OpenTelemetry resource
     spool/live/<process_id>                    heartbeat, touched every flush tick
     spool/waiting/<pid>-<token>                a process waiting to open the store
+    spool/draining                             touched by a viewer or server that keeps draining
     spool/archive/                             drained segments, kept until gc
     spool/rejected/                            segments that could not be read
 
@@ -90,6 +91,7 @@ class SpoolPaths:
         self.archive = self.dir / "archive"
         self.rejected = self.dir / "rejected"
         self.waiting = self.dir / "waiting"
+        self.draining = self.dir / "draining"
 
     def create(self) -> None:
         for d in (self.root, self.dir, self.processes, self.live, self.archive, self.rejected):

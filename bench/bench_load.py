@@ -3,7 +3,7 @@
 Run by hand from the repository root (it loads both cores for a few minutes)::
 
     /work/venv/bin/python bench/bench_load.py                 # 16 x 50,000 spans, 32 senders
-    /work/venv/bin/python bench/bench_load.py --spans 3000    # the test suite's size
+    /work/venv/bin/python bench/bench_load.py --spans 3000 --rate 400  # the test's load
 
 Part 1 (recording): 16 processes record 50,000 spans each through the real tracer,
 flat out, while the TUI's live view (headless, refreshing every 0.25 s), a loop of
@@ -118,12 +118,12 @@ def bench_receiver(senders: int, batches: int, spans: int) -> dict[str, Any]:
     }
 
 
-def bench_recording(processes: int, spans: int) -> dict[str, Any]:
+def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, Any]:
     from tests.reliability.test_load import run_load
 
     work = Path(tempfile.mkdtemp(prefix="agentreel-bench-load-"))
     store_dir = work / "store"
-    f = run_load(store_dir, processes, spans, rate=0.0, cli_every=0.25)
+    f = run_load(store_dir, processes, spans, rate=rate, cli_every=0.25, check_every=2)
     total = processes * spans
     recorded_s = max(a["recorded_s"] for a in f["agents"])
     with Store.open(store_dir) as store:
@@ -151,6 +151,14 @@ def bench_recording(processes: int, spans: int) -> dict[str, Any]:
         "max_check_s": round(max((a.took for a in f["checks"]), default=0.0), 3),
         "check_exit_codes": sorted({a.code for a in f["checks"]}),
         "max_cli_wait_s": round(max(a.waited for a in f["cli"] + f["checks"]), 3),
+        # how much slower than on an idle machine the commands ran: wall time (less the
+        # wait for the store) over the CPU time they used
+        "median_cli_stretch": round(
+            sorted((a.took - a.waited) / max(a.cpu, 1e-3) for a in f["cli"] + f["checks"])[
+                len(f["cli"] + f["checks"]) // 2
+            ],
+            1,
+        ),
         "max_tui_wait_s": round(max(f["tui_waits"], default=0.0), 3),
         "rss_mib_start": f["rss"][0] // 2**20,
         "rss_mib_peak": max(f["rss"]) // 2**20,
@@ -166,6 +174,9 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=32)
     ap.add_argument("--batches", type=int, default=10, help="batches per sender")
     ap.add_argument("--batch-spans", type=int, default=500)
+    ap.add_argument(
+        "--rate", type=float, default=0.0, help="spans/s per recording process (0: flat out)"
+    )
     ap.add_argument("--skip-recording", action="store_true")
     ap.add_argument("--skip-receiver", action="store_true")
     args = ap.parse_args()
@@ -174,7 +185,7 @@ def main() -> None:
         print(f"note: load average {load:.2f} at the start; figures are noisier")
     result: dict[str, Any] = {"load_average_at_start": load}
     if not args.skip_recording:
-        rec = bench_recording(args.processes, args.spans)
+        rec = bench_recording(args.processes, args.spans, args.rate)
         result["recording"] = rec
         print(
             f"recording: {rec['processes']} processes x {args.spans:,} spans = {rec['spans']:,}; "
@@ -192,7 +203,8 @@ def main() -> None:
         )
         print(
             f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s, "
-            f"TUI max {rec['max_tui_wait_s']} s"
+            f"TUI max {rec['max_tui_wait_s']} s; commands' wall time / CPU time: median "
+            f"{rec['median_cli_stretch']}"
         )
     if not args.skip_receiver:
         recv = bench_receiver(args.senders, args.batches, args.batch_spans)

@@ -23,23 +23,26 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     """Open the store and drain the spool first, so what is shown is current.
 
     While processes are recording, the drain is bounded (and gives way to other
-    readers): a backlog still growing would otherwise keep the command from ever
-    answering. What is left is said on stderr; the next read or `agentreel ingest`
-    takes it.
+    readers), or left to the TUI or `agentreel serve` when one keeps the store
+    drained: a backlog still growing would otherwise keep the command from ever
+    answering. What is left is said on stderr; a later drain takes it.
     """
+    status = spool_status(store_dir)
+    live = status.live_processes
     store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
     try:
-        live = spool_status(store_dir).live_processes
-        report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
-        _warn_rejected(report)
-        if live:
-            left = spool_status(store_dir).pending_segments
-            if left:
-                err_console.print(
-                    f"[dim]note: {len(live)} process(es) recording; {left} spool segment(s) "
-                    f"not ingested yet are left for the next read[/]",
-                    highlight=False,
-                )
+        if not (live and status.draining):
+            report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
+            _warn_rejected(report)
+        left = spool_status(store_dir).pending_segments if live else 0
+        if left:
+            by = "another agentreel process drains them" if status.draining else "next read"
+            err_console.print(
+                f"[dim]note: {len(live)} process(es) recording; {left} spool segment(s) "
+                f"not ingested yet ({by})[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
     except BaseException:
         store.close()
         raise

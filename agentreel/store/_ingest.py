@@ -26,7 +26,15 @@ from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._cost import resolve_price
 
-__all__ = ["IngestReport", "SpoolStatus", "drain", "readers_waiting", "spool_status", "waiting_for"]
+__all__ = [
+    "IngestReport",
+    "SpoolStatus",
+    "drain",
+    "keep_draining",
+    "readers_waiting",
+    "spool_status",
+    "waiting_for",
+]
 
 #: Segments per transaction: bounds memory and the work a crash repeats.
 BATCH_FILES = 2000
@@ -34,6 +42,8 @@ BATCH_FILES = 2000
 HEARTBEAT_STALE_S = 15.0
 #: A waiting marker older than this was left by a process that died while it waited.
 WAITING_STALE_S = 30.0
+#: A process that keeps the store drained (the TUI, `serve`) marks it at least this often.
+DRAINING_FRESH_S = 5.0
 
 _COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
 _BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
@@ -75,6 +85,8 @@ class SpoolStatus:
     pending_segments: int
     live_processes: frozenset[str]
     readers_waiting: bool
+    #: a viewer or server is keeping the store drained (`keep_draining`)
+    draining: bool
 
 
 def spool_status(path: str | os.PathLike[str]) -> SpoolStatus:
@@ -85,9 +97,24 @@ def spool_status(path: str | os.PathLike[str]) -> SpoolStatus:
     when there is something to drain.
     """
     paths = SpoolPaths(path)
+    try:
+        draining = time.time() - paths.draining.stat().st_mtime < DRAINING_FRESH_S
+    except OSError:
+        draining = False
     return SpoolStatus(
-        len(paths.pending()), frozenset(live_processes(paths)), readers_waiting(paths)
+        len(paths.pending()), frozenset(live_processes(paths)), readers_waiting(paths), draining
     )
+
+
+def keep_draining(paths: SpoolPaths) -> None:
+    """Say that this process drains the store and will go on (call it every few seconds).
+
+    A command that reads while processes record leaves the draining to it instead of
+    holding the store for a drain of its own.
+    """
+    with contextlib.suppress(OSError):
+        os.close(os.open(paths.draining, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.utime(paths.draining)
 
 
 def readers_waiting(paths: SpoolPaths) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store._ingest import IngestReport
+from agentreel.store._ingest import IngestReport, keep_draining, readers_waiting
 from agentreel.store._receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
@@ -32,15 +32,35 @@ from agentreel.store._store import Store
 __all__ = ["serve"]
 
 
+#: Seconds of draining per step at most: a waiting command or check makes it stop sooner.
+DRAIN_BUDGET_S = 2.0
+
+
 def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
-    """Ingest what the receiver spooled; None when nothing waits or another process drains."""
+    """Ingest what the receiver spooled; None when nothing waits or another process drains.
+
+    The drain is bounded and gives way to a process waiting for the store; what is
+    left is taken by the next steps, which follow at once while a backlog remains.
+    """
+    keep_draining(paths)
     if not paths.pending():
         return None
+    report = IngestReport()
     try:
         with Store.open(store_dir, create=True) as store:
-            return store.ingest()
+            while True:
+                step = store.ingest(budget=DRAIN_BUDGET_S)
+                report.segments += step.segments
+                report.spans += step.spans
+                report.invalid_records += step.invalid_records
+                report.rejected += step.rejected
+                report.seconds += step.seconds
+                if not step.segments or not paths.pending() or readers_waiting(paths):
+                    break
+                keep_draining(paths)
     except StoreBusy:  # another agentreel process holds the store and drains it
         return None
+    return report
 
 
 def serve(

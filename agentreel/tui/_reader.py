@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, spool_status
+from agentreel._spool import SpoolPaths
+from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, keep_draining, spool_status
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
@@ -60,11 +61,13 @@ class StoreReader:
     def drain(self) -> IngestReport | None:
         """One bounded drain of the spool; None when the store was not opened.
 
-        The store is opened only when a segment waits or the set of recording
+        Called over and over, it also marks the store as kept drained, so commands
+        that read while agents record leave the draining to it. The store is opened only when a segment waits or the set of recording
         processes changed (a process that stopped may leave runs to mark
         interrupted), and not while another process waits to open it. Returns the
         report, whose `segments` may leave some pending for the next call.
         """
+        keep_draining(SpoolPaths(self.path))
         status = spool_status(self.path)
         if not status.pending_segments and status.live_processes == self._live:
             return None

@@ -27,7 +27,7 @@ from textual.pilot import Pilot
 
 import agentreel.store._store as store_module
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store, spool_status
+from agentreel.store import Store, keep_draining, spool_status
 from agentreel.store._ingest import waiting_for
 from agentreel.tui import AgentreelApp
 from agentreel.tui._reader import RunsPage, StoreReader
@@ -103,13 +103,20 @@ async def timed_cli(*args: str) -> Answer:
 
 
 def run_load(
-    store_dir: Path, processes: int, spans: int, *, rate: float = 0.0, cli_every: float = 0.1
+    store_dir: Path,
+    processes: int,
+    spans: int,
+    *,
+    rate: float = 0.0,
+    cli_every: float = 0.1,
+    check_every: int = 4,
 ) -> dict[str, Any]:
     """Record `processes` x `spans` spans while the TUI, the CLI and check read; the figures.
 
-    `rate` paces each recording process (spans a second, 0 for flat out). Readers'
-    times are taken only while the processes record (not while 16 interpreters
-    start up).
+    `rate` paces each recording process (spans a second, 0 for flat out); every
+    `check_every`-th command is `agentreel check`, the others `agentreel runs --json`.
+    Readers' times are taken only while the processes record (not while 16
+    interpreters start up).
     """
     with Store.open(store_dir, create=True):
         pass  # the TUI opens on its runs screen, not on the empty-store page
@@ -170,7 +177,7 @@ def run_load(
         n = 0
         while not all(w.done() for w in waits):
             figures["rss"].append(rss_bytes())
-            if n % 4 == 3:
+            if n % check_every == check_every - 1:
                 figures["checks"].append(
                     await timed_cli("check", "--dir", str(store_dir), "--no-save")
                 )
@@ -387,8 +394,10 @@ def test_the_tuis_drain_opens_the_store_only_for_work_and_never_while_someone_wa
     with Store.open(store_dir, create=True) as store:
         _segment(store.paths.dir, 0, 20)
     reader = StoreReader(store_dir)
+    assert not spool_status(store_dir).draining
     with waiting_for(SpoolPaths(store_dir)):
         assert reader.drain() is None  # someone waits for the file: they go first
+    assert spool_status(store_dir).draining  # it says it keeps the store drained
     report = reader.drain()
     assert report is not None
     assert report.spans == 20
@@ -416,7 +425,13 @@ def test_a_command_drains_a_bounded_part_while_processes_record(
     left = spool_status(store_dir).pending_segments
     assert 0 < left < 6
     assert f"{left} spool segment(s) not ingested yet" in live.stderr
-    heartbeat.unlink()  # recording over: the next read takes everything
+    # the TUI (or `serve`) keeps the store drained: the command leaves the drain to it
+    keep_draining(SpoolPaths(store_dir))
+    left_alone = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
+    assert left_alone.exit_code == 0, left_alone.output
+    assert spool_status(store_dir).pending_segments == left
+    assert "another agentreel process drains them" in left_alone.stderr
+    heartbeat.unlink()  # recording over: the next read takes everything, whoever drains
     done = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
     assert done.exit_code == 0, done.output
     assert spool_status(store_dir).pending_segments == 0
