@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentreel._errors import StoreBusy
+from agentreel._redact import Redactor
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
 from agentreel.cli._commands import _open_fresh, _warn_rejected
 from agentreel.cli._render import to_json
@@ -24,6 +25,12 @@ from agentreel.store import (
 )
 
 console = Console(highlight=False)
+
+
+def _redaction(off: bool, patterns: tuple[str, ...]) -> bool | Redactor:
+    if off and patterns:
+        raise click.UsageError("give either --no-redact or --redact-pattern, not both")
+    return False if off else Redactor(patterns) if patterns else True
 
 
 def _say(message: str) -> None:
@@ -64,6 +71,18 @@ def _say(message: str) -> None:
     show_default=True,
     help="Requests decoded at once; more wait up to 0.5 s, then get 503 with Retry-After.",
 )
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Store spans as sent, without masking secrets (keys, tokens, passwords, e-mails).",
+)
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also mask matches of this regular expression (repeatable).",
+)
 @dir_option
 @handles_errors
 def serve_cmd(
@@ -72,6 +91,8 @@ def serve_cmd(
     token: str | None,
     max_body_mb: float,
     max_inflight: int,
+    no_redact: bool,
+    redact_patterns: tuple[str, ...],
     store_dir: Path,
 ) -> None:
     """Receive OTLP/HTTP traces from any OpenTelemetry SDK or Collector into the store.
@@ -79,6 +100,7 @@ def serve_cmd(
     Listens for POST /v1/traces (application/x-protobuf or application/json,
     optionally gzip) and drains what arrives into the store about once a second.
     Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+    Secrets are masked before anything is written, as agentreel's tracer does.
     Stops cleanly on Ctrl-C or SIGTERM.
     """
 
@@ -97,6 +119,7 @@ def serve_cmd(
         token=token,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_inflight=max_inflight,
+        redact=_redaction(no_redact, redact_patterns),
         on_ready=ready,
         on_ingest=ingested,
     )
@@ -108,17 +131,36 @@ def serve_cmd(
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Store spans as sent, without masking secrets (keys, tokens, passwords, e-mails).",
+)
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also mask matches of this regular expression (repeatable).",
+)
 @dir_option
 @json_option
 @handles_errors
-def import_cmd(files: tuple[Path, ...], store_dir: Path, as_json: bool) -> None:
+def import_cmd(
+    files: tuple[Path, ...],
+    no_redact: bool,
+    redact_patterns: tuple[str, ...],
+    store_dir: Path,
+    as_json: bool,
+) -> None:
     """Import OTLP/JSON files (such as the Collector's file exporter output) into the store.
 
     Each FILE holds one ExportTraceServiceRequest JSON object, or one per line
     (gzip-compressed files are read too). Spans that cannot be placed (bad ids,
-    no start time) are counted and skipped; the exit code is then 2.
+    no start time) are counted and skipped; the exit code is then 2. Secrets are
+    masked before anything is written, as agentreel's tracer does.
     """
-    report = import_otlp_json(store_dir, files)
+    report = import_otlp_json(store_dir, files, redact=_redaction(no_redact, redact_patterns))
     ingest: IngestReport | None = None
     try:
         with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:

@@ -32,7 +32,7 @@ import socket
 import socketserver
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agentreel._errors import ConfigError
+from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json, decode_protobuf
 from agentreel.store._spooler import Spooler
@@ -508,6 +509,9 @@ class Receiver:
     as ``Authorization: Bearer <token>``. At most `max_inflight` requests are
     handled at once and `max_connections` connections kept open; beyond that,
     requests are shed with 503 and ``Retry-After`` (see the module's docstring).
+    `redact` masks secrets in what arrives before it is spooled, as an agent's
+    tracer does (True: the default patterns; False: none; or a `Redactor` or any
+    function of a string).
 
     Example::
 
@@ -526,8 +530,10 @@ class Receiver:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        redact: bool | Callable[[str], str] = True,
     ) -> None:
         token = token or None
+        redactor = redactor_from(redact)
         if token is None and not is_loopback(host):
             raise ConfigError(
                 f"refusing to listen on {host} without a token: anything but a loopback "
@@ -541,7 +547,7 @@ class Receiver:
                 f"max_connections={max_connections}"
             )
         try:
-            spooler = Spooler(SpoolPaths(store_dir), heartbeat=True)
+            spooler = Spooler(SpoolPaths(store_dir), heartbeat=True, redact=redactor)
         except OSError as e:
             raise ConfigError(
                 f"cannot create the spool in {store_dir}: {e.strerror or e}"

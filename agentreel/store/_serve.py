@@ -72,6 +72,7 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
     interval: float = 1.0,
+    redact: bool | Callable[[str], str] = True,
     on_ready: Callable[[Receiver], None] | None = None,
     on_ingest: Callable[[IngestReport], None] | None = None,
     stop: threading.Event | None = None,
@@ -79,8 +80,8 @@ def serve(
     """Receive OTLP/HTTP traces into the store at `store_dir` until SIGINT, SIGTERM or `stop`.
 
     Every `interval` seconds, what was received is drained into the store (which is
-    opened only for that, and skipped while another process holds it). Returns
-    what was received.
+    opened only for that, and skipped while another process holds it). `redact`
+    is the receiver's (see `Receiver`). Returns what was received.
 
     Example::
 
@@ -94,6 +95,7 @@ def serve(
         token=token,
         max_body_bytes=max_body_bytes,
         max_inflight=max_inflight,
+        redact=redact,
     )
     stop = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, Any] = {}

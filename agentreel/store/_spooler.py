@@ -3,7 +3,8 @@
 The receiver and the importer write what they decode exactly as an agent's
 process does: one immutable segment per batch, written atomically, plus one
 ``spool/processes/<process_id>.json`` per resource, so the drain treats a span
-sent over OTLP like one recorded in-process. Neither ever opens DuckDB.
+sent over OTLP like one recorded in-process, redacted the same way as a span
+another instrumentation made in an agent's process. Neither ever opens DuckDB.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from agentreel._redact import redact_record
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.store._otlp import Decoded
 
@@ -44,7 +46,9 @@ class Spooler:
 
     With `heartbeat`, each write also touches ``spool/live/<process_id>`` for the
     processes in the batch, so a trace whose root span has not arrived yet shows as
-    running rather than interrupted while its sender keeps sending.
+    running rather than interrupted while its sender keeps sending. `redact` masks
+    each record (payloads, messages, attributes, event attributes) before it is
+    written.
 
     Example::
 
@@ -52,10 +56,17 @@ class Spooler:
         spooler.write(decode_json(body))
     """
 
-    def __init__(self, paths: SpoolPaths, *, heartbeat: bool = False) -> None:
+    def __init__(
+        self,
+        paths: SpoolPaths,
+        *,
+        heartbeat: bool = False,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         paths.create()
         self.paths = paths
         self.heartbeat = heartbeat
+        self.redact = redact
         #: names this writer's segments (and only them); processes come from resources
         self.writer_id = secrets.token_hex(8)
         self._known: set[str] = set()
@@ -69,6 +80,9 @@ class Spooler:
         alike; a batch of ended spans is one segment.
         """
         self._write_processes(decoded.resources)
+        if self.redact is not None:
+            for rec in decoded.records:
+                redact_record(rec, self.redact)
         ended = [r for r in decoded.records if r["end_ns"] is not None]
         still_open = [r for r in decoded.records if r["end_ns"] is None]
         written: list[Path] = []

@@ -24,13 +24,14 @@ import io
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from agentreel._errors import AgentreelError
 from agentreel._normalize import INPUT, OUTPUT
+from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._blobs import expanded_spans_sql
 from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json_object
@@ -177,6 +178,8 @@ def _requests(p: Path) -> Iterator[tuple[int, Any]]:
 def import_otlp_json(
     target: Store | SpoolPaths | str | os.PathLike[str],
     files: Iterable[str | os.PathLike[str]],
+    *,
+    redact: bool | Callable[[str], str] = True,
 ) -> ImportReport:
     """Write the spans of OTLP/JSON files into the spool of `target`; ingest afterwards.
 
@@ -184,7 +187,9 @@ def import_otlp_json(
     the OpenTelemetry Collector's file exporter writes (gzip-compressed files are
     read too). Every path is checked before anything is written; a file that is not
     OTLP/JSON raises `OTLPDecodeError` naming it, and nothing of that call stays in
-    the spool. Spans that cannot be placed are counted in ``rejected``.
+    the spool. Spans that cannot be placed are counted in ``rejected``. `redact`
+    masks secrets before anything is spooled, as an agent's tracer does (True: the
+    default patterns; False: none; or a `Redactor` or any function of a string).
 
     Example::
 
@@ -198,9 +203,10 @@ def import_otlp_json(
         if isinstance(target, SpoolPaths)
         else SpoolPaths(target)
     )
+    redactor = redactor_from(redact)
     checked = _check_files(files)
     try:
-        spooler = Spooler(paths)
+        spooler = Spooler(paths, redact=redactor)
     except OSError as e:
         raise AgentreelError(
             f"cannot write to the spool in {paths.dir}: {e.strerror or e}"

@@ -6,11 +6,11 @@ imports duckdb, polars or any other agentreel package but the shared spool forma
 
 from __future__ import annotations
 
+from agentreel._redact import Redactor
 from agentreel.tracer._decorators import agent, llm, retriever, tool
 from agentreel.tracer._handle import SpanHandle, current_span
 from agentreel.tracer._integrations import instrument
 from agentreel.tracer._recorder import Recorder, default_dir, flush, init, recorder, shutdown
-from agentreel.tracer._redact import Redactor
 from agentreel.tracer._span import run, span
 
 __all__ = [

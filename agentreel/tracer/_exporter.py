@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentreel._normalize import KIND, normalize_into
+from agentreel._redact import redact_record, redact_value
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.tracer._steps import release_trace
 
@@ -111,7 +112,7 @@ def record_from_span(
         rec["error_message"] = st.description
     if redact is not None:
         if rec["scope"] != SCOPE:
-            _redact_record(rec, redact)
+            redact_record(rec, redact)
         else:
             _redact_own(rec, redact)
     return rec
@@ -150,7 +151,7 @@ def _redact_own(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
         if k not in _REDACTED_OR_FROM_CODE and isinstance(v, str | tuple | list):
             if masked is None:
                 masked = {}
-            masked[k] = _redact_value(v, redact)
+            masked[k] = redact_value(v, redact)
     if masked:  # a new mapping: never write into the span's own
         rec["attributes"] = {**rec["attributes"], **masked}
         if "agentreel.run.name" in masked:  # a run's span is named after the run
@@ -160,24 +161,7 @@ def _redact_own(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
     if rec.get("error_message") is not None:
         rec["error_message"] = redact(rec["error_message"])
     for e in rec.get("events") or ():
-        e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
-
-
-def _redact_value(v: Any, redact: Callable[[str], str]) -> Any:
-    if isinstance(v, str):
-        return redact(v)
-    if isinstance(v, tuple | list):
-        return [redact(x) if isinstance(x, str) else x for x in v]
-    return v
-
-
-def _redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
-    for key in ("input", "output", "error_message", "status_message"):
-        if rec.get(key) is not None:
-            rec[key] = redact(rec[key])
-    rec["attributes"] = {k: _redact_value(v, redact) for k, v in rec["attributes"].items()}
-    for e in rec.get("events") or ():
-        e["attributes"] = {k: _redact_value(v, redact) for k, v in e["attributes"].items()}
+        e["attributes"] = {k: redact_value(v, redact) for k, v in e["attributes"].items()}
 
 
 class SpoolFaults:

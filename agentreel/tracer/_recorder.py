@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from agentreel._errors import ConfigError
+from agentreel._redact import Redactor, redactor_from
 from agentreel._spool import SpoolPaths, write_atomic
 from agentreel.tracer._capture import DEFAULT_MAX_PAYLOAD
 from agentreel.tracer._exporter import SCOPE, OpenSpanProcessor, SpoolExporter, SpoolFaults
-from agentreel.tracer._redact import Redactor
 
 __all__ = ["Recorder", "default_dir", "flush", "init", "recorder", "shutdown", "tracer"]
 
@@ -301,17 +301,7 @@ def init(
             else:
                 tracer_provider = TracerProvider(resource=_resource(service_name))
                 trace.set_tracer_provider(tracer_provider)
-        redactor: Callable[[str], str] | None
-        if redact is True:
-            redactor = Redactor()
-        elif redact is False or redact is None:
-            redactor = None
-        elif callable(redact):
-            redactor = redact
-        else:
-            raise ConfigError(
-                f"redact={redact!r} must be True, False, a Redactor or a function of a string"
-            )
+        redactor = redactor_from(redact)
         try:
             rec = Recorder(
                 p,

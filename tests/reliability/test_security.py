@@ -284,3 +284,129 @@ def test_async_tasks_and_generators_capture_through_the_redactor(recorded: Recor
     asyncio.run(afetch(SECRET))
     assert list(stream(SECRET)) == [f"chunk {SECRET}"]
     assert NEEDLE not in _spooled(recorded)
+
+
+# -- spans from outside: serve and import redact as the tracer does ------------------
+
+_SECRETS = {
+    "key": "sk-" + "a1B2c3D4e5F6g7H8i9J0k1L2",
+    "url": "https://bob:hunter2hunter2@db.example.com/x",
+    "bearer": "Bearer " + "eyJhbGciOiJIUzI1NiJ9abcdef",
+    "email": "carol@example.org",
+    "custom": "ACME-123456",
+}
+
+
+def _otlp_with_secrets() -> dict[str, object]:
+    """One OTLP/JSON request with a secret on every path a span carries text."""
+
+    def attr(k: str, v: str) -> dict[str, object]:
+        return {"key": k, "value": {"stringValue": v}}
+
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [attr("service.name", "outside")]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "someone-elses-sdk"},
+                        "spans": [
+                            {
+                                "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                "spanId": "b7ad6b7169203331",
+                                "name": "tool call",
+                                "kind": 1,
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000000250000000",
+                                "attributes": [
+                                    attr("openinference.span.kind", "TOOL"),
+                                    attr("input.value", f'{{"api_key": "{_SECRETS["key"]}"}}'),
+                                    attr("output.value", f"mail {_SECRETS['email']}"),
+                                    attr("db.url", _SECRETS["url"]),
+                                    attr("ticket", _SECRETS["custom"]),
+                                ],
+                                "events": [
+                                    {
+                                        "name": "exception",
+                                        "timeUnixNano": "1700000000200000000",
+                                        "attributes": [
+                                            attr("exception.type", "PermissionError"),
+                                            attr("exception.message", f"as {_SECRETS['email']}"),
+                                            attr("exception.stacktrace", _SECRETS["bearer"]),
+                                        ],
+                                    }
+                                ],
+                                "status": {"code": 2, "message": _SECRETS["bearer"]},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def _stored_text(store_dir: Path) -> str:
+    """Everything the store and its spool hold about spans, as one text."""
+    with Store.open(store_dir, create=True) as store:
+        store.ingest()
+        rows = store.sql("SELECT * FROM spans").rows() + store.sql("SELECT * FROM events").rows()
+    spool = store_dir / "spool"
+    files = [p for p in spool.rglob("*.jsonl") if p.is_file()]
+    assert rows
+    assert files
+    return repr(rows) + "".join(p.read_text() for p in files)
+
+
+def test_spans_received_over_otlp_are_redacted_before_they_are_written(tmp_path: Path) -> None:
+    import http.client
+
+    from agentreel.store import Receiver
+
+    body = json.dumps(_otlp_with_secrets()).encode()
+    for store_dir, redact in ((tmp_path / "masked", True), (tmp_path / "as-sent", False)):
+        with Receiver(store_dir, port=0, redact=redact) as r:
+            c = http.client.HTTPConnection("127.0.0.1", r.port, timeout=10)
+            c.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/json"})
+            assert c.getresponse().status == 200
+            c.close()
+        text = _stored_text(store_dir)
+        builtin = [v for k, v in _SECRETS.items() if k != "custom"]
+        if redact:
+            leaked = [s for s in builtin if s in text or s.split()[-1] in text]
+            assert not leaked, leaked
+            assert "[REDACTED]" in text
+        else:  # turned off on purpose: stored as sent
+            assert all(s in text for s in builtin)
+
+
+def test_imported_spans_are_redacted_with_the_defaults_and_patterns_of_your_own(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "traces.json"
+    src.write_text(json.dumps(_otlp_with_secrets()))
+    runner = CliRunner()
+    out = runner.invoke(
+        main, ["import", str(src), "--redact-pattern", r"ACME-\d{6}", "--dir", str(tmp_path / "a")]
+    )
+    assert out.exit_code == 0, out.output
+    text = _stored_text(tmp_path / "a")
+    leaked = [s for s in _SECRETS.values() if s in text or s.split()[-1] in text]
+    assert not leaked, leaked
+    # the Python API, defaults only: the custom token stays, the built-in ones go
+    import_otlp_json(tmp_path / "b", [src])
+    text = _stored_text(tmp_path / "b")
+    assert _SECRETS["custom"] in text
+    assert _SECRETS["email"] not in text
+    # turned off, and a contradiction refused by name
+    import_otlp_json(tmp_path / "c", [src], redact=False)
+    assert _SECRETS["email"] in _stored_text(tmp_path / "c")
+    both = runner.invoke(
+        main, ["import", str(src), "--no-redact", "--redact-pattern", "x", "--dir", str(tmp_path)]
+    )
+    assert both.exit_code == 2
+    assert "either --no-redact or --redact-pattern" in both.output
+    bad = runner.invoke(main, ["import", str(src), "--redact-pattern", "(", "--dir", str(tmp_path)])
+    assert bad.exit_code != 0
+    assert "not a valid regular expression" in bad.output
+    assert "Traceback" not in bad.output

@@ -12,7 +12,11 @@ It runs on every captured payload (arguments, results, messages), on exception
 messages and tracebacks, on attributes, run names and tags, status messages and
 events set on agentreel's spans other than from its own code, and, for spans
 other instrumentation made, on every string attribute, before the span is written
-to the spool.
+to the spool. Spans that arrive over OTLP (`agentreel serve`) or from files
+(`agentreel import`) go through `redact_record` the same way before they are
+spooled.
+
+Shared by the tracer and the store; it imports neither.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["MASK", "Redactor"]
+from agentreel._errors import ConfigError
+
+__all__ = ["MASK", "Redactor", "redact_record", "redact_value", "redactor_from"]
 
 MASK = "[REDACTED]"
 
@@ -96,8 +102,6 @@ class Redactor:
             try:
                 self._extra.append(re.compile(p) if isinstance(p, str) else p)
             except re.error as e:
-                from agentreel._errors import ConfigError
-
                 raise ConfigError(
                     f"redaction pattern {p!r} is not a valid regular expression: {e}"
                 ) from None
@@ -126,3 +130,40 @@ class Redactor:
         if isinstance(v, tuple | list):
             return type(v)(self(x) if isinstance(x, str) else x for x in v)
         return v
+
+
+def redactor_from(redact: object) -> Callable[[str], str] | None:
+    """The function a ``redact=`` option names: True for the default `Redactor`,
+    False or None for none, or a `Redactor` or any function of a string."""
+    if redact is True:
+        return Redactor()
+    if redact is False or redact is None:
+        return None
+    if callable(redact):
+        return redact
+    raise ConfigError(
+        f"redact={redact!r} must be True, False, a Redactor or a function of a string"
+    )
+
+
+def redact_value(v: Any, redact: Callable[[str], str]) -> Any:
+    """An attribute value with its strings (alone, or in a list or tuple) masked."""
+    if isinstance(v, str):
+        return redact(v)
+    if isinstance(v, tuple | list):
+        return [redact(x) if isinstance(x, str) else x for x in v]
+    return v
+
+
+def redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
+    """Mask a spool record in place: payloads, error and status messages, and every
+    string of its attributes and of its events' attributes."""
+    for key in ("input", "output", "error_message", "status_message"):
+        if rec.get(key) is not None:
+            rec[key] = redact(rec[key])
+    attributes = rec.get("attributes")
+    if isinstance(attributes, dict):
+        rec["attributes"] = {k: redact_value(v, redact) for k, v in attributes.items()}
+    for e in rec.get("events") or ():
+        if isinstance(e.get("attributes"), dict):
+            e["attributes"] = {k: redact_value(v, redact) for k, v in e["attributes"].items()}
