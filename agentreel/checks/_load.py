@@ -153,6 +153,7 @@ def load_window(
     span_extra = [c for c in dict.fromkeys(span_extra) if c not in SPAN_COLUMNS]
     run_extra = [c for c in dict.fromkeys(run_extra) if c not in RUN_COLUMNS and c != "tags"]
     spans = store.sql(_spans_sql(where, span_extra), params)
+    store.give_way()  # another command waits for one query, not for the whole check
     run_params = {**params, "refusal": refusal_pattern}
     run_params.update({f"attr{i}": a for i, a in enumerate(attributes)})
     runs = store.sql(_runs_sql(where, run_extra, attributes), run_params)

@@ -130,6 +130,7 @@ def _load(store: Store, window: Window, plan: _Plan, config: CheckConfig) -> Win
         have = _table_columns(store, "runs")
         run_extra = [c for c in plan.user.run_model.to_schema().columns if c in have]
     refusal = config.params("group_disparity").get("refusal_pattern", DEFAULT_REFUSAL)
+    store.give_way()
     return load_window(
         store,
         window,

@@ -74,6 +74,9 @@ RUN_COLUMNS = (
 )
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 _MIGRATE_LOCK = threading.Lock()
+#: How long `Store.give_way` waits for the waiting process to get in, and then to get back.
+GIVE_WAY_HANDOVER_S = 0.5
+GIVE_WAY_WAIT_S = 10.0
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
@@ -223,6 +226,33 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+    def give_way(self, *, wait: float = GIVE_WAY_WAIT_S) -> bool:
+        """Let a process that is waiting for the store in first, then take it back.
+
+        A reader that runs several queries which need not see one instant (`run_checks`
+        reading its windows) calls this between them, so another command waits for
+        one query, not for all of them. Returns False at once when nobody waits.
+        Otherwise the file is closed until the waiting process has opened it (or
+        0.5 s), then opened again, waiting up to `wait` seconds (`StoreBusy` after).
+        Do not call it with a result unread or inside a transaction.
+        """
+        if not readers_waiting(self.paths):
+            return False
+        self._con.close()
+        deadline = time.monotonic() + GIVE_WAY_HANDOVER_S
+        while readers_waiting(self.paths) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        db = self.path / DB_NAME
+        try:
+            self._con = _connect(db, self.read_only, wait)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise StoreBusy(
+                    f"the store at {db} stayed open in another process for {wait:g} s"
+                ) from None
+            raise AgentreelError(f"cannot open the store at {db} again: {e}") from None
+        return True
 
     def __enter__(self) -> Store:
         return self

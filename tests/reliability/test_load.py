@@ -436,3 +436,36 @@ def test_a_command_drains_a_bounded_part_while_processes_record(
     assert done.exit_code == 0, done.output
     assert spool_status(store_dir).pending_segments == 0
     assert "not ingested yet" not in done.stderr
+
+
+def test_a_long_reader_gives_way_between_queries_to_a_command_waiting(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+        store.ingest()
+        assert store.give_way() is False  # nobody waits: nothing happens
+        waiter = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from agentreel.store import Store\n"
+                "with Store.open(sys.argv[1], wait=30) as s:\n"
+                "    print(s.sql('SELECT count(*) AS n FROM spans')['n'][0], flush=True)",
+                str(store_dir),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not spool_status(store_dir).readers_waiting:  # it found the store held
+                assert waiter.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert store.give_way() is True
+            out, _ = waiter.communicate(timeout=30)
+            assert out.strip() == "20"  # it got in while this reader let go
+            assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 20  # and back
+        finally:
+            waiter.kill()
+            waiter.wait()
