@@ -463,15 +463,20 @@ class _Batcher:
 
     Without a budget a transaction takes `BATCH_FILES` segments (fewest commits, the
     fastest drain). With one, it takes about `TXN_SECONDS` (or a quarter of the
-    budget, if less) worth of bytes at the pace the previous transactions went,
+    budget, if less) worth of bytes at the pace the previous transaction went,
     measured in wall time: a drain on a machine the recording processes keep busy
     takes smaller bites, still stops near its budget, and lets a waiting reader in
     within about one transaction. A transaction holds at least one segment.
     """
 
-    TXN_SECONDS = 0.5
+    TXN_SECONDS = 0.25
     FIRST_BYTES = 1024 * 1024
     MIN_BYTES = 256 * 1024
+    #: A bite grows at most this much from one transaction to the next, and is never
+    #: bigger than `MAX_BYTES`: the pace of one quick transaction on a machine whose
+    #: load comes and goes says little about the next.
+    GROWTH = 2.0
+    MAX_BYTES = 8 * 1024 * 1024
 
     def __init__(self, pending: list[Path], budget: float | None) -> None:
         self.queue = deque(pending)
@@ -499,7 +504,8 @@ class _Batcher:
         """The last transaction took `seconds` for `nbytes`: size the next one to suit."""
         if self.budget is not None and nbytes and seconds > 0:
             want = nbytes / seconds * min(max(self.budget, 0.05) / 4, self.TXN_SECONDS)
-            self.target = int(min(max(want, self.MIN_BYTES), 256 * 1024 * 1024))
+            want = min(want, max(nbytes, self.target) * self.GROWTH, self.MAX_BYTES)
+            self.target = int(max(want, self.MIN_BYTES))
 
 
 def _size(p: Path) -> int:

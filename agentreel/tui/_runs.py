@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import polars as pl
@@ -84,6 +85,12 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
     ]
 
 
+#: At most this share of the UI thread goes to rebuilding the live runs table: a rebuild
+#: of 2,000 rows and its drawing take about half a second, and the drain and the reads
+#: of the same process need the rest while runs stream in.
+REBUILD_SHARE = 0.25
+
+
 class RunsScreen(Screen[None]):
     """Every run, newest first; filter, sort, open one."""
 
@@ -109,6 +116,8 @@ class RunsScreen(Screen[None]):
         self.run_ids: list[str] = []
         self.diff_from: str | None = None
         self._loading = False
+        self._asked = False  # the user asked for this load: show it whatever it costs
+        self._next_rebuild = 0.0
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -175,7 +184,15 @@ class RunsScreen(Screen[None]):
 
     # -- data ------------------------------------------------------------------
 
+    def reload(self) -> None:
+        """Load now, for the user (a filter, a sort, `r`): the table is rebuilt at once."""
+        self._asked = True
+        self._loading = False
+        self.load()
+
     def load(self) -> None:
+        """Load for the live view: while runs stream in, the table is rebuilt at most
+        `REBUILD_SHARE` of the time, so the drain and reads keep the rest."""
         if not self._loading:
             self._loading = True
             self._load(self.query_text, self.order_by, self.descending)
@@ -207,8 +224,12 @@ class RunsScreen(Screen[None]):
             if self.run_ids and table.cursor_row < len(self.run_ids)
             else None
         )
-        fresh_rows = list(runs.iter_rows(named=True))
-        if ids != self.run_ids or self._changed(runs):
+        asked, self._asked = self._asked, False
+        if (ids != self.run_ids or self._changed(runs)) and (
+            asked or time.monotonic() >= self._next_rebuild
+        ):
+            t0 = time.monotonic()
+            fresh_rows = list(runs.iter_rows(named=True))
             rows = [_cells(r, self._keys) for r in fresh_rows]
             self._fit_columns(table, rows)
             for r, cells in zip(fresh_rows, rows, strict=True):
@@ -217,6 +238,7 @@ class RunsScreen(Screen[None]):
             self._last = runs
             if current in ids:
                 table.move_cursor(row=ids.index(current))
+            self.call_after_refresh(self._rebuilt, t0)
         self._strip(runs)
         shown = (
             f"{len(ids)} of {event.page.total} runs"
@@ -231,6 +253,11 @@ class RunsScreen(Screen[None]):
                 style="dim",
             )
         )
+
+    def _rebuilt(self, t0: float) -> None:
+        """The table was rebuilt and drawn: the next rebuild waits in proportion."""
+        cost = time.monotonic() - t0
+        self._next_rebuild = time.monotonic() + cost * (1 / REBUILD_SHARE - 1)
 
     _last: pl.DataFrame | None = None
 
@@ -260,8 +287,7 @@ class RunsScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter(self, event: Input.Submitted) -> None:
         self.query_text = event.value.strip()
-        self._loading = False
-        self.load()
+        self.reload()
         self.query_one("#runs", DataTable).focus()
 
     @on(DataTable.HeaderSelected)
@@ -277,16 +303,14 @@ class RunsScreen(Screen[None]):
                 column,
                 column not in ("name", "status", "tags", "run_id"),
             )
-        self._loading = False
-        self.load()
+        self.reload()
 
     def action_cycle_sort(self) -> None:
         order = [c for _, _, c in COLUMNS]
         i = order.index(self.order_by) if self.order_by in order else -1
         self.order_by = order[(i + 1) % len(order)]
         self.descending = self.order_by not in ("name", "status", "tags", "run_id")
-        self._loading = False
-        self.load()
+        self.reload()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -296,13 +320,11 @@ class RunsScreen(Screen[None]):
         if f.value or self.query_text:
             f.value = ""
             self.query_text = ""
-            self._loading = False
-            self.load()
+            self.reload()
         self.query_one("#runs", DataTable).focus()
 
     def action_refresh(self) -> None:
-        self._loading = False
-        self.load()
+        self.reload()
 
     @on(DataTable.RowSelected, "#runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
