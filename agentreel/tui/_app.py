@@ -48,6 +48,7 @@ class AgentreelApp(App[None]):
         super().__init__()
         self.reader = StoreReader(path)
         self.refresh_every = refresh_every
+        self._last_drain_error: str | None = None
         if _terminal_is_light():
             self.theme = "textual-light"
 
@@ -89,7 +90,16 @@ class AgentreelApp(App[None]):
                 more = spool_status(self.reader.path).pending_segments > 0
         except AgentreelError:
             pass  # a busy or unreadable store: the screens' own reads say why
+        except Exception as e:  # never let a failed drain take the viewer down
+            self.call_from_thread(self._drain_failed, f"{type(e).__name__}: {e}")
         self.post_message(SpoolDrained(spans, more))
+
+    def _drain_failed(self, error: str) -> None:
+        """Say once why draining failed (it is tried again on the next tick)."""
+        if error != self._last_drain_error:
+            self._last_drain_error = error
+            first = error.strip().splitlines()[0] if error.strip() else error
+            self.notify(f"could not drain the spool: {first}", severity="error", timeout=10)
 
     @on(SpoolDrained)
     def _drained(self, event: SpoolDrained) -> None:

@@ -469,3 +469,30 @@ def test_a_long_reader_gives_way_between_queries_to_a_command_waiting(tmp_path: 
         finally:
             waiter.kill()
             waiter.wait()
+
+
+def test_a_drain_that_fails_is_said_once_and_the_viewer_stays_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    calls: list[int] = []
+
+    def broken(self: StoreReader) -> None:
+        calls.append(1)
+        raise MemoryError("out of memory while draining")  # anything but AgentreelError
+
+    monkeypatch.setattr(StoreReader, "drain", broken)
+    app = AgentreelApp(store_dir, refresh_every=0.1)
+    said: list[str] = []
+    notify = app.notify
+    monkeypatch.setattr(app, "notify", lambda m, **k: (said.append(m), notify(m, **k)))
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: len(calls) >= 3)  # tried again and again
+        assert isinstance(pilot.app.screen, RunsScreen)  # and the app is still up
+        await pilot.press("r")
+
+    drive(app, steps)
+    assert said == ["could not drain the spool: MemoryError: out of memory while draining"]
