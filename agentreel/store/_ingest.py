@@ -466,10 +466,13 @@ class _Batcher:
     budget, if less) worth of bytes at the pace the previous transaction went,
     measured in wall time: a drain on a machine the recording processes keep busy
     takes smaller bites, still stops near its budget, and lets a waiting reader in
-    within about one transaction. A transaction holds at least one segment.
+    within about one transaction. A transaction holds at least one segment. When
+    nothing is recording (`busy` false: a backlog left to catch up on), bites are
+    sized to `IDLE_TXN_SECONDS` with no cap: fewer, bigger commits.
     """
 
     TXN_SECONDS = 0.25
+    IDLE_TXN_SECONDS = 1.0
     FIRST_BYTES = 1024 * 1024
     MIN_BYTES = 256 * 1024
     #: A bite grows at most this much from one transaction to the next, and is never
@@ -478,9 +481,10 @@ class _Batcher:
     GROWTH = 2.0
     MAX_BYTES = 8 * 1024 * 1024
 
-    def __init__(self, pending: list[Path], budget: float | None) -> None:
+    def __init__(self, pending: list[Path], budget: float | None, *, busy: bool = True) -> None:
         self.queue = deque(pending)
         self.budget = budget
+        self.busy = busy
         self.target = self.FIRST_BYTES
 
     def __bool__(self) -> bool:
@@ -503,8 +507,10 @@ class _Batcher:
     def paced(self, nbytes: int, seconds: float) -> None:
         """The last transaction took `seconds` for `nbytes`: size the next one to suit."""
         if self.budget is not None and nbytes and seconds > 0:
-            want = nbytes / seconds * min(max(self.budget, 0.05) / 4, self.TXN_SECONDS)
-            want = min(want, max(nbytes, self.target) * self.GROWTH, self.MAX_BYTES)
+            bite = self.TXN_SECONDS if self.busy else self.IDLE_TXN_SECONDS
+            want = nbytes / seconds * min(max(self.budget, 0.05) / 4, bite)
+            if self.busy:
+                want = min(want, max(nbytes, self.target) * self.GROWTH, self.MAX_BYTES)
             self.target = int(max(want, self.MIN_BYTES))
 
 
@@ -536,7 +542,7 @@ def drain(
     pending = paths.pending()
     if limit is not None:
         pending = pending[:limit]
-    batches = _Batcher(pending, budget)
+    batches = _Batcher(pending, budget, busy=bool(live_processes(paths)))
     singles = 0  # segments to take one per transaction (looking for a bad one)
     while batches:
         if report.segments or report.rejected:
