@@ -479,7 +479,7 @@ class _Batcher:
     #: bigger than `MAX_BYTES`: the pace of one quick transaction on a machine whose
     #: load comes and goes says little about the next.
     GROWTH = 2.0
-    MAX_BYTES = 8 * 1024 * 1024
+    MAX_BYTES = 4 * 1024 * 1024
 
     def __init__(self, pending: list[Path], budget: float | None, *, busy: bool = True) -> None:
         self.queue = deque(pending)
