@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -25,6 +27,22 @@ from agentreel.store import (
 )
 
 console = Console(highlight=False)
+
+
+def redact_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--no-redact` and `--redact-pattern`, for the commands that take spans from outside."""
+    fn = click.option(
+        "--redact-pattern",
+        "redact_patterns",
+        multiple=True,
+        metavar="REGEX",
+        help="Also mask matches of this regular expression (repeatable).",
+    )(fn)
+    return click.option(
+        "--no-redact",
+        is_flag=True,
+        help="Store spans as sent, without masking secrets (keys, tokens, passwords, e-mails).",
+    )(fn)
 
 
 def _redaction(off: bool, patterns: tuple[str, ...]) -> bool | Redactor:
@@ -71,18 +89,7 @@ def _say(message: str) -> None:
     show_default=True,
     help="Requests decoded at once; more wait up to 0.5 s, then get 503 with Retry-After.",
 )
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Store spans as sent, without masking secrets (keys, tokens, passwords, e-mails).",
-)
-@click.option(
-    "--redact-pattern",
-    "redact_patterns",
-    multiple=True,
-    metavar="REGEX",
-    help="Also mask matches of this regular expression (repeatable).",
-)
+@redact_options
 @dir_option
 @handles_errors
 def serve_cmd(
@@ -131,18 +138,7 @@ def serve_cmd(
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--no-redact",
-    is_flag=True,
-    help="Store spans as sent, without masking secrets (keys, tokens, passwords, e-mails).",
-)
-@click.option(
-    "--redact-pattern",
-    "redact_patterns",
-    multiple=True,
-    metavar="REGEX",
-    help="Also mask matches of this regular expression (repeatable).",
-)
+@redact_options
 @dir_option
 @json_option
 @handles_errors

@@ -30,7 +30,7 @@ from agentreel._spool import SpoolPaths
 from agentreel.store import Store, keep_draining, spool_status
 from agentreel.store._ingest import waiting_for
 from agentreel.tui import AgentreelApp
-from agentreel.tui._reader import RunsPage, StoreReader
+from agentreel.tui._reader import StoreReader
 from agentreel.tui._runs import RunsScreen
 from tests.tui.test_app import drive, runs_table, until
 
@@ -121,30 +121,27 @@ def run_load(
     with Store.open(store_dir, create=True):
         pass  # the TUI opens on its runs screen, not on the empty-store page
     app = AgentreelApp(store_dir, refresh_every=0.25)
-    refreshes: list[float] = []
-    runs_of = app.reader.runs
     recording = [False]
 
-    def timed_runs(*a: Any, **kw: Any) -> RunsPage:
-        t0 = time.perf_counter()
-        try:
-            return runs_of(*a, **kw)
-        finally:
-            if recording[0]:
-                refreshes.append(time.perf_counter() - t0)
+    def timed(fn: Any, sink: list[float]) -> Any:
+        """`fn`, timed into `sink` while the processes record."""
 
-    app.reader.runs = timed_runs  # type: ignore[method-assign]
+        def call(*a: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                if recording[0]:
+                    sink.append(time.perf_counter() - t0)
+
+        return call
+
+    refreshes: list[float] = []
+    app.reader.runs = timed(app.reader.runs, refreshes)  # type: ignore[method-assign]
     # how long this process (the TUI's reads and its drain) waits for others to let go
     tui_waits: list[float] = []
     connect = store_module._connect
-
-    def timed_connect(*a: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return connect(*a, **kw)
-        finally:
-            if recording[0]:
-                tui_waits.append(time.perf_counter() - t0)
+    timed_connect = timed(connect, tui_waits)
 
     figures: dict[str, Any] = {"cli": [], "checks": [], "rss": [rss_bytes()]}
     expected_runs = processes * -(-spans // PER_RUN)
