@@ -59,6 +59,14 @@ class IngestReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
+    def add(self, other: IngestReport) -> None:
+        """Count `other` (a later drain) in this report too."""
+        self.segments += other.segments
+        self.spans += other.spans
+        self.invalid_records += other.invalid_records
+        self.rejected += other.rejected
+        self.seconds += other.seconds
+
     def as_dict(self) -> dict[str, object]:
         return {
             "segments": self.segments,
@@ -486,11 +494,20 @@ class _Batcher:
         self.budget = budget
         self.busy = busy
         self.target = self.FIRST_BYTES
+        self._singles = 0  # segments to hand out one per transaction
 
     def __bool__(self) -> bool:
         return bool(self.queue)
 
+    def one_by_one(self, segments: list[Path]) -> None:
+        """Hand `segments` out again first, a transaction each (to find a bad one)."""
+        self.queue.extendleft(reversed(segments))
+        self._singles = len(segments)
+
     def take(self) -> list[Path]:
+        if self._singles:
+            self._singles -= 1
+            return [self.queue.popleft()]
         batch: list[Path] = []
         size = 0
         while self.queue and len(batch) < BATCH_FILES:
@@ -543,15 +560,13 @@ def drain(
     if limit is not None:
         pending = pending[:limit]
     batches = _Batcher(pending, budget, busy=bool(live_processes(paths)))
-    singles = 0  # segments to take one per transaction (looking for a bad one)
     while batches:
         if report.segments or report.rejected:
             if budget is not None and time.perf_counter() - t0 > budget:
                 break
             if give_way is not None and give_way():
                 break
-        good = [batches.queue.popleft()] if singles else batches.take()
-        singles = max(singles - 1, 0)
+        good = batches.take()
         done = {
             r[0]
             for r in con.execute(
@@ -587,8 +602,7 @@ def drain(
                 if not bad and len(good) > 1:
                     # readable files whose values the tables refuse (a time past the
                     # year 2262, say): take the segments one by one to find which
-                    batches.queue.extendleft(reversed(good))
-                    singles = len(good)
+                    batches.one_by_one(good)
                     break
                 if not bad:
                     bad = [(good[0], str(e))]

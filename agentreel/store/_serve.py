@@ -50,11 +50,7 @@ def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
         with Store.open(store_dir, create=True) as store:
             while True:
                 step = store.ingest(budget=DRAIN_BUDGET_S)
-                report.segments += step.segments
-                report.spans += step.spans
-                report.invalid_records += step.invalid_records
-                report.rejected += step.rejected
-                report.seconds += step.seconds
+                report.add(step)
                 if not step.segments or not paths.pending() or readers_waiting(paths):
                     break
                 keep_draining(paths)

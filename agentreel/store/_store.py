@@ -122,6 +122,15 @@ def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnectio
             delay = min(delay * 2, 0.1)
 
 
+def _open_failed(db: Path, e: duckdb.IOException) -> AgentreelError:
+    """The error to raise for a failed open: `StoreBusy` (naming the holder) for the lock."""
+    if "lock" in str(e).lower():
+        holder = re.search(r"PID (\d+)", str(e))
+        who = f" (process {holder.group(1)})" if holder else ""
+        return StoreBusy(f"the store at {db} is open in another process{who}; close it or retry")
+    return AgentreelError(f"cannot open the store at {db}: {e}")
+
+
 def _connect_once(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(db), read_only=read_only)
     # DuckDB draws a progress bar on stdout for queries over 2 s, which would
@@ -196,13 +205,7 @@ class Store:
                 os.unlink(db)  # DuckDB creates it; this checks the directory is writable
             con = _connect(db, read_only, wait)
         except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                holder = re.search(r"PID (\d+)", str(e))
-                who = f" (process {holder.group(1)})" if holder else ""
-                raise StoreBusy(
-                    f"the store at {db} is open in another process{who}; close it or retry"
-                ) from None
-            raise AgentreelError(f"cannot open the store at {db}: {e}") from None
+            raise _open_failed(db, e) from None
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
         try:
@@ -255,11 +258,7 @@ class Store:
         try:
             self._con = _connect(db, self.read_only, wait)
         except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                raise StoreBusy(
-                    f"the store at {db} stayed open in another process for {wait:g} s"
-                ) from None
-            raise AgentreelError(f"cannot open the store at {db} again: {e}") from None
+            raise _open_failed(db, e) from None
         return True
 
     def __enter__(self) -> Store:
