@@ -114,7 +114,8 @@ def _plan(config: CheckConfig, only: Sequence[str], extra: Iterable[MetricCheck]
 
 def _table_columns(store: Store, table: str) -> set[str]:
     cols = store.sql(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = $t AND schema_name = 'main'",
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = $t AND schema_name = 'main' "
+        "AND database_name = current_database()",
         {"t": table},
     )
     return set(cols["column_name"].to_list())

@@ -10,20 +10,22 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from agentreel.store._attach import cursor
+
 __all__ = ["append_check_results", "read_check_results"]
 
 
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     rows = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'check_results' "
-        "AND schema_name = 'main'"
+        "AND schema_name = 'main' AND database_name = current_database()"
     ).fetchall()  # fetch to the end: duckdb 2.0 refuses new work on an unread result
     return bool(rows and rows[0][0])
 
 
 def append_check_results(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> int:
     """Insert `rows` (columns named as the table's) in one transaction; returns how many."""
-    cur = con.cursor()
+    cur = cursor(con)
     try:
         cur.register("check_rows", rows.to_arrow())
         cur.execute("BEGIN TRANSACTION")
@@ -45,7 +47,7 @@ def read_check_results(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """Stored check results, newest check run first (empty in a store older than the table)."""
-    cur = con.cursor()
+    cur = cursor(con)
     try:
         if not _has_table(cur):
             return pl.DataFrame()

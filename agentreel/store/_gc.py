@@ -25,6 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
+from agentreel.store._attach import ROW_GROUP_SIZE
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._ingest import live_processes
 from agentreel.store._schema import MIGRATIONS
@@ -309,13 +310,12 @@ def compact(
     con: duckdb.DuckDBPyConnection,
     db: Path,
     reconnect: Callable[[], duckdb.DuckDBPyConnection],
-) -> duckdb.DuckDBPyConnection:
-    """Copy the store on `con` into a fresh file, rename it over `db`; returns the new connection.
+) -> None:
+    """Copy the store on `con` into a fresh file and rename it over `db`.
 
-    `con` is closed. `reconnect` opens `db` again (waiting if another process got
-    in first). Nothing else in this process may hold a connection to `db`: DuckDB
-    shares one database per path within a process, and a connection opened before
-    the rename would keep writing to the old file.
+    `reconnect` closes `con`, which detaches the old file, and opens `db` again
+    (waiting if another process got in first). Nothing else in this process may
+    hold `db` open: it would keep the old file attached.
     """
     con.execute("CHECKPOINT")
     wal = db.with_name(db.name + ".wal")
@@ -332,7 +332,7 @@ def compact(
     quoted = str(tmp).replace("'", "''")
     attached = False
     try:
-        con.execute(f"ATTACH '{quoted}' AS agentreel_compact")
+        con.execute(f"ATTACH '{quoted}' AS agentreel_compact (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         attached = True
         con.execute(f'COPY FROM DATABASE "{source}" TO agentreel_compact')
         con.execute(
@@ -353,13 +353,10 @@ def compact(
         raise
     os.replace(tmp, db)
     _fsync(db.parent)
-    con.close()
     new = reconnect()
     row = new.execute("SELECT value FROM meta WHERE key = 'compacted_at'").fetchone()
     if not row or row[0] != mark:
-        new.close()
         raise AgentreelError(
             f"compacted {db}, but another connection in this process still holds the old "
             f"file; close every Store on it before gc"
         )
-    return new

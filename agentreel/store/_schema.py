@@ -163,7 +163,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
     has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta' AND schema_name = 'main' "
+        "AND database_name = current_database()"
     ).fetchone()
     if not has_meta or not has_meta[0]:
         return 0

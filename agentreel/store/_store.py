@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._attach import Handle, cursor, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
@@ -74,8 +76,6 @@ RUN_COLUMNS = (
 )
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 _MIGRATE_LOCK = threading.Lock()
-#: WAL bytes after which a commit checkpoints (DuckDB's default is 16 MiB).
-CHECKPOINT_BYTES = 4 * 1024 * 1024
 #: How long `Store.give_way` waits for the waiting process to get in, and then to get back.
 GIVE_WAY_HANDOVER_S = 0.5
 GIVE_WAY_WAIT_S = 10.0
@@ -101,9 +101,9 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
     return datetime.now(UTC).replace(tzinfo=None) - v
 
 
-def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+def _connect(db: Path, read_only: bool, wait: float) -> Handle:
     try:
-        return _connect_once(db, read_only)
+        return Handle(db, read_only)
     except duckdb.IOException as e:
         if "lock" not in str(e).lower() or wait <= 0:
             raise
@@ -115,7 +115,7 @@ def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnectio
         while True:
             time.sleep(delay)
             try:
-                return _connect_once(db, read_only)
+                return Handle(db, read_only)
             except duckdb.IOException as e:
                 if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
                     raise
@@ -129,20 +129,6 @@ def _open_failed(db: Path, e: duckdb.IOException) -> AgentreelError:
         who = f" (process {holder.group(1)})" if holder else ""
         return StoreBusy(f"the store at {db} is open in another process{who}; close it or retry")
     return AgentreelError(f"cannot open the store at {db}: {e}")
-
-
-def _connect_once(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(db), read_only=read_only)
-    # DuckDB draws a progress bar on stdout for queries over 2 s, which would
-    # corrupt `--json` output (seen under heavy recording): never.
-    con.execute("SET enable_progress_bar = false")
-    if not read_only:
-        # Every close checkpoints what was written since the last checkpoint, and so
-        # does a commit once the WAL holds this much: in smaller steps than DuckDB's
-        # 16 MiB, a drain that lets go for a waiting reader holds the file only a
-        # little longer (under recording load a 16 MiB checkpoint took about 1 s).
-        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_BYTES}B'")
-    return con
 
 
 class Store:
@@ -159,11 +145,20 @@ class Store:
     open it (they write the spool), so recording never waits on a reader.
     """
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+    def __init__(self, path: Path, handle: Handle, read_only: bool) -> None:
         self.path = path
         self.paths = SpoolPaths(path)
         self.read_only = read_only
-        self._con = con
+        self._set_handle(handle)
+
+    def _set_handle(self, handle: Handle) -> None:
+        self._handle = handle
+        # a Store dropped without close still lets go of the file
+        self._release = weakref.finalize(self, handle.close)
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        return self._handle.con
 
     @classmethod
     def open(
@@ -203,7 +198,7 @@ class Store:
             if not db.exists():
                 os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
                 os.unlink(db)  # DuckDB creates it; this checks the directory is writable
-            con = _connect(db, read_only, wait)
+            handle = _connect(db, read_only, wait)
         except duckdb.IOException as e:
             raise _open_failed(db, e) from None
         except OSError as e:
@@ -212,11 +207,11 @@ class Store:
             # Threads of one process share the open database: one migrates, the
             # others then find it current (two creating the tables would conflict).
             with _MIGRATE_LOCK:
-                migrate(con, str(db), read_only=read_only)
+                migrate(handle.con, str(db), read_only=read_only)
         except BaseException:
-            con.close()
+            handle.close()
             raise
-        store = cls(p, con, read_only)
+        store = cls(p, handle, read_only)
         store._tighten()
         return store
 
@@ -236,7 +231,8 @@ class Store:
                     f.chmod(0o600)
 
     def close(self) -> None:
-        self._con.close()
+        """Let go of the store; the last `Store` of this process on it checkpoints it."""
+        self._release()
 
     def give_way(self, *, wait: float = GIVE_WAY_WAIT_S) -> bool:
         """Let a process that is waiting for the store in first, then take it back.
@@ -250,13 +246,13 @@ class Store:
         """
         if not readers_waiting(self.paths):
             return False
-        self._con.close()
+        self._release()
         deadline = time.monotonic() + GIVE_WAY_HANDOVER_S
         while readers_waiting(self.paths) and time.monotonic() < deadline:
             time.sleep(0.01)
         db = self.path / DB_NAME
         try:
-            self._con = _connect(db, self.read_only, wait)
+            self._set_handle(_connect(db, self.read_only, wait))
         except duckdb.IOException as e:
             raise _open_failed(db, e) from None
         return True
@@ -309,8 +305,8 @@ class Store:
         `dry_run` removes nothing and estimates the size afterwards.
 
         Drain the spool first (`ingest`) so its spans count too. Close any other
-        `Store` on this directory in this process first: DuckDB shares one open file
-        per path within a process, and it would keep the old file.
+        `Store` on this directory in this process first (they share the open file,
+        which compaction replaces): gc raises `AgentreelError` while one is open.
 
         Example::
 
@@ -396,17 +392,24 @@ class Store:
 
     def _compact(self, report: GcReport) -> float:
         db = self.path / DB_NAME
+        if holders(db) > 1:
+            raise AgentreelError(
+                f"cannot compact {db}: another Store in this process has it open; close "
+                f"every other Store on it before gc"
+            )
 
         def reconnect() -> duckdb.DuckDBPyConnection:
+            self._release()
             try:
-                return _connect(db, False, 10.0)
+                self._set_handle(_connect(db, False, 10.0))
             except duckdb.IOException as e:
                 raise StoreBusy(
                     f"compacted {db}, but another process opened it before this one could "
                     f"reopen it: {str(e).splitlines()[0]}"
                 ) from None
+            return self._con
 
-        self._con = compact(self._con, db, reconnect)
+        compact(self._con, db, reconnect)
         self._tighten()
         report.compacted = True
         return float(db.stat().st_size)
@@ -420,7 +423,7 @@ class Store:
 
             store.sql("SELECT tool_name, count(*) n FROM spans WHERE kind = 'tool' GROUP BY 1")
         """
-        cur = self._con.cursor()
+        cur = cursor(self._con)
         try:
             rel = cur.sql(query, params=params)
             if rel is None:  # a statement with no result
@@ -567,7 +570,7 @@ class Store:
 
             store.expand(store.sql("SELECT span_id, input FROM spans WHERE kind = 'llm'"))
         """
-        cur = self._con.cursor()
+        cur = cursor(self._con)
         try:
             return expand_frame(cur, frame)
         except duckdb.Error as e:

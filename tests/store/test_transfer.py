@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -268,11 +269,25 @@ def test_cli_export_then_import(demo_dir: Path, tmp_path: Path) -> None:
     exported = json.loads(r.stdout)
     assert exported["format"] == "otlp-json"
     assert exported["runs"] == 8
+    with Store.open(demo_dir, read_only=True) as store:
+        last = store.sql("SELECT max(start_time) t FROM runs")["t"][0]
+    after = (last + timedelta(milliseconds=1)).isoformat()  # no run started since
     r = _cli(
-        "export", "--out", str(tmp_path / "none.jsonl"), "--since", "1s", "--dir", str(demo_dir)
+        "export", "--out", str(tmp_path / "none.jsonl"), "--since", after, "--dir", str(demo_dir)
     )
     assert r.returncode == 0, r.stderr
     assert "exported 0 runs" in r.stdout
+    r = _cli(
+        "export",
+        "--out",
+        str(tmp_path / "last.jsonl"),
+        "--since",
+        last.isoformat(),
+        "--dir",
+        str(demo_dir),
+        "--json",
+    )
+    assert json.loads(r.stdout)["runs"] >= 1
     copy = tmp_path / "copy"
     r = _cli("import", str(out), "--dir", str(copy), "--json")
     assert r.returncode == 0, r.stderr

@@ -1,0 +1,145 @@
+"""One DuckDB instance per process, with each store file attached to it once.
+
+DuckDB checkpoints a table by rewriting its last, growing row group. With the
+default row groups of 122,880 rows, a drain that appends a few thousand spans to a
+store of hundreds of thousands paid up to 0.6–0.8 s of CPU in the checkpoint of
+one commit, while every other process waited for the file. Attached with
+``ROW_GROUP_SIZE 16384`` the worst such checkpoint took 0.04 s (docs/reliability.md
+has the figures). The row group size is an option of ``ATTACH`` only (not of
+``duckdb.connect``, and not kept in the file), so every store is attached to one
+in-memory "hub" connection of the process: a `Handle` is a cursor of the hub whose
+default database is the store, and the file is detached (checkpointed, its lock
+released) when the last handle on it closes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from agentreel._errors import AgentreelError
+
+__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "holders"]
+
+#: Rows per row group of data written through agentreel.
+ROW_GROUP_SIZE = 16384
+#: WAL bytes after which a commit checkpoints (DuckDB's default is 16 MiB).
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class _Attached:
+    alias: str
+    read_only: bool
+    refs: int = 0
+
+
+_lock = threading.Lock()
+_hub: list[duckdb.DuckDBPyConnection] = []
+_attached: dict[str, _Attached] = {}
+_aliases = itertools.count(1)
+
+
+def _get_hub() -> duckdb.DuckDBPyConnection:
+    if not _hub:
+        hub = duckdb.connect()
+        # DuckDB draws a progress bar on stdout for queries over 2 s, which would
+        # corrupt `--json` output (seen under heavy recording): never.
+        hub.execute("SET enable_progress_bar = false")
+        # Every detach checkpoints what was written since the last checkpoint, and so
+        # does a commit once the WAL holds this much: in smaller steps than DuckDB's
+        # 16 MiB, a drain that lets go for a waiting reader holds the file only a
+        # little longer.
+        hub.execute(f"SET checkpoint_threshold = '{CHECKPOINT_BYTES}B'")
+        _hub.append(hub)
+    return _hub[0]
+
+
+def _key(db: Path) -> str:
+    return os.path.realpath(db)
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor on the database `con` uses (a bare cursor would use the hub's)."""
+    row = con.execute("SELECT current_database()").fetchone()
+    cur = con.cursor()
+    if row:
+        name = str(row[0]).replace('"', '""')
+        cur.execute(f'USE "{name}"')
+    return cur
+
+
+def holders(db: Path) -> int:
+    """How many open handles of this process are on the file `db`."""
+    with _lock:
+        a = _attached.get(_key(db))
+        return a.refs if a else 0
+
+
+class Handle:
+    """A connection to one store file: ``con`` queries it by its tables' bare names.
+
+    Raises `duckdb.IOException` as ``duckdb.connect`` would when another process
+    holds the file, and `AgentreelError` when this process has the file attached
+    read-only and a handle that writes is asked for.
+    """
+
+    def __init__(self, db: Path, read_only: bool) -> None:
+        self.db = db
+        self.read_only = read_only
+        key = _key(db)
+        with _lock:
+            hub = _get_hub()
+            a = _attached.get(key)
+            if a is None:
+                alias = f"agentreel_{next(_aliases)}"
+                path = str(db).replace("'", "''")
+                opts = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+                hub.execute(f"ATTACH '{path}' AS {alias} ({opts})")
+                a = _attached[key] = _Attached(alias, read_only)
+            elif a.read_only and not read_only:
+                raise AgentreelError(
+                    f"the store at {db} is open read-only in this process; close it before "
+                    f"opening it to write"
+                )
+            a.refs += 1
+            self._key = key
+            try:
+                self.con: duckdb.DuckDBPyConnection = hub.cursor()
+                self.con.execute(f"USE {a.alias}")
+            except BaseException:
+                self._release_locked()
+                raise
+        self._open = True
+
+    @property
+    def alias(self) -> str:
+        """The name the file is attached under (``current_database()`` on `con`)."""
+        return _attached[self._key].alias
+
+    def close(self) -> None:
+        """Close the cursor; the last handle on the file detaches it. Idempotent."""
+        if not getattr(self, "_open", False):
+            return
+        self._open = False
+        try:
+            self.con.close()
+        finally:
+            with _lock:
+                self._release_locked()
+
+    def _release_locked(self) -> None:
+        a = _attached[self._key]
+        a.refs -= 1
+        if a.refs:
+            return
+        del _attached[self._key]
+        try:
+            _hub[0].execute(f"DETACH {a.alias}")  # checkpoints, then lets go of the file
+        except duckdb.Error as e:
+            raise AgentreelError(f"closing the store at {self.db} failed: {e}") from None
