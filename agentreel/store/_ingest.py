@@ -38,6 +38,8 @@ __all__ = [
 
 #: Segments per transaction: bounds memory and the work a crash repeats.
 BATCH_FILES = 2000
+#: The longest spool record (one span's line) a drain reads; a longer one sets its segment aside.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: A process whose heartbeat is older than this is gone; its open runs are interrupted.
 HEARTBEAT_STALE_S = 15.0
 #: A waiting marker older than this was left by a process that died while it waited.
@@ -170,10 +172,24 @@ def waiting_for(paths: SpoolPaths) -> Iterator[None]:
             os.unlink(marker)
 
 
+def _object_limit(files: list[str]) -> int:
+    """The largest record `files` may hold: no record is longer than its file.
+
+    DuckDB's JSON reader allocates buffers of twice this size for each file it reads
+    at once, so a fixed 64 MiB cost a reading process some 250 MiB of memory its
+    allocator then kept; segments are usually a few MiB.
+    """
+    try:
+        largest = max(os.stat(f).st_size for f in files)
+    except (OSError, ValueError):
+        largest = MAX_RECORD_BYTES
+    return min(MAX_RECORD_BYTES, max(largest + 1, 1 << 20))
+
+
 def _source(files: list[str], columns: str = _COLUMNS) -> str:
     return (
         f"read_json({files!r}, format = 'newline_delimited', columns = {columns}, "
-        f"maximum_object_size = 67108864)"
+        f"maximum_object_size = {_object_limit(files)})"
     )
 
 

@@ -307,3 +307,40 @@ def test_records_without_identity_are_counted_and_dropped(recorded: Recorded) ->
         assert report.invalid_records == 2
         assert report.rejected == []
         assert report.spans == 6
+
+
+def test_a_record_of_several_mib_is_read_whole(tmp_path: Path) -> None:
+    # The JSON reader's buffer is sized to the largest segment of a drain, so a record
+    # far larger than the usual segment must still fit.
+    from agentreel._spool import SpoolPaths, write_atomic
+
+    paths = SpoolPaths(tmp_path)
+    paths.create()
+    t0 = 1_700_000_000_000_000_000
+    big = "x" * (3 * 1024 * 1024)
+    recs = [
+        {
+            "trace_id": "f" * 32,
+            "span_id": f"{i + 1:016x}",
+            "parent_span_id": None if i == 0 else f"{1:016x}",
+            "name": f"step {i}",
+            "kind": "chain" if i == 0 else "tool",
+            "start_ns": t0 + i,
+            "end_ns": t0 + 100 + i,
+            "status": "ok",
+            "input": json.dumps({"text": big if i == 5 else "small"}),
+        }
+        for i in range(10)
+    ]
+    small = b'{"trace_id": "' + b"e" * 32 + b'", "span_id": "0000000000000001", "name": "r", '
+    small += b'"kind": "chain", "start_ns": 1700000000000000000, "end_ns": 1700000000000000001}\n'
+    write_atomic(paths.dir / f"{t0:020d}-feedfacefeedface-0000001.jsonl", small)
+    data = ("\n".join(json.dumps(r) for r in recs) + "\n").encode()
+    write_atomic(paths.dir / f"{t0 + 1:020d}-feedfacefeedface-0000002.jsonl", data)
+    with Store.open(tmp_path, create=True) as store:
+        report = store.ingest(limit=1)  # the small segment alone first
+        assert (report.spans, report.rejected) == (1, [])
+        report = store.ingest()
+        assert (report.spans, report.rejected) == (10, [])
+        spans = store.spans("f" * 32)
+        assert json.loads(spans.filter(spans["name"] == "step 5")["input"][0])["text"] == big
