@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentreel.store import Receiver, Store
+from agentreel.store import DB_NAME, Receiver, Store
 
 
 def _sender(port: int, sender: int, batches: int, spans: int, go: Any, out: Any) -> None:
@@ -129,8 +129,11 @@ def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, 
     with Store.open(store_dir) as store:
         store.ingest()
         n, d = store.sql("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").row(0)
+    store_mib = (store_dir / DB_NAME).stat().st_size // 2**20
     import resource
 
+    rss = f["rss"]  # sampled at each TUI refresh, so evenly over the run
+    quarters = [max(rss[i * len(rss) // 4 : (i + 1) * len(rss) // 4] or rss[-1:]) for i in range(4)]
     return {
         "processes": processes,
         "spans": total,
@@ -163,6 +166,9 @@ def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, 
         "rss_mib_start": f["rss"][0] // 2**20,
         "rss_mib_peak": max(f["rss"]) // 2**20,
         "peak_rss_mib_ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        # the peak in each quarter of the run: a plateau, or growth with the store
+        "rss_mib_by_quarter": [q // 2**20 for q in quarters],
+        "store_mib": store_mib,
         "exactly_once": n == d == total,
     }
 
@@ -199,7 +205,8 @@ def main() -> None:
             f"{rec['tui_refreshes']} refreshes); runs --json max {rec['max_cli_runs_json_s']} s "
             f"({rec['cli_runs_json']} calls, CPU max {rec['max_cli_runs_json_cpu_s']} s); "
             f"check max {rec['max_check_s']} s ({rec['checks']}); "
-            f"TUI+drain RSS {rec['rss_mib_start']} -> peak {rec['rss_mib_peak']} MiB"
+            f"TUI+drain RSS {rec['rss_mib_start']} -> peak {rec['rss_mib_peak']} MiB "
+            f"(by quarter of the run: {rec['rss_mib_by_quarter']}; store file {rec['store_mib']} MiB)"
         )
         print(
             f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s, "
