@@ -43,6 +43,23 @@ _lock = threading.Lock()
 _hub: list[duckdb.DuckDBPyConnection] = []
 _attached: dict[str, _Attached] = {}
 _aliases = itertools.count(1)
+_generation = [0]  # bumped in a forked child: handles made before belong to the parent
+# The parent's connections, as a forked child inherited them: never used, and never
+# freed (DuckDB's destructors would work on a copy of the parent's instance).
+_inherited: list[duckdb.DuckDBPyConnection] = []
+
+
+def _forget_in_child() -> None:
+    """A forked child holds none of its parent's file locks: it must attach for itself."""
+    global _lock
+    _lock = threading.Lock()
+    _generation[0] += 1
+    _inherited.extend(_hub)
+    _hub.clear()
+    _attached.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _get_hub() -> duckdb.DuckDBPyConnection:
@@ -74,6 +91,19 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cur
 
 
+def _in_use(db: Path) -> str:
+    if _generation[0]:
+        return (
+            f"the store at {db} was open when this process was forked, and DuckDB allows "
+            f"one open per file in a process: open stores only after the fork, or start "
+            f"processes with the 'spawn' method"
+        )
+    return (
+        f"the store at {db} is open in this process through a DuckDB connection of its "
+        f"own; close that connection first"
+    )
+
+
 def holders(db: Path) -> int:
     """How many open handles of this process are on the file `db`."""
     with _lock:
@@ -92,6 +122,7 @@ class Handle:
     def __init__(self, db: Path, read_only: bool) -> None:
         self.db = db
         self.read_only = read_only
+        self._generation = _generation[0]
         key = _key(db)
         with _lock:
             hub = _get_hub()
@@ -100,7 +131,11 @@ class Handle:
                 alias = f"agentreel_{next(_aliases)}"
                 path = str(db).replace("'", "''")
                 opts = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
-                hub.execute(f"ATTACH '{path}' AS {alias} ({opts})")
+                try:
+                    hub.execute(f"ATTACH '{path}' AS {alias} ({opts})")
+                except duckdb.ResourceInUseException:
+                    # DuckDB knows every file open in the process, through any connection
+                    raise AgentreelError(_in_use(db)) from None
                 a = _attached[key] = _Attached(alias, read_only)
             elif a.read_only and not read_only:
                 raise AgentreelError(
@@ -117,16 +152,14 @@ class Handle:
                 raise
         self._open = True
 
-    @property
-    def alias(self) -> str:
-        """The name the file is attached under (``current_database()`` on `con`)."""
-        return _attached[self._key].alias
-
     def close(self) -> None:
         """Close the cursor; the last handle on the file detaches it. Idempotent."""
         if not getattr(self, "_open", False):
             return
         self._open = False
+        if self._generation != _generation[0]:
+            _inherited.append(self.con)  # made before this process was forked: the parent's
+            return
         try:
             self.con.close()
         finally:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -183,3 +185,42 @@ def test_gc_refuses_to_compact_while_another_store_of_this_process_has_the_file(
         report = store.gc()  # alone now
         assert report.compacted
         assert store.sql("SELECT count(*) n FROM spans")["n"][0] == 50
+
+
+def _child_opens(path: Path, out: Any) -> None:
+    try:
+        with Store.open(path):
+            out.put("opened")
+    except AgentreelError as e:
+        out.put(f"{type(e).__name__}: {e}")
+
+
+def test_a_forked_child_does_not_use_its_parents_open_store(tmp_path: Path) -> None:
+    # File locks are not inherited by fork: a child that reused the parent's attached
+    # database would write to the file without holding it. It is refused by name.
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    with Store.open(tmp_path, create=True) as store:
+        p = ctx.Process(target=_child_opens, args=(tmp_path, out))
+        p.start()
+        said = out.get(timeout=60)
+        p.join(60)
+        assert said.startswith("AgentreelError"), said
+        assert "open when this process was forked" in said
+        assert store.sql("SELECT count(*) n FROM meta")["n"][0] >= 1  # still usable
+    p = ctx.Process(target=_child_opens, args=(tmp_path, out))
+    p.start()
+    assert out.get(timeout=60) == "opened"  # the parent let go: the child attaches it
+    p.join(60)
+    assert p.exitcode == 0
+
+
+def test_a_store_open_through_a_plain_duckdb_connection_is_named(tmp_path: Path) -> None:
+    Store.open(tmp_path, create=True).close()
+    con = duckdb.connect(str(tmp_path / DB_NAME))
+    try:
+        with pytest.raises(AgentreelError, match="through a DuckDB connection of its own"):
+            Store.open(tmp_path)
+    finally:
+        con.close()
+    Store.open(tmp_path).close()
