@@ -163,6 +163,12 @@ def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, 
             1,
         ),
         "max_tui_wait_s": round(max(f["tui_waits"], default=0.0), 3),
+        # how many of the TUI's opens and of the commands waited more than a second
+        "tui_waits_over_1s": f"{sum(w > 1.0 for w in f['tui_waits'])} of {len(f['tui_waits'])}",
+        "cli_waits_over_1s": (
+            f"{sum(a.waited > 1.0 for a in f['cli'] + f['checks'])} of "
+            f"{len(f['cli'] + f['checks'])}"
+        ),
         "rss_mib_start": f["rss"][0] // 2**20,
         "rss_mib_peak": max(f["rss"]) // 2**20,
         "peak_rss_mib_ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
@@ -210,7 +216,8 @@ def main() -> None:
         )
         print(
             f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s, "
-            f"TUI max {rec['max_tui_wait_s']} s; commands' wall time / CPU time: median "
+            f"TUI max {rec['max_tui_wait_s']} s; over 1 s: TUI {rec['tui_waits_over_1s']}, "
+            f"commands {rec['cli_waits_over_1s']}; commands' wall time / CPU time: median "
             f"{rec['median_cli_stretch']}"
         )
     if not args.skip_receiver:

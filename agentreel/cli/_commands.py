@@ -25,14 +25,20 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     While processes are recording, the drain is bounded (and gives way to other
     readers), or left to the TUI or `agentreel serve` when one keeps the store
     drained: a backlog still growing would otherwise keep the command from ever
-    answering. What is left is said on stderr; a later drain takes it.
+    answering. What is left is said on stderr; a later drain takes it. When nothing
+    records, everything is drained; while the TUI or `serve` reads the store too, in
+    steps that let it in between (`Store.ingest(give_way=True)`), so that it waits
+    for one transaction rather than for the whole backlog.
     """
     status = spool_status(store_dir)
     live = status.live_processes
     store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
     try:
         if not (live and status.draining):
-            report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
+            if live:
+                report = store.ingest(budget=LIVE_DRAIN_BUDGET_S)
+            else:  # all of it; in shared steps when the TUI or serve reads too
+                report = store.ingest(give_way=status.draining)
             _warn_rejected(report)
         left = spool_status(store_dir).pending_segments if live else 0
         if left:
@@ -112,8 +118,9 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     Unreadable segments are set aside in spool/rejected/, reported, and the rest
     ingested; the exit code is then 2.
     """
+    shared = spool_status(store_dir).draining  # the TUI or serve reads this store too
     with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
-        report = store.ingest()
+        report = store.ingest(give_way=shared)
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:

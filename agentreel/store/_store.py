@@ -79,6 +79,8 @@ _MIGRATE_LOCK = threading.Lock()
 #: How long `Store.give_way` waits for the waiting process to get in, and then to get back.
 GIVE_WAY_HANDOVER_S = 0.5
 GIVE_WAY_WAIT_S = 10.0
+#: Seconds per step of `Store.ingest(give_way=True)` (the steps go on until the spool is empty).
+SHARED_DRAIN_STEP_S = 1.0
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
@@ -267,24 +269,50 @@ class Store:
 
     # -- writing ---------------------------------------------------------------
 
-    def ingest(self, *, limit: int | None = None, budget: float | None = None) -> IngestReport:
+    def ingest(
+        self, *, limit: int | None = None, budget: float | None = None, give_way: bool = False
+    ) -> IngestReport:
         """Drain the spool into the store; returns what was taken and what was set aside.
 
         `limit` caps the segments taken; `budget` (seconds) stops starting new
         transactions once it is spent, leaving the rest for the next call, so a reader
         under heavy recording holds the store only briefly (the TUI drains this way).
         A drain with a budget also stops early when another process is waiting to
-        open the store.
+        open the store. With `give_way` (and no budget) the drain takes everything,
+        in transactions of about a quarter of a second, and between them lets a
+        process that waits for the store in first (`give_way()`), then goes on: a
+        backlog of minutes then keeps nobody waiting for more than one transaction.
         """
         if self.read_only:
             raise AgentreelError(
                 "this store was opened read-only; open it without read_only to ingest"
             )
         try:
-            give_way = (lambda: readers_waiting(self.paths)) if budget is not None else None
-            return drain(self._con, self.paths, limit=limit, budget=budget, give_way=give_way)
+            if give_way and budget is None:
+                return self._drain_sharing(limit)
+            waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
+            return drain(self._con, self.paths, limit=limit, budget=budget, give_way=waiting)
         finally:
             self._tighten()
+
+    def _drain_sharing(self, limit: int | None) -> IngestReport:
+        # what is pending now, not what processes that start meanwhile add
+        pending = len(self.paths.pending())
+        limit = pending if limit is None else min(limit, pending)
+        report = IngestReport()
+        while True:
+            step = drain(
+                self._con,
+                self.paths,
+                limit=limit - report.segments - len(report.rejected),
+                budget=SHARED_DRAIN_STEP_S,
+                give_way=lambda: readers_waiting(self.paths),
+            )
+            report.add(step)
+            taken = step.segments + len(step.rejected)
+            if not taken or report.segments + len(report.rejected) >= limit:
+                return report
+            self.give_way()
 
     def gc(
         self,

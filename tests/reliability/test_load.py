@@ -331,6 +331,44 @@ def test_a_budgeted_drain_gives_way_to_a_process_waiting_for_the_store(tmp_path:
             assert store.ingest().segments == 4
 
 
+def test_a_full_drain_that_gives_way_lets_a_waiting_process_in_and_then_takes_the_rest(
+    tmp_path: Path,
+) -> None:
+    # What `agentreel runs` does with a backlog while the TUI reads the same store: all
+    # of it is drained, but a process waiting for the store gets in between steps.
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        for n in range(10):  # about 1 MiB each: the first transaction takes one
+            _segment(store.paths.dir, n, 500)
+        waiter = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from agentreel.store import Store\n"
+                "with Store.open(sys.argv[1], wait=30) as s:\n"
+                "    print(s.sql('SELECT count(*) AS n FROM spans')['n'][0], flush=True)",
+                str(store_dir),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not spool_status(store_dir).readers_waiting:  # it found the store held
+                assert waiter.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            report = store.ingest(give_way=True)
+            out, _ = waiter.communicate(timeout=30)
+        finally:
+            waiter.kill()
+            waiter.wait()
+        assert report.segments == 10
+        assert not store.paths.pending()
+        assert 0 < int(out) < 5000  # it read between the drain's steps, not after them
+        assert store.sql("SELECT count(*) AS n FROM spans")["n"][0] == 5000
+
+
 def test_a_waiting_marker_left_by_a_dead_process_is_ignored_and_removed(tmp_path: Path) -> None:
     paths = SpoolPaths(tmp_path)
     paths.create()
