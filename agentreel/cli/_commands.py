@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -17,35 +18,38 @@ console = Console(highlight=False)
 
 #: Seconds a reading command drains for while processes are recording.
 LIVE_DRAIN_BUDGET_S = 0.3
+#: Seconds a reading command waits for the TUI or `serve` to drain what is pending.
+DRAINER_WAIT_S = 2.0
 
 
 def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     """Open the store and drain the spool first, so what is shown is current.
 
-    While processes are recording, the drain is bounded (and gives way to other
-    readers), or left to the TUI or `agentreel serve` when one keeps the store
-    drained: a backlog still growing would otherwise keep the command from ever
-    answering. What is left is said on stderr; a later drain takes it. When nothing
-    records, everything is drained; while the TUI or `serve` reads the store too, in
-    steps that let it in between (`Store.ingest(give_way=True)`), so that it waits
-    for one transaction rather than for the whole backlog.
+    While the TUI or `agentreel serve` keeps the store drained, the command leaves
+    the drain to it: when nothing records, it waits up to 2 s for the spool to empty
+    before it reads (without holding the store); two processes draining one backlog
+    would each keep the other waiting. Otherwise the command drains: everything when
+    nothing records, and for at most 0.3 s while processes record, since a backlog
+    still growing would keep it from ever answering. What is left is said on stderr.
     """
     status = spool_status(store_dir)
     live = status.live_processes
+    if status.draining and not live and status.pending_segments:
+        deadline = time.monotonic() + DRAINER_WAIT_S
+        while status.draining and status.pending_segments and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status = spool_status(store_dir)
     store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
     try:
-        if not (live and status.draining):
-            if live:
-                report = store.ingest(budget=LIVE_DRAIN_BUDGET_S)
-            else:  # all of it; in shared steps when the TUI or serve reads too
-                report = store.ingest(give_way=status.draining)
+        if not status.draining:
+            report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
             _warn_rejected(report)
-        left = spool_status(store_dir).pending_segments if live else 0
+        left = spool_status(store_dir).pending_segments if live or status.draining else 0
         if left:
             by = "another agentreel process drains them" if status.draining else "next read"
+            recording = f"{len(live)} process(es) recording; " if live else ""
             err_console.print(
-                f"[dim]note: {len(live)} process(es) recording; {left} spool segment(s) "
-                f"not ingested yet ({by})[/]",
+                f"[dim]note: {recording}{left} spool segment(s) not ingested yet ({by})[/]",
                 highlight=False,
                 soft_wrap=True,
             )

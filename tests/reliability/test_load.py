@@ -465,10 +465,33 @@ def test_a_command_drains_a_bounded_part_while_processes_record(
     assert left_alone.exit_code == 0, left_alone.output
     assert spool_status(store_dir).pending_segments == left
     assert "another agentreel process drains them" in left_alone.stderr
-    heartbeat.unlink()  # recording over: the next read takes everything, whoever drains
+    heartbeat.unlink()  # recording over, but the drainer is slow: said, not taken over
+    monkeypatch.setattr(_commands, "DRAINER_WAIT_S", 0.2)
+    slow = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
+    assert slow.exit_code == 0, slow.output
+    assert spool_status(store_dir).pending_segments == left
+    assert f"note: {left} spool segment(s) not ingested yet (another" in slow.stderr
+
+    # once it is waited for, the drainer empties the spool and the command shows it all
+    def drain() -> None:
+        with Store.open(store_dir) as s:
+            s.ingest()
+
+    drainer = threading.Timer(0.05, drain)
+    monkeypatch.setattr(_commands, "DRAINER_WAIT_S", 30.0)
+    drainer.start()
+    waited = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
+    drainer.join()
+    assert waited.exit_code == 0, waited.output
+    assert len(json.loads(waited.stdout)) == 6
+    assert "not ingested yet" not in waited.stderr
+    _segment(store.paths.dir, 6, 500)
+    old = time.time() - 60  # the drainer is gone: the next read takes everything itself
+    os.utime(SpoolPaths(store_dir).draining, (old, old))
     done = runner.invoke(main, ["runs", "--json", "--dir", str(store_dir)])
     assert done.exit_code == 0, done.output
     assert spool_status(store_dir).pending_segments == 0
+    assert len(json.loads(done.stdout)) == 7
     assert "not ingested yet" not in done.stderr
 
 
