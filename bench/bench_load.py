@@ -153,7 +153,9 @@ def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, 
         "checks": len(f["checks"]),
         "max_check_s": round(max((a.took for a in f["checks"]), default=0.0), 3),
         "check_exit_codes": sorted({a.code for a in f["checks"]}),
-        "max_cli_wait_s": round(max(a.waited for a in f["cli"] + f["checks"]), 3),
+        "max_cli_wait_s": round(max(a.longest_wait for a in f["cli"] + f["checks"]), 3),
+        # a check opens the store again after each handover: all its waits together
+        "max_cli_waits_summed_s": round(max(a.waited for a in f["cli"] + f["checks"]), 3),
         # how much slower than on an idle machine the commands ran: wall time (less the
         # wait for the store) over the CPU time they used
         "median_cli_stretch": round(
@@ -166,7 +168,7 @@ def bench_recording(processes: int, spans: int, rate: float = 0.0) -> dict[str, 
         # how many of the TUI's opens and of the commands waited more than a second
         "tui_waits_over_1s": f"{sum(w > 1.0 for w in f['tui_waits'])} of {len(f['tui_waits'])}",
         "cli_waits_over_1s": (
-            f"{sum(a.waited > 1.0 for a in f['cli'] + f['checks'])} of "
+            f"{sum(a.longest_wait > 1.0 for a in f['cli'] + f['checks'])} of "
             f"{len(f['cli'] + f['checks'])}"
         ),
         "rss_mib_start": f["rss"][0] // 2**20,
@@ -215,7 +217,8 @@ def main() -> None:
             f"(by quarter of the run: {rec['rss_mib_by_quarter']}; store file {rec['store_mib']} MiB)"
         )
         print(
-            f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s, "
+            f"  waiting for the store's lock: CLI max {rec['max_cli_wait_s']} s "
+            f"(summed over a command {rec['max_cli_waits_summed_s']} s), "
             f"TUI max {rec['max_tui_wait_s']} s; over 1 s: TUI {rec['tui_waits_over_1s']}, "
             f"commands {rec['cli_waits_over_1s']}; commands' wall time / CPU time: median "
             f"{rec['median_cli_stretch']}"
