@@ -17,7 +17,13 @@ from __future__ import annotations
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
 from agentreel.store._gc import GcReport
-from agentreel.store._ingest import IngestReport, SpoolStatus, keep_draining, spool_status
+from agentreel.store._ingest import (
+    IngestReport,
+    SpoolStatus,
+    keep_draining,
+    spool_status,
+    stop_draining,
+)
 from agentreel.store._otlp import OTLPDecodeError
 from agentreel.store._receiver import Receiver, ReceiverStats
 from agentreel.store._schema import SCHEMA_VERSION
@@ -52,4 +58,5 @@ __all__ = [
     "keep_draining",
     "serve",
     "spool_status",
+    "stop_draining",
 ]

@@ -17,14 +17,15 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from agentreel._errors import AgentreelError
 
-__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "holders"]
+__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "held_by_this_thread", "holders"]
 
 #: Rows per row group of data written through agentreel.
 ROW_GROUP_SIZE = 16384
@@ -37,6 +38,7 @@ class _Attached:
     alias: str
     read_only: bool
     refs: int = 0
+    threads: Counter[int] = field(default_factory=Counter)  # open handles by thread
 
 
 _lock = threading.Lock()
@@ -111,6 +113,13 @@ def holders(db: Path) -> int:
         return a.refs if a else 0
 
 
+def held_by_this_thread(db: Path) -> bool:
+    """Whether the calling thread has a handle open on the file `db`."""
+    with _lock:
+        a = _attached.get(_key(db))
+        return bool(a and a.threads[threading.get_ident()])
+
+
 class Handle:
     """A connection to one store file: ``con`` queries it by its tables' bare names.
 
@@ -143,6 +152,8 @@ class Handle:
                     f"opening it to write"
                 )
             a.refs += 1
+            self._thread = threading.get_ident()
+            a.threads[self._thread] += 1
             self._key = key
             try:
                 self.con: duckdb.DuckDBPyConnection = hub.cursor()
@@ -169,6 +180,9 @@ class Handle:
     def _release_locked(self) -> None:
         a = _attached[self._key]
         a.refs -= 1
+        a.threads[self._thread] -= 1
+        if not a.threads[self._thread]:
+            del a.threads[self._thread]
         if a.refs:
             return
         del _attached[self._key]

@@ -33,6 +33,7 @@ __all__ = [
     "keep_draining",
     "readers_waiting",
     "spool_status",
+    "stop_draining",
     "waiting_for",
 ]
 
@@ -44,8 +45,11 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 HEARTBEAT_STALE_S = 15.0
 #: A waiting marker older than this was left by a process that died while it waited.
 WAITING_STALE_S = 30.0
-#: A process that keeps the store drained (the TUI, `serve`) marks it at least this often.
+#: A process that keeps the store drained (the TUI, `serve`) marks it at least this often...
 DRAINING_FRESH_S = 5.0
+#: ...and while that process lives, its mark holds this long: a drainer starved of CPU
+#: by the processes it drains for may go longer between marks.
+DRAINING_ALIVE_S = 60.0
 
 _COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
 _BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
@@ -107,12 +111,11 @@ def spool_status(path: str | os.PathLike[str]) -> SpoolStatus:
     when there is something to drain.
     """
     paths = SpoolPaths(path)
-    try:
-        draining = time.time() - paths.draining.stat().st_mtime < DRAINING_FRESH_S
-    except OSError:
-        draining = False
     return SpoolStatus(
-        len(paths.pending()), frozenset(live_processes(paths)), readers_waiting(paths), draining
+        len(paths.pending()),
+        frozenset(live_processes(paths)),
+        readers_waiting(paths),
+        _kept_draining(paths),
     )
 
 
@@ -120,17 +123,57 @@ def keep_draining(paths: SpoolPaths) -> None:
     """Say that this process drains the store and will go on (call it every few seconds).
 
     A command that reads while processes record leaves the draining to it instead of
-    holding the store for a drain of its own.
+    holding the store for a drain of its own. The mark holds for 5 s, or for 60 s
+    while this process lives; `stop_draining` takes it back.
     """
     with contextlib.suppress(OSError):
-        os.close(os.open(paths.draining, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.utime(paths.draining)
+        fd = os.open(paths.draining, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
 
 
-def readers_waiting(paths: SpoolPaths) -> bool:
-    """Whether another process is waiting to open the store (see `waiting_for`).
+def stop_draining(paths: SpoolPaths) -> None:
+    """Take back this process's `keep_draining` mark (one made by another process stays)."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(paths.draining.read_text()[:20]) == os.getpid():
+            paths.draining.unlink()
 
-    Markers left behind by a process that died while it waited are removed.
+
+def _kept_draining(paths: SpoolPaths) -> bool:
+    try:
+        age = time.time() - paths.draining.stat().st_mtime
+        if age < DRAINING_FRESH_S:
+            return True
+        if age >= DRAINING_ALIVE_S:
+            return False
+        pid = int(paths.draining.read_text()[:20])
+    except (OSError, ValueError):
+        return False
+    return _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    except OSError:
+        return False
+    return True
+
+
+def readers_waiting(paths: SpoolPaths, *, other_processes: bool = False) -> bool:
+    """Whether a process is waiting to open the store (see `waiting_for`).
+
+    With `other_processes`, the waits of this process's own threads do not count.
+    Markers left behind by a process that died while it waited (gone, or older than
+    30 s) are removed.
     """
     now = time.time()
     found = False
@@ -138,11 +181,17 @@ def readers_waiting(paths: SpoolPaths) -> bool:
         entries = list(os.scandir(paths.waiting))
     except FileNotFoundError:
         return False
+    mine = f"{os.getpid()}-"
     for e in entries:
+        if other_processes and e.name.startswith(mine):
+            continue
         try:
             fresh = now - e.stat().st_mtime < WAITING_STALE_S
         except FileNotFoundError:
             continue
+        pid = e.name.split("-", 1)[0]
+        if fresh and pid.isdigit() and not _alive(int(pid)):
+            fresh = False  # a process killed while it waited
         if fresh:
             found = True
         else:

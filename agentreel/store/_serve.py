@@ -18,7 +18,7 @@ from typing import Any
 
 from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store._ingest import IngestReport, keep_draining, readers_waiting
+from agentreel.store._ingest import IngestReport, keep_draining, readers_waiting, stop_draining
 from agentreel.store._receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
@@ -115,7 +115,10 @@ def serve(
         for sig, handler in previous.items():  # a second Ctrl-C during shutdown interrupts
             signal.signal(sig, handler)
         receiver.stop()
-    report = _drain_once(store, paths)
+    try:
+        report = _drain_once(store, paths)
+    finally:
+        stop_draining(paths)
     if report is not None and on_ingest is not None:
         on_ingest(report)
     return receiver.stats

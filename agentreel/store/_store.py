@@ -18,7 +18,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
-from agentreel.store._attach import Handle, cursor, holders
+from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
@@ -103,7 +103,34 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
     return datetime.now(UTC).replace(tzinfo=None) - v
 
 
+def _take_turn(db: Path, deadline: float) -> None:
+    """Before opening the file, let a process that already waits for it in first.
+
+    Threads of one process share the file while any of them has it open, so a
+    process waiting for it (a command while the TUI drains and reads) would
+    otherwise wait for as long as new reads keep joining, and an open that came
+    later could take the file the moment it is let go. So an open that may wait
+    first waits, until `deadline` at most, for this process's other threads to let
+    go and for the waiting process to get in (0.5 s at most); then it takes its
+    own turn. A thread that already has the file open joins at once (it would
+    wait for itself).
+    """
+    paths = SpoolPaths(db.parent)
+    if held_by_this_thread(db) or not readers_waiting(paths, other_processes=True):
+        return
+    while holders(db):
+        if time.monotonic() >= deadline:
+            return  # held for longer than this open may wait: join
+        time.sleep(0.01)
+    handover = min(deadline, time.monotonic() + GIVE_WAY_HANDOVER_S)
+    while readers_waiting(paths, other_processes=True) and time.monotonic() < handover:
+        time.sleep(0.01)
+
+
 def _connect(db: Path, read_only: bool, wait: float) -> Handle:
+    deadline = time.monotonic() + wait
+    if wait > 0:
+        _take_turn(db, deadline)
     try:
         return Handle(db, read_only)
     except duckdb.IOException as e:
@@ -111,7 +138,6 @@ def _connect(db: Path, read_only: bool, wait: float) -> Handle:
             raise
     # Another process holds the file: say so (a drain with a budget lets go early
     # for this), and retry until `wait` is spent.
-    deadline = time.monotonic() + wait
     delay = 0.01
     with waiting_for(SpoolPaths(db.parent)):
         while True:

@@ -14,7 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
-from agentreel.store import SCHEMA_VERSION, Store, spool_status
+from agentreel._spool import SpoolPaths
+from agentreel.store import SCHEMA_VERSION, Store, spool_status, stop_draining
 from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
 from agentreel.tui._help import HelpScreen
@@ -26,6 +27,8 @@ __all__ = ["AgentreelApp"]
 
 #: Seconds between drain steps while segments are left over (others may take the store).
 CATCH_UP_GAP_S = 0.05
+#: Seconds before trying again when another process had the store or waited for it.
+BUSY_GAP_S = 0.25
 
 
 def _terminal_is_light() -> bool:
@@ -63,6 +66,10 @@ class AgentreelApp(App[None]):
             return
         self.show_runs()
 
+    def on_unmount(self) -> None:
+        # commands that read go back to draining for themselves
+        stop_draining(SpoolPaths(self.reader.path))
+
     def _check_store(self) -> Text | None:
         try:
             with Store.open(self.reader.path, wait=self.reader.wait):
@@ -82,17 +89,18 @@ class AgentreelApp(App[None]):
 
     @work(thread=True, group="drain")
     def _drain(self) -> None:
-        spans, more = 0, False
+        spans, more, busy = 0, False, False
         try:
             if self.reader.exists():
                 report = self.reader.drain()
                 spans = report.spans if report is not None else 0
                 more = spool_status(self.reader.path).pending_segments > 0
+                busy = report is None
         except AgentreelError:
             pass  # a busy or unreadable store: the screens' own reads say why
         except Exception as e:  # never let a failed drain take the viewer down
             self.call_from_thread(self._drain_failed, f"{type(e).__name__}: {e}")
-        self.post_message(SpoolDrained(spans, more))
+        self.post_message(SpoolDrained(spans, more, busy))
 
     def _drain_failed(self, error: str) -> None:
         """Say once why draining failed (it is tried again on the next tick)."""
@@ -105,7 +113,10 @@ class AgentreelApp(App[None]):
     def _drained(self, event: SpoolDrained) -> None:
         if event.spans and isinstance(self.screen, RunsScreen):
             self.screen.load()
-        self.set_timer(CATCH_UP_GAP_S if event.more else self.refresh_every, self._drain)
+        gap = self.refresh_every
+        if event.more:  # a backlog: soon, or a little later if another process had the store
+            gap = BUSY_GAP_S if event.busy else CATCH_UP_GAP_S
+        self.set_timer(gap, self._drain)
 
     def show_runs(self) -> None:
         if isinstance(self.screen, EmptyScreen):

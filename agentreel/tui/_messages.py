@@ -37,10 +37,14 @@ class RunDetailLoaded(Message):
 
 @dataclass
 class SpoolDrained(Message):
-    """A drain step ended: `spans` went into the store, `more` segments still wait."""
+    """A drain step ended: `spans` went into the store, `more` segments still wait.
+
+    `busy`: the store was not opened, because another process had it or waited for it.
+    """
 
     spans: int
     more: bool
+    busy: bool = False
 
 
 @dataclass

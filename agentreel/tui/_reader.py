@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
 from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, keep_draining, spool_status
 
@@ -73,7 +74,13 @@ class StoreReader:
             return None
         if status.readers_waiting:
             return None  # a command or check is waiting for the file: it goes first
-        with Store.open(self.path, wait=self.wait) as store:
+        try:
+            # never waits: a drain that waited would say so, and a check would hand
+            # the store over to it between its queries
+            store = Store.open(self.path, wait=0)
+        except StoreBusy:
+            return None  # another process has the file; the next tick tries again
+        with store:
             report = store.ingest(budget=INGEST_BUDGET_S)
         self._live = status.live_processes
         return report

@@ -27,8 +27,8 @@ from textual.pilot import Pilot
 
 import agentreel.store._store as store_module
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store, keep_draining, spool_status
-from agentreel.store._ingest import waiting_for
+from agentreel.store import Store, keep_draining, spool_status, stop_draining
+from agentreel.store._ingest import readers_waiting, waiting_for
 from agentreel.tui import AgentreelApp
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._runs import RunsScreen
@@ -557,3 +557,172 @@ def test_a_drain_that_fails_is_said_once_and_the_viewer_stays_up(
 
     drive(app, steps)
     assert said == ["could not drain the spool: MemoryError: out of memory while draining"]
+
+
+# A process that opens the store, says when it got in, holds it `hold` seconds and
+# says when it let go (times from time.time(), comparable across processes).
+_HOLDER = """
+import sys, time
+from agentreel.store import Store
+with Store.open(sys.argv[1], wait=30) as s:
+    print("in", time.time(), flush=True)
+    time.sleep(float(sys.argv[2]))
+    print("out", time.time(), flush=True)
+"""
+
+
+def _waiting_holder(store_dir: Path, hold: float) -> subprocess.Popen[str]:
+    """Start `_HOLDER` and return once it is waiting for the store (which must be held)."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(store_dir), str(hold)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not spool_status(store_dir).readers_waiting:
+        assert p.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return p
+
+
+def test_an_open_in_a_process_holding_the_store_lets_a_waiting_process_in_first(
+    tmp_path: Path,
+) -> None:
+    # The TUI's reads share the file while its drain has it open; without taking turns,
+    # a command waiting for it waited for as long as new reads kept joining.
+    store_dir = tmp_path / "store"
+    Store.open(store_dir, create=True).close()
+    held = Store.open(store_dir)
+    waiter = _waiting_holder(store_dir, 0.3)
+    try:
+        got_in: list[float] = []
+
+        def read() -> None:
+            with Store.open(store_dir, wait=30) as s:
+                got_in.append(time.time())
+                assert s.sql("SELECT 1 AS one")["one"][0] == 1
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.3)
+        assert not got_in  # it did not join the open store: a process waits for it
+        held.close()
+        reader.join(30)
+        out, _ = waiter.communicate(timeout=30)
+    finally:
+        held.close()
+        waiter.kill()
+        waiter.wait()
+    said = dict(line.split() for line in out.splitlines())
+    # the waiting process had the store, let go, and only then did the reader get in
+    assert float(said["in"]) < float(said["out"]) <= got_in[0]
+
+
+def test_an_open_in_a_thread_that_holds_the_store_joins_at_once(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    Store.open(store_dir, create=True).close()
+    held = Store.open(store_dir)
+    waiter = _waiting_holder(store_dir, 0.0)
+    try:
+        t0 = time.monotonic()
+        with Store.open(store_dir, wait=30) as again:  # waiting would wait for itself
+            assert again.sql("SELECT 1 AS one")["one"][0] == 1
+        assert time.monotonic() - t0 < 5
+        assert waiter.poll() is None  # still waiting: this thread never let go
+        held.close()
+        out, _ = waiter.communicate(timeout=30)
+        assert out.startswith("in ")
+    finally:
+        held.close()
+        waiter.kill()
+        waiter.wait()
+
+
+def test_a_waiting_marker_of_a_process_that_is_gone_is_ignored_at_once(tmp_path: Path) -> None:
+    paths = SpoolPaths(tmp_path)
+    paths.create()
+    paths.waiting.mkdir()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    marker = paths.waiting / f"{int(gone.stdout)}-0badc0de"
+    marker.touch()  # fresh, but its process was killed while it waited
+    assert not spool_status(tmp_path).readers_waiting
+    assert not marker.exists()
+    mine = paths.waiting / f"{os.getpid()}-0badc0de"
+    mine.touch()
+    assert spool_status(tmp_path).readers_waiting
+    assert not readers_waiting(paths, other_processes=True)  # only this process
+
+
+def test_the_tuis_drain_never_waits_for_the_store(tmp_path: Path) -> None:
+    # A drain that waited would say so, and a check would hand the store over to it.
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(store_dir), "2"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().startswith("in ")
+        reader = StoreReader(store_dir)
+        t0 = time.monotonic()
+        assert reader.drain() is None  # another process has the file: try again later
+        assert time.monotonic() - t0 < 1.0
+        assert not spool_status(store_dir).readers_waiting
+        holder.communicate(timeout=30)
+        report = reader.drain()
+        assert report is not None
+        assert report.spans == 20
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_drainers_mark_holds_while_it_lives_and_goes_with_it(tmp_path: Path) -> None:
+    paths = SpoolPaths(tmp_path)
+    paths.create()
+    keep_draining(paths)
+    assert spool_status(tmp_path).draining
+
+    def aged(seconds: float) -> None:
+        t = time.time() - seconds
+        os.utime(paths.draining, (t, t))
+
+    aged(30)  # a drainer starved of CPU marks it late: it still drains while it lives
+    assert spool_status(tmp_path).draining
+    aged(120)  # but not for ever
+    assert not spool_status(tmp_path).draining
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    paths.draining.write_text(gone.stdout.strip())
+    assert spool_status(tmp_path).draining  # fresh: a drainer's mark holds 5 s regardless
+    aged(30)
+    assert not spool_status(tmp_path).draining  # its process is gone
+    stop_draining(paths)
+    assert paths.draining.exists()  # another process's mark is not this one's to take back
+    keep_draining(paths)
+    stop_draining(paths)
+    assert not paths.draining.exists()
+
+
+def test_the_tui_takes_back_its_drainers_mark_when_it_quits(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    app = AgentreelApp(store_dir, refresh_every=0.1)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: spool_status(store_dir).draining)
+
+    drive(app, steps)
+    assert not spool_status(store_dir).draining  # commands drain for themselves again
