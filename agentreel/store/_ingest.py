@@ -43,8 +43,8 @@ BATCH_FILES = 2000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: A process whose heartbeat is older than this is gone; its open runs are interrupted.
 HEARTBEAT_STALE_S = 15.0
-#: A waiting marker older than this was left by a process that died while it waited.
-WAITING_STALE_S = 30.0
+#: A waiting marker not renewed for this long was left by a process that died while it waited.
+WAITING_STALE_S = 5.0
 #: A process that keeps the store drained (the TUI, `serve`) marks it at least this often...
 DRAINING_FRESH_S = 5.0
 #: ...and while that process lives, its mark holds this long: a drainer starved of CPU
@@ -172,8 +172,8 @@ def readers_waiting(paths: SpoolPaths, *, other_processes: bool = False) -> bool
     """Whether a process is waiting to open the store (see `waiting_for`).
 
     With `other_processes`, the waits of this process's own threads do not count.
-    Markers left behind by a process that died while it waited (gone, or older than
-    30 s) are removed.
+    A waiting process renews its marker every 0.1 s or so; one not renewed for 5 s
+    was left by a process that died while it waited, and is removed.
     """
     now = time.time()
     found = False
@@ -181,17 +181,13 @@ def readers_waiting(paths: SpoolPaths, *, other_processes: bool = False) -> bool
         entries = list(os.scandir(paths.waiting))
     except FileNotFoundError:
         return False
-    mine = f"{os.getpid()}-"
     for e in entries:
-        if other_processes and e.name.startswith(mine):
+        if other_processes and e.name in _my_markers:
             continue
         try:
             fresh = now - e.stat().st_mtime < WAITING_STALE_S
         except FileNotFoundError:
             continue
-        pid = e.name.split("-", 1)[0]
-        if fresh and pid.isdigit() and not _alive(int(pid)):
-            fresh = False  # a process killed while it waited
         if fresh:
             found = True
         else:
@@ -200,23 +196,36 @@ def readers_waiting(paths: SpoolPaths, *, other_processes: bool = False) -> bool
     return found
 
 
+# Names of the waiting markers this process's threads have made (and not yet removed).
+_my_markers: set[str] = set()
+os.register_at_fork(after_in_child=_my_markers.clear)
+
+
 @contextlib.contextmanager
-def waiting_for(paths: SpoolPaths) -> Iterator[None]:
+def waiting_for(paths: SpoolPaths) -> Iterator[Callable[[], None]]:
     """Say, for as long as the block runs, that this process waits to open the store.
 
     A drain with a budget (the TUI's, a command's while agents record) asks
     `readers_waiting` between transactions and lets go of the store early, so a
-    command or a check never waits behind a long drain.
+    command or a check never waits behind a long drain. The block gets a function
+    to call every so often while it waits (at least every 5 s), which renews the marker.
     """
     marker = paths.waiting / f"{os.getpid()}-{secrets.token_hex(4)}"
+    _my_markers.add(marker.name)
     try:
         paths.waiting.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError:
         pass  # a store directory this process cannot write: it only waits longer
+
+    def still_waiting() -> None:
+        with contextlib.suppress(OSError):
+            os.utime(marker)
+
     try:
-        yield
+        yield still_waiting
     finally:
+        _my_markers.discard(marker.name)
         with contextlib.suppress(OSError):
             os.unlink(marker)
 

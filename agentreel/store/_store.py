@@ -139,9 +139,10 @@ def _connect(db: Path, read_only: bool, wait: float) -> Handle:
     # Another process holds the file: say so (a drain with a budget lets go early
     # for this), and retry until `wait` is spent.
     delay = 0.01
-    with waiting_for(SpoolPaths(db.parent)):
+    with waiting_for(SpoolPaths(db.parent)) as still_waiting:
         while True:
             time.sleep(delay)
+            still_waiting()
             try:
                 return Handle(db, read_only)
             except duckdb.IOException as e:

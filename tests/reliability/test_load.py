@@ -639,24 +639,39 @@ def test_an_open_in_a_thread_that_holds_the_store_joins_at_once(tmp_path: Path) 
         waiter.wait()
 
 
-def test_a_waiting_marker_of_a_process_that_is_gone_is_ignored_at_once(tmp_path: Path) -> None:
-    paths = SpoolPaths(tmp_path)
-    paths.create()
-    paths.waiting.mkdir()
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    marker = paths.waiting / f"{int(gone.stdout)}-0badc0de"
-    marker.touch()  # fresh, but its process was killed while it waited
-    assert not spool_status(tmp_path).readers_waiting
+def test_a_waiting_process_renews_its_marker_and_one_not_renewed_is_ignored(
+    tmp_path: Path,
+) -> None:
+    store_dir = tmp_path / "store"
+    Store.open(store_dir, create=True).close()
+    paths = SpoolPaths(store_dir)
+    with Store.open(store_dir):
+        waiter = _waiting_holder(store_dir, 0.0)
+        try:
+            (marker,) = paths.waiting.iterdir()
+            old = time.time() - 4
+            os.utime(marker, (old, old))
+            deadline = time.monotonic() + 10
+            while marker.stat().st_mtime <= old:  # renewed while it waits
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert readers_waiting(paths, other_processes=True)  # another process's
+        finally:
+            waiter.kill()
+            waiter.wait()
+    # killed while it waited: its marker, no longer renewed, stops counting after 5 s
+    assert marker.exists()
+    old = time.time() - 6
+    os.utime(marker, (old, old))
+    assert not spool_status(store_dir).readers_waiting
     assert not marker.exists()
-    mine = paths.waiting / f"{os.getpid()}-0badc0de"
-    mine.touch()
-    assert spool_status(tmp_path).readers_waiting
-    assert not readers_waiting(paths, other_processes=True)  # only this process
+    # this process's own waits are told apart by the marker, not by a pid (which
+    # another process, in another pid namespace, may share)
+    with waiting_for(paths):
+        assert readers_waiting(paths)
+        assert not readers_waiting(paths, other_processes=True)
+        (paths.waiting / f"{os.getpid()}-0badc0de").touch()
+        assert readers_waiting(paths, other_processes=True)
 
 
 def test_the_tuis_drain_never_waits_for_the_store(tmp_path: Path) -> None:
