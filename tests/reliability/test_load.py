@@ -243,7 +243,7 @@ def test_sixteen_processes_record_while_the_tui_and_check_read(tmp_path: Path) -
     assert {a.code for a in checks} <= {0, 1}  # findings, never a crash
     assert max(a.took for a in checks) < 5.0
     # (the refresh and the command times include their waits for the store; a check's
-    # waits, and the TUI's drain worker's, are not a reader's answer: bench_load reports them)
+    # waits are not a reader's answer: bench_load reports them)
     # the TUI and drain process's memory does not grow with what passed through it
     rss = figures["rss"]
     assert max(rss) - rss[0] < 300 * 1024 * 1024, [r // 2**20 for r in rss]
