@@ -10,7 +10,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 
 from agentreel._errors import AgentreelError
 from agentreel.cli import dir_option, handles_errors, json_option, main
@@ -63,6 +62,8 @@ def _report(result: Any, *, verb: str) -> None:
     if d is not None:
         console.print(f"[bold red]diverged[/] at {escape(d['message'])}", soft_wrap=True)
         if d["diff"]:
+            from rich.syntax import Syntax  # pygments: 20 ms of every command's start-up
+
             console.print(Syntax(d["diff"], "diff", theme="ansi_dark", background_color="default"))
     if result.outcome == "stopped":
         console.print(f"[dim]{escape(result.reason or 'stopped')}[/]")
