@@ -37,7 +37,6 @@ CHECKPOINT_BYTES = 4 * 1024 * 1024
 class _Attached:
     alias: str
     read_only: bool
-    refs: int = 0
     threads: Counter[int] = field(default_factory=Counter)  # open handles by thread
 
 
@@ -110,7 +109,7 @@ def holders(db: Path) -> int:
     """How many open handles of this process are on the file `db`."""
     with _lock:
         a = _attached.get(_key(db))
-        return a.refs if a else 0
+        return a.threads.total() if a else 0
 
 
 def held_by_this_thread(db: Path) -> bool:
@@ -151,7 +150,6 @@ class Handle:
                     f"the store at {db} is open read-only in this process; close it before "
                     f"opening it to write"
                 )
-            a.refs += 1
             self._thread = threading.get_ident()
             a.threads[self._thread] += 1
             self._key = key
@@ -179,11 +177,10 @@ class Handle:
 
     def _release_locked(self) -> None:
         a = _attached[self._key]
-        a.refs -= 1
         a.threads[self._thread] -= 1
         if not a.threads[self._thread]:
             del a.threads[self._thread]
-        if a.refs:
+        if a.threads:
             return
         del _attached[self._key]
         try:

@@ -136,22 +136,28 @@ def keep_draining(paths: SpoolPaths) -> None:
 
 def stop_draining(paths: SpoolPaths) -> None:
     """Take back this process's `keep_draining` mark (one made by another process stays)."""
-    with contextlib.suppress(OSError, ValueError):
-        if int(paths.draining.read_text()[:20]) == os.getpid():
+    if _drainer(paths) == os.getpid():
+        with contextlib.suppress(OSError):
             paths.draining.unlink()
+
+
+def _drainer(paths: SpoolPaths) -> int | None:
+    """The pid `keep_draining` wrote, if the mark is there and readable."""
+    try:
+        return int(paths.draining.read_text()[:20])
+    except (OSError, ValueError):
+        return None
 
 
 def _kept_draining(paths: SpoolPaths) -> bool:
     try:
         age = time.time() - paths.draining.stat().st_mtime
-        if age < DRAINING_FRESH_S:
-            return True
-        if age >= DRAINING_ALIVE_S:
-            return False
-        pid = int(paths.draining.read_text()[:20])
-    except (OSError, ValueError):
+    except OSError:
         return False
-    return _alive(pid)
+    if age < DRAINING_FRESH_S:
+        return True
+    pid = _drainer(paths) if age < DRAINING_ALIVE_S else None
+    return pid is not None and _alive(pid)
 
 
 def _alive(pid: int) -> bool:
