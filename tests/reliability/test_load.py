@@ -281,6 +281,33 @@ def _segment(spool: Path, n: int, records: int) -> None:
     (spool / f"{n:020d}-feedfacefeedface-{n:07d}.jsonl").write_text("\n".join(lines) + "\n")
 
 
+# A process that opens the store (waiting up to 30 s) and prints how many spans it holds.
+_COUNTER = """
+import sys
+from agentreel.store import Store
+with Store.open(sys.argv[1], wait=30) as s:
+    print(s.sql('SELECT count(*) AS n FROM spans')['n'][0], flush=True)
+"""
+
+
+def _waiting_process(store_dir: Path, script: str, *args: str) -> subprocess.Popen[str]:
+    """Start `script` on the store and return once it waits for it (the store must be held)."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", script, str(store_dir), *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not spool_status(store_dir).readers_waiting:  # it found the store held
+            assert p.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p
+
+
 def test_a_drain_with_a_budget_lets_go_and_the_next_drain_takes_the_rest(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
     with Store.open(store_dir, create=True) as store:
@@ -344,24 +371,8 @@ def test_a_full_drain_that_gives_way_lets_a_waiting_process_in_and_then_takes_th
     with Store.open(store_dir, create=True) as store:
         for n in range(10):  # about 1 MiB each: the first transaction takes one
             _segment(store.paths.dir, n, 500)
-        waiter = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from agentreel.store import Store\n"
-                "with Store.open(sys.argv[1], wait=30) as s:\n"
-                "    print(s.sql('SELECT count(*) AS n FROM spans')['n'][0], flush=True)",
-                str(store_dir),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        waiter = _waiting_process(store_dir, _COUNTER)
         try:
-            deadline = time.monotonic() + 30
-            while not spool_status(store_dir).readers_waiting:  # it found the store held
-                assert waiter.poll() is None
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
             report = store.ingest(give_way=True)
             out, _ = waiter.communicate(timeout=30)
         finally:
@@ -505,24 +516,8 @@ def test_a_long_reader_gives_way_between_queries_to_a_command_waiting(tmp_path: 
         _segment(store.paths.dir, 0, 20)
         store.ingest()
         assert store.give_way() is False  # nobody waits: nothing happens
-        waiter = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from agentreel.store import Store\n"
-                "with Store.open(sys.argv[1], wait=30) as s:\n"
-                "    print(s.sql('SELECT count(*) AS n FROM spans')['n'][0], flush=True)",
-                str(store_dir),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        waiter = _waiting_process(store_dir, _COUNTER)
         try:
-            deadline = time.monotonic() + 30
-            while not spool_status(store_dir).readers_waiting:  # it found the store held
-                assert waiter.poll() is None
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
             assert store.give_way() is True
             out, _ = waiter.communicate(timeout=30)
             assert out.strip() == "20"  # it got in while this reader let go
@@ -571,21 +566,6 @@ with Store.open(sys.argv[1], wait=30) as s:
 """
 
 
-def _waiting_holder(store_dir: Path, hold: float) -> subprocess.Popen[str]:
-    """Start `_HOLDER` and return once it is waiting for the store (which must be held)."""
-    p = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(store_dir), str(hold)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not spool_status(store_dir).readers_waiting:
-        assert p.poll() is None
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return p
-
-
 def test_an_open_in_a_process_holding_the_store_lets_a_waiting_process_in_first(
     tmp_path: Path,
 ) -> None:
@@ -594,7 +574,7 @@ def test_an_open_in_a_process_holding_the_store_lets_a_waiting_process_in_first(
     store_dir = tmp_path / "store"
     Store.open(store_dir, create=True).close()
     held = Store.open(store_dir)
-    waiter = _waiting_holder(store_dir, 0.3)
+    waiter = _waiting_process(store_dir, _HOLDER, "0.3")
     try:
         got_in: list[float] = []
 
@@ -623,7 +603,7 @@ def test_an_open_in_a_thread_that_holds_the_store_joins_at_once(tmp_path: Path) 
     store_dir = tmp_path / "store"
     Store.open(store_dir, create=True).close()
     held = Store.open(store_dir)
-    waiter = _waiting_holder(store_dir, 0.0)
+    waiter = _waiting_process(store_dir, _HOLDER, "0.0")
     try:
         t0 = time.monotonic()
         with Store.open(store_dir, wait=30) as again:  # waiting would wait for itself
@@ -646,7 +626,7 @@ def test_a_waiting_process_renews_its_marker_and_one_not_renewed_is_ignored(
     Store.open(store_dir, create=True).close()
     paths = SpoolPaths(store_dir)
     with Store.open(store_dir):
-        waiter = _waiting_holder(store_dir, 0.0)
+        waiter = _waiting_process(store_dir, _HOLDER, "0.0")
         try:
             (marker,) = paths.waiting.iterdir()
             old = time.time() - 4
