@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -56,10 +57,19 @@ def drive(
 
 
 async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 8.0) -> None:
-    """Let the app work until `cond()` holds (worker threads finish in their own time)."""
+    """Let the app work until `cond()` holds (worker threads finish in their own time).
+
+    A widget `cond` looks for may not be there yet: a screen just pushed is current
+    before its widgets are mounted. That counts as not yet.
+    """
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    while not cond():
+    while True:
+        try:
+            if cond():
+                return
+        except NoMatches:
+            pass
         if loop.time() > end:
             raise AssertionError("the app did not get there in time")
         await pilot.pause(0.05)
