@@ -25,7 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 
-__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "held_by_this_thread", "holders"]
+__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "held_by_this_thread", "holders", "hub_cursor"]
 
 #: Rows per row group of data written through agentreel.
 ROW_GROUP_SIZE = 16384
@@ -90,6 +90,12 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         name = str(row[0]).replace('"', '""')
         cur.execute(f'USE "{name}"')
     return cur
+
+
+def hub_cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor of this process's DuckDB connection, which outlives any `Handle`."""
+    with _lock:
+        return _get_hub().cursor()
 
 
 def _in_use(db: Path) -> str:

@@ -25,7 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
-from agentreel.store._attach import ROW_GROUP_SIZE
+from agentreel.store._attach import ROW_GROUP_SIZE, hub_cursor
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._ingest import live_processes
 from agentreel.store._schema import MIGRATIONS
@@ -309,13 +309,20 @@ def clear_interrupted_compaction(db: Path) -> bool:
 def compact(
     con: duckdb.DuckDBPyConnection,
     db: Path,
-    reconnect: Callable[[], duckdb.DuckDBPyConnection],
+    reconnect: Callable[[Callable[[], None]], duckdb.DuckDBPyConnection],
 ) -> None:
     """Copy the store on `con` into a fresh file and rename it over `db`.
 
-    `reconnect` closes `con`, which detaches the old file, and opens `db` again
-    (waiting if another process got in first). Nothing else in this process may
-    hold `db` open: it would keep the old file attached.
+    `reconnect(let_go_of_copy)` closes `con`, which detaches the old file, calls
+    `let_go_of_copy`, and opens `db` again (waiting if another process got in
+    first). Nothing else in this process may hold `db` open: it would keep the old
+    file attached.
+
+    The copy stays attached (and so locked) while it is renamed over `db` and the
+    old file is let go: a process that opened the new file while this one still had
+    the old one attached under the same name lost its checkpoint ("MarkBlockAsModified
+    called with already modified block"), and its write-ahead log no longer matched
+    the file.
     """
     con.execute("CHECKPOINT")
     wal = db.with_name(db.name + ".wal")
@@ -344,6 +351,8 @@ def compact(
             raise AgentreelError(f"cannot compact {db}: the copy did not checkpoint")
         os.chmod(tmp, 0o600)
         _fsync(tmp)
+        con.execute(f"ATTACH '{quoted}' AS agentreel_compact (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        attached = True
     except BaseException:
         if attached:
             with contextlib.suppress(duckdb.Error):
@@ -351,9 +360,21 @@ def compact(
         for f in (tmp, tmp_wal):
             f.unlink(missing_ok=True)
         raise
-    os.replace(tmp, db)
-    _fsync(db.parent)
-    new = reconnect()
+    hub = hub_cursor()  # `con` is closed by `reconnect`; this outlives it
+    try:
+        os.replace(tmp, db)
+        _fsync(db.parent)
+    except BaseException:
+        hub.execute("DETACH agentreel_compact")
+        tmp.unlink(missing_ok=True)
+        hub.close()
+        raise
+
+    def let_go_of_copy() -> None:
+        hub.execute("DETACH agentreel_compact")
+        hub.close()
+
+    new = reconnect(let_go_of_copy)
     row = new.execute("SELECT value FROM meta WHERE key = 'compacted_at'").fetchone()
     if not row or row[0] != mark:
         raise AgentreelError(

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -453,8 +454,9 @@ class Store:
                 f"every other Store on it before gc"
             )
 
-        def reconnect() -> duckdb.DuckDBPyConnection:
+        def reconnect(let_go_of_copy: Callable[[], None]) -> duckdb.DuckDBPyConnection:
             self._release()
+            let_go_of_copy()
             try:
                 self._set_handle(_connect(db, False, 10.0))
             except duckdb.IOException as e:
