@@ -51,12 +51,16 @@ COMMON_PARAMS: dict[str, Param] = {
 
 @dataclass
 class Inputs:
-    """What `evaluate` gets: the current window, its measure, and the baseline's (or None)."""
+    """What `evaluate` gets: the current window, its measure, and the baseline's (or None).
+
+    `ci` is true on a CI runner, where an empty current window is an error.
+    """
 
     current: WindowData
     measured: dict[str, Any]
     baseline: dict[str, Any] | None
     baseline_label: str
+    ci: bool = False
 
 
 class Check(Protocol):

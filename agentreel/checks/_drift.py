@@ -79,9 +79,18 @@ class NumericDrift(BuiltinCheck):
                 "severity": p["severity"],
             }
             b = (base or {}).get(col)
-            if b is None or not b["sketch"] or not sk:
-                why = "not in the baseline" if base is not None else "no baseline"
-                out.append(Metric(statistic="psi", value=None, skip=f"{why}", **common))
+            if base is None:
+                why: str | None = "no baseline"
+            elif b is None:
+                why = "not in the baseline"
+            elif not b["sketch"]:
+                why = f"the baseline has no values of {col}"
+            elif not sk:
+                why = _none_in(inputs.current, f"no values of {col}")
+            else:
+                why = None
+            if why is not None or b is None:
+                out.append(Metric(statistic="psi", value=None, skip=why, **common))
                 continue
             bn, bsk = int(b["n"]), b["sketch"]
             common["baseline_n"] = bn
@@ -146,6 +155,14 @@ class NumericDrift(BuiltinCheck):
 _UNITS: dict[str, Unit] = {"duration_ms": "ms", "cost_usd": "usd"}
 
 
+def _none_in(data: WindowData, what: str) -> str:
+    """Why the current window has nothing to compare: no runs at all, or none of `what`."""
+    runs = data.runs.height
+    if runs == 0:
+        return "no runs in the current window"
+    return f"{what} in the current window ({runs} runs)"
+
+
 def _q(sk: list[float], q: float, col: str) -> str:
     return format_value(sketch_quantile(sk, q), _UNITS.get(col, "count"))
 
@@ -179,6 +196,64 @@ class CategoricalDrift(BuiltinCheck):
             return data.of_kind("llm")["finish_reason"]
         return data.runs.select(dim_expr(col).cast(pl.String).alias(col))[col]
 
+    @staticmethod
+    def _nothing(col: str) -> str:
+        """What a window without values of `col` lacks: ``no LLM calls``, ``no tool calls``..."""
+        if col == "model":
+            return "no LLM calls with a model"
+        if col == "finish_reason":
+            return "no LLM calls with a finish reason"
+        if col == "tool":
+            return "no tool calls"
+        return f"no values of {col}"
+
+    def _vanished(
+        self,
+        data: WindowData,
+        col: str,
+        b: dict[str, int],
+        skip: str | None,
+        p: Params,
+        common: dict[str, Any],
+    ) -> list[Metric]:
+        """The rows of a column the baseline had values of and the current window has none.
+
+        With no runs at all there is nothing to compare (``missing_data`` judges an
+        empty window). Otherwise the mix is gone entirely: the largest distance, 1,
+        judged whatever `min_n` is (none of the baseline's values is no small sample).
+        """
+        kind = {"model": "llm", "finish_reason": "llm", "tool": "tool"}.get(col)
+        if kind is not None and data.of_kind(kind).height == 0:
+            what = "no LLM calls" if kind == "llm" else "no tool calls"
+        else:
+            what = self._nothing(col)
+        why = _none_in(data, what)
+        if data.runs.height == 0:
+            return [Metric(statistic="js distance", value=None, skip=why, **common)]
+        table = pl.DataFrame(
+            {"value": list(b), "baseline": list(b.values()), "current": [0] * len(b)},
+            schema={"value": pl.String, "baseline": pl.Int64, "current": pl.Int64},
+        ).sort("baseline", descending=True)
+        return [
+            Metric(
+                statistic="js distance",
+                value=1.0,
+                warn=p["js_warn"],
+                error=p["js_error"],
+                skip=skip,
+                message=f"{why}; the baseline had {sum(b.values())}",
+                failures=table,
+                **{**common, "min_n": 0},
+            ),
+            Metric(
+                statistic="new values",
+                value=None,
+                unit="share",
+                skip=why,
+                **{k: v for k, v in common.items() if k != "unit"},
+            ),
+        ]
+
     def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
         cols: dict[str, dict[str, int]] = {}
         for c in p["columns"]:
@@ -201,12 +276,20 @@ class CategoricalDrift(BuiltinCheck):
             }
             b: dict[str, int] | None = (base or {}).get(col)
             if not b:
-                why = "not in the baseline" if base is not None else "no baseline"
+                if base is None:
+                    why = "no baseline"
+                elif b is None:
+                    why = "not in the baseline"
+                else:
+                    why = f"the baseline had {self._nothing(col)}"
                 out.append(Metric(statistic="js distance", value=None, skip=why, **common))
                 continue
             bn = sum(b.values())
             common["baseline_n"] = bn
             skip = f"baseline n={bn} is below min_n={p['min_n']}" if bn < p["min_n"] else None
+            if n == 0:
+                out += self._vanished(inputs.current, col, b, skip, p, common)
+                continue
             keys = sorted(set(b) | set(cur))
             table = pl.DataFrame(
                 {

@@ -6,6 +6,7 @@ from agentreel.checks._check import BuiltinCheck
 from agentreel.checks._contracts import RunSchema, SpanSchema
 from agentreel.checks._disparity import GroupDisparity
 from agentreel.checks._drift import CategoricalDrift, NumericDrift
+from agentreel.checks._missing import MissingData
 from agentreel.checks._perf import CostPerRun, LatencyP50, LatencyP95, StepsPerRun, TokensPerRun
 from agentreel.checks._rates import (
     EmptyOutput,
@@ -24,6 +25,7 @@ __all__ = ["BUILTINS"]
 BUILTINS: dict[str, type[BuiltinCheck]] = {
     c.name: c
     for c in (
+        MissingData,
         SpanSchema,
         RunSchema,
         RunErrorRate,

@@ -183,7 +183,7 @@ def run_checks(
     """Run the enabled checks over `current` against `baseline`; returns a `CheckReport`.
 
     `current` and `baseline` default to `default_windows` (`env` is read for CI,
-    default ``os.environ``). `baseline` may be a `Window` (compared live), a saved
+    default ``os.environ``; in CI a current window with no runs is an error). `baseline` may be a `Window` (compared live), a saved
     baseline's name or path, or False for none. `only` runs just the named checks;
     `checks` adds metric checks made with `metric_check`. `loaded` is called once
     both windows are read, after which `store` is not used: the CLI closes the store
@@ -206,6 +206,7 @@ def run_checks(
     current = current.resolve(now)
     if isinstance(baseline, Window):
         baseline = baseline.resolve(now)
+    ci = in_ci(env)
     timings = Timings()
     metrics: list[Metric] = []
     with timed(timings):
@@ -228,7 +229,7 @@ def run_checks(
                     base_m = base.measures.get(check.name)
                 else:
                     base_m = check.measure(base_data, p) if base_data is not None else None
-                metrics += check.evaluate(Inputs(cur, measured, base_m, label), p)
+                metrics += check.evaluate(Inputs(cur, measured, base_m, label, ci), p)
             except (CheckError, CheckConfigError, BaselineError):
                 raise
             except Exception as e:

@@ -17,6 +17,7 @@ a summarising LLM call and a final answer. About 2 % of runs fail.
   the run fails with it.
 - ``loop``: in 20 % of runs the agent calls ``web_search`` six more times with the same
   query (each answered from a cache in 10 ms).
+- ``no_llm_calls``: the agent's model calls are no longer recorded (the runs still answer).
 - ``model_swap``: the agent's LLM is ``gpt-4.1`` instead of ``gpt-4.1-mini``.
 - ``truncated``: the final answer stops at the token limit (finish reason ``length``) in
   30 % of runs.
@@ -45,6 +46,7 @@ REGRESSIONS = (
     "doubled_tokens",
     "new_error",
     "loop",
+    "no_llm_calls",
     "model_swap",
     "truncated",
     "empty_output",
@@ -94,6 +96,9 @@ class _Agent:
     def llm(self, parent: trace.Span, clock: _Clock, finish: str = "stop") -> None:
         r = self.rng
         tin, tout = r.randint(500, 1500), r.randint(50, 300)
+        if self.regression == "no_llm_calls":
+            clock.advance(r.lognormvariate(0, 0.25) * 900 + 1)
+            return
         if self.regression == "doubled_tokens":
             tin, tout = tin * 2, tout * 2
         start = clock.now

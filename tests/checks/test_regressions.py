@@ -32,6 +32,12 @@ EXPECTED: dict[str | None, dict[str, str]] = {
     # answers cut at the token limit: truncated outputs, and the finish-reason mix
     "truncated": {"truncated_output": "error", "categorical_drift": "warn"},
     "empty_output": {"empty_output": "error"},
+    # the model calls are gone: missing calls, and the model mix, tokens and steps with them
+    "no_llm_calls": {
+        "missing_data": "error",
+        "categorical_drift": "warn",
+        "numeric_drift": "warn",
+    },
 }
 
 
