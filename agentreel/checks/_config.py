@@ -74,6 +74,7 @@ _NUMERIC = (
     "retriever_count",
     "error_count",
     "max_repeat",
+    "max_failed_repeat",
 )
 
 

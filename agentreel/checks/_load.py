@@ -77,7 +77,9 @@ class WindowData:
     ``failed`` (error or interrupted), ``tokens``, ``steps`` (LLM, tool and retriever
     calls), ``model`` (the run's most used model), ``final_finish_reason``,
     ``truncated``, ``output_empty``, ``refused``, ``max_repeat`` and ``loop_tool``
-    (the most repeated identical tool call), and one column per
+    (the most repeated identical tool call that succeeded: the calls of a loop),
+    ``max_failed_repeat`` and ``retry_tool`` (the longest streak of one identical
+    tool call failing, with no success of it between: a retry storm), and one column per
     ``attributes.KEY`` asked for. ``spans`` has `SPAN_COLUMNS` plus ``model``,
     ``args_hash``, ``args_json`` (is the tool input valid JSON) and ``args_keys``
     (its sorted top-level keys, comma-joined).
@@ -168,7 +170,7 @@ def load_window(
 
 
 def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
-    """Per-run columns computed from the spans: model, final finish reason, loops."""
+    """Per-run columns computed from the spans: model, final finish reason, loops, retries."""
     llm = spans.lazy().filter(pl.col("kind") == "llm")
     per_run = (
         llm.group_by("run_id")
@@ -186,10 +188,13 @@ def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("model").top_k_by("calls", 1).first())
         .collect()
     )
+    calls = spans.lazy().filter((pl.col("kind") == "tool") & pl.col("args_hash").is_not_null())
+    call = ["run_id", "tool_name", "args_hash"]
+    failed = pl.col("status") == "error"
+    # A loop: identical calls that succeeded. Failed ones are retries, counted apart.
     loops = (
-        spans.lazy()
-        .filter((pl.col("kind") == "tool") & pl.col("args_hash").is_not_null())
-        .group_by("run_id", "tool_name", "args_hash")
+        calls.filter(~failed)
+        .group_by(call)
         .agg(repeat=pl.len())
         .group_by("run_id")
         .agg(
@@ -198,10 +203,26 @@ def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
         )
         .collect()
     )
+    # A retry storm: identical calls failing one after another, no success between them.
+    # Each success of a call starts a new streak of that call's failures.
+    storms = (
+        calls.sort("run_id", "start_time", "span_id")
+        .with_columns(streak=(~failed).cum_sum().over(call))
+        .filter(failed)
+        .group_by(*call, "streak")
+        .agg(repeat=pl.len())
+        .group_by("run_id")
+        .agg(
+            max_failed_repeat=pl.col("repeat").max(),
+            retry_tool=pl.col("tool_name").top_k_by("repeat", 1).first(),
+        )
+        .collect()
+    )
     out = (
         runs.join(per_run, on="run_id", how="left")
         .join(model, on="run_id", how="left")
         .join(loops, on="run_id", how="left")
+        .join(storms, on="run_id", how="left")
     )
     return out.with_columns(
         failed=pl.col("status").is_in(["error", "interrupted"]),
@@ -213,4 +234,5 @@ def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
         .fill_null(False),
         refused=pl.col("output_refusal") | pl.col("any_refusal_reason").fill_null(False),
         max_repeat=pl.col("max_repeat").fill_null(0).cast(pl.Int64),
+        max_failed_repeat=pl.col("max_failed_repeat").fill_null(0).cast(pl.Int64),
     ).drop("any_refusal_reason", "output_refusal")

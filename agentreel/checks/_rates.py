@@ -32,6 +32,7 @@ __all__ = [
     "Loops",
     "OrphanSpans",
     "RateCheck",
+    "RetryStorm",
     "RunErrorRate",
     "ToolErrorRate",
     "TruncatedOutput",
@@ -195,17 +196,51 @@ class ToolErrorRate(RateCheck):
 
 class Loops(RateCheck):
     name = "loops"
-    summary = "share of runs that call one tool with the same arguments `repeat` times or more"
+    summary = (
+        "share of runs that call one tool with the same arguments, successfully, "
+        "`repeat` times or more"
+    )
     label = "looping runs"
     min_n = 1
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "loop_tool", "max_repeat"]
     params: ClassVar[dict[str, Param]] = {
         **rate_params(0.0, 0.05, None, None, []),
-        "repeat": Param(4, (int,), "identical calls of one tool in one run that make a loop"),
+        "repeat": Param(
+            4, (int,), "identical calls of one tool in one run that succeeded and make a loop"
+        ),
     }
 
     def event(self, p: Params) -> pl.Expr:
         return pl.col("max_repeat").ge(int(p["repeat"]))
+
+
+class RetryStorm(RateCheck):
+    name = "retry_storm"
+    summary = (
+        "share of runs in which one tool call with the same arguments fails `repeat` times "
+        "or more in a row"
+    )
+    label = "retry-storm runs"
+    min_n = 1
+    failure_columns: ClassVar[list[str]] = [
+        "run_id",
+        "name",
+        "retry_tool",
+        "max_failed_repeat",
+        "status",
+        "error_type",
+    ]
+    params: ClassVar[dict[str, Param]] = {
+        **rate_params(0.0, 0.05, None, None, []),
+        "repeat": Param(
+            4,
+            (int,),
+            "identical calls of one tool in one run failing in a row that make a retry storm",
+        ),
+    }
+
+    def event(self, p: Params) -> pl.Expr:
+        return pl.col("max_failed_repeat").ge(int(p["repeat"]))
 
 
 class EmptyOutput(RateCheck):

@@ -17,6 +17,8 @@ a summarising LLM call and a final answer. About 2 % of runs fail.
   the run fails with it.
 - ``loop``: in 20 % of runs the agent calls ``web_search`` six more times with the same
   query (each answered from a cache in 10 ms).
+- ``retry_storm``: in 20 % of runs ``fetch_page`` times out six times in a row on the same
+  page before it answers (a retry without a limit).
 - ``no_llm_calls``: the agent's model calls are no longer recorded (the runs still answer).
 - ``model_swap``: the agent's LLM is ``gpt-4.1`` instead of ``gpt-4.1-mini``.
 - ``truncated``: the final answer stops at the token limit (finish reason ``length``) in
@@ -46,6 +48,7 @@ REGRESSIONS = (
     "doubled_tokens",
     "new_error",
     "loop",
+    "retry_storm",
     "no_llm_calls",
     "model_swap",
     "truncated",
@@ -202,6 +205,9 @@ class _Agent:
                 self.tool(agent, clock, "fetch_page", url, ms, error="RateLimitError")
                 failed = "RateLimitError"
                 break
+            if self.regression == "retry_storm" and k == 0 and r.random() < 0.20:
+                for _ in range(6):
+                    self.tool(agent, clock, "fetch_page", url, ms, error="TimeoutError")
             if r.random() < 0.03:
                 self.tool(agent, clock, "fetch_page", url, ms, error="TimeoutError")
             self.tool(agent, clock, "fetch_page", url, ms)

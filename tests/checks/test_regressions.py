@@ -27,6 +27,9 @@ EXPECTED: dict[str | None, dict[str, str]] = {
     "new_error": {"run_error_rate": "error", "tool_error_rate": "error", "numeric_drift": "warn"},
     # a loop: looping runs, and the steps distribution
     "loop": {"loops": "error", "numeric_drift": "warn"},
+    # a retry storm: runs in one, the failed tool calls, and the steps distribution; the
+    # identical calls failed, so they are no loop
+    "retry_storm": {"retry_storm": "error", "tool_error_rate": "error", "numeric_drift": "warn"},
     # a model swap to a dearer model: the model mix, and cost
     "model_swap": {"categorical_drift": "warn", "cost_per_run": "error", "numeric_drift": "warn"},
     # answers cut at the token limit: truncated outputs, and the finish-reason mix
