@@ -25,6 +25,7 @@ import duckdb
 from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._cost import resolve_price
+from agentreel.store._runs import rebuild_touched
 
 __all__ = [
     "IngestReport",
@@ -272,19 +273,20 @@ _VALID = "b.trace_id IS NOT NULL AND b.span_id IS NOT NULL AND b.start_ns IS NOT
 # payload text is the bulk of the bytes, and moving it twice cost a third of the
 # drain). Cost comes from the cached per-token prices.
 _INSERT_SPANS = """
-INSERT INTO spans
+INSERT INTO spans BY NAME
 SELECT
-    b.trace_id, b.trace_id, b.span_id, b.parent_span_id, b.name, coalesce(b.kind, 'other'), b.span_kind,
-    make_timestamp_ns(b.start_ns), make_timestamp_ns(b.end_ns),
-    (b.end_ns - b.start_ns) / 1e6,
-    coalesce(b.status, 'unset'), b.status_message, b.error_type, b.error_message,
-    b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model, b.response_model,
-    b.input_tokens, b.output_tokens,
+    b.trace_id AS run_id, b.trace_id, b.span_id, b.parent_span_id, b.name,
+    coalesce(b.kind, 'other') AS kind, b.span_kind,
+    make_timestamp_ns(b.start_ns) AS start_time, make_timestamp_ns(b.end_ns) AS end_time,
+    (b.end_ns - b.start_ns) / 1e6 AS duration_ms,
+    coalesce(b.status, 'unset') AS status, b.status_message, b.error_type, b.error_message,
+    b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model,
+    b.response_model, b.input_tokens, b.output_tokens,
     CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
          THEN coalesce(b.input_tokens, 0) * p.input_usd_per_token
-            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END,
-    b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope, b.process_id,
-    $ingest_id
+            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END AS cost_usd,
+    b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope,
+    b.process_id, $ingest_id AS ingest_id
 FROM {source} b
 LEFT JOIN prices p
   ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
@@ -408,69 +410,6 @@ def _price_new_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
     )
 
 
-# One row per run touched by the batch, recomputed from all its spans.
-_REBUILD_RUNS = """
-INSERT INTO runs
-WITH s AS (
-    SELECT * FROM spans WHERE run_id IN (SELECT run_id FROM touched)
-),
-root AS (
-    SELECT * FROM s WHERE parent_span_id IS NULL
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY start_time) = 1
-),
-first_error AS (
-    SELECT run_id, error_type, coalesce(error_message, status_message) AS error_message FROM s
-    WHERE status = 'error'
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY end_time NULLS LAST, start_time) = 1
-),
-agg AS (
-    SELECT run_id,
-        min(start_time) AS start_time,
-        max(end_time) AS last_end,
-        count(*) AS span_count,
-        count(*) FILTER (WHERE kind = 'agent') AS agent_count,
-        count(*) FILTER (WHERE kind = 'llm') AS llm_count,
-        count(*) FILTER (WHERE kind = 'tool') AS tool_count,
-        count(*) FILTER (WHERE kind = 'retriever') AS retriever_count,
-        count(*) FILTER (WHERE status = 'error') AS error_count,
-        sum(input_tokens) FILTER (WHERE kind = 'llm') AS input_tokens,
-        sum(output_tokens) FILTER (WHERE kind = 'llm') AS output_tokens,
-        sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd,
-        count(*) FILTER (WHERE kind = 'llm' AND cost_usd IS NULL
-                         AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS unpriced_llm_count,
-        any_value(session_id) AS session_id,
-        any_value(process_id) AS process_id
-    FROM s GROUP BY run_id
-)
-SELECT
-    agg.run_id,
-    coalesce(json_extract_string(root.attributes, '$."agentreel.run.name"'), root.agent_name, root.name, '(no root span)'),
-    root.span_id,
-    coalesce(root.start_time, agg.start_time),
-    root.end_time,
-    CASE WHEN root.end_time IS NOT NULL THEN date_diff('microsecond', root.start_time, root.end_time) / 1000.0 END,
-    CASE WHEN root.span_id IS NULL OR root.end_time IS NULL THEN 'running'
-         WHEN root.status = 'error' THEN 'error'
-         ELSE 'ok' END,
-    agg.span_count, agg.agent_count, agg.llm_count, agg.tool_count, agg.retriever_count, agg.error_count,
-    agg.input_tokens, agg.output_tokens, agg.cost_usd, agg.unpriced_llm_count,
-    -- tags that are not JSON (sent by hand over OTLP, say) are left out, not a failed drain
-    CASE WHEN json_valid(json_extract_string(root.attributes, '$."agentreel.run.tags"'))
-         THEN CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON) END,
-    p.service_name, p.code_version,
-    coalesce(root.session_id, agg.session_id),
-    coalesce(root.process_id, agg.process_id),
-    -- why the run failed (or where it stopped): nothing for a run that ended ok
-    CASE WHEN root.end_time IS NULL OR root.status = 'error' THEN coalesce(root.error_type, fe.error_type) END,
-    CASE WHEN root.end_time IS NULL OR root.status = 'error' THEN coalesce(root.error_message, fe.error_message) END,
-    root.output
-FROM agg
-LEFT JOIN root USING (run_id)
-LEFT JOIN first_error fe USING (run_id)
-LEFT JOIN processes p ON p.process_id = coalesce(root.process_id, agg.process_id)
-"""
-
-
 def _apply(
     con: duckdb.DuckDBPyConnection,
     paths: SpoolPaths,
@@ -516,8 +455,7 @@ def _apply(
         "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM spans WHERE ingest_id = $i",
         {"i": ingest_id},
     )
-    con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
-    con.execute(_REBUILD_RUNS)
+    rebuild_touched(con)
     con.execute(
         "INSERT INTO segments SELECT unnest($names), (now() AT TIME ZONE 'UTC'), NULL, 'ingested', NULL",
         {"names": [p.name for p in files]},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from agentreel._errors import StoreVersionError
+from agentreel.store._runs import rebuild_all
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
@@ -156,8 +157,17 @@ CREATE TABLE blobs (
 );
 """
 
+# v4: a model call is counted once however many spans describe it (`usage_counted`);
+# runs are derived by new rules (status from the outermost agent, name, final output),
+# so every run is rebuilt after this step.
+_V4 = """
+ALTER TABLE spans ADD COLUMN usage_counted BOOLEAN;  -- NULL: the span reports no usage
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+#: Migrating from a version below this rebuilds every run with the current rules.
+RUNS_REBUILT_AT = 4
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -187,6 +197,8 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = Fal
         for v in range(found, SCHEMA_VERSION):
             con.execute(MIGRATIONS[v])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)])
+        if 0 < found < RUNS_REBUILT_AT:
+            rebuild_all(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -26,7 +26,7 @@ def _v1_store(path: Path) -> None:
     extra = ", 1 AS ingest_id" if "ingest_id" in cols else ""
     con.execute(
         "INSERT INTO spans BY NAME SELECT 'a' || repeat('0', 31) AS run_id, 'a' || repeat('0', 31) AS trace_id, "
-        "'b' || repeat('0', 15) AS span_id, 'chain' AS kind, TIMESTAMP_NS '2026-01-01 00:00:00' AS start_time, "
+        "'b' || repeat('0', 15) AS span_id, 'old run' AS name, 'chain' AS kind, TIMESTAMP_NS '2026-01-01 00:00:00' AS start_time, "
         "TIMESTAMP_NS '2026-01-01 00:00:01' AS end_time, 1000.0 AS duration_ms, 'unset' AS status"
         + extra
     )

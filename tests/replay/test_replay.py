@@ -80,6 +80,12 @@ def test_replay_serves_every_step_and_reproduces(recorded: tuple[Path, str]) -> 
         spans = store.spans(r["replay_run_id"])
         flaky = spans.filter(spans["tool_name"] == "flaky").sort("start_time")
         assert flaky["error_type"].to_list() == ["ConnectionError", None]
+        # every model call was served from the recording: nothing was spent again
+        assert store.run(rid)["input_tokens"] > 0
+        assert (row["input_tokens"], row["output_tokens"], row["cost_usd"]) == (None, None, None)
+        served = spans.filter(spans["kind"] == "llm")
+        assert served.height == 2
+        assert served["usage_counted"].to_list() == [False, False]
     text = _cli(cwd, "replay", rid, REPLAY_AGENT_FORBID="1")
     assert text.returncode == 0
     assert "reproduced" in text.stdout
