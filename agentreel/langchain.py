@@ -16,6 +16,12 @@ Example::
     from agentreel.langchain import ReplayableChatModel
 
     graph = create_react_agent(ReplayableChatModel(wrapped=ChatOpenAI()), tools=[search])
+
+`propagate_context` is for programs that set up OpenInference's LangChain
+instrumentation themselves (exporting OTLP to ``agentreel serve``, say):
+LangChain's spans are never made current, so without it an OpenAI client or a
+decorated tool called in a graph node starts a trace (a run) of its own.
+``agentreel.instrument()`` and ``agentreel record`` do this already.
 """
 
 from __future__ import annotations
@@ -32,8 +38,24 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from agentreel.tracer._decorators import llm
+from agentreel.tracer._integrations import bridge_langchain_context
 
-__all__ = ["ReplayableChatModel"]
+__all__ = ["ReplayableChatModel", "propagate_context"]
+
+
+def propagate_context() -> None:
+    """Nest what LangChain runnables call under their OpenInference spans (call once).
+
+    Example::
+
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+        from agentreel.langchain import propagate_context
+
+        LangChainInstrumentor().instrument(tracer_provider=provider)
+        propagate_context()
+    """
+    bridge_langchain_context()
+
 
 _call: contextvars.ContextVar[Callable[[], Any]] = contextvars.ContextVar("agentreel_lc_call")
 

@@ -10,6 +10,7 @@ same columns.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from agentreel._errors import ConfigError
 from agentreel.tracer import _recorder
 
-__all__ = ["INTEGRATIONS", "instrument", "uninstrument"]
+__all__ = [
+    "INTEGRATIONS",
+    "bridge_langchain_context",
+    "instrument",
+    "unbridge_langchain_context",
+    "uninstrument",
+]
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,7 @@ def _pydantic_ai_off(_: object) -> None:
     Agent.instrument_all(False)
 
 
-def _openinference(
-    module: str, cls: str
-) -> tuple[Callable[[TracerProvider], object], Callable[[object], None]]:
+def _openinference_on(module: str, cls: str) -> Callable[[TracerProvider], object]:
     def on(provider: TracerProvider) -> object:
         inst: Any = getattr(importlib.import_module(module), cls)()
         if inst.is_instrumented_by_opentelemetry:
@@ -58,12 +63,83 @@ def _openinference(
         inst.instrument(tracer_provider=provider)
         return inst
 
-    def off(inst: object) -> None:
-        i: Any = inst
-        if i.is_instrumented_by_opentelemetry:
-            i.uninstrument()
+    return on
 
-    return on, off
+
+def _openinference_off(inst: object) -> None:
+    i: Any = inst
+    if i.is_instrumented_by_opentelemetry:
+        i.uninstrument()
+
+
+def _openinference(
+    module: str, cls: str
+) -> tuple[Callable[[TracerProvider], object], Callable[[object], None]]:
+    return _openinference_on(module, cls), _openinference_off
+
+
+# LangChain's OpenInference tracer makes a span for each runnable but never makes it
+# the current OpenTelemetry span (its callbacks cannot promise to detach it), so what
+# a graph node calls (an OpenAI client, a decorated tool) would start a trace of its
+# own: one invocation split into several runs. LangChain and LangGraph run each
+# runnable in a fresh copy of the context after setting its config there; the bridge
+# wraps that setter and, in the same copy, makes the runnable's span current. The copy
+# is dropped when the runnable returns, so nothing outlives it.
+_CONFIG_SETTERS = ("langchain_core.runnables.config", "langgraph._internal._runnable")
+
+
+def _bridge(original: Callable[..., Any]) -> Callable[..., Any]:
+    from openinference.instrumentation.langchain import get_current_span
+    from opentelemetry import context, trace
+
+    def set_config_context(*args: Any, **kwargs: Any) -> Any:
+        token = original(*args, **kwargs)
+        span = get_current_span()
+        if span is not None:
+            context.attach(trace.set_span_in_context(span))
+        return token
+
+    set_config_context.__wrapped__ = original  # type: ignore[attr-defined]
+    return set_config_context
+
+
+def bridge_langchain_context() -> None:
+    """Make the current LangChain runnable's OpenInference span the current OpenTelemetry span.
+
+    `instrument("langchain")` calls it; a program that sets up OpenInference's
+    `LangChainInstrumentor` itself (exporting OTLP to `agentreel serve`, say) calls it
+    once so that what a graph node calls nests in the graph's trace.
+    """
+    for name in _CONFIG_SETTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        setter = getattr(module, "_set_config_context", None)
+        if setter is not None and not hasattr(setter, "__wrapped__"):
+            module._set_config_context = _bridge(setter)  # type: ignore[attr-defined]
+
+
+def unbridge_langchain_context() -> None:
+    """Undo `bridge_langchain_context`."""
+    for name in _CONFIG_SETTERS:
+        module = sys.modules.get(name)
+        setter = getattr(module, "_set_config_context", None)
+        if setter is not None and hasattr(setter, "__wrapped__"):
+            module._set_config_context = setter.__wrapped__  # type: ignore[union-attr]
+
+
+def _langchain_on(provider: TracerProvider) -> object:
+    inst = _openinference_on("openinference.instrumentation.langchain", "LangChainInstrumentor")(
+        provider
+    )
+    bridge_langchain_context()
+    return inst
+
+
+def _langchain_off(inst: object) -> None:
+    unbridge_langchain_context()
+    _openinference_off(inst)
 
 
 def _make() -> dict[str, Integration]:
@@ -89,7 +165,7 @@ def _make() -> dict[str, Integration]:
             "langchain",
             "langchain_core",
             "openinference.instrumentation.langchain",
-            _openinference("openinference.instrumentation.langchain", "LangChainInstrumentor"),
+            (_langchain_on, _langchain_off),
         ),
         (
             "openai",
