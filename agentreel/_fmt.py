@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 __all__ = [
     "KIND_ICONS",
@@ -54,12 +56,41 @@ def fmt_tokens(n: int | None) -> str:
     return f"{n / 1_000_000:.2f}M"
 
 
+def fmt_span_tokens(span: Mapping[str, Any]) -> str:
+    """A span's ``in/out`` tokens; in parentheses when they are not added to its run.
+
+    A span whose ``usage_counted`` is false describes a model call that a span inside
+    it reports again (docs/data-model.md), so its numbers are shown but not counted.
+
+    >>> fmt_span_tokens({"input_tokens": 40, "output_tokens": 7, "usage_counted": False})
+    '(40/7)'
+    """
+    i, o = span.get("input_tokens"), span.get("output_tokens")
+    if i is None and o is None:
+        return ""
+    tok = f"{fmt_tokens(i)}/{fmt_tokens(o)}"
+    return f"({tok})" if span.get("usage_counted") is False else tok
+
+
+#: What the detail views say of a span whose usage is not counted.
+NOT_COUNTED = "not added to the run: a span inside reports the same call"
+
+
 def fmt_cost(usd: float | None) -> str:
+    """A cost in US dollars, with two significant digits however small it is.
+
+    >>> fmt_cost(0.0123456), fmt_cost(0.000056), fmt_cost(1234.5), fmt_cost(None)
+    ('$0.0123', '$0.000056', '$1,234.50', '—')
+    """
     if usd is None:
         return "—"
     if usd == 0:
         return "$0"
-    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    # four decimals, or as many as show two significant digits of a sub-cent cost
+    decimals = min(max(4, 1 - math.floor(math.log10(abs(usd)))), 10)
+    return f"${usd:.{decimals}f}"
 
 
 def fmt_stat(v: float | None, unit: str) -> str:

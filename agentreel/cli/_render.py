@@ -19,6 +19,7 @@ from agentreel._fmt import (
     KIND_ICONS,
     fmt_cost,
     fmt_duration,
+    fmt_span_tokens,
     fmt_tags,
     fmt_time,
     fmt_tokens,
@@ -188,11 +189,7 @@ class _SpanRows:
         self.rows: list[tuple[str, str, list[str], str, str | None]] = []
         for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
             st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
-            tok = (
-                ""
-                if s["input_tokens"] is None and s["output_tokens"] is None
-                else f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
-            )
+            tok = fmt_span_tokens(s)
             label = f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}"
             error = None
             if st == "error" and (s["error_message"] or s["error_type"]):

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from agentreel._fmt import NOT_COUNTED
 from agentreel.tui._format import (
     KIND_ICONS,
     KIND_STYLE,
@@ -75,7 +76,8 @@ def render_span(
     if span.get("input_tokens") is not None or span.get("output_tokens") is not None:
         facts.add_row(
             "tokens",
-            f"{fmt_tokens(span.get('input_tokens'))} in / {fmt_tokens(span.get('output_tokens'))} out",
+            f"{fmt_tokens(span.get('input_tokens'))} in / {fmt_tokens(span.get('output_tokens'))} out"
+            + (f"  ({NOT_COUNTED})" if span.get("usage_counted") is False else ""),
         )
     if span.get("cost_usd") is not None:
         facts.add_row("cost", fmt_cost(span["cost_usd"]))

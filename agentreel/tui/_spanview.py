@@ -21,8 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from agentreel._fmt import tree_prefixes
-from agentreel.tui._format import KIND_ICONS, KIND_STYLE, bar, fmt_duration, fmt_tokens
+from agentreel._fmt import fmt_span_tokens, tree_prefixes
+from agentreel.tui._format import KIND_ICONS, KIND_STYLE, bar, fmt_duration
 
 __all__ = ["SpanView"]
 
@@ -122,9 +122,7 @@ class SpanView(ScrollView, can_focus=True):
         line = name
         line.append(" ")
         line.append(fmt_duration(s["duration_ms"]).rjust(_DUR_W - 1) + " ")
-        tok = ""
-        if s["input_tokens"] is not None or s["output_tokens"] is not None:
-            tok = f"{fmt_tokens(s['input_tokens'])}/{fmt_tokens(s['output_tokens'])}"
+        tok = fmt_span_tokens(s)
         line.append(tok.rjust(_TOK_W - 1) + " ", style="dim")
         line.append(("running" if st == "open" else st).ljust(_STATUS_W), style=_STATUS_STYLE[st])
         bw = max(width - line.cell_len - 1, 4)
