@@ -49,6 +49,58 @@ def _print_steps(plan_steps: list[dict[str, Any]]) -> None:
         )
 
 
+#: Characters of context kept on each side of a change in a long diff line.
+FOCUS_CONTEXT = 40
+
+
+def _first_change(a: str, b: str) -> tuple[int, int, int]:
+    """Where `a` and `b` differ: the common prefix length and each one's end of the change."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end_a, end_b = len(a), len(b)
+    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
+        end_a -= 1
+        end_b -= 1
+    return start, end_a, end_b
+
+
+def _clip(line: str, start: int, end: int) -> str:
+    lo = max(1, start - FOCUS_CONTEXT)
+    hi = min(len(line), end + FOCUS_CONTEXT)
+    return line[0] + ("…" if lo > 1 else "") + line[lo:hi] + ("…" if hi < len(line) else "")
+
+
+def focus_diff(diff: str, width: int) -> str:
+    """A unified diff whose long changed lines show the part that changed.
+
+    A removed line followed by an added one, either longer than `width`, is cut to
+    the change and `FOCUS_CONTEXT` characters around it on both lines, marked with
+    ``…``; so a change late in a long prompt is seen at any width, in a terminal
+    or in a CI log. Other lines are kept whole (and wrap).
+    """
+    lines = diff.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        a = lines[i]
+        b = lines[i + 1] if i + 1 < len(lines) else ""
+        if (
+            a.startswith("-")
+            and not a.startswith("---")
+            and b.startswith("+")
+            and not b.startswith("+++")
+            and max(len(a), len(b)) > width
+        ):
+            start, end_a, end_b = _first_change(a[1:], b[1:])
+            out += [_clip(a, start + 1, end_a + 1), _clip(b, start + 1, end_b + 1)]
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return "\n".join(out)
+
+
 def _report(result: Any, *, verb: str) -> None:
     rid = result.run_id[:12]
     new = (result.replay_run_id or "")[:12]
@@ -64,7 +116,10 @@ def _report(result: Any, *, verb: str) -> None:
         if d["diff"]:
             from rich.syntax import Syntax  # pygments: 20 ms of every command's start-up
 
-            console.print(Syntax(d["diff"], "diff", theme="ansi_dark", background_color="default"))
+            shown = focus_diff(d["diff"], max(console.width - 2, 20))
+            console.print(
+                Syntax(shown, "diff", theme="ansi_dark", background_color="default", word_wrap=True)
+            )
     if result.outcome == "stopped":
         console.print(f"[dim]{escape(result.reason or 'stopped')}[/]")
     elif result.outcome == "failed":
