@@ -17,7 +17,9 @@ totals and status as the decorators alone:
   last path failed (from the root down, each time the child that started last):
   an error nothing ran after, which the spans above it may not record (a
   framework's trace span records no error of its own). A failed step that was
-  followed by more work (a retried tool) leaves the run ok;
+  followed by more work (a retried tool), or below a span that ended with no
+  status (no exception passed through it: the program caught it), leaves the
+  run ok;
 - **name**: from the root, else from the outermost agent span with a name;
 - **output**: the output of the outermost step that has one.
 
@@ -150,11 +152,18 @@ first_error AS (
     QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY end_time NULLS LAST, start_time) = 1
 ),
 failed_last AS (
-    -- the deepest failed step on the last path: closest to the cause
+    -- the deepest failed step on the last path (closest to the cause), unless a span
+    -- above it ended with no status: agentreel's spans and OpenTelemetry's context
+    -- managers set an error on every exception that passes through them, so one left
+    -- unset means the program handled it. (A span that claims ok may not know: the
+    -- OpenAI Agents SDK's spans end ok when Runner.run raises.)
     SELECT l.run_id, l.span_id, x.error_type,
            coalesce(x.error_message, x.status_message) AS error_message
     FROM last_path l JOIN s x USING (run_id, span_id)
     WHERE x.status = 'error' AND l.depth > 0
+      AND NOT EXISTS (
+          SELECT 1 FROM last_path a JOIN touched_spans t USING (run_id, span_id)
+          WHERE a.run_id = l.run_id AND a.depth < l.depth AND t.status = 'unset')
     QUALIFY row_number() OVER (
         PARTITION BY run_id ORDER BY (x.error_type IS NOT NULL) DESC, l.depth DESC) = 1
 ),
