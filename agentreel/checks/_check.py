@@ -153,7 +153,7 @@ def grouped_counts(
     total = frame.select(k=event.sum(), n=pl.len())
     out["all"] = [int(total["k"][0] or 0), int(total["n"][0])]
     for d in dims:
-        g = frame.group_by(d).agg(k=event.sum(), n=pl.len()).drop_nulls(d)
+        g = frame.group_by(d).agg(k=event.sum(), n=pl.len()).drop_nulls(d).sort(d)
         for value, k, n in g.select(d, "k", "n").iter_rows():
             out[scope_name(d, value)] = [int(k or 0), int(n)]
     return out

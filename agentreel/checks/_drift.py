@@ -298,7 +298,7 @@ class CategoricalDrift(BuiltinCheck):
                     "current": [cur.get(k, 0) for k in keys],
                 },
                 schema={"value": pl.String, "baseline": pl.Int64, "current": pl.Int64},
-            ).sort("current", descending=True)
+            ).sort(["current", "value"], descending=[True, False])
             js = js_distance(
                 {k: float(v) for k, v in b.items()}, {k: float(v) for k, v in cur.items()}
             )

@@ -54,7 +54,7 @@ class RatioCheck(BuiltinCheck):
             if dim is None:
                 scopes["all"] = [frame.height, frame.select(self.stat(col)).item()]
                 continue
-            g = frame.group_by(dim).agg(n=pl.len(), v=self.stat(col)).drop_nulls(dim)
+            g = frame.group_by(dim).agg(n=pl.len(), v=self.stat(col)).drop_nulls(dim).sort(dim)
             for value, n, v in g.select(dim, "n", "v").iter_rows():
                 scopes[scope_name(dim, value)] = [int(n), v]
         return {"scopes": scopes}
