@@ -56,7 +56,8 @@ def _detail(report: CheckReport, i: int, row: dict[str, Any]) -> str:
         lines.append(row["message"])
     f = report.failures(i)
     if f is not None and f.height:
-        with pl.Config(tbl_rows=20, tbl_cols=10, fmt_str_lengths=60, tbl_width_chars=140):
+        # every column and every character: a CI report is read later, with nothing at hand
+        with pl.Config(tbl_rows=20, tbl_cols=-1, fmt_str_lengths=10_000, tbl_width_chars=65_000):
             lines.append(str(f))
     return "\n".join(lines)
 
@@ -96,8 +97,18 @@ def to_junit_xml(report: CheckReport, fail_on: Literal["error", "warn"] = "error
             time=f"{report.timings.checks.get(r['check'], 0.0):.3f}",
         )
         cp = ET.SubElement(case, "properties")
-        for key in ("status", "severity", "value", "baseline", "warn", "error", "n", "p_value"):
-            if r[key] is not None:
+        for key in (
+            "status",
+            "severity",
+            "value",
+            "baseline",
+            "warn",
+            "error",
+            "n",
+            "p_value",
+            "message",
+        ):
+            if r[key] is not None and r[key] != "":
                 ET.SubElement(cp, "property", name=key, value=str(r[key]))
         if r["status"] == "skip":
             ET.SubElement(case, "skipped", message=r["message"] or "skipped")

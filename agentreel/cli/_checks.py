@@ -189,8 +189,9 @@ def _check(kw: dict[str, Any]) -> int:
         c = report.counts()
         click.echo(f"agentreel check: {report.status} ({c['error']} errors, {c['warn']} warnings)")
     else:
+        # crop=False: without a terminal the tables are plain lines as long as they need
         Console(highlight=False, soft_wrap=False).print(
-            render_text(report, only_failures=kw["failures_only"])
+            render_text(report, only_failures=kw["failures_only"]), crop=False
         )
     if on_github and fmt in ("text", "markdown"):
         click.echo(github_annotations(report), nl=False)
