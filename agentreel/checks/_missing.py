@@ -147,4 +147,6 @@ class MissingData(BuiltinCheck):
 
 
 def _runs_without(data: WindowData) -> pl.DataFrame:
-    return data.runs.select("run_id", "name", "status", "llm_count", "tool_count").head(20)
+    return data.runs.select(
+        "run_id", "name", "status", "llm_count", "tool_count", "retriever_count"
+    ).head(20)

@@ -56,6 +56,20 @@ def test_no_llm_calls_against_a_saved_baseline_is_an_error_that_says_so(
     message = str(llm["message"])
     assert message.startswith("no LLM calls in the current window (1000 runs); the baseline had ")
     assert message.endswith(" in 1000 runs")
+    # runs of the window, with their calls of each kind, are listed under it
+    i = report.results.with_row_index("i").filter(pl.col("scope") == "kind=llm")["i"][0]
+    runs = report.failures(int(i))
+    assert runs is not None
+    assert runs.columns == [
+        "run_id",
+        "name",
+        "status",
+        "llm_count",
+        "tool_count",
+        "retriever_count",
+    ]
+    assert runs.height == 20
+    assert set(runs["llm_count"]) == {0}
     # tool calls are still there
     assert row(report, "missing_data", "kind=tool", "tool calls")["status"] == "pass"
     model = row(report, "categorical_drift", "model", "js distance")
