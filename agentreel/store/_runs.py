@@ -36,7 +36,7 @@ __all__ = ["rebuild_all", "rebuild_touched"]
 _TOUCHED_SPANS = """
 CREATE OR REPLACE TEMP TABLE touched_spans AS
 SELECT run_id, span_id, parent_span_id, kind, status, start_time, end_time, agent_name,
-       output IS NOT NULL AND output NOT IN ('', 'null', '""') AS has_output,
+       output IS NOT NULL AS has_output,  -- an empty answer is an answer
        kind = 'llm' AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS u,
        -- a step a replay served from its recording: nothing was spent
        kind = 'llm' AND json_extract(attributes, '$."agentreel.replay.step"') IS NOT NULL AS served
