@@ -79,9 +79,13 @@ WHERE run_id IN (SELECT run_id FROM touched) AND kind <> 'llm' AND usage_counted
   AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
 """
 
-# The outermost agent spans: agent spans reached from a root through spans of other kinds.
-_TOP_AGENTS = """
-CREATE OR REPLACE TEMP TABLE top_agents AS
+
+def _walk_down(table: str, through: str, keep: str) -> str:
+    """SQL making temp `table` of the spans reached from each root by going down only
+    through spans (``p``) for which `through` holds, with their depth, then kept by
+    `keep` (over ``t``, the span, and ``down.depth``). 64 levels at most."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
 WITH RECURSIVE down(run_id, span_id, depth) AS (
     SELECT run_id, span_id, 0 FROM touched_spans WHERE parent_span_id IS NULL
     UNION
@@ -89,11 +93,17 @@ WITH RECURSIVE down(run_id, span_id, depth) AS (
     FROM down
     JOIN touched_spans p ON p.run_id = down.run_id AND p.span_id = down.span_id
     JOIN touched_spans c ON c.run_id = down.run_id AND c.parent_span_id = down.span_id
-    WHERE (down.depth = 0 OR p.kind <> 'agent') AND down.depth < 64
+    WHERE ({through}) AND down.depth < 64
 )
 SELECT t.*, down.depth FROM down JOIN touched_spans t USING (run_id, span_id)
-WHERE t.kind = 'agent' AND down.depth > 0
+{keep}
 """
+
+
+# The outermost agent spans: agent spans reached from a root through spans of other kinds.
+_TOP_AGENTS = _walk_down(
+    "top_agents", "down.depth = 0 OR p.kind <> 'agent'", "WHERE t.kind = 'agent' AND down.depth > 0"
+)
 
 # The run's last path: from the root down, each time to the child that started last.
 # An error on it is one the run did not recover from (nothing ran after it), even
@@ -117,24 +127,16 @@ down(run_id, span_id, depth) AS (
 SELECT run_id, span_id, depth FROM down
 """
 
-# The outermost steps with an output: reached from a root through spans without one.
-_TOP_OUTPUTS = """
-CREATE OR REPLACE TEMP TABLE top_outputs AS
-WITH RECURSIVE down(run_id, span_id, depth) AS (
-    SELECT run_id, span_id, 0 FROM touched_spans WHERE parent_span_id IS NULL
-    UNION
-    SELECT c.run_id, c.span_id, down.depth + 1
-    FROM down
-    JOIN touched_spans p ON p.run_id = down.run_id AND p.span_id = down.span_id
-    JOIN touched_spans c ON c.run_id = down.run_id AND c.parent_span_id = down.span_id
-    WHERE NOT p.has_output AND down.depth < 64
-)
-SELECT run_id, span_id, depth FROM down JOIN touched_spans t USING (run_id, span_id)
-WHERE t.has_output
+# The outermost step with an output: reached from a root through spans without one
+# (the shallowest; among equals, the one that ended last).
+_TOP_OUTPUTS = _walk_down(
+    "top_outputs",
+    "NOT p.has_output",
+    """WHERE t.has_output
 QUALIFY row_number() OVER (
-    PARTITION BY run_id ORDER BY depth, t.end_time DESC NULLS LAST, t.start_time DESC
-) = 1
-"""
+    PARTITION BY run_id ORDER BY down.depth, t.end_time DESC NULLS LAST, t.start_time DESC
+) = 1""",
+)
 
 # One row per run touched, recomputed from all its spans.
 _REBUILD = """
