@@ -37,6 +37,7 @@ _TOUCHED_SPANS = """
 CREATE OR REPLACE TEMP TABLE touched_spans AS
 SELECT run_id, span_id, parent_span_id, kind, status, start_time, end_time, agent_name,
        output IS NOT NULL AS has_output,  -- an empty answer is an answer
+       input_tokens IS NOT NULL OR output_tokens IS NOT NULL AS tokens,
        kind = 'llm' AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AS u,
        -- a step a replay served from its recording: nothing was spent
        kind = 'llm' AND json_extract(attributes, '$."agentreel.replay.step"') IS NOT NULL AS served
@@ -59,24 +60,18 @@ WITH RECURSIVE up(run_id, anc, u) AS (
 SELECT run_id, anc AS span_id, bool_or(u) AS usage_inside FROM up GROUP BY ALL
 """
 
+# Every span that reports tokens: counted when it is the innermost LLM span of its call
+# and was not served by a replay. Spans of other kinds never count (an agent span's
+# totals repeat its calls').
 _MARK_USAGE = """
 UPDATE spans s SET usage_counted = n.counted
 FROM (
     SELECT t.run_id, t.span_id,
            t.u AND NOT t.served AND NOT coalesce(i.usage_inside, false) AS counted
     FROM touched_spans t LEFT JOIN llm_inside i USING (run_id, span_id)
-    WHERE t.u
+    WHERE t.tokens
 ) n
-WHERE s.run_id = n.run_id AND s.span_id = n.span_id
-  AND s.kind = 'llm' AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)
-  AND s.usage_counted IS DISTINCT FROM n.counted
-"""
-
-# Non-LLM spans never count usage (an agent span's totals repeat its calls').
-_MARK_OTHER_USAGE = """
-UPDATE spans SET usage_counted = false
-WHERE run_id IN (SELECT run_id FROM touched) AND kind <> 'llm' AND usage_counted IS NULL
-  AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+WHERE s.run_id = n.run_id AND s.span_id = n.span_id AND s.usage_counted IS DISTINCT FROM n.counted
 """
 
 
@@ -237,9 +232,7 @@ def rebuild_touched(con: duckdb.DuckDBPyConnection) -> None:
 
     Runs inside the caller's transaction.
     """
-    for sql in (_TOUCHED_SPANS, _LLM_INSIDE, _MARK_USAGE, _MARK_OTHER_USAGE):
-        con.execute(sql)
-    for sql in (_TOP_AGENTS, _LAST_PATH, _TOP_OUTPUTS):
+    for sql in (_TOUCHED_SPANS, _LLM_INSIDE, _MARK_USAGE, _TOP_AGENTS, _LAST_PATH, _TOP_OUTPUTS):
         con.execute(sql)
     con.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM touched)")
     con.execute(_REBUILD)

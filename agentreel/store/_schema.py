@@ -158,7 +158,7 @@ CREATE TABLE blobs (
 """
 
 # v4: a model call is counted once however many spans describe it (`usage_counted`);
-# runs are derived by new rules (status from the outermost agent, name, final output),
+# runs are derived by new rules (status from the last path, name, final output),
 # so every run is rebuilt after this step.
 _V4 = """
 ALTER TABLE spans ADD COLUMN usage_counted BOOLEAN;  -- NULL: the span reports no usage
