@@ -1,7 +1,10 @@
 """httpx's transport seam: record each HTTP exchange with a model API as a replayable LLM step.
 
 The OpenAI and Anthropic Python clients send every request through an httpx
-client, and both take one (``http_client=``). `ReplayableTransport` and
+client, and both take one (``http_client=``). Newer releases of both are built on
+``httpx2``, httpx's successor with the same interface (Anthropic's accepts only an
+``httpx2`` client); the transports serve either: each answers a request with a
+response of the request's own package. `ReplayableTransport` and
 `AsyncReplayableTransport` wrap the transport underneath (httpx's own seam, no
 monkey-patching): each request is recorded as an ``@agentreel.llm`` step named
 ``http`` whose arguments are the method, URL and body (parsed JSON when it is
@@ -16,6 +19,10 @@ Example::
 
     client = openai.OpenAI(http_client=httpx.Client(transport=ReplayableTransport()))
 
+    import anthropic, httpx2
+
+    client = anthropic.Anthropic(http_client=httpx2.Client(transport=ReplayableTransport()))
+
 Streamed (server-sent events) responses are read whole before they are returned.
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -59,11 +67,19 @@ def _recorded(response: httpx.Response, content: bytes) -> dict[str, Any]:
     return {"status": response.status_code, "content_type": ctype, "body": _body(content, ctype)}
 
 
+def _package(request: Any) -> Any:
+    """The httpx-like package a request comes from (``httpx`` or ``httpx2``)."""
+    return sys.modules[type(request).__module__.partition(".")[0]]
+
+
 def _response(data: dict[str, Any], request: httpx.Request) -> httpx.Response:
     body = data.get("body")
     content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     headers = {"content-type": data.get("content_type") or "application/json"}
-    return httpx.Response(int(data["status"]), headers=headers, content=content, request=request)
+    response: httpx.Response = _package(request).Response(
+        int(data["status"]), headers=headers, content=content, request=request
+    )
+    return response
 
 
 @llm(name="http")
@@ -84,10 +100,14 @@ class ReplayableTransport(httpx.BaseTransport):
     """An httpx transport that records each exchange for, and serves it in, replay."""
 
     def __init__(self, wrapped: httpx.BaseTransport | None = None) -> None:
-        self.wrapped = wrapped if wrapped is not None else httpx.HTTPTransport()
+        # Without one, the transport underneath is made at the first request, from the
+        # request's own package: an httpx2 client needs an httpx2 transport.
+        self.wrapped = wrapped
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         def send() -> dict[str, Any]:
+            if self.wrapped is None:
+                self.wrapped = _package(request).HTTPTransport()
             response = self.wrapped.handle_request(request)
             try:
                 return _recorded(response, response.read())
@@ -102,17 +122,20 @@ class ReplayableTransport(httpx.BaseTransport):
         return _response(data, request)
 
     def close(self) -> None:
-        self.wrapped.close()
+        if self.wrapped is not None:
+            self.wrapped.close()
 
 
 class AsyncReplayableTransport(httpx.AsyncBaseTransport):
     """The `ReplayableTransport` of `httpx.AsyncClient` (``openai.AsyncOpenAI`` and the like)."""
 
     def __init__(self, wrapped: httpx.AsyncBaseTransport | None = None) -> None:
-        self.wrapped = wrapped if wrapped is not None else httpx.AsyncHTTPTransport()
+        self.wrapped = wrapped
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         async def send() -> dict[str, Any]:
+            if self.wrapped is None:
+                self.wrapped = _package(request).AsyncHTTPTransport()
             response = await self.wrapped.handle_async_request(request)
             try:
                 return _recorded(response, await response.aread())
@@ -127,4 +150,5 @@ class AsyncReplayableTransport(httpx.AsyncBaseTransport):
         return _response(data, request)
 
     async def aclose(self) -> None:
-        await self.wrapped.aclose()
+        if self.wrapped is not None:
+            await self.wrapped.aclose()

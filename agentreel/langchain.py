@@ -5,7 +5,10 @@ framework's own interface, no monkey-patching), so it works wherever a chat
 model does, LangGraph graphs included. Each call is recorded as an
 ``@agentreel.llm`` step named ``langchain`` whose arguments are the messages
 (without their ids, which LangGraph makes up afresh) and the call's options
-(bound tools, stop words), and whose result is the `ChatResult` as JSON. In
+(bound tools, stop words), and whose result is the `ChatResult` as JSON, with
+the token usage and model name the wrapped model reported (LangChain's
+``usage_metadata`` and ``model_name``) beside it, so the call is counted and
+priced. In
 ``agentreel replay`` the recorded result is served back and the wrapped model is
 never called.
 
@@ -26,8 +29,10 @@ decorated tool called in a graph node starts a trace (a run) of its own.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -68,6 +73,29 @@ def _messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     return out
 
 
+def _usage_and_model(result: ChatResult) -> dict[str, Any]:
+    """The call's usage and model, where the wrapped model reported them, as `@llm` reads them."""
+    out: dict[str, Any] = {}
+    tokens = [
+        u
+        for g in result.generations
+        if isinstance(u := getattr(g.message, "usage_metadata", None), dict)
+    ]
+    if tokens:
+        out["usage"] = {
+            "input_tokens": sum(int(u.get("input_tokens") or 0) for u in tokens),
+            "output_tokens": sum(int(u.get("output_tokens") or 0) for u in tokens),
+        }
+    for meta in [result.llm_output or {}] + [
+        getattr(g.message, "response_metadata", None) or {} for g in result.generations
+    ]:
+        model = meta.get("model_name") or meta.get("model")
+        if isinstance(model, str):
+            out["model"] = model
+            break
+    return out
+
+
 def _dump(result: ChatResult) -> dict[str, Any]:
     return {
         "generations": [
@@ -78,6 +106,7 @@ def _dump(result: ChatResult) -> dict[str, Any]:
             for g in result.generations
         ],
         "llm_output": result.llm_output,
+        **_usage_and_model(result),
     }
 
 
@@ -92,6 +121,33 @@ def _load(data: dict[str, Any]) -> ChatResult:
         ],
         llm_output=data.get("llm_output"),
     )
+
+
+@contextlib.contextmanager
+def _inside_run_span(run_manager: Any) -> Iterator[None]:
+    """Make OpenInference's span of this chat call, when it records one, the current span.
+
+    LangChain's OpenInference tracer opens a span per chat-model call but never makes
+    it current, so the step recorded here would stand beside it: two records of one
+    call, side by side, that neither the usage rule nor a replay plan could tell are
+    one. Made current, the step nests inside it.
+    """
+    module = sys.modules.get("openinference.instrumentation.langchain")
+    span = None
+    if module is not None and run_manager is not None:
+        inst = module.LangChainInstrumentor()
+        if inst.is_instrumented_by_opentelemetry:
+            span = inst.get_span(run_manager.run_id)
+    if span is None:
+        yield
+        return
+    from opentelemetry import context, trace
+
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 @llm(name="langchain")
@@ -133,7 +189,8 @@ class ReplayableChatModel(BaseChatModel):
     ) -> ChatResult:
         token = _call.set(lambda: self.wrapped._generate(messages, stop=stop, **kwargs))
         try:
-            data = _chat(_messages(messages), {"stop": stop, **kwargs})
+            with _inside_run_span(run_manager):
+                data = _chat(_messages(messages), {"stop": stop, **kwargs})
         finally:
             _call.reset(token)
         return _load(data)
@@ -147,7 +204,8 @@ class ReplayableChatModel(BaseChatModel):
     ) -> ChatResult:
         token = _call.set(lambda: self.wrapped._agenerate(messages, stop=stop, **kwargs))
         try:
-            data = await _achat(_messages(messages), {"stop": stop, **kwargs})
+            with _inside_run_span(run_manager):
+                data = await _achat(_messages(messages), {"stop": stop, **kwargs})
         finally:
             _call.reset(token)
         return _load(data)

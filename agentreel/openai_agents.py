@@ -5,8 +5,18 @@ no monkey-patching). Each `get_response` is recorded as an ``@agentreel.llm``
 step named ``openai-agents`` whose arguments are the system instructions, the
 input items, the model settings, the tools (name, description, parameter
 schema), the output schema and the handoffs, and whose result is the
-`ModelResponse` as JSON. In ``agentreel replay`` the recorded response is served
+`ModelResponse` as JSON, with the wrapped model's name beside it (``model``, so
+the call is priced). In ``agentreel replay`` the recorded response is served
 back and the wrapped model is never called.
+
+The seam sees model calls only: which agent made each, and the handoffs between
+agents, are the SDK's tracing's to tell. Record with
+``agentreel.instrument("openai-agents")`` (or ``agentreel record --``) as well to
+see the agents and handoffs as a tree; such runs replay too. With the SDK's
+tracing on, the seam opens the call's ``generation`` span itself, around its
+step, and the wrapped model runs with tracing off: the SDK's span of the call
+then holds the step, instead of standing beside it as a second record of the
+same call.
 
 Example::
 
@@ -31,14 +41,15 @@ from agents.items import ModelResponse, TResponseInputItem, TResponseStreamEvent
 from agents.model_settings import ModelSettings
 from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
+from agents.tracing import SpanError, generation_span
 
 from agentreel.tracer._decorators import llm
 
 __all__ = ["ReplayableModel"]
 
 _RESPONSE = pydantic.TypeAdapter(ModelResponse)
-_call: contextvars.ContextVar[Callable[[], Awaitable[ModelResponse]]] = contextvars.ContextVar(
-    "agentreel_openai_agents_call"
+_call: contextvars.ContextVar[tuple[Callable[[], Awaitable[ModelResponse]], Any]] = (
+    contextvars.ContextVar("agentreel_openai_agents_call")
 )
 
 
@@ -67,8 +78,10 @@ async def _model_call(
     previous_response_id: str | None,
     conversation_id: str | None,
 ) -> dict[str, Any]:
-    response = await _call.get()()
-    out: dict[str, Any] = _RESPONSE.dump_python(response, mode="json")
+    call, model = _call.get()
+    out: dict[str, Any] = _RESPONSE.dump_python(await call(), mode="json")
+    if isinstance(model, str):  # read back as the response model; replay ignores it
+        out["model"] = model
     return out
 
 
@@ -106,18 +119,35 @@ class ReplayableModel(Model):
                 prompt=prompt,
             )
 
-        token = _call.set(call)
+        model = getattr(self.wrapped, "model", None)
+        outer, tracing = tracing, ModelTracing.DISABLED  # the span below is the call's
+        token = _call.set((call, model))
         try:
-            data = await _model_call(
-                system_instructions,
-                input,
-                model_settings.to_json_dict(),
-                [_tool(t) for t in tools],
-                _schema(output_schema),
-                [h.tool_name for h in handoffs],
-                previous_response_id,
-                conversation_id,
-            )
+            with generation_span(
+                model=str(model) if model is not None else None,
+                disabled=outer.is_disabled(),
+            ) as span:
+                try:
+                    data = await _model_call(
+                        system_instructions,
+                        input,
+                        model_settings.to_json_dict(),
+                        [_tool(t) for t in tools],
+                        _schema(output_schema),
+                        [h.tool_name for h in handoffs],
+                        previous_response_id,
+                        conversation_id,
+                    )
+                except Exception as e:
+                    span.set_error(SpanError(message=f"{type(e).__name__}: {e}", data=None))
+                    raise
+                usage = data.get("usage") or {}
+                span.span_data.usage = {
+                    "input_tokens": usage.get("input_tokens", 0),
+                    "output_tokens": usage.get("output_tokens", 0),
+                }
+                if outer.include_data():
+                    span.span_data.output = data.get("output")
         finally:
             _call.reset(token)
         return _RESPONSE.validate_python(data)

@@ -52,6 +52,18 @@ def _request_text(kind: str, name: str, payload: str | None, truncated: bool) ->
 def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """The replayable steps of a run's spans, and the reasons some step is not replayable."""
     by_id = {s["span_id"]: s for s in spans}
+    attrs = {s["span_id"]: _attrs(s) for s in spans}
+    is_step = {sid for sid, a in attrs.items() if "agentreel.step" in a}
+    # A span a framework's own instrumentation wrote around a served step (pydantic-ai's
+    # `chat` span around `ReplayableModel`'s step, the Agents SDK's tool span around an
+    # `@agentreel.tool`) runs again in the replay, around the served step: it is not a
+    # step of its own. So are spans inside a served step: serving it skips them.
+    covers_step: set[str] = set()
+    for sid in is_step:
+        parent = by_id.get(by_id[sid].get("parent_span_id") or "")
+        while parent is not None and parent["span_id"] not in covers_step:
+            covers_step.add(parent["span_id"])
+            parent = by_id.get(parent.get("parent_span_id") or "")
     steps: list[tuple[int, dict[str, Any]]] = []
     problems: list[str] = []
     for s in spans:
@@ -59,17 +71,19 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
             continue
         parent, nested = by_id.get(s.get("parent_span_id") or ""), False
         while parent is not None:
-            if parent["kind"] in ("llm", "tool"):
+            if parent["span_id"] in is_step:
                 nested = True
                 break
             parent = by_id.get(parent.get("parent_span_id") or "")
-        if nested:
+        if nested or (s["span_id"] not in is_step and s["span_id"] in covers_step):
             continue
-        a = _attrs(s)
-        if "agentreel.step" not in a:
+        a = attrs[s["span_id"]]
+        if s["span_id"] not in is_step:
+            if s["kind"] == "tool":
+                continue  # a tool no decorator recorded runs again, live, as it would unrecorded
             problems.append(
-                f"the {s['kind']} call {s['name']!r} was not recorded by agentreel's "
-                "@llm/@tool decorators (with capture on), so it cannot be served back"
+                f"the llm call {s['name']!r} was not recorded by agentreel's @llm "
+                "decorator or a replay seam (with capture on), so it cannot be served back"
             )
             continue
         steps.append((int(a["agentreel.step"]), s))

@@ -10,9 +10,12 @@ totals and status as the decorators alone:
   function around an instrumented client call, pydantic-ai's ``chat`` span
   around the OpenAI instrumentation's, the Anthropic SDK's own span inside
   either) keeps its numbers but is marked ``usage_counted = false``;
-- **calls**: ``llm_count`` counts LLM spans with no LLM span inside them;
+- **calls**: ``llm_count`` counts LLM spans with no LLM span inside them, and
+  ``tool_count`` tool spans with no tool span inside them (a framework's tool
+  span around an ``@agentreel.tool`` is one call);
 - **replays**: an LLM step a replay served from its recording spent nothing:
-  its usage is not counted either;
+  its usage is not counted either, nor that of LLM spans around it (a client's
+  span reads the served answer's usage);
 - **status**: a run failed when its root span failed, or when a step on its
   last path failed (from the root down, each time the child that started last):
   an error nothing ran after, which the spans above it may not record (a
@@ -44,30 +47,36 @@ SELECT run_id, span_id, parent_span_id, kind, status, start_time, end_time, agen
 FROM spans WHERE run_id IN (SELECT run_id FROM touched)
 """
 
-# Every ancestor of every LLM span, with whether the LLM span below it reports usage.
-# UNION (not UNION ALL) keeps one row per (ancestor, usage) pair, which also ends
-# the walk on a parent cycle that hand-made spans could hold.
+# Every ancestor of every LLM and tool span, with what is below it: LLM spans, LLM
+# spans that report usage, tool spans. UNION (not UNION ALL) keeps one row per
+# (ancestor, flags), which also ends the walk on a parent cycle that hand-made spans
+# could hold.
 _LLM_INSIDE = """
 CREATE OR REPLACE TEMP TABLE llm_inside AS
-WITH RECURSIVE up(run_id, anc, u) AS (
-    SELECT run_id, parent_span_id, u FROM touched_spans
-    WHERE kind = 'llm' AND parent_span_id IS NOT NULL
+WITH RECURSIVE up(run_id, anc, llm, u, served) AS (
+    SELECT run_id, parent_span_id, kind = 'llm', u, served FROM touched_spans
+    WHERE kind IN ('llm', 'tool') AND parent_span_id IS NOT NULL
     UNION
-    SELECT p.run_id, p.parent_span_id, up.u
+    SELECT p.run_id, p.parent_span_id, up.llm, up.u, up.served
     FROM up JOIN touched_spans p ON p.run_id = up.run_id AND p.span_id = up.anc
     WHERE p.parent_span_id IS NOT NULL
 )
-SELECT run_id, anc AS span_id, bool_or(u) AS usage_inside FROM up GROUP BY ALL
+SELECT run_id, anc AS span_id, bool_or(u) AS usage_inside, bool_or(llm) AS llm_below,
+       bool_or(NOT llm) AS tool_below, bool_or(served) AS served_below
+FROM up GROUP BY ALL
 """
 
 # Every span that reports tokens: counted when it is the innermost LLM span of its call
-# and was not served by a replay. Spans of other kinds never count (an agent span's
+# and the call was not served by a replay (a client's span around a served step reads
+# the served answer's usage: nothing was spent either). Spans of other kinds never count (an agent span's
 # totals repeat its calls').
 _MARK_USAGE = """
 UPDATE spans s SET usage_counted = n.counted
 FROM (
     SELECT t.run_id, t.span_id,
-           t.u AND NOT t.served AND NOT coalesce(i.usage_inside, false) AS counted
+           t.u AND NOT t.served
+             AND NOT coalesce(i.usage_inside, false) AND NOT coalesce(i.served_below, false)
+             AS counted
     FROM touched_spans t LEFT JOIN llm_inside i USING (run_id, span_id)
     WHERE t.tokens
 ) n
@@ -176,8 +185,8 @@ agg AS (
         min(start_time) AS start_time,
         count(*) AS span_count,
         count(*) FILTER (WHERE kind = 'agent') AS agent_count,
-        count(*) FILTER (WHERE kind = 'llm' AND i.span_id IS NULL) AS llm_count,
-        count(*) FILTER (WHERE kind = 'tool') AS tool_count,
+        count(*) FILTER (WHERE kind = 'llm' AND NOT coalesce(i.llm_below, false)) AS llm_count,
+        count(*) FILTER (WHERE kind = 'tool' AND NOT coalesce(i.tool_below, false)) AS tool_count,
         count(*) FILTER (WHERE kind = 'retriever') AS retriever_count,
         count(*) FILTER (WHERE status = 'error') AS error_count,
         sum(input_tokens) FILTER (WHERE usage_counted) AS input_tokens,

@@ -31,6 +31,7 @@ class Usage:
     model: str
     input_tokens: int
     output_tokens: int
+    request: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def provider() -> Iterator[Provider]:
                 self.send_error(404)
                 return
             with state.lock:
-                state.billed.append(Usage(self.path, reply["model"], inp, out))
+                state.billed.append(Usage(self.path, reply["model"], inp, out, body))
             data = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

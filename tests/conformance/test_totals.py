@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
 from agentreel.store import Receiver, Store
-from tests.conformance._provider import Provider, Usage, provider
+from tests.conformance._provider import Provider, Usage
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,6 @@ WAYS = [(f, h) for f in HAND_WRITTEN for h in ("decorators", "instrument", "mixe
     (f, h) for f in FRAMEWORKS for h in ("instrument", "record", "otlp", "mixed")
 ]
 PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[Provider]:
-    with provider() as p:
-        yield p
 
 
 def _record(
