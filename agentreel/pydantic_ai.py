@@ -15,22 +15,27 @@ Example::
 
     agent = Agent(ReplayableModel("openai:gpt-4.1"), name="support")
 
-Streamed requests (`request_stream`) pass through unrecorded.
+Streamed requests (`run_stream`, `request_stream`) are recorded as an LLM span
+with their usage and model, but not for replay: a replay plan of such a run says
+that it cannot be replayed, and why.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pydantic
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
-from pydantic_ai.models import ModelRequestParameters
+from pydantic_ai.models import ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from agentreel.tracer._decorators import llm
+from agentreel.tracer._replay import NOT_REPLAYABLE
+from agentreel.tracer._span import span
 
 __all__ = ["ReplayableModel"]
 
@@ -87,3 +92,30 @@ class ReplayableModel(WrapperModel):
         finally:
             _call.reset(token)
         return _RESPONSE.validate_python(data)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: Any = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """A streamed request: recorded with its usage and model, not served by replay."""
+        reason = (
+            "pydantic-ai streamed requests (run_stream) are not recorded for replay; "
+            "run the agent with run() or run_sync() to replay it"
+        )
+        with span(
+            f"chat {self.model_name}",
+            kind="llm",
+            attributes={NOT_REPLAYABLE: reason, "gen_ai.request.model": self.model_name},
+        ) as handle:
+            async with self.wrapped.request_stream(
+                messages, model_settings, model_request_parameters, run_context
+            ) as stream:
+                yield stream
+            usage: Any = stream.usage  # a property in pydantic-ai 2, a method before
+            usage = usage() if callable(usage) else usage
+            handle.set_tokens(usage.input_tokens, usage.output_tokens)
+            handle.set_model(response=stream.model_name)

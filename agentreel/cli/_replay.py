@@ -110,6 +110,8 @@ def _report(result: Any, *, verb: str) -> None:
     )
     for change in result.env_changes:
         console.print(f"[yellow]environment changed:[/] {escape(change)}")
+    for note in result.notes:
+        console.print(f"[dim]{escape(note)}[/]")
     d = result.divergence
     if d is not None:
         console.print(f"[bold red]diverged[/] at {escape(d['message'])}", soft_wrap=True)

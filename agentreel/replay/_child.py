@@ -13,13 +13,14 @@ import asyncio
 import inspect
 import json
 import os
-import runpy
 import sys
 from pathlib import Path
 from typing import Any
 
 import agentreel
+from agentreel.replay._script import load_script
 from agentreel.tracer import _replay
+from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
 from agentreel.tracer._fingerprint import environment
 from agentreel.tracer._replay import (
@@ -33,11 +34,18 @@ from agentreel.tracer._replay import (
 __all__ = ["main"]
 
 
-def _entry(plan: dict[str, Any]) -> Any:
+def _entry(plan: dict[str, Any], notes: list[str]) -> Any:
     module, _, qualname = str(plan["entry"]).partition(":")
     if module == "__main__":
-        scope = runpy.run_path(str(plan["entry_file"]), run_name="__agentreel_replay__")
-        fn = scope.get(qualname)
+        script, skipped = load_script(str(plan["entry_file"]), qualname)
+        _replay.script = script
+        fn = getattr(script, qualname, None)
+        if skipped:
+            lines = ("line " if len(skipped) == 1 else "lines ") + ", ".join(map(str, skipped))
+            notes.append(
+                f"left out the top-level statements of {Path(plan['entry_file']).name} that "
+                f"run things ({lines}); the replay calls {qualname} itself"
+            )
     else:
         fn = _import_attr(f"{module}:{qualname}")
         recorded_cwd = (plan.get("env") or {}).get("cwd")
@@ -68,7 +76,7 @@ def _bind(fn: Any, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]
 
 def _type_name(e: BaseException) -> str:
     t = type(e)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    return t.__qualname__ if t.__module__ == "builtins" else f"{module_name(t)}.{t.__qualname__}"
 
 
 def run(plan: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +88,17 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     agentreel.init(service_name="agentreel-replay")
     player = Player.from_plan(plan)
     _replay.player = player
-    out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None}
+    out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None, "notes": []}
     try:
-        fn = _entry(plan)
+        fn = _entry(plan, out["notes"])
         args, kwargs = _bind(fn, plan["arguments"])
     except ReplayFailed as e:
         return {"outcome": "failed", "reason": str(e)}
+    except Exception as e:  # the script's own top level failed
+        return {
+            "outcome": "failed",
+            "reason": f"loading the entry point failed: {_type_name(e)}: {e}",
+        }
     with agentreel.run(plan.get("name") or "replay", tags=plan.get("tags") or {}) as r:
         out["replay_run_id"] = r.run_id
         try:

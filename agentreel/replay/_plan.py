@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentreel._errors import AgentreelError
 from agentreel.tracer._canonical import canonical_request
-from agentreel.tracer._replay import pretty_request
+from agentreel.tracer._replay import NOT_REPLAYABLE, pretty_request
 
 if TYPE_CHECKING:
     from agentreel.store import Store
@@ -54,12 +54,13 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     by_id = {s["span_id"]: s for s in spans}
     attrs = {s["span_id"]: _attrs(s) for s in spans}
     is_step = {sid for sid, a in attrs.items() if "agentreel.step" in a}
+    unsupported = {sid for sid, a in attrs.items() if NOT_REPLAYABLE in a}
     # A span a framework's own instrumentation wrote around a served step (pydantic-ai's
     # `chat` span around `ReplayableModel`'s step, the Agents SDK's tool span around an
     # `@agentreel.tool`) runs again in the replay, around the served step: it is not a
     # step of its own. So are spans inside a served step: serving it skips them.
     covers_step: set[str] = set()
-    for sid in is_step:
+    for sid in is_step | unsupported:
         parent = by_id.get(by_id[sid].get("parent_span_id") or "")
         while parent is not None and parent["span_id"] not in covers_step:
             covers_step.add(parent["span_id"])
@@ -78,6 +79,10 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
         if nested or (s["span_id"] not in is_step and s["span_id"] in covers_step):
             continue
         a = attrs[s["span_id"]]
+        if s["span_id"] in unsupported:
+            if str(a[NOT_REPLAYABLE]) not in problems:
+                problems.append(str(a[NOT_REPLAYABLE]))
+            continue
         if s["span_id"] not in is_step:
             if s["kind"] == "tool":
                 continue  # a tool no decorator recorded runs again, live, as it would unrecorded

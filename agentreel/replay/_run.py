@@ -42,6 +42,7 @@ class ReplayResult:
     error: str | None = None
     reason: str | None = None
     env_changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as the ``--json`` output gives it."""
@@ -134,6 +135,7 @@ def _finish(store_dir: Path, plan: dict[str, Any], res: dict[str, Any]) -> Repla
         error=error,
         reason=res.get("reason"),
         env_changes=_env_changes(plan.get("env"), res.get("env")),
+        notes=list(res.get("notes") or []),
     )
 
 

@@ -24,7 +24,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["canonical_request", "request_hash"]
+__all__ = ["SCRIPT_MODULE", "canonical_request", "module_name", "request_hash"]
+
+#: The name a replay loads a ``python script.py`` entry point's file under; its types
+#: are named as they were when recorded, ``__main__``.
+SCRIPT_MODULE = "__agentreel_script__"
+
+
+def module_name(obj: Any) -> str:
+    """`obj`'s ``__module__`` as a recording names it (``__main__`` for a replayed script)."""
+    module = getattr(obj, "__module__", None) or "?"
+    return "__main__" if module == SCRIPT_MODULE else str(module)
+
 
 _VOLATILE_KEYS = frozenset({"request_id", "idempotency_key", "extra_headers", "timeout"})
 _ID_KEYS = frozenset({"tool_call_id", "tool_use_id", "call_id"})
@@ -50,7 +61,7 @@ def _stable(o: Any) -> Any:
         return sorted(o, key=repr)
     if isinstance(o, bytes):
         return {"bytes": hashlib.blake2b(o, digest_size=8).hexdigest()}
-    return f"<{type(o).__module__}.{type(o).__qualname__}>"
+    return f"<{module_name(type(o))}.{type(o).__qualname__}>"
 
 
 def _normalise(value: Any, ids: dict[str, str]) -> Any:

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from agentreel.tracer._canonical import module_name
+
 __all__ = ["DEFAULT_MAX_PAYLOAD", "dump_exact", "dump_payload", "extract_llm_response"]
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024
@@ -75,7 +77,7 @@ _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
 
 def _type_name(t: type) -> str:
-    return f"{t.__module__}:{t.__qualname__}"
+    return f"{module_name(t)}:{t.__qualname__}"
 
 
 def dump_exact(

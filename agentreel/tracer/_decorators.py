@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from agentreel._normalize import INPUT, KIND, OUTPUT
 from agentreel.tracer import _recorder, _replay
-from agentreel.tracer._canonical import canonical_request, request_hash
+from agentreel.tracer._canonical import canonical_request, module_name, request_hash
 from agentreel.tracer._capture import dump_exact, dump_payload, extract_llm_response
 from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
@@ -29,6 +29,8 @@ from agentreel.tracer._steps import next_step
 __all__ = ["agent", "llm", "retriever", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The key under which a step's `reads=` value is recorded with its arguments.
+READS = "(reads)"
 _MAX_STREAM_ITEMS = 10_000
 _get_current_span = trace.get_current_span
 
@@ -43,6 +45,7 @@ class _Step:
         "dynamic_model",
         "kind",
         "names",
+        "reads",
         "replayable",
         "skip_first",
         "span_kind",
@@ -63,14 +66,16 @@ class _Step:
         capture_output: bool = True,
         dynamic_model: bool = False,
         step_name: str = "",
+        reads: Callable[[], Any] | None = None,
     ) -> None:
         self.kind = kind
+        self.reads = reads
         self.step_name = step_name
         # LLM and tool calls are what replay serves back; agents are where it starts.
         self.replayable = kind in ("llm", "tool")
         if kind == "agent":
             f = getattr(fn, "__func__", fn)
-            module = getattr(f, "__module__", None) or "?"
+            module = module_name(f)
             attrs = {**attrs, "agentreel.entry": f"{module}:{getattr(f, '__qualname__', '?')}"}
             code = getattr(f, "__code__", None)
             if module == "__main__" and code is not None:
@@ -105,6 +110,8 @@ class _Step:
             d[self.var_args or "args"] = list(args[n:])
         if kwargs:
             d.update(kwargs)
+        if self.reads is not None:  # what the function reads besides its arguments
+            d[READS] = self.reads()
         return d
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
@@ -427,6 +434,7 @@ def llm(
     model: str | None = None,
     name: str | None = None,
     capture: bool = True,
+    reads: Callable[[], Any] | None = None,
 ) -> Callable[[F], F]: ...
 def llm(
     fn: Any = None,
@@ -436,6 +444,7 @@ def llm(
     model: str | None = None,
     name: str | None = None,
     capture: bool = True,
+    reads: Callable[[], Any] | None = None,
 ) -> Any:
     """Record each call as an LLM request (``gen_ai.operation.name = chat``).
 
@@ -444,9 +453,14 @@ def llm(
     otherwise report them with `agentreel.current_span().set_tokens(...)`. Without
     `model`, a ``model=`` keyword argument of the call is used.
 
+    `reads` names what the function reads besides its arguments (a system prompt
+    in a module global, a setting): called at each call, its value is recorded
+    with the arguments, under ``"(reads)"``, and is part of the request replay
+    matches, so a change to it is a divergence.
+
     Example::
 
-        @agentreel.llm(provider="openai", model="gpt-4.1")
+        @agentreel.llm(provider="openai", model="gpt-4.1", reads=lambda: SYSTEM_PROMPT)
         def chat(messages: list[dict]) -> dict: ...
     """
 
@@ -468,6 +482,7 @@ def llm(
             capture_input=capture,
             capture_output=capture,
             dynamic_model=model is None,
+            reads=reads,
         )
 
     return _decorator(fn, make)
@@ -476,9 +491,21 @@ def llm(
 @overload
 def tool(fn: F, /) -> F: ...
 @overload
-def tool(*, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
-def tool(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -> Any:
+def tool(
+    *, name: str | None = None, capture: bool = True, reads: Callable[[], Any] | None = None
+) -> Callable[[F], F]: ...
+def tool(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    capture: bool = True,
+    reads: Callable[[], Any] | None = None,
+) -> Any:
     """Record each call as a tool execution (``gen_ai.operation.name = execute_tool``).
+
+    `reads` works as for `llm`: what the tool reads besides its arguments, made part
+    of the request replay matches.
 
     Example::
 
@@ -501,6 +528,7 @@ def tool(fn: Any = None, /, *, name: str | None = None, capture: bool = True) ->
             capture_input=capture,
             capture_output=capture,
             step_name=n,
+            reads=reads,
         )
 
     return _decorator(fn, make)

@@ -10,6 +10,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from agentreel._normalize import INPUT, OUTPUT
 from agentreel.tracer import _recorder
+from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
 
 __all__ = ["SpanHandle", "current_span", "record_error", "set_payload"]
@@ -34,7 +35,9 @@ def record_error(span: Span, exc: BaseException) -> None:
     if not span.is_recording():
         return
     t = type(exc)
-    qualified = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    qualified = (
+        t.__qualname__ if t.__module__ == "builtins" else f"{module_name(t)}.{t.__qualname__}"
+    )
     message = str(exc)
     stack = "".join(traceback.format_exception(t, exc, exc.__traceback__))
     rec = _recorder.recorder()

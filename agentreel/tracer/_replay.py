@@ -38,8 +38,13 @@ __all__ = [
     "rebuild_error",
 ]
 
+#: Set by a seam on the span of a call it records but cannot serve back; the value says why.
+NOT_REPLAYABLE = "agentreel.replay.unsupported"
 #: The active player of this process, or None (the decorators check it on every call).
 player: Player | None = None
+#: The replayed script, when the entry point lives in one run as ``python script.py``:
+#: what the recording calls ``__main__`` (an exception class, a result's type) is here.
+script: Any = None
 
 
 class ReplayDiverged(BaseException):
@@ -84,7 +89,7 @@ def _import_attr(dotted: str) -> Any:
         ]
     for mod, qual in candidates:
         try:
-            obj: Any = importlib.import_module(mod)
+            obj: Any = script if mod == "__main__" and script else importlib.import_module(mod)
         except ImportError:
             continue
         try:

@@ -1,13 +1,15 @@
 """A pydantic-ai agent on a `FunctionModel`, wrapped in `ReplayableModel`, for the replay tests.
 
 ``REPLAY_AGENT_FORBID`` makes the model and the tool raise if they really run;
-``REPLAY_AGENT_SYSTEM`` changes the system prompt.
+``REPLAY_AGENT_SYSTEM`` changes the system prompt; ``REPLAY_AGENT_STREAM`` runs the
+agent with ``run_stream`` on a model that streams its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
@@ -30,6 +32,12 @@ def model_fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[TextPart(f"the value is {returns[-1].content}")])
 
 
+async def stream_fn(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+    _guard("the model")
+    yield "the value "
+    yield "is 35"
+
+
 @agentreel.tool
 def lookup(key: str) -> int:
     _guard("lookup")
@@ -39,6 +47,12 @@ def lookup(key: str) -> int:
 @agentreel.agent
 async def ask(question: str) -> str:
     system = os.environ.get("REPLAY_AGENT_SYSTEM", "Be brief.")
+    if os.environ.get("REPLAY_AGENT_STREAM"):
+        streaming = Agent(
+            ReplayableModel(FunctionModel(stream_function=stream_fn)), system_prompt=system
+        )
+        async with streaming.run_stream(question) as stream:
+            return str(await stream.get_output())
     agent = Agent(ReplayableModel(FunctionModel(model_fn)), system_prompt=system)
     agent.tool_plain(lookup)
     result = await agent.run(question)

@@ -47,6 +47,7 @@ def test_the_cli_report_without_a_terminal_shows_what_changed(monkeypatch: objec
         steps=2,
         live=0,
         env_changes=[],
+        notes=[],
         divergence={"message": "step 2 (llm chat): the request differs", "diff": DIFF},
         outcome="stopped",
         reason="stopped at the divergence",

@@ -60,3 +60,6 @@ def test_changed_instructions_diverge_at_the_first_model_call(recorded: tuple[Pa
     assert d["name"] == "langchain"
     assert "messages[0] changed" in d["message"]
     assert "Be thorough." in d["diff"]
+    # the divergence unwinds the graph quietly: no callback or tracer complains on stderr
+    assert "Error" not in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr, p.stderr

@@ -63,3 +63,28 @@ def test_a_changed_system_prompt_diverges_at_the_first_model_request(
     assert "messages[0] changed" in d["message"]
     assert '-            "content": "Be brief.",' in d["diff"]
     assert '+            "content": "Be thorough.",' in d["diff"]
+
+
+def test_a_streamed_run_is_recorded_and_says_why_it_cannot_be_replayed(tmp_path: Path) -> None:
+    shutil.copy(AGENT, tmp_path / "pa_agent.py")
+    out = subprocess.run(
+        [sys.executable, "pa_agent.py"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "store", REPLAY_AGENT_STREAM="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "the value is 35"
+    runs = _json(_cli(tmp_path, "runs", "--json"))
+    assert isinstance(runs, list)
+    (run,) = runs
+    assert run["llm_count"] == 1  # the streamed model call is recorded
+    assert run["input_tokens"] > 0
+    assert run["output_tokens"] > 0
+    p = _cli(tmp_path, "replay", lines[-1], "--check", REPLAY_AGENT_FORBID="1")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "streamed requests (run_stream) are not recorded for replay" in p.stderr
+    assert "Traceback" not in p.stderr
