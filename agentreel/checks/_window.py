@@ -1,7 +1,10 @@
 """`Window`: which runs a check looks at (the current runs, or a live baseline).
 
 A window selects finished runs (``ok``, ``error``, ``interrupted``; runs still in
-progress are left out) by start time, tag, run name and git sha. Ages such as
+progress are left out) by start time, tag, run name and git sha. Runs that
+``agentreel replay`` and ``fork`` recorded are left out unless ``replays=True``: a
+replay spends nothing and a fork is an experiment, and neither is the agent's
+behaviour in the window. Ages such as
 ``"24h"`` are turned into dates once, by `resolve`, so the current window and
 the baseline window meet exactly.
 """
@@ -62,6 +65,7 @@ class Window:
         Window(since="8d", until="24h")                      # the week before it
         Window(tags={"env": "prod"}, name="research*")       # by tag and run name
         Window(git_sha="4f2a91c")                            # runs of one commit
+        Window(since="24h", replays=True)                    # with replays and forks
     """
 
     since: When = None
@@ -69,6 +73,7 @@ class Window:
     tags: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
     git_sha: str | None = None
+    replays: bool = False
 
     def resolve(self, now: datetime | None = None) -> Window:
         """The same window with ages turned into dates, measured from `now`."""
@@ -98,6 +103,8 @@ class Window:
             parts.append(f"name {self.name}")
         if self.git_sha:
             parts.append(f"git {self.git_sha[:12]}")
+        if self.replays:
+            parts.append("replays and forks included")
         return " · ".join(parts) or "all runs"
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,6 +116,7 @@ class Window:
             "tags": dict(self.tags),
             "name": self.name,
             "git_sha": self.git_sha,
+            "replays": self.replays,
             "description": self.describe(),
         }
 
@@ -119,6 +127,11 @@ class Window:
         """
         w = self.resolve()
         conds = [f"{alias}.status <> 'running'"]
+        if not self.replays:
+            conds.append(
+                f"json_extract_string({alias}.tags, '$.replay_of') IS NULL "
+                f"AND json_extract_string({alias}.tags, '$.forked_from') IS NULL"
+            )
         params: dict[str, Any] = {}
         if isinstance(w.since, datetime):
             conds.append(f"{alias}.start_time >= ${prefix}since")

@@ -229,7 +229,7 @@ def export_cmd(
     with _open_fresh(store_dir) as store:
         ids: list[str] | None = [store.resolve_run(r) for r in run_ids] if run_ids else None
         if since is not None:
-            recent = store.runs(since=since)["run_id"].to_list()
+            recent = store.runs(since=since, origin="any")["run_id"].to_list()
             ids = recent if ids is None else [r for r in ids if r in frozenset(recent)]
         if fmt == "parquet":
             report = export_parquet(store, out, ids)

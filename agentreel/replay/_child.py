@@ -108,8 +108,9 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
             out["outcome"] = "returned"
             out["output"] = dump_payload(result, 1 << 62)[0]
             r.set_output(result)
-        except ReplayDiverged:
+        except ReplayDiverged as e:
             out["outcome"] = "diverged"
+            r.record_error(e)  # the replay did not get through: an error run, not an ok one
         except ReplayStopped as e:
             out["outcome"] = "stopped"
             out["reason"] = str(e)

@@ -2,6 +2,10 @@
 
     status:error name:nightly* tag:dataset=qa-v2 model:gpt-4.1 tool:search duration>2s since:1h
 
+``origin:replay``, ``origin:fork`` or ``origin:any`` selects the runs that
+``agentreel replay`` and ``fork`` recorded, which a filter without an ``origin:``
+term leaves out (``origin:recorded``).
+
 Terms are separated by spaces and all must hold; ``-term`` negates one; values
 with spaces go in double quotes. Bare words search run names and ids, span names
 payloads and error messages. Every value reaches SQL as a bound parameter, never as text.
@@ -19,7 +23,7 @@ from typing import Any
 from agentreel._errors import AgentreelError
 from agentreel.store._blobs import REFS_OF_SPANS
 
-__all__ = ["FILTER_KEYS", "FilterError", "RunFilter", "parse_filter"]
+__all__ = ["FILTER_KEYS", "ORIGINS", "FilterError", "RunFilter", "origin_condition", "parse_filter"]
 
 
 class FilterError(AgentreelError):
@@ -55,9 +59,27 @@ _MATCH = (
     "since",
     "until",
     "text",
+    "origin",
 )
 FILTER_KEYS = tuple(sorted((*_MATCH, *_NUMERIC)))
 _STATUSES = ("ok", "error", "running", "interrupted")
+#: Where a run came from: recorded by an agent, or a replay or fork of a recorded run.
+ORIGINS = ("recorded", "replay", "fork", "any")
+_ORIGIN_SQL = (
+    "CASE WHEN json_extract_string(tags, '$.forked_from') IS NOT NULL THEN 'fork' "
+    "WHEN json_extract_string(tags, '$.replay_of') IS NOT NULL THEN 'replay' "
+    "ELSE 'recorded' END"
+)
+
+
+def origin_condition(origin: str) -> str | None:
+    """SQL over ``runs`` selecting runs of `origin` (None for ``any``).
+
+    Raises `FilterError` for an origin not in `ORIGINS`.
+    """
+    if origin not in ORIGINS:
+        raise FilterError(f"origin:{origin} is not one of {', '.join(ORIGINS)}")
+    return None if origin == "any" else f"{_ORIGIN_SQL} = '{origin}'"
 
 
 @dataclass
@@ -66,6 +88,8 @@ class RunFilter:
 
     conditions: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    #: True when the filter has an ``origin:`` term (else replays and forks are left out).
+    origin_given: bool = False
 
     def add(self, sql: str, *values: Any, negate: bool = False) -> None:
         names = []
@@ -198,6 +222,11 @@ def parse_filter(
             f.add("start_time >= {0}", _time(key, value, now), negate=neg)
         elif key == "until":
             f.add("start_time < {0}", _time(key, value, now), negate=neg)
+        elif key == "origin":
+            f.origin_given = True
+            cond = origin_condition(value)
+            if cond is not None:
+                f.add(cond, negate=neg)
         elif key == "text":
             _text(f, value, neg)
     return f

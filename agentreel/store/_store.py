@@ -23,7 +23,7 @@ from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._diff import RunDiff, diff_runs
-from agentreel.store._filter import parse_filter
+from agentreel.store._filter import origin_condition, parse_filter
 from agentreel.store._gc import (
     GcReport,
     clear_interrupted_compaction,
@@ -504,6 +504,7 @@ class Store:
         order_by: str = "start_time",
         descending: bool = True,
         limit: int | None = None,
+        origin: str | None = None,
     ) -> pl.DataFrame:
         """Runs, newest first, optionally filtered.
 
@@ -516,6 +517,9 @@ class Store:
                 docs/tui.md has the language); `FilterError` when it cannot be read.
             order_by, descending: the column to sort by (any column of ``runs``).
             limit: at most this many rows.
+            origin: ``recorded`` (the default, unless `query` has an ``origin:`` term),
+                ``replay``, ``fork`` or ``any``: runs that ``agentreel replay`` and
+                ``fork`` recorded are left out unless asked for.
         """
         where: list[str] = []
         params: dict[str, Any] = {"live": live_processes(self.paths)}
@@ -551,10 +555,16 @@ class Store:
             if t is not None:
                 where.append(f"start_time {op} ${key}")
                 params[key] = t
+        origin_given = origin is not None
         if query:
             f = parse_filter(query, live=params["live"])
             where.append(f.where)
             params.update(f.params)
+            origin_given = origin_given or f.origin_given
+        if not origin_given or origin is not None:
+            cond = origin_condition(origin or "recorded")
+            if cond is not None:
+                where.append(cond)
         if order_by not in RUN_COLUMNS:
             raise AgentreelError(
                 f"cannot sort runs by {order_by!r}; use one of {', '.join(RUN_COLUMNS)}"

@@ -130,6 +130,24 @@ def test_a_changed_system_prompt_diverges_at_the_first_llm_step(
     text = _cli(cwd, "replay", rid, REPLAY_AGENT_SYSTEM="You are a verbose assistant.")
     assert "diverged at step 1" in text.stdout
     assert "messages[0] (system) changed" in text.stdout
+    # the replays are error runs (they did not get through), left out of the runs list
+    # and the checks unless asked for
+    with Store.open(cwd / "store") as store:
+        store.ingest()
+        assert store.runs()["run_id"].to_list() == [rid]
+        replays = store.runs(query="origin:replay")
+        assert replays.height == 2
+        assert set(replays["status"]) == {"error"}
+        assert set(replays["error_type"]) == {"agentreel.tracer._replay.ReplayDiverged"}
+        assert all("messages[0] (system) changed" in m for m in replays["error_message"])
+        assert store.runs(origin="any").height == 3
+        from agentreel.checks import Window
+
+        where, params = Window().where("w_")
+        seen = store.sql(f"SELECT run_id FROM runs r WHERE {where}", params)
+        assert seen["run_id"].to_list() == [rid]
+        where, params = Window(replays=True).where("w_")
+        assert store.sql(f"SELECT run_id FROM runs r WHERE {where}", params).height == 3
 
 
 def test_an_added_tool_call_is_shown_in_the_diff(recorded: tuple[Path, str]) -> None:

@@ -32,8 +32,8 @@ def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _runs(cwd: Path) -> list[dict[str, Any]]:
-    p = _run(cwd, "-m", "agentreel", "runs", "--json")
+def _runs(cwd: Path, *query: str) -> list[dict[str, Any]]:
+    p = _run(cwd, "-m", "agentreel", "runs", "--json", *query)
     assert p.returncode == 0, p.stderr
     out: list[dict[str, Any]] = json.loads(p.stdout)
     return out
@@ -52,11 +52,15 @@ def test_the_readme_quickstart_runs_and_replays_as_written(tmp_path: Path) -> No
     assert p.returncode == 0, p.stdout + p.stderr
     assert "reproduced" in p.stdout
     assert "the replay calls research itself" in " ".join(p.stdout.split())
-    runs = _runs(tmp_path)
     # the replay ran the agent once: the script's own top-level run did not run again
-    assert len(runs) == 2
-    (replayed,) = [r for r in runs if r["run_id"] != run["run_id"]]
+    assert _runs(tmp_path) == [run]  # replays are left out of the list unless asked for
+    (replayed,) = _runs(tmp_path, "-q", "origin:replay")
     assert replayed["tags"] == {"replay_of": run["run_id"]}
+    assert replayed["status"] == "ok"
+    assert [r["run_id"] for r in _runs(tmp_path, "-q", "origin:any")] == [
+        replayed["run_id"],
+        run["run_id"],
+    ]
 
     (tmp_path / "store_block.py").write_text(store_block)
     p = _run(tmp_path, "store_block.py")

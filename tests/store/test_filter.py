@@ -83,6 +83,7 @@ def test_filter_errors_name_the_term() -> None:
         ("since:tomorrow", "needs an age"),
         ('name:"unclosed', "close the quotes"),
         ("name>3", "name takes name:value"),
+        ("origin:mine", "origin:mine is not one of recorded, replay, fork, any"),
     ]:
         with pytest.raises(FilterError, match=needle):
             parse_filter(text)
