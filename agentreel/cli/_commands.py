@@ -59,6 +59,16 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     return store
 
 
+def ingested_line(report: IngestReport) -> str:
+    """What a drain took, in one line: new spans, and what else its records did."""
+    line = f"ingested {report.spans} spans from {report.segments} segments"
+    if report.completed:
+        line += f", {report.completed} open spans ended"
+    if report.duplicates:
+        line += f", {report.duplicates} repeated records dropped"
+    return line
+
+
 def _warn_rejected(report: IngestReport) -> None:
     for name, error in report.rejected:
         err_console.print(
@@ -128,9 +138,7 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
-        console.print(
-            f"ingested {report.spans} spans from {report.segments} segments in {report.seconds:.2f}s"
-        )
+        console.print(f"{ingested_line(report)} in {report.seconds:.2f}s")
     if report.rejected:
         _warn_rejected(report)
         raise SystemExit(2)
