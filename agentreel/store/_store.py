@@ -19,6 +19,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel._when import ago, out_of_range, range_hint
 from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
@@ -85,11 +86,18 @@ SHARED_DRAIN_STEP_S = 1.0
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
-    """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None."""
+    """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None.
+
+    One outside what the store holds (1677 to 2262) is refused with `AgentreelError`.
+    """
     if v is None:
         return None
     if isinstance(v, datetime):  # the store keeps naive UTC
-        return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+        naive = v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+        if out_of_range(naive):
+            raise AgentreelError(f"{name}={v.isoformat()} is out of range: {range_hint()}")
+        return naive
+    age: float | timedelta = v if isinstance(v, timedelta) else 0.0
     if isinstance(v, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", v)
         if not m:
@@ -99,9 +107,14 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
                 raise AgentreelError(
                     f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
                 ) from None
-        n = float(m.group(1))
-        v = timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)])
-    return datetime.now(UTC).replace(tzinfo=None) - v
+        age = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    t = ago(datetime.now(UTC).replace(tzinfo=None), age)
+    if t is None:
+        shown = v if isinstance(v, str) else str(v)
+        raise AgentreelError(
+            f"{name}={shown!r} reaches back too far: {range_hint()}; give a shorter age or a date"
+        )
+    return t
 
 
 def _take_turn(db: Path, deadline: float) -> None:
