@@ -467,7 +467,7 @@ def _apply(
         read = con.execute("SELECT count(*) FROM start_records").fetchone()
         start_records_dropped = (int(read[0]) if read else 0) - (int(row[0]) if row else 0)
         con.execute("DROP TABLE start_records")
-    # Everything went in; now each span keeps one row (the rule: store/_dedupe.py).
+    # The records went in; now each span keeps one row (the rule: store/_dedupe.py).
     completed, duplicates = dedupe_batch(con, ingest_id)
     duplicates += start_records_dropped
     address_batch(con, ingest_id)
