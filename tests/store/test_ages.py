@@ -41,7 +41,7 @@ def store_dir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.mark.parametrize("age", TOO_FAR)
+@pytest.mark.parametrize("age", TOO_FAR, ids=["99999999d", "200000d", "400 digits", "1500", "2300"])
 def test_the_cli_refuses_an_age_or_date_out_of_range_with_a_sentence(
     store_dir: Path, age: str
 ) -> None:

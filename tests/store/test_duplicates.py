@@ -140,7 +140,7 @@ def _deliveries(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[list[
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=_deliveries())
 def test_every_span_delivered_again_in_any_order_across_drains_is_stored_once(
