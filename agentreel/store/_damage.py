@@ -41,12 +41,13 @@ def damaged(db: Path, e: BaseException) -> StoreCorrupt:
     """The error to raise for DuckDB's error `e` about the store file `db`."""
     lines = str(e).strip().splitlines()
     first = lines[0] if lines else type(e).__name__
-    n = len(archived_segments(SpoolPaths(db.parent)))
+    paths = SpoolPaths(db.parent)
+    n = len(archived_segments(paths)) + len(paths.pending())
     command = f"`agentreel rebuild --dir {db.parent}`"
     if n:
         way = (
             f"run {command} to set it aside and rebuild the store from the {n} segments "
-            f"of its spool archive"
+            f"of its spool (archived and pending)"
         )
     else:
         way = (

@@ -118,7 +118,7 @@ def rebuild(path: str | os.PathLike[str], *, force: bool = False) -> RebuildRepo
             raise AgentreelError(f"cannot set {db} aside: {e.strerror or e}") from None
         report.set_aside = str(aside)
         report.lost.append(CHECK_HISTORY_LOST)
-        if not archived:
+        if not paths.pending():  # a rebuild killed before left them there
             report.lost.append(
                 "every run the old file held: the spool archive is empty (removed by "
                 "`agentreel gc` or by hand); only a backup of the file brings them back"

@@ -20,6 +20,7 @@ import agentreel
 from agentreel import StoreCorrupt
 from agentreel.cli import main
 from agentreel.store import DB_NAME, Store, rebuild
+from agentreel.store._rebuild import CHECK_HISTORY_LOST
 
 
 def _truncate(size: Callable[[int], int]) -> Callable[[Path], None]:
@@ -95,7 +96,7 @@ def test_runs_show_and_ingest_name_the_damaged_file_and_the_way_out(
         assert code == 2, (args, output)
         assert f"the store file {db} is damaged" in output, (args, output)
         assert f"agentreel rebuild --dir {store_dir}" in output
-        assert "segments of its spool archive" in output
+        assert "segments of its spool (archived and pending)" in output
         assert "Traceback" not in output
     with pytest.raises(StoreCorrupt), Store.open(store_dir) as store:
         store.runs()
@@ -159,3 +160,44 @@ def test_without_an_archive_the_error_and_rebuild_say_what_is_lost(
     assert code == 0, output
     assert "spans in 0 runs" in output
     assert "not rebuilt: every run the old file held: the spool archive is empty" in output
+
+
+class _Killed(BaseException):
+    """Stands for the process dying at this point (nothing after it runs)."""
+
+
+@pytest.mark.parametrize("killed_at", ["setting the file aside", "draining"])
+def test_a_rebuild_killed_part_way_loses_no_run(
+    healthy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_at: str
+) -> None:
+    store_dir = tmp_path / "store"
+    shutil.copytree(healthy, store_dir)
+    before = _runs(store_dir)
+    DAMAGE["header overwritten"](store_dir / DB_NAME)
+    real_replace = os.replace
+
+    def dies(src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+        if killed_at == "setting the file aside" and Path(src).name == DB_NAME:
+            raise _Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr("agentreel.store._rebuild.os.replace", dies)
+    if killed_at == "draining":
+        monkeypatch.setattr(Store, "ingest", lambda self, **kw: (_ for _ in ()).throw(_Killed()))
+    with pytest.raises(_Killed):
+        rebuild(store_dir)
+    monkeypatch.undo()
+    # the archived segments wait in the spool: the next rebuild, or the next drain of a
+    # file already set aside, takes them all
+    assert not list((store_dir / "spool" / "archive").glob("*.jsonl"))
+    if killed_at == "setting the file aside":
+        code, output = _cli("runs", "--dir", str(store_dir))
+        assert code == 2
+        assert "is damaged" in output
+        assert "segments of its spool (archived and pending)" in output
+        report = rebuild(store_dir)
+        assert report.lost == [CHECK_HISTORY_LOST]  # nothing else: the segments were there
+    else:
+        code, output = _cli("ingest", "--dir", str(store_dir))
+        assert code == 0, output
+    assert _runs(store_dir) == before
