@@ -21,6 +21,7 @@ from agentreel._errors import (
     ConfigError,
     RunNotFound,
     StoreBusy,
+    StoreCorrupt,
     StoreNotFound,
     StoreVersionError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "RunNotFound",
     "SpanHandle",
     "StoreBusy",
+    "StoreCorrupt",
     "StoreNotFound",
     "StoreVersionError",
     "__version__",

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "RunNotFound",
     "StoreBusy",
+    "StoreCorrupt",
     "StoreNotFound",
     "StoreVersionError",
 ]
@@ -30,6 +31,10 @@ class StoreNotFound(AgentreelError):
 
 class StoreBusy(AgentreelError):
     """Another process holds the store's DuckDB file."""
+
+
+class StoreCorrupt(AgentreelError):
+    """The store's DuckDB file is damaged (truncated, overwritten): `agentreel rebuild` it."""
 
 
 class StoreVersionError(AgentreelError):

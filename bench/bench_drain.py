@@ -227,7 +227,10 @@ _PHASES = [  # (statement prefix, phase), first match wins
     ("INSERT INTO prices", "prices"),
     ("UPDATE spans", "prices"),
     ("SELECT count(*) FROM read_json", "count invalid records"),
-    ("DELETE FROM spans", "replace start records"),
+    ("CREATE OR REPLACE TEMP TABLE start_records", "insert start records"),
+    ("CREATE OR REPLACE TEMP TABLE span_repeats", "find repeated spans"),
+    ("CREATE OR REPLACE TEMP TABLE span_losers", "drop repeated spans"),
+    ("DELETE FROM spans", "drop repeated spans"),
     ("INSERT INTO spans", "insert spans from the segments (read_json + write)"),
     ("CREATE OR REPLACE TEMP TABLE touched", "rebuild runs"),
     ("DELETE FROM runs", "rebuild runs"),
@@ -240,7 +243,7 @@ _PHASES = [  # (statement prefix, phase), first match wins
 
 def _phase(sql: str) -> str:
     s = " ".join(sql.split())
-    if s.startswith("INSERT INTO spans") and "end_ns IS NULL" in s:
+    if s.startswith("INSERT INTO spans") and "FROM start_records" in s:
         return "insert start records"
     for prefix, phase in _PHASES:
         if s.startswith(prefix):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentreel._when import ago, out_of_range, range_hint
 from agentreel.checks._errors import CheckConfigError
 
 __all__ = ["Window", "parse_when"]
@@ -36,12 +37,22 @@ def parse_when(value: When, now: datetime, what: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, timedelta):
-        return now - value
-    m = _AGE.fullmatch(value)
+        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        if out_of_range(naive):
+            raise CheckConfigError(f"{what}={value.isoformat()} is out of range: {range_hint()}")
+        return naive
+    age: float | timedelta | None = value if isinstance(value, timedelta) else None
+    m = _AGE.fullmatch(value) if isinstance(value, str) else None
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+        age = float(m.group(1)) * _UNITS[m.group(2)]
+    if age is not None:
+        t = ago(now, age)
+        if t is None:
+            raise CheckConfigError(
+                f"{what}={str(value)!r} reaches back too far: {range_hint()}; write e.g. {what}=24h"
+            )
+        return t
+    assert isinstance(value, str)
     try:
         return parse_when(datetime.fromisoformat(value.strip()), now, what)
     except ValueError:

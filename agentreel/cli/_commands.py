@@ -1,4 +1,4 @@
-"""The subcommands: demo, ingest, runs, show, gc."""
+"""The subcommands: demo, ingest, runs, show, gc, rebuild."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.markup import escape
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
 from agentreel.cli._render import runs_table, span_tree, to_json
 from agentreel.store import IngestReport, Store, spool_status
+from agentreel.store import rebuild as rebuild_store
 
 console = Console(highlight=False)
 
@@ -57,6 +58,16 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
         store.close()
         raise
     return store
+
+
+def ingested_line(report: IngestReport) -> str:
+    """What a drain took, in one line: new spans, and what else its records did."""
+    line = f"ingested {report.spans} spans from {report.segments} segments"
+    if report.completed:
+        line += f", {report.completed} open spans ended"
+    if report.duplicates:
+        line += f", {report.duplicates} repeated records dropped"
+    return line
 
 
 def _warn_rejected(report: IngestReport) -> None:
@@ -128,9 +139,7 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
-        console.print(
-            f"ingested {report.spans} spans from {report.segments} segments in {report.seconds:.2f}s"
-        )
+        console.print(f"{ingested_line(report)} in {report.seconds:.2f}s")
     if report.rejected:
         _warn_rejected(report)
         raise SystemExit(2)
@@ -281,3 +290,41 @@ def gc(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@main.command()
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rebuild a store that reads whole too (its check history is lost).",
+)
+@dir_option
+@json_option
+@handles_errors
+def rebuild(force: bool, store_dir: Path, as_json: bool) -> None:
+    """Rebuild a damaged store file from the spool archive.
+
+    The damaged agentreel.duckdb is renamed agentreel.duckdb.damaged-<time> (never
+    deleted), the drained segments kept in spool/archive/ are drained again into a
+    new file, and what could not come back is said. Stop the TUI and `agentreel
+    serve` on this store first.
+    """
+    report = rebuild_store(store_dir, force=force)
+    if as_json:
+        click.echo(to_json(report.as_dict()))
+    else:
+        if report.set_aside:
+            console.print(
+                f"set the old store file aside as {escape(report.set_aside)}", soft_wrap=True
+            )
+        console.print(
+            f"rebuilt the store from {report.segments} archived segments: "
+            f"{report.spans} spans in {report.runs} runs"
+        )
+    for what in report.lost:
+        err_console.print(
+            f"[yellow]not rebuilt:[/] {escape(what)}", highlight=False, soft_wrap=True
+        )
+    if report.ingest.rejected:
+        _warn_rejected(report.ingest)
+        raise SystemExit(2)

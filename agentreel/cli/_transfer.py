@@ -14,7 +14,7 @@ from rich.markup import escape
 from agentreel._errors import StoreBusy
 from agentreel._redact import Redactor
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
-from agentreel.cli._commands import _open_fresh, _warn_rejected
+from agentreel.cli._commands import _open_fresh, _warn_rejected, ingested_line
 from agentreel.cli._render import to_json
 from agentreel.store import (
     IngestReport,
@@ -115,8 +115,8 @@ def serve_cmd(
         _say(f"receiving OTLP/HTTP traces on {r.url} into {store_dir} (Ctrl-C stops)")
 
     def ingested(report: IngestReport) -> None:
-        if report.spans or report.rejected:
-            _say(f"ingested {report.spans} spans from {report.segments} segments")
+        if report.spans or report.completed or report.duplicates or report.rejected:
+            _say(ingested_line(report))
         _warn_rejected(report)
 
     stats = serve(
@@ -175,6 +175,11 @@ def import_cmd(
             f"imported {report.spans} spans from {report.files} files "
             f"({report.segments} segments) into {store_dir}"
             + (f"; rejected {report.rejected} spans" if report.rejected else "")
+            + (
+                f"; {ingest.duplicates} records repeated spans already stored and were dropped"
+                if ingest is not None and ingest.duplicates
+                else ""
+            )
         )
     if ingest is not None:
         _warn_rejected(ingest)

@@ -25,6 +25,7 @@ from agentreel.store._ingest import (
     stop_draining,
 )
 from agentreel.store._otlp import OTLPDecodeError
+from agentreel.store._rebuild import RebuildReport, rebuild
 from agentreel.store._receiver import Receiver, ReceiverStats
 from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._serve import serve
@@ -46,6 +47,7 @@ __all__ = [
     "ImportReport",
     "IngestReport",
     "OTLPDecodeError",
+    "RebuildReport",
     "Receiver",
     "ReceiverStats",
     "RunDiff",
@@ -56,6 +58,7 @@ __all__ = [
     "export_parquet",
     "import_otlp_json",
     "keep_draining",
+    "rebuild",
     "serve",
     "spool_status",
     "stop_draining",

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from agentreel._errors import AgentreelError
+from agentreel._when import ago, out_of_range, range_hint
 from agentreel.store._blobs import REFS_OF_SPANS
 
 __all__ = ["FILTER_KEYS", "ORIGINS", "FilterError", "RunFilter", "origin_condition", "parse_filter"]
@@ -126,14 +127,20 @@ def _number(key: str, raw: str) -> float:
 def _time(key: str, raw: str, now: datetime) -> datetime:
     m = _AGE.match(raw)
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _AGE_S[m.group(2)])
+        t = ago(now, float(m.group(1)) * _AGE_S[m.group(2)])
+        if t is None:
+            raise FilterError(f"{key}:{raw} reaches back too far: {range_hint()}")
+        return t
     try:
         t = datetime.fromisoformat(raw)
     except ValueError:
         raise FilterError(
             f"{key}:{raw} needs an age like 30m, 2h, 7d or an ISO date like 2026-11-01"
         ) from None
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+    t = t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+    if out_of_range(t):
+        raise FilterError(f"{key}:{raw} is out of range: {range_hint()}")
+    return t
 
 
 def _glob(value: str) -> tuple[str, str]:

@@ -25,6 +25,7 @@ import duckdb
 from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._cost import resolve_price
+from agentreel.store._dedupe import dedupe_batch
 from agentreel.store._runs import rebuild_touched
 
 __all__ = [
@@ -58,10 +59,18 @@ _BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
 
 @dataclass
 class IngestReport:
-    """What one drain did."""
+    """What one drain did.
+
+    `spans` counts spans new to the store: a span whose start record came in one
+    drain and its complete record in a later one is counted once, in the first,
+    and in `completed` in the second. `duplicates` counts records dropped because
+    their span was already kept (the rule: docs/reliability.md, "Each span once").
+    """
 
     segments: int = 0
     spans: int = 0
+    completed: int = 0
+    duplicates: int = 0
     invalid_records: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -70,6 +79,8 @@ class IngestReport:
         """Count `other` (a later drain) in this report too."""
         self.segments += other.segments
         self.spans += other.spans
+        self.completed += other.completed
+        self.duplicates += other.duplicates
         self.invalid_records += other.invalid_records
         self.rejected += other.rejected
         self.seconds += other.seconds
@@ -78,6 +89,8 @@ class IngestReport:
         return {
             "segments": self.segments,
             "spans": self.spans,
+            "completed": self.completed,
+            "duplicates": self.duplicates,
             "invalid_records": self.invalid_records,
             "rejected": [{"segment": n, "error": e} for n, e in self.rejected],
             "seconds": round(self.seconds, 3),
@@ -417,8 +430,11 @@ def _apply(
     ingest_id: int,
     *,
     strict: bool,
-) -> int:
+) -> tuple[int, int, int]:
     """Insert `files` into the tables. Runs inside the caller's transaction.
+
+    Returns (spans new to the store, spans whose start record a complete one
+    replaced, records dropped as repeats of a span already kept).
 
     Optimistically the records go in unfiltered, and the table's NOT NULL
     constraints catch one without identity; `strict` (the retry after such a
@@ -431,23 +447,29 @@ def _apply(
         con.execute(
             _INSERT_SPANS.format(source=_source(closed), where=_VALID if strict else "true"), params
         )
+    start_records_dropped = 0
     if opened:
-        # A start record goes in only if its span is not in yet (the complete record
-        # may have been drained first).
+        # A start record goes in only if its span is not in yet (its complete record
+        # may have come first, even in this batch): what is never inserted need not
+        # be deleted, and deleting rows of this transaction costs (store/_dedupe.py).
         con.execute(
+            "CREATE OR REPLACE TEMP TABLE start_records AS "
+            f"SELECT * FROM {_source(opened)} b WHERE {_VALID} AND b.end_ns IS NULL"
+        )
+        row = con.execute(
             _INSERT_SPANS.format(
-                source=_source(opened),
-                where=_VALID + " AND b.end_ns IS NULL AND NOT EXISTS "
-                "(SELECT 1 FROM spans x WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)",
+                source="start_records",
+                where="NOT EXISTS (SELECT 1 FROM spans x "
+                "WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)",
             ),
             params,
-        )
-    # A complete record replaces the start record of the same span.
-    con.execute(
-        "DELETE FROM spans WHERE end_time IS NULL AND ingest_id < $i AND span_id IN "
-        "(SELECT span_id FROM spans WHERE ingest_id = $i AND end_time IS NOT NULL)",
-        {"i": ingest_id},
-    )
+        ).fetchone()
+        read = con.execute("SELECT count(*) FROM start_records").fetchone()
+        start_records_dropped = (int(read[0]) if read else 0) - (int(row[0]) if row else 0)
+        con.execute("DROP TABLE start_records")
+    # The records went in; now each span keeps one row (the rule: store/_dedupe.py).
+    completed, duplicates = dedupe_batch(con, ingest_id)
+    duplicates += start_records_dropped
     address_batch(con, ingest_id)
     _load_processes(con, paths, ingest_id)
     _price_new_models(con, ingest_id)
@@ -463,7 +485,8 @@ def _apply(
     row = con.execute(
         "SELECT count(*) FROM spans WHERE ingest_id = $i", {"i": ingest_id}
     ).fetchone()
-    return int(row[0]) if row else 0
+    kept = int(row[0]) if row else 0
+    return kept - completed, completed, duplicates
 
 
 def _invalid_records(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
@@ -604,7 +627,7 @@ def drain(
             ingest_id = int(row[0]) if row else 0
             con.execute("BEGIN TRANSACTION")
             try:
-                spans = _apply(con, paths, good, ingest_id, strict=strict)
+                spans, completed, duplicates = _apply(con, paths, good, ingest_id, strict=strict)
                 con.execute("COMMIT")
             except duckdb.ConstraintException:
                 con.execute("ROLLBACK")
@@ -632,6 +655,8 @@ def drain(
                 con.execute("ROLLBACK")
                 raise
             report.spans += spans
+            report.completed += completed
+            report.duplicates += duplicates
             report.segments += len(good)
             if strict:
                 report.invalid_records += _invalid_records(con, good)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import duckdb
 
 from agentreel._errors import StoreVersionError
-from agentreel.store._runs import rebuild_all
+from agentreel.store._dedupe import STORE_KEYS, losers_sql
+from agentreel.store._runs import rebuild_all, rebuild_touched
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
@@ -164,10 +165,23 @@ _V4 = """
 ALTER TABLE spans ADD COLUMN usage_counted BOOLEAN;  -- NULL: the span reports no usage
 """
 
+# v5: one row per span (trace_id, span_id): stores written before the rule may hold a
+# span twice (a request resent, a file imported again); the copies are deleted by
+# the rule of store/_dedupe.py, and the runs they were counted in are rebuilt
+# (`migrate` rebuilds the runs in `touched` after this step).
+_V5 = f"""
+{losers_sql(STORE_KEYS)};
+CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM span_losers;
+DELETE FROM spans WHERE rowid IN (SELECT row_id FROM span_losers);
+DROP TABLE span_losers;
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 #: Migrating from a version below this rebuilds every run with the current rules.
 RUNS_REBUILT_AT = 4
+#: The step to this version leaves in ``touched`` the runs whose spans it changed.
+SPANS_DEDUPED_AT = 5
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -196,6 +210,8 @@ def migrate(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = Fal
     try:
         for v in range(found, SCHEMA_VERSION):
             con.execute(MIGRATIONS[v])
+            if v + 1 == SPANS_DEDUPED_AT and found >= RUNS_REBUILT_AT:
+                rebuild_touched(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)])
         if 0 < found < RUNS_REBUILT_AT:
             rebuild_all(con)

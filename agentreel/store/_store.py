@@ -19,9 +19,11 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel._when import ago, out_of_range, range_hint
 from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
+from agentreel.store._damage import damaged, is_damage
 from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import origin_condition, parse_filter
 from agentreel.store._gc import (
@@ -85,11 +87,18 @@ SHARED_DRAIN_STEP_S = 1.0
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
-    """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None."""
+    """A point in time from a datetime, an age (timedelta or '90s', '15m', '2h', '7d'), or None.
+
+    One outside what the store holds (1677 to 2262) is refused with `AgentreelError`.
+    """
     if v is None:
         return None
     if isinstance(v, datetime):  # the store keeps naive UTC
-        return v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+        naive = v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+        if out_of_range(naive):
+            raise AgentreelError(f"{name}={v.isoformat()} is out of range: {range_hint()}")
+        return naive
+    age: float | timedelta = v if isinstance(v, timedelta) else 0.0
     if isinstance(v, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", v)
         if not m:
@@ -99,9 +108,14 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
                 raise AgentreelError(
                     f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
                 ) from None
-        n = float(m.group(1))
-        v = timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)])
-    return datetime.now(UTC).replace(tzinfo=None) - v
+        age = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    t = ago(datetime.now(UTC).replace(tzinfo=None), age)
+    if t is None:
+        shown = v if isinstance(v, str) else str(v)
+        raise AgentreelError(
+            f"{name}={shown!r} reaches back too far: {range_hint()}; give a shorter age or a date"
+        )
+    return t
 
 
 def _take_turn(db: Path, deadline: float) -> None:
@@ -229,8 +243,12 @@ class Store:
                 os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
                 os.unlink(db)  # DuckDB creates it; this checks the directory is writable
             handle = _connect(db, read_only, wait)
-        except duckdb.IOException as e:
-            raise _open_failed(db, e) from None
+        except duckdb.Error as e:
+            if is_damage(e):
+                raise damaged(db, e) from None
+            if isinstance(e, duckdb.IOException):
+                raise _open_failed(db, e) from None
+            raise
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
         try:
@@ -238,8 +256,11 @@ class Store:
             # others then find it current (two creating the tables would conflict).
             with _MIGRATE_LOCK:
                 migrate(handle.con, str(db), read_only=read_only)
-        except BaseException:
-            handle.close()
+        except BaseException as e:
+            with contextlib.suppress(AgentreelError):
+                handle.close()
+            if isinstance(e, duckdb.Error) and is_damage(e):
+                raise damaged(db, e) from None
             raise
         store = cls(p, handle, read_only)
         store._tighten()
@@ -259,6 +280,11 @@ class Store:
             with contextlib.suppress(OSError):
                 if f.stat().st_mode & 0o077:
                     f.chmod(0o600)
+
+    def _query_failed(self, e: duckdb.Error) -> AgentreelError:
+        if is_damage(e):
+            return damaged(self.path / DB_NAME, e)
+        return AgentreelError(f"query failed: {str(e).splitlines()[0]}")
 
     def close(self) -> None:
         """Let go of the store; the last `Store` of this process on it checkpoints it."""
@@ -283,8 +309,12 @@ class Store:
         db = self.path / DB_NAME
         try:
             self._set_handle(_connect(db, self.read_only, wait))
-        except duckdb.IOException as e:
-            raise _open_failed(db, e) from None
+        except duckdb.Error as e:
+            if is_damage(e):
+                raise damaged(db, e) from None
+            if isinstance(e, duckdb.IOException):
+                raise _open_failed(db, e) from None
+            raise
         return True
 
     def __enter__(self) -> Store:
@@ -320,6 +350,10 @@ class Store:
                 return self._drain_sharing(limit)
             waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
             return drain(self._con, self.paths, limit=limit, budget=budget, give_way=waiting)
+        except duckdb.Error as e:
+            if is_damage(e):
+                raise damaged(self.path / DB_NAME, e) from None
+            raise
         finally:
             self._tighten()
 
@@ -488,7 +522,7 @@ class Store:
             frame: pl.DataFrame = rel.pl()
             return frame
         except duckdb.Error as e:
-            raise AgentreelError(f"query failed: {str(e).splitlines()[0]}") from None
+            raise self._query_failed(e) from None
         finally:
             cur.close()
 
@@ -641,7 +675,7 @@ class Store:
         try:
             return expand_frame(cur, frame)
         except duckdb.Error as e:
-            raise AgentreelError(f"query failed: {str(e).splitlines()[0]}") from None
+            raise self._query_failed(e) from None
         finally:
             cur.close()
 

@@ -23,7 +23,9 @@ import gzip
 import io
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +48,10 @@ _SEGMENT_RECORDS = 5000
 _LINE_SPANS = 1000
 #: Runs read from the store at a time when exporting.
 _RUN_CHUNK = 500
+
+#: Modes of what an export writes: readable by its owner only, like the store.
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 
 _SPAN_KIND_CODES = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 _STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
@@ -361,7 +367,7 @@ def export_otlp_json(
     with the input and output payloads back under ``agentreel.input`` /
     ``agentreel.output`` (``input.value`` / ``output.value`` for OpenInference
     spans). Spans still open (of running or interrupted runs) are skipped: OTLP
-    has no open spans.
+    has no open spans. The file is readable by its owner only, like the store.
 
     Example::
 
@@ -372,7 +378,10 @@ def export_otlp_json(
     report = ExportReport(format="otlp-json", out=str(out), runs=len(ids))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as f:
+        # owner-only like the store: an export holds the same payloads
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+        os.fchmod(fd, _FILE_MODE)  # a file left by an earlier try keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             for i in range(0, len(ids), _RUN_CHUNK):
                 _export_chunk(store, ids[i : i + _RUN_CHUNK], f, report)
         os.replace(tmp, out)
@@ -453,7 +462,8 @@ def export_parquet(
     likewise ``runs/`` (the run's start) and ``events/`` (the event's time), plus
     ``processes.parquet``. DuckDB reads it back in place with
     ``read_parquet('DIR/spans/**/*.parquet', hive_partitioning = true)``.
-    `directory` must be new or empty.
+    `directory` must be new or empty. Files are readable by their owner only,
+    directories private, like the store.
 
     Example::
 
@@ -464,10 +474,26 @@ def export_parquet(
         raise AgentreelError(f"cannot export to {d}: it exists and is not an empty directory")
     ids = _run_ids(store, run_ids)
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        # written in a hidden owner-only directory, made owner-only, then moved in: no
+        # other user can open an export while DuckDB writes it with the umask's modes
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=d))
     except OSError as e:
         raise AgentreelError(f"cannot create {d}: {e.strerror or e}") from None
     report = ExportReport(format="parquet", out=str(d), runs=len(ids))
+    try:
+        _write_parquet(store, work, ids, report)
+        _owner_only(work)
+        for part in sorted(work.iterdir()):
+            os.replace(part, d / part.name)
+    except OSError as e:
+        raise AgentreelError(f"cannot write {d}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _write_parquet(store: Store, work: Path, ids: list[str], report: ExportReport) -> None:
     params = {"ids": ids}
     where = "list_contains($ids, run_id)"
     for table, time_col in (("spans", "start_time"), ("runs", "start_time"), ("events", "time")):
@@ -475,7 +501,7 @@ def export_parquet(
         source = f"({expanded_spans_sql(where)})" if table == "spans" else table
         counted = store.sql(
             f"COPY (SELECT *, CAST({time_col} AS DATE) AS day FROM {source} WHERE {where}) "
-            f"TO {_quote(d / table)} (FORMAT parquet, PARTITION_BY (day))",
+            f"TO {_quote(work / table)} (FORMAT parquet, PARTITION_BY (day))",
             params,
         )
         n = int(counted.item()) if counted.shape == (1, 1) else 0
@@ -486,7 +512,16 @@ def export_parquet(
     store.sql(
         "COPY (SELECT * FROM processes WHERE process_id IN "
         f"(SELECT process_id FROM runs WHERE {where})) "
-        f"TO {_quote(d / 'processes.parquet')} (FORMAT parquet)",
+        f"TO {_quote(work / 'processes.parquet')} (FORMAT parquet)",
         params,
     )
-    return report
+
+
+def _owner_only(top: Path) -> None:
+    """Make every file under `top` readable by its owner only, and every directory private."""
+    for root, dirs, files in os.walk(top):
+        os.chmod(root, _DIR_MODE)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), _DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(root, name), _FILE_MODE)

@@ -93,7 +93,8 @@ class AgentreelApp(App[None]):
         try:
             if self.reader.exists():
                 report = self.reader.drain()
-                spans = report.spans if report is not None else 0
+                # a run that ended changes the list as much as a new one
+                spans = report.spans + report.completed if report is not None else 0
                 more = spool_status(self.reader.path).pending_segments > 0
                 busy = report is None
         except AgentreelError:

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import agentreel
-from agentreel.store import DB_NAME, Store
+from agentreel.store import DB_NAME, Store, export_otlp_json, export_parquet
 
 
 @pytest.fixture
@@ -77,3 +77,31 @@ def test_store_and_spool_files_are_owner_only(tmp_path: Path, open_umask: None) 
     assert len(archived) == report.segments + second.segments >= len(segments) + 1
     assert all(_private(p) for p in archived)
     assert [p.name for p in rejected.iterdir()] == ["00000000000000000001-bad-0000001.jsonl"]
+
+
+def test_exports_are_owner_only(tmp_path: Path, open_umask: None) -> None:
+    store_dir = tmp_path / "store"
+    agentreel.init(store_dir, tracer_provider=TracerProvider())
+    try:
+        with agentreel.run("exported"):
+            agentreel.tool(lambda: "payload")()
+    finally:
+        agentreel.shutdown()
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_text("an older export, world-readable\n")
+    jsonl.chmod(0o644)
+    shared = tmp_path / "shared"  # an empty directory the user made, world-readable
+    shared.mkdir(mode=0o755)
+    with Store.open(store_dir, create=True) as store:
+        store.ingest()
+        assert export_otlp_json(store, jsonl).spans == 2
+        assert export_parquet(store, tmp_path / "new" / "parquet").spans == 2
+        assert export_parquet(store, shared).spans == 2
+    assert _private(jsonl)
+    assert _private(tmp_path / "new" / "parquet")
+    for top in (tmp_path / "new" / "parquet", shared):
+        written = list(top.rglob("*"))
+        assert {p.name for p in top.iterdir()} == {"spans", "runs", "events", "processes.parquet"}
+        assert any(p.suffix == ".parquet" for p in written if p.parent != top)
+        for p in written:
+            assert _private(p), p
