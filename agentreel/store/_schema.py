@@ -179,7 +179,7 @@ DROP TABLE span_losers;
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
 MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 #: Migrating from a version below this rebuilds every run with the current rules.
-RUNS_REBUILT_AT = 4
+RUNS_REBUILT_AT = 5
 #: The step to this version leaves in ``touched`` the runs whose spans it changed.
 SPANS_DEDUPED_AT = 5
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -95,6 +95,8 @@ def test_a_store_made_at_an_older_version_migrates_forward_keeping_its_rows(
             got = store.sql(f"SELECT {', '.join(row)} FROM {table}").to_dicts()
             assert len(got) == 1, table
             for column, want in row.items():
+                if (table, column) == ("spans", "usage_counted") and v < RUNS_REBUILT_AT:
+                    continue  # derived from the spans when the runs are rebuilt
                 have = got[0][column]
                 if isinstance(want, str) and want.startswith("{"):
                     have = have.replace(" ", "")
