@@ -35,6 +35,7 @@ SPAN_COLUMNS = [
     "cost_usd",
     "agent_name",
     "tool_name",
+    "operation",
     "request_model",
     "response_model",
     "finish_reason",
@@ -81,7 +82,8 @@ class WindowData:
     ``max_failed_repeat`` and ``retry_tool`` (the longest streak of one identical
     tool call failing, with no success of it between: a retry storm), and one column per
     ``attributes.KEY`` asked for. ``spans`` has `SPAN_COLUMNS` plus ``model``,
-    ``args_hash``, ``args_json`` (is the tool input valid JSON) and ``args_keys``
+    ``args_hash``, ``args_json`` (does a tool input written as a JSON object parse; null
+    for other text, such as a handoff's agent name) and ``args_keys``
     (its sorted top-level keys, comma-joined).
     """
 
@@ -106,7 +108,8 @@ def _spans_sql(where: str, extra: Sequence[str]) -> str:
         SELECT {cols},
             coalesce(s.response_model, s.request_model) AS model,
             CASE WHEN s.kind = 'tool' THEN hash(s.input) END AS args_hash,
-            CASE WHEN s.kind = 'tool' THEN json_valid(s.input) END AS args_json,
+            CASE WHEN s.kind = 'tool' AND ltrim(s.input) LIKE '{{%' THEN json_valid(s.input) END
+                AS args_json,
             CASE WHEN s.kind = 'tool' AND json_valid(s.input) AND json_type(s.input) = 'OBJECT'
                  THEN array_to_string(list_sort(json_keys(s.input)), ',') END AS args_keys
         FROM spans s
