@@ -102,8 +102,21 @@ class WindowData:
         return self._kinds[kind]
 
 
+#: An LLM span's finish reason: its own, else the one in the response it recorded as its
+#: output (OpenInference's OpenAI and Anthropic spans keep the reason only there:
+#: ``choices[0].finish_reason``, ``stop_reason``).
+_FINISH_REASON = """
+    CASE WHEN s.finish_reason IS NULL AND s.kind = 'llm' AND ltrim(s.output) LIKE '{%'
+              AND json_valid(s.output)
+         THEN coalesce(json_extract_string(s.output, '$.choices[0].finish_reason'),
+                       json_extract_string(s.output, '$.stop_reason'))
+         ELSE s.finish_reason END AS finish_reason"""
+
+
 def _spans_sql(where: str, extra: Sequence[str]) -> str:
-    cols = ", ".join(f"s.{c}" for c in [*SPAN_COLUMNS, *extra])
+    cols = ", ".join(
+        _FINISH_REASON if c == "finish_reason" else f"s.{c}" for c in [*SPAN_COLUMNS, *extra]
+    )
     return f"""
         SELECT {cols},
             coalesce(s.response_model, s.request_model) AS model,
@@ -178,7 +191,12 @@ def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
     per_run = (
         llm.group_by("run_id")
         .agg(
-            final_finish_reason=pl.col("finish_reason").sort_by("end_time", nulls_last=True).last(),
+            # of the last call that recorded one: a call described by two spans (a
+            # decorator around an instrumented client) may have it on one of them only
+            final_finish_reason=pl.col("finish_reason")
+            .sort_by("end_time", nulls_last=True)
+            .drop_nulls()
+            .last(),
             any_refusal_reason=pl.col("finish_reason").str.to_lowercase().is_in(REFUSED).any(),
         )
         .collect()
