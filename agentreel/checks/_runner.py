@@ -232,7 +232,6 @@ def run_checks(
                     old = _predates(base, check.name, measured, config)
                     if old is not None:
                         base_m = None
-                        stale.append(check.name)
                 else:
                     base_m = check.measure(base_data, p) if base_data is not None else None
                 found = check.evaluate(Inputs(cur, measured, base_m, label, ci), p)
@@ -240,6 +239,8 @@ def run_checks(
                     for m in found:
                         if m.skip == "no baseline":
                             m.skip = old
+                            if check.name not in stale:
+                                stale.append(check.name)
                 metrics += found
             except (CheckError, CheckConfigError, BaselineError):
                 raise
@@ -309,6 +310,8 @@ def _predates(
     check's measure, or part of it (e.g. ``missing_data``'s call counts). The check
     then runs as if there were no baseline, and its rows that needed one say this.
     """
+    if not measured:
+        return None  # the check compares nothing with a baseline
     have = saved.measures.get(check)
     when = f" (saved {saved.created_at[:10]})" if saved.created_at else ""
     if have is None:

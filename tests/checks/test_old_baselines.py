@@ -80,8 +80,15 @@ def test_a_baseline_without_call_counts_says_it_predates_them(
 
 def test_a_baseline_without_the_check_says_so(stores: tuple[Path, Path], tmp_path: Path) -> None:
     _, current = stores
-    old = _aged(stores[0], tmp_path, lambda m: [m.pop("missing_data"), m.pop("latency_p50")])
+    checks = ("missing_data", "latency_p50", "retry_storm", "span_schema")
+    old = _aged(stores[0], tmp_path, lambda m: [m.pop(c) for c in checks])
     report = _check(current, old)
+    # the header names the checks that lacked a comparison: retry_storm's limits and
+    # span_schema's rules need no baseline, so they were judged in full
+    assert report.baseline is not None
+    assert "it has no measure of missing_data, latency_p50: " in report.baseline["description"]
+    for check in ("retry_storm", "span_schema"):
+        assert set(_rows(report, check)["status"]) == {"pass"}
     for check in ("missing_data", "latency_p50"):
         skipped = _rows(report, check).filter(pl.col("status") == "skip")
         assert skipped.height >= 1
