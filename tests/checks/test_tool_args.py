@@ -42,7 +42,9 @@ def test_only_argument_objects_that_do_not_parse_are_not_valid_json(tmp_path: Pa
             store, current=Window(), baseline=False, config=CheckConfig(), only=["tool_args"]
         )
     rows = report.results.with_row_index("i").filter(pl.col("scope") == "all")
-    assert rows["message"][0].startswith("3 of 9")  # the cut-off objects only
+    # the cut-off objects only, of the calls that name their tool
+    assert rows["message"][0].startswith("3 of 6")
+    assert report.results["scope"].to_list() == ["all", "tool=get_weather"]
     failing = report.failures(int(rows["i"][0]), limit=None)
     assert failing is not None
     assert set(failing["problem"]) == {"not valid JSON"}
