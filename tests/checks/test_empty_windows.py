@@ -22,6 +22,8 @@ from agentreel.store import Store
 from tests.checks._simulate import record_runs
 from tests.checks.conftest import fired
 
+ROOT = Path(__file__).resolve().parents[2]  # the code under test, for subprocesses
+
 
 def row(report: CheckReport, check: str, scope: str, statistic: str) -> dict[str, object]:
     found = report.results.filter(
@@ -38,7 +40,13 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
         text=True,
         timeout=120,
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd), **env},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            "HOME": str(cwd),
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
     )
 
 
