@@ -11,7 +11,8 @@ more runs as the current window, and checked as a CI job checks them: default
 settings, the saved baseline, ``CI=true``. A healthy agent must pass every check
 (a few runs each: the checks that need 20 or 50 runs skip; those are judged on
 1,000 simulated runs in test_regressions.py). A regression recorded by the real
-agent must fire its own check and no other.
+agent must fire its own check and no other (a retry storm's failed calls also raise
+the tool's error rate: that is the same change seen twice).
 """
 
 from __future__ import annotations
