@@ -35,6 +35,7 @@ SPAN_COLUMNS = [
     "cost_usd",
     "agent_name",
     "tool_name",
+    "operation",
     "request_model",
     "response_model",
     "finish_reason",
@@ -81,7 +82,8 @@ class WindowData:
     ``max_failed_repeat`` and ``retry_tool`` (the longest streak of one identical
     tool call failing, with no success of it between: a retry storm), and one column per
     ``attributes.KEY`` asked for. ``spans`` has `SPAN_COLUMNS` plus ``model``,
-    ``args_hash``, ``args_json`` (is the tool input valid JSON) and ``args_keys``
+    ``args_hash``, ``args_json`` (does a tool input written as a JSON object parse; null
+    for other text, such as a handoff's agent name) and ``args_keys``
     (its sorted top-level keys, comma-joined).
     """
 
@@ -100,13 +102,27 @@ class WindowData:
         return self._kinds[kind]
 
 
+#: An LLM span's finish reason: its own, else the one in the response it recorded as its
+#: output (OpenInference's OpenAI and Anthropic spans keep the reason only there:
+#: ``choices[0].finish_reason``, ``stop_reason``).
+_FINISH_REASON = """
+    CASE WHEN s.finish_reason IS NULL AND s.kind = 'llm' AND ltrim(s.output) LIKE '{%'
+              AND json_valid(s.output)
+         THEN coalesce(json_extract_string(s.output, '$.choices[0].finish_reason'),
+                       json_extract_string(s.output, '$.stop_reason'))
+         ELSE s.finish_reason END AS finish_reason"""
+
+
 def _spans_sql(where: str, extra: Sequence[str]) -> str:
-    cols = ", ".join(f"s.{c}" for c in [*SPAN_COLUMNS, *extra])
+    cols = ", ".join(
+        _FINISH_REASON if c == "finish_reason" else f"s.{c}" for c in [*SPAN_COLUMNS, *extra]
+    )
     return f"""
         SELECT {cols},
             coalesce(s.response_model, s.request_model) AS model,
             CASE WHEN s.kind = 'tool' THEN hash(s.input) END AS args_hash,
-            CASE WHEN s.kind = 'tool' THEN json_valid(s.input) END AS args_json,
+            CASE WHEN s.kind = 'tool' AND ltrim(s.input) LIKE '{{%' THEN json_valid(s.input) END
+                AS args_json,
             CASE WHEN s.kind = 'tool' AND json_valid(s.input) AND json_type(s.input) = 'OBJECT'
                  THEN array_to_string(list_sort(json_keys(s.input)), ',') END AS args_keys
         FROM spans s
@@ -175,7 +191,12 @@ def _derive_runs(runs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
     per_run = (
         llm.group_by("run_id")
         .agg(
-            final_finish_reason=pl.col("finish_reason").sort_by("end_time", nulls_last=True).last(),
+            # of the last call that recorded one: a call described by two spans (a
+            # decorator around an instrumented client) may have it on one of them only
+            final_finish_reason=pl.col("finish_reason")
+            .sort_by("end_time", nulls_last=True)
+            .drop_nulls()
+            .last(),
             any_refusal_reason=pl.col("finish_reason").str.to_lowercase().is_in(REFUSED).any(),
         )
         .collect()

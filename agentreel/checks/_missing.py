@@ -88,8 +88,24 @@ class MissingData(BuiltinCheck):
             )
             return out
         calls: dict[str, int] = inputs.measured["calls"]
+        counted: dict[str, int] = base.get("calls", {})
         for kind, c in calls.items():
-            bc = int(base.get("calls", {}).get(kind, 0))
+            if kind not in counted:  # a saved baseline that did not count this kind
+                out.append(
+                    Metric(
+                        scope=f"kind={kind}",
+                        statistic=_label(kind),
+                        value=c,
+                        n=runs,
+                        skip=(
+                            f"the baseline did not count {_label(kind)} (saved by an older "
+                            f"agentreel, or without {kind!r} in kinds); save it again"
+                        ),
+                        **common,
+                    )
+                )
+                continue
+            bc = int(counted[kind])
             if bc == 0 or bruns == 0:
                 continue  # the baseline had none: nothing is expected
             expected = bc / bruns * runs

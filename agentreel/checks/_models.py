@@ -54,8 +54,8 @@ Timestamp = Annotated[pl.Datetime, "ns", None]
 
 class SpanModel(pa.DataFrameModel):
     """One span: ids, kind, status, times (end not before start), tokens and cost in range,
-    and the GenAI fields each kind needs (a model for ``llm``, a tool name for ``tool``,
-    an agent name for ``agent``)."""
+    and the GenAI fields each kind needs (a model for ``llm``; a tool name for an
+    ``execute_tool`` span, an agent name for an ``invoke_agent`` one)."""
 
     run_id: str = pa.Field(str_matches=_TRACE_ID)
     trace_id: str = pa.Field(str_matches=_TRACE_ID)
@@ -93,18 +93,30 @@ class SpanModel(pa.DataFrameModel):
 
     @pa.dataframe_check()
     def tool_names_tool(cls, data: PolarsData) -> pl.LazyFrame:
-        """A tool call names its tool."""
-        return data.lazyframe.select((pl.col("kind") != "tool") | pl.col("tool_name").is_not_null())
+        """A tool call in the GenAI conventions (``execute_tool``) names its tool."""
+        named = pl.col("tool_name").is_not_null() | _not_operation(data, "execute_tool")
+        return data.lazyframe.select((pl.col("kind") != "tool") | named)
 
     @pa.dataframe_check()
     def agent_names_agent(cls, data: PolarsData) -> pl.LazyFrame:
-        """An agent step names its agent."""
-        return data.lazyframe.select(
-            (pl.col("kind") != "agent") | pl.col("agent_name").is_not_null()
-        )
+        """An agent step in the GenAI conventions (``invoke_agent``) names its agent."""
+        named = pl.col("agent_name").is_not_null() | _not_operation(data, "invoke_agent")
+        return data.lazyframe.select((pl.col("kind") != "agent") | named)
 
     class Config:
         strict = False  # the frame carries more columns than the contract names
+
+
+def _not_operation(data: PolarsData, operation: str) -> pl.Expr:
+    """Spans not written as `operation` of the GenAI conventions, which require a name there.
+
+    OpenInference requires no name: its workflow span (an ``AGENT`` with no agent) and
+    a handoff (a ``TOOL`` with no tool) are how a healthy openai-agents run looks. A
+    frame without the ``operation`` column holds every span of the kind to the rule.
+    """
+    if "operation" not in data.lazyframe.collect_schema().names():
+        return pl.lit(False)
+    return pl.col("operation").fill_null("") != operation
 
 
 class RunModel(pa.DataFrameModel):

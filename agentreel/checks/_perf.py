@@ -3,7 +3,9 @@
 Each scope's statistic (a quantile or a mean) may grow to ``ratio_warn`` /
 ``ratio_error`` times the baseline's before it warns or errors; the limits are shown
 in the statistic's own unit. There is no significance test: ``min_n`` keeps small
-samples out (a p95 of fewer than 50 values is mostly its largest value).
+samples out (a p95 of fewer than 50 values is mostly its largest value). A latency
+must also grow by ``min_increase_ms``: a tool that answers in a millisecond takes
+half as long again whenever the machine is busy, and nobody waits on that.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class RatioCheck(BuiltinCheck):
 
     def stat(self, col: str) -> pl.Expr:
         return pl.col(col).mean()
+
+    def limit(self, base: float | None, ratio: float, p: Params) -> float | None:
+        """The largest value allowed: `ratio` times the baseline's value."""
+        return base * ratio if base is not None else None
 
     def sources(self, data: WindowData, dim: str | None) -> tuple[pl.DataFrame, str, list[str]]:
         """(frame, value column, columns to show as failures) for one dimension."""
@@ -93,8 +99,8 @@ class RatioCheck(BuiltinCheck):
                     statistic=self.label,
                     value=v,
                     baseline=b,
-                    warn=b * p["ratio_warn"] if b is not None else None,
-                    error=b * p["ratio_error"] if b is not None else None,
+                    warn=self.limit(b, p["ratio_warn"], p),
+                    error=self.limit(b, p["ratio_error"], p),
                     n=int(n),
                     baseline_n=bn,
                     min_n=p["min_n"],
@@ -116,6 +122,12 @@ class _Latency(RatioCheck):
     def stat(self, col: str) -> pl.Expr:
         return pl.col(col).quantile(self.q, "nearest")
 
+    def limit(self, base: float | None, ratio: float, p: Params) -> float | None:
+        """`ratio` times the baseline's latency, and at least `min_increase_ms` more."""
+        if base is None:
+            return None
+        return max(base * ratio, base + float(p["min_increase_ms"] or 0))
+
     def sources(self, data: WindowData, dim: str | None) -> tuple[pl.DataFrame, str, list[str]]:
         if dim == "tool":
             spans = data.of_kind("tool").rename({"tool_name": "tool"})
@@ -132,7 +144,12 @@ class LatencyP50(_Latency):
     summary = "median duration of runs (and of each tool's calls and each model's LLM calls)"
     label = "p50 latency"
     q = 0.50
-    params: ClassVar[dict[str, Param]] = ratio_params(1.2, 1.5, ["tool", "model"])
+    params: ClassVar[dict[str, Param]] = {
+        **ratio_params(1.2, 1.5, ["tool", "model"]),
+        "min_increase_ms": Param(
+            20, _NUM, "a latency within this many ms of the baseline's passes"
+        ),
+    }
 
 
 class LatencyP95(_Latency):
@@ -141,7 +158,10 @@ class LatencyP95(_Latency):
     label = "p95 latency"
     q = 0.95
     min_n = 50
-    params: ClassVar[dict[str, Param]] = ratio_params(1.25, 1.5, ["tool", "model"])
+    params: ClassVar[dict[str, Param]] = {
+        **ratio_params(1.25, 1.5, ["tool", "model"]),
+        "min_increase_ms": LatencyP50.params["min_increase_ms"],
+    }
 
 
 class _PerRun(RatioCheck):

@@ -66,6 +66,8 @@ class RateCheck(BuiltinCheck):
     """A share of rows (runs or spans) for which `event` holds."""
 
     label: ClassVar[str]
+    #: What the rows are, for a skip message ("no runs in the current window").
+    counted: ClassVar[str] = "runs"
     #: True when the rows are spans (group dims ``tool``/``model``/``kind`` are the span's).
     span_level: ClassVar[bool] = False
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "status", "error_type"]
@@ -123,6 +125,7 @@ class RateCheck(BuiltinCheck):
                         warn=p["max_warn"],
                         error=p["max_error"],
                         message=self.message(k, n),
+                        skip=f"no {self.counted} in the current window" if n == 0 else None,
                         **common,
                     )
                 )
@@ -139,11 +142,8 @@ class RateCheck(BuiltinCheck):
                     )
                 continue
             if brate is None or bk is None or bn is None:
-                out.append(
-                    Metric(
-                        statistic=f"{self.label} vs baseline", skip="not in the baseline", **common
-                    )
-                )
+                why = f"the baseline had no {self.counted}" if bn == 0 else "not in the baseline"
+                out.append(Metric(statistic=f"{self.label} vs baseline", skip=why, **common))
                 continue
             pv = two_proportion_p(k, n, bk, bn)
             skip = f"baseline n={bn} is below min_n={p['min_n']}" if bn < p["min_n"] else None
@@ -177,6 +177,7 @@ class ToolErrorRate(RateCheck):
     name = "tool_error_rate"
     summary = "share of tool calls that failed, overall and per tool"
     label = "tool error rate"
+    counted = "tool calls"
     span_level = True
     failure_columns: ClassVar[list[str]] = [
         "run_id",
@@ -247,6 +248,7 @@ class EmptyOutput(RateCheck):
     name = "empty_output"
     summary = "share of successful runs whose final output is empty"
     label = "empty outputs"
+    counted = "successful runs"
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "final_finish_reason"]
     params: ClassVar[dict[str, Param]] = rate_params(0.01, 0.05, None, None, [])
 
@@ -261,6 +263,8 @@ class TruncatedOutput(RateCheck):
     name = "truncated_output"
     summary = "share of runs whose last LLM call stopped on its token limit (finish reason length)"
     label = "truncated outputs"
+    # OpenInference's LLM spans carry no finish reason: runs recorded through it have none
+    counted = "runs whose last LLM call recorded a finish reason"
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "model", "final_finish_reason"]
     params: ClassVar[dict[str, Param]] = rate_params(0.05, 0.20, 0.02, 0.05, [])
 
@@ -275,6 +279,7 @@ class OrphanSpans(RateCheck):
     name = "orphan_spans"
     summary = "share of spans whose parent is not in the store (lost or never flushed)"
     label = "orphan spans"
+    counted = "spans"
     severity = "warn"
     min_n = 1
     span_level = True

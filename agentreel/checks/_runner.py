@@ -221,15 +221,27 @@ def run_checks(
         timings.load = time.perf_counter() - t0
         if loaded is not None:
             loaded()
+        stale: list[str] = []
         for check, p in plan.checks:
             t1 = time.perf_counter()
             try:
                 measured = check.measure(cur, p)
+                old = None
                 if isinstance(base, SavedBaseline):
                     base_m = base.measures.get(check.name)
+                    old = _predates(base, check.name, measured, config)
+                    if old is not None:
+                        base_m = None
                 else:
                     base_m = check.measure(base_data, p) if base_data is not None else None
-                metrics += check.evaluate(Inputs(cur, measured, base_m, label, ci), p)
+                found = check.evaluate(Inputs(cur, measured, base_m, label, ci), p)
+                if old is not None:
+                    for m in found:
+                        if m.skip == "no baseline":
+                            m.skip = old
+                            if check.name not in stale:
+                                stale.append(check.name)
+                metrics += found
             except (CheckError, CheckConfigError, BaselineError):
                 raise
             except Exception as e:
@@ -239,6 +251,8 @@ def run_checks(
             timings.checks[check.name] = (
                 timings.checks.get(check.name, 0.0) + time.perf_counter() - t1
             )
+        if stale and isinstance(base, SavedBaseline):
+            label += f"; it has no measure of {', '.join(stale)}: {_resave(base, config)}"
         frame = metrics_frame(metrics)
         status, cases = statuses(frame)
     results = frame.select(
@@ -276,6 +290,41 @@ def run_checks(
         checked_at=now,
         id=secrets.token_hex(8),
         failure_cases=cases,
+    )
+
+
+def _resave(saved: SavedBaseline, config: CheckConfig) -> str:
+    """How to save `saved` again, where it is."""
+    cmd = f"agentreel baseline save {saved.name}"
+    if saved.path.resolve() != baseline_path(saved.name, config.baseline_dir).resolve():
+        cmd += f" --output {saved.path}"
+    return f"save it again with `{cmd}`"
+
+
+def _predates(
+    saved: SavedBaseline, check: str, measured: Mapping[str, Any], config: CheckConfig
+) -> str | None:
+    """Why `saved` cannot serve as `check`'s baseline, or None when it can.
+
+    A baseline saved by an older agentreel (or with the check disabled) lacks the
+    check's measure, or part of it (e.g. ``missing_data``'s call counts). The check
+    then runs as if there were no baseline, and its rows that needed one say this.
+    """
+    if not measured:
+        return None  # the check compares nothing with a baseline
+    have = saved.measures.get(check)
+    when = f" (saved {saved.created_at[:10]})" if saved.created_at else ""
+    if have is None:
+        return (
+            f"the saved baseline {saved.name}{when} has no measure of {check} (it predates "
+            f"the check, or the check was disabled); {_resave(saved, config)}"
+        )
+    missing = [k for k in measured if k not in have]
+    if not missing:
+        return None
+    return (
+        f"the saved baseline {saved.name}{when} predates {check}'s "
+        f"{', '.join(missing)}; {_resave(saved, config)}"
     )
 
 

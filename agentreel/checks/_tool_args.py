@@ -68,7 +68,8 @@ class ToolArgs(BuiltinCheck):
     }
 
     def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
-        tools = data.of_kind("tool")
+        # a call that names no tool (an OpenInference handoff) has no schema to keep
+        tools = data.of_kind("tool").filter(pl.col("tool_name").is_not_null())
         calls = tools.group_by("tool_name").agg(
             n=pl.len(),
             invalid=(pl.col("args_json") == False).sum(),  # noqa: E712
@@ -111,7 +112,7 @@ class ToolArgs(BuiltinCheck):
         )
 
         def failing(tool: str | None) -> pl.DataFrame:
-            t = data.of_kind("tool")
+            t = data.of_kind("tool").filter(pl.col("tool_name").is_not_null())
             if tool is not None:
                 t = t.filter(pl.col("tool_name") == tool)
             cols = ["run_id", "span_id", "tool_name", "problem"]

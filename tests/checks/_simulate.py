@@ -15,6 +15,11 @@ a summarising LLM call and a final answer. About 2 % of runs fail.
 - ``doubled_tokens``: every LLM call uses twice the tokens.
 - ``new_error``: ``fetch_page`` fails with a new ``RateLimitError`` in 15 % of runs, and
   the run fails with it.
+- ``flaky_tool``: ``fetch_page`` times out (and is retried once, successfully) on 30 % of
+  calls instead of 3 %; the runs still answer.
+- ``run_errors``: 15 % of runs fail (``AgentError``) after their tool calls, instead of 2 %.
+- ``new_tool``: in 30 % of runs the agent searches with ``news_search`` instead of
+  ``web_search`` (as fast, as reliable).
 - ``loop``: in 20 % of runs the agent calls ``web_search`` six more times with the same
   query (each answered from a cache in 10 ms).
 - ``retry_storm``: in 20 % of runs ``fetch_page`` times out six times in a row on the same
@@ -47,6 +52,9 @@ REGRESSIONS = (
     "slower_tool",
     "doubled_tokens",
     "new_error",
+    "flaky_tool",
+    "run_errors",
+    "new_tool",
     "loop",
     "retry_storm",
     "no_llm_calls",
@@ -189,9 +197,14 @@ class _Agent:
             f"{question} {w}"
             for w in r.sample(["stats", "report", "study", "2024"], r.randint(2, 4))
         ]
+        search = "news_search" if self.regression == "new_tool" and r.random() < 0.30 else None
         for q in queries:
             self.tool(
-                agent, clock, "web_search", {"query": q}, r.lognormvariate(0, 0.3) * 300 * slow
+                agent,
+                clock,
+                search or "web_search",
+                {"query": q},
+                r.lognormvariate(0, 0.3) * 300 * slow,
             )
         if self.regression == "loop" and r.random() < 0.20:
             for _ in range(6):
@@ -208,10 +221,11 @@ class _Agent:
             if self.regression == "retry_storm" and k == 0 and r.random() < 0.20:
                 for _ in range(6):
                     self.tool(agent, clock, "fetch_page", url, ms, error="TimeoutError")
-            if r.random() < 0.03:
+            if r.random() < (0.30 if self.regression == "flaky_tool" else 0.03):
                 self.tool(agent, clock, "fetch_page", url, ms, error="TimeoutError")
             self.tool(agent, clock, "fetch_page", url, ms)
-        if failed is None and r.random() < (0.30 if free else 0.02):
+        fail_rate = 0.30 if free else 0.15 if self.regression == "run_errors" else 0.02
+        if failed is None and r.random() < fail_rate:
             failed = "AgentError"
         if failed is None:
             self.llm(agent, clock, "tool_calls")

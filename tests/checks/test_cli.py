@@ -26,7 +26,13 @@ def cli(
         text=True,
         timeout=120,
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd), **(env or {})},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            "HOME": str(cwd),
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        },
     )
 
 

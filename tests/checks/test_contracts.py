@@ -198,3 +198,55 @@ def test_a_run_with_more_errors_than_spans_is_reported(
         RunModel.validate(corrupted, lazy=True)
     cases = info.value.failure_cases.filter(pl.col("check") == "counts_add_up")
     assert sorted(cases["index"].to_list()) == bad
+
+
+def test_names_are_required_where_the_genai_conventions_write_them() -> None:
+    """An ``invoke_agent`` or ``execute_tool`` span must name its agent or tool; an
+    OpenInference workflow span (an AGENT with no agent) and a handoff (a TOOL with no
+    tool), as openai-agents records every healthy run, are no breach."""
+    rows = [  # kind, operation, agent_name, tool_name, broken rule or None
+        ("agent", "invoke_agent", "triage", None, None),
+        ("agent", "invoke_agent", None, None, "agent_names_agent"),
+        ("agent", None, None, None, None),
+        ("tool", "execute_tool", None, "get_weather", None),
+        ("tool", "execute_tool", None, None, "tool_names_tool"),
+        ("tool", None, None, None, None),
+    ]
+    spans = pl.DataFrame(
+        {
+            "run_id": ["a" * 32] * len(rows),
+            "trace_id": ["a" * 32] * len(rows),
+            "span_id": [f"{i:016x}" for i in range(len(rows))],
+            "parent_span_id": [None] * len(rows),
+            "kind": [r[0] for r in rows],
+            "operation": [r[1] for r in rows],
+            "status": ["ok"] * len(rows),
+            "start_time": [T0] * len(rows),
+            "end_time": [T0] * len(rows),
+            "duration_ms": [0.0] * len(rows),
+            "input_tokens": [None] * len(rows),
+            "output_tokens": [None] * len(rows),
+            "cost_usd": [None] * len(rows),
+            "agent_name": [r[2] for r in rows],
+            "tool_name": [r[3] for r in rows],
+            "request_model": [None] * len(rows),
+            "response_model": [None] * len(rows),
+        },
+        schema_overrides={
+            "start_time": pl.Datetime("ns"),
+            "end_time": pl.Datetime("ns"),
+            "input_tokens": pl.Int64,
+            "output_tokens": pl.Int64,
+            "cost_usd": pl.Float64,
+            "parent_span_id": pl.String,
+            "request_model": pl.String,
+            "response_model": pl.String,
+        },
+    )
+    with pytest.raises(pa.errors.SchemaErrors) as info:
+        SpanModel.validate(spans, lazy=True)
+    cases = info.value.failure_cases
+    assert sorted(cases.select("check", "index").iter_rows()) == [
+        ("agent_names_agent", 1),
+        ("tool_names_tool", 4),
+    ]

@@ -26,6 +26,33 @@ def test_every_builtin_check_and_setting_is_documented() -> None:
             assert f"`{key}" in section or f"{key} =" in section, f"{name}: {key} is not documented"
 
 
+def _paragraph(section: str, label: str) -> str:
+    """The text from `label` to the next blank line or bold label."""
+    start = section.index(label) + len(label)
+    end = min(
+        i
+        for i in (section.find("\n\n", start), section.find("\n**", start), len(section))
+        if i >= 0
+    )
+    return " ".join(section[start:end].split())
+
+
+def test_every_check_says_what_it_counts_with_an_example_either_way() -> None:
+    """Each check's section says what counts as an event, and gives a run (or window)
+    that triggers it and one that does not."""
+    for name in BUILTINS:
+        section = _section(name)
+        assert section.count("**Event:**") == 1, f"{name}: no **Event:** paragraph"
+        assert section.count("**Example:**") == 1, f"{name}: no **Example:** paragraph"
+        event = _paragraph(section, "**Event:**")
+        assert len(event) > 20, f"{name}: the event is not described: {event!r}"
+        example = _paragraph(section, "**Example:**")
+        assert re.search(r"\btrigger(s|)\b", example), f"{name}: no example that triggers it"
+        assert re.search(r"\b(does|do) not\b|\bneither\b", example), (
+            f"{name}: no example that does not trigger it"
+        )
+
+
 def test_every_check_option_is_documented() -> None:
     for cmd in (main.commands["check"], main.commands["baseline"].commands["save"]):  # type: ignore[attr-defined]
         for param in cmd.params:

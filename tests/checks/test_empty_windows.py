@@ -10,14 +10,19 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from agentreel.checks import CheckConfig, CheckReport, Window, run_checks
+from agentreel.checks import BUILTINS, CheckConfig, CheckReport, Window, run_checks
+from agentreel.checks._check import Inputs
+from agentreel.checks._load import WindowData
 from agentreel.store import Store
 from tests.checks._simulate import record_runs
 from tests.checks.conftest import fired
+
+ROOT = Path(__file__).resolve().parents[2]  # the code under test, for subprocesses
 
 
 def row(report: CheckReport, check: str, scope: str, statistic: str) -> dict[str, object]:
@@ -35,7 +40,13 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
         text=True,
         timeout=120,
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd), **env},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            "HOME": str(cwd),
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
     )
 
 
@@ -191,3 +202,20 @@ def test_agentreel_check_without_llm_calls_exits_1_without_a_traceback(
     assert len(errors) == 1
     assert errors[0].startswith("::error title=agentreel missing_data (kind=llm)::LLM calls 0")
     assert "no LLM calls in the current window (200 runs); the baseline had " in errors[0]
+
+
+def test_runs_without_finish_reasons_say_so_in_truncated_output() -> None:
+    """OpenInference's LLM spans record no finish reason: nothing to count is said plainly."""
+    runs = pl.DataFrame(
+        {"run_id": ["a", "b"], "final_finish_reason": [None, None], "truncated": [False, False]},
+        schema_overrides={"final_finish_reason": pl.String},
+    )
+    data = WindowData(Window(), runs, pl.DataFrame(), None, datetime(2026, 1, 1))
+    check = BUILTINS["truncated_output"]()
+    p = check.defaults()
+    measured = check.measure(data, p)
+    metrics = check.evaluate(Inputs(data, measured, measured, "baseline"), p)
+    assert [m.skip_reason() for m in metrics] == [
+        "no runs whose last LLM call recorded a finish reason in the current window",
+        "the baseline had no runs whose last LLM call recorded a finish reason",
+    ]

@@ -23,6 +23,8 @@ from agentreel.checks import CheckConfig, Window, render_text, run_checks
 from agentreel.store import Store
 from tests.checks._simulate import record_runs
 
+ROOT = Path(__file__).resolve().parents[2]  # the code under test, for subprocesses
+
 
 def cli(
     *args: str, cwd: Path, columns: int = 200, env: dict[str, str] | None = None
@@ -33,7 +35,13 @@ def cli(
         text=True,
         timeout=120,
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(columns), "HOME": str(cwd), **(env or {})},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": str(columns),
+            "HOME": str(cwd),
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        },
     )
 
 

@@ -18,6 +18,8 @@ from agentreel.checks._recorded import RecordedSpans
 from agentreel.store import Store
 from tests.checks._simulate import record_runs
 
+ROOT = Path(__file__).resolve().parents[2]  # the code under test, for subprocesses
+
 
 def pytest_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -36,7 +38,7 @@ def pytest_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "COLUMNS": "160"},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "COLUMNS": "160", "PYTHONPATH": str(ROOT)},
     )
 
 

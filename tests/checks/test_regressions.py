@@ -1,7 +1,11 @@
 """The checks catch what they claim: injected regressions fire exactly the right checks.
 
 Each test records 1,000 simulated runs with one known change through the real
-recorder and compares them with a saved baseline of 1,000 clean runs.
+recorder and compares them with a saved baseline of 1,000 clean runs. One check
+fails at error level for each change, two where the change is two things (a failing
+tool that also fails its runs, a retry storm whose calls fail, doubled tokens that
+cost double); the drift checks may warn beside it, where the change moved the
+distribution they watch. Recordings of real agents are checked in test_corpus.py.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ EXPECTED: dict[str | None, dict[str, str]] = {
     # a new error: failed runs and tool calls; failed runs stop early, so they are
     # shorter, cheaper and take fewer steps (the distributions move)
     "new_error": {"run_error_rate": "error", "tool_error_rate": "error", "numeric_drift": "warn"},
+    # a flaky tool, retried until it answers: its failed calls; the retries are more
+    # steps per run (the distribution moves), and the runs still succeed
+    "flaky_tool": {"tool_error_rate": "error", "numeric_drift": "warn"},
+    # more failed runs, with no tool failing; failed runs skip their last model calls,
+    # so they are shorter and cheaper (the distributions move)
+    "run_errors": {"run_error_rate": "error", "numeric_drift": "warn"},
+    # a new tool in the mix, as fast and as reliable as the one it replaced
+    "new_tool": {"categorical_drift": "warn"},
     # a loop: looping runs, and the steps distribution
     "loop": {"loops": "error", "numeric_drift": "warn"},
     # a retry storm: runs in one, the failed tool calls, and the steps distribution; the
