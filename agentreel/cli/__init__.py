@@ -69,10 +69,17 @@ def main(ctx: click.Context) -> None:
     `agentreel runs` and read one with `agentreel show RUN_ID`.
     """
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
-            ctx.invoke(tui_command())
+        if _is_terminal():
+            tui = tui_command()
+            # parsed like `agentreel tui`, so its options' defaults and AGENTREEL_DIR hold
+            with tui.make_context("tui", [], parent=ctx) as sub:
+                tui.invoke(sub)
         else:
             click.echo(ctx.get_help())
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def tui_command() -> click.Command:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -200,8 +201,12 @@ def _edited_response(run_id: str, at: int, store_dir: Path, response: str | None
             raise AgentreelError(f"the run has steps 1 to {len(steps)}; --at {at} is not one")
         step = steps[at - 1]
         current = json.loads(step["output"]) if step["output"] is not None else None
+        from agentreel._editor import editor_command
+
         edited = click.edit(
-            json.dumps(current, indent=2, ensure_ascii=False) + "\n", extension=".json"
+            json.dumps(current, indent=2, ensure_ascii=False) + "\n",
+            editor=shlex.join(editor_command()),
+            extension=".json",
         )
         if edited is None:
             raise AgentreelError("the response was not changed in the editor; nothing to fork")
@@ -225,7 +230,7 @@ def _edited_response(run_id: str, at: int, store_dir: Path, response: str | None
     "--response",
     type=str,
     default=None,
-    help="A JSON file with the step's new result ('-' reads stdin); without it, $EDITOR opens.",
+    help="A JSON file with the step's new result ('-' reads stdin); without it, $VISUAL or $EDITOR (else vi) opens.",
 )
 @click.option(
     "--then",

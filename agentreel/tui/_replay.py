@@ -7,7 +7,6 @@ stepping back is as instant as stepping forward.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from typing import Any, ClassVar
 
@@ -16,13 +15,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from agentreel.tui._external import run_outside
 from agentreel.tui._format import (
     KIND_ICONS,
     KIND_STYLE,
@@ -299,12 +299,13 @@ class ReplayScreen(Screen[None]):
         cmd = [sys.executable, "-m", "agentreel", "fork", rid, "--at", str(n)]
         if store is not None:
             cmd += ["--dir", str(store)]
-        try:
-            with self.app.suspend():
-                subprocess.run(cmd, check=False)
-                input("\npress enter to go back to agentreel ")
-        except SuspendNotSupported:
-            self.notify(f"to fork here, run: agentreel fork {rid[:12]} --at {n}", timeout=20)
+        failure = run_outside(self.app, cmd, what="agentreel fork", wait=True)
+        if failure is not None:
+            self.notify(
+                f"{failure}; to fork, run: agentreel fork {rid[:12]} --at {n}",
+                severity="error",
+                timeout=20,
+            )
 
     def action_back(self) -> None:
         box = self.query_one("#goto", Input)

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import tempfile
 from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from agentreel._editor import editor_command, pager_command
 from agentreel._errors import AgentreelError
 from agentreel.tui._detail import SpanDetail
+from agentreel.tui._external import run_outside
 from agentreel.tui._format import (
     fmt_cost,
     fmt_duration,
@@ -237,7 +237,7 @@ class RunScreen(Screen[None]):
         self.app.copy_to_clipboard(text)
         self.notify("payload copied")
 
-    def _open_with(self, env: str, fallback: str) -> None:
+    def _open_with(self, what: str, command: list[str]) -> None:
         s = self.current()
         if s is None:
             return
@@ -253,22 +253,15 @@ class RunScreen(Screen[None]):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(body, f, indent=2, ensure_ascii=False)
             path = f.name
-        command = [*shlex.split(os.environ.get(env) or fallback), path]
         try:
-            with self.app.suspend():
-                subprocess.run(command, check=False)
-        except OSError as e:
-            self.notify(f"cannot run {command[0]}: {e.strerror or e}", severity="error")
-        except SuspendNotSupported:
-            self.notify(
-                f"cannot hand the terminal to {command[0]} here; c copies the payload instead",
-                severity="error",
-            )
+            failure = run_outside(self.app, [*command, path], what=what)
         finally:
             os.unlink(path)
+        if failure is not None:
+            self.notify(f"{failure}; c copies the payload instead", severity="error")
 
     def action_open_pager(self) -> None:
-        self._open_with("PAGER", "less -R")
+        self._open_with("$PAGER", pager_command())
 
     def action_open_editor(self) -> None:
-        self._open_with("EDITOR", "vi")
+        self._open_with("$EDITOR", editor_command())

@@ -1,0 +1,113 @@
+"""The TUI defects a person found in a real terminal, each driven here as they met it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+from textual.app import App
+
+import agentreel.cli
+from agentreel._editor import editor_command
+from agentreel.cli import main
+from agentreel.tui._external import run_outside
+
+
+def test_plain_agentreel_opens_the_store_agentreel_dir_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Path] = []
+
+    class App:
+        def __init__(self, path: Path, refresh_every: float) -> None:
+            opened.append(path)
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(agentreel.cli, "_is_terminal", lambda: True)
+    monkeypatch.setattr("agentreel.tui.AgentreelApp", App)
+    store = tmp_path / "elsewhere"
+    result = CliRunner().invoke(main, [], env={"AGENTREEL_DIR": str(store)})
+    assert result.exit_code == 0, result.output
+    assert opened == [store.absolute()]
+
+
+class _Driver:
+    """Stands in for Textual's terminal driver: records suspend and resume."""
+
+    can_suspend = True
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def suspend_application_mode(self) -> None:
+        self.calls.append("suspend")
+
+    def resume_application_mode(self) -> None:
+        self.calls.append("resume")
+
+    def no_automatic_restart(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+class _App:
+    """Just what `App.suspend` touches, with Textual's own `suspend` bound to it."""
+
+    def __init__(self) -> None:
+        self._driver = _Driver()
+        self._suspend_signal = lambda: None
+        self._resume_signal = lambda: None
+        self.refresh = lambda **_: None
+
+    def suspend(self) -> contextlib.AbstractContextManager[None]:
+        return App.suspend(self)  # type: ignore[arg-type]
+
+
+def test_a_pager_that_does_not_exist_leaves_the_app_running() -> None:
+    app = _App()
+    failure = run_outside(app, ["/nonexistent/pager", "x.json"], what="$PAGER")
+    assert failure is not None
+    assert "no such program" in failure
+    assert app._driver.calls == []  # never suspended
+
+
+@pytest.mark.parametrize(
+    ("run", "says"),
+    [
+        (lambda *a, **k: subprocess.CompletedProcess(a, 3), "exited with status 3"),
+        (lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()), "was interrupted"),
+        (lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")), "denied"),
+    ],
+)
+def test_a_pager_or_editor_that_fails_gives_the_terminal_back(
+    monkeypatch: pytest.MonkeyPatch, run: Any, says: str
+) -> None:
+    monkeypatch.setattr(subprocess, "run", run)
+    app = _App()
+    failure = run_outside(app, ["sh", "x.json"], what="$EDITOR")
+    assert failure is not None
+    assert says in failure
+    assert app._driver.calls == ["suspend", "resume"]
+
+
+def test_fork_and_edit_start_the_same_editor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", "nano -w")
+    assert editor_command() == ["nano", "-w"]
+    monkeypatch.setenv("VISUAL", "code --wait")
+    assert editor_command() == ["code", "--wait"]
+    seen: list[str | None] = []
+    monkeypatch.setattr(
+        click, "edit", lambda text, editor=None, **k: seen.append(editor) or '"edited"'
+    )
+    monkeypatch.setattr("agentreel.replay.steps", lambda run_id, store: [{"output": '"x"'}])
+    from agentreel.cli._replay import _edited_response
+
+    assert _edited_response("abcd", 1, Path("."), None) == "edited"
+    assert seen == ["code --wait"]
