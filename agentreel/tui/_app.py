@@ -60,11 +60,29 @@ class AgentreelApp(App[None]):
         if not self.reader.exists():
             self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
             return
-        problem = self._check_store()
-        if problem is not None:
-            self.push_screen(EmptyScreen(problem, watch=False))
+        # opening may wait for another process or migrate the store: not on the UI thread
+        self.push_screen(
+            EmptyScreen(Text(f"opening {self.reader.path} …", style="dim"), watch=False)
+        )
+        self._open_store()
+
+    @work(thread=True, group="open")
+    def _open_store(self) -> None:
+        try:
+            problem = self._check_store()
+        except Exception as e:  # whatever it is, say it; the app stays up
+            problem = Text.assemble(
+                ("Cannot open the store\n\n", "bold"), f"{type(e).__name__}: {e}"
+            )
+        self.call_from_thread(self._opened, problem)
+
+    def _opened(self, problem: Text | None) -> None:
+        if problem is None:
+            self.show_runs()
             return
-        self.show_runs()
+        if isinstance(self.screen, EmptyScreen):
+            self.pop_screen()
+        self.push_screen(EmptyScreen(problem, watch=False))
 
     def on_unmount(self) -> None:
         # commands that read go back to draining for themselves

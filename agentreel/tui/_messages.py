@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from textual.message import Message
@@ -22,10 +23,14 @@ __all__ = [
 
 @dataclass
 class RunsLoaded(Message):
-    """A refresh of the runs screen finished."""
+    """A refresh of the runs screen finished: the runs, and their table cells made ready
+    off the UI thread (`cells`, for the columns `keys`, and the column `widths`)."""
 
     page: RunsPage
     query: str
+    keys: list[str] = field(default_factory=list)
+    cells: list[list[Any]] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
 
 
 @dataclass

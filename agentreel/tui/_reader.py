@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from agentreel._errors import StoreBusy
+from agentreel._errors import AgentreelError, StoreBusy
 from agentreel._spool import SpoolPaths
 from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, keep_draining, spool_status
 
@@ -34,10 +34,12 @@ INGEST_BUDGET_S = 2.0
 
 @dataclass(frozen=True)
 class RunsPage:
-    """What the runs screen shows: the runs, and the same runs over time for the strip."""
+    """What the runs screen shows: a page of the runs that match, how many match, and how
+    many runs the store holds."""
 
     runs: pl.DataFrame
     total: int
+    matching: int
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,28 @@ class StoreReader:
             yield store
 
     def _with(self, fn: Callable[[Store], T]) -> T:
-        with self.session() as store:
-            return fn(store)
+        """`fn` on an open store. Any failure is an `AgentreelError`, which every screen's
+        worker shows on its status line: a read that failed must not close the app."""
+        try:
+            with self.session() as store:
+                return fn(store)
+        except AgentreelError:
+            raise
+        except Exception as e:
+            raise AgentreelError(
+                f"reading {self.path} failed: {type(e).__name__}: {e}".strip()
+            ) from e
 
-    def runs(self, query: str, order_by: str, descending: bool, limit: int = 2000) -> RunsPage:
+    def runs(self, query: str, order_by: str, descending: bool, limit: int = 200) -> RunsPage:
         def read(store: Store) -> RunsPage:
             runs = store.runs(
                 query=query or None, order_by=order_by, descending=descending, limit=limit
             )
-            total = store.sql("SELECT count(*) AS n FROM runs")["n"][0]
-            return RunsPage(runs, int(total))
+            total = int(store.sql("SELECT count(*) AS n FROM runs")["n"][0])
+            matching = runs.height
+            if matching == limit:  # a full page: there may be more
+                matching = store.runs(query=query or None).select("run_id").height
+            return RunsPage(runs, total, matching)
 
         return self._with(read)
 

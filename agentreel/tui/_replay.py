@@ -14,7 +14,7 @@ import polars as pl
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from agentreel.tui._external import run_outside
+from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._format import (
     KIND_ICONS,
     KIND_STYLE,
@@ -165,8 +166,13 @@ class ReplayScreen(Screen[None]):
         yield Static("", id="lanes")
         with Horizontal(id="replay-body"), VerticalScroll(id="replay-state"):
             yield Static("", id="state-body")
-        yield Input(placeholder="go to step (1..N)", id="goto", classes="hidden")
+        goto = Input(placeholder="go to step (1..N)", id="goto")
+        goto.display = False  # shown by `g` (focus_now)
+        yield goto
         yield Footer()
+
+    def on_key(self, event: events.Key) -> None:
+        keep_typing(self, event, "g", self.query_one("#goto", Input), self.action_goto)
 
     def on_mount(self) -> None:
         if len(self.state):
@@ -266,12 +272,11 @@ class ReplayScreen(Screen[None]):
     def action_goto(self) -> None:
         box = self.query_one("#goto", Input)
         box.value = ""
-        box.remove_class("hidden")
-        box.focus()
+        focus_now(box)
 
     @on(Input.Submitted, "#goto")
     def _goto(self, event: Input.Submitted) -> None:
-        event.input.add_class("hidden")
+        event.input.display = False
         try:
             n = int(event.value.strip())
         except ValueError:
@@ -309,8 +314,8 @@ class ReplayScreen(Screen[None]):
 
     def action_back(self) -> None:
         box = self.query_one("#goto", Input)
-        if not box.has_class("hidden"):
-            box.add_class("hidden")
+        if box.display:
+            box.display = False
             return
         self._stop()
         self.app.pop_screen()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -20,6 +20,7 @@ from agentreel._editor import editor_command, pager_command
 from agentreel._errors import AgentreelError
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._external import run_outside
+from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._format import (
     fmt_cost,
     fmt_duration,
@@ -67,10 +68,13 @@ class RunScreen(Screen[None]):
         with Horizontal(id="run-body"):
             yield SpanView(id="spans")
             yield SpanDetail(id="detail", hint="o opens the whole payload in $PAGER")
-        yield Input(
-            placeholder="search this run: names, payloads, errors", id="search", classes="hidden"
-        )
+        search = Input(placeholder="search this run: names, payloads, errors", id="search")
+        search.display = False  # shown by `/` (focus_now)
+        yield search
         yield Footer()
+
+    def on_key(self, event: events.Key) -> None:
+        keep_typing(self, event, "slash", self.query_one("#search", Input), self.action_search)
 
     def on_mount(self) -> None:
         self._load()
@@ -165,8 +169,8 @@ class RunScreen(Screen[None]):
 
     def action_back(self) -> None:
         search = self.query_one("#search", Input)
-        if not search.has_class("hidden"):
-            search.add_class("hidden")
+        if search.display:
+            search.display = False
             self.query_one("#spans", SpanView).focus()
             return
         self.app.pop_screen()
@@ -200,14 +204,13 @@ class RunScreen(Screen[None]):
     def action_search(self) -> None:
         search = self.query_one("#search", Input)
         search.value = ""
-        search.remove_class("hidden")
-        search.focus()
+        focus_now(search)
 
     @on(Input.Submitted, "#search")
     def _search(self, event: Input.Submitted) -> None:
         needle = event.value.strip().lower()
         self.search_text = needle
-        event.input.add_class("hidden")
+        event.input.display = False
         self.query_one("#spans", SpanView).focus()
         if not needle:
             return

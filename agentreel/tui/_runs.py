@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import polars as pl
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
+from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._format import fmt_cost, fmt_duration, fmt_time, fmt_tokens, status_text
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -85,6 +86,51 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
     ]
 
 
+def _counted(shown: int, matching: int, total: int, filtered: bool) -> str:
+    """``1,204 runs``, ``12 of 1,204 runs match``, with ``showing 200`` when paged."""
+
+    def runs(n: int) -> str:
+        return f"{n:,} run" + ("" if n == 1 else "s")
+
+    text = f"{matching:,} of {runs(total)} match" if filtered else runs(matching)
+    if shown < matching:
+        text += f" · showing the first {shown:,}, more as you move down"
+    return text
+
+
+class RunsTable(DataTable[Any]):
+    """The runs table: Home and End go to the first and the last run (not sideways)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "first_row", "First run", show=False),
+        Binding("end", "last_row", "Last run", show=False),
+    ]
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=max(self.row_count - 1, 0))
+
+
+def column_widths(keys: list[str], rows: list[list[Any]]) -> list[int]:
+    """Each column's width: its widest cell (free-text columns capped), at least its label."""
+    labels = {k: label for k, label, _ in COLUMNS}
+    widths = [len(labels[k]) for k in keys]
+    for cells in rows:
+        for i, cell in enumerate(cells):
+            text = cell if isinstance(cell, Text) else Text.from_markup(str(cell))
+            widths[i] = max(widths[i], text.cell_len)
+    return [min(w, _CAPPED[k]) if k in _CAPPED else w for k, w in zip(keys, widths, strict=True)]
+
+
+#: Runs the table holds at first; moving near its end reads the next page. A table row
+#: costs the UI thread about half a millisecond to add and measure, so a page is drawn
+#: in a tenth of a second, whatever the store holds.
+PAGE = 200
+#: How close to the last row the cursor comes before the next page is read.
+PAGE_AHEAD = 20
+
 #: At most this share of the UI thread goes to rebuilding the live runs table: a rebuild
 #: of 2,000 rows and its drawing take about half a second, and the drain and the reads
 #: of the same process need the rest while runs stream in.
@@ -118,6 +164,8 @@ class RunsScreen(Screen[None]):
         self._loading = False
         self._asked = False  # the user asked for this load: show it whatever it costs
         self._next_rebuild = 0.0
+        self.limit = PAGE  # runs the table holds; grows a page at a time
+        self.total = 0  # runs that match the filter
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -129,7 +177,7 @@ class RunsScreen(Screen[None]):
             yield Sparkline([], id="durations", summary_function=max)
             yield Static("errors", classes="strip-label")
             yield Sparkline([], id="errors", summary_function=max)
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status-line")
         yield Footer()
 
@@ -146,22 +194,14 @@ class RunsScreen(Screen[None]):
             table.add_column(labels[key], key=key)
         self.run_ids = []  # refill on the next load
 
-    def _fit_columns(self, table: DataTable[Any], rows: list[list[Any]]) -> None:
-        """Empty the table and size each column to its widest cell.
+    def _fit_columns(self, table: DataTable[Any], widths: list[int]) -> None:
+        """Empty the table and give each column its width (`column_widths`).
 
         Explicit widths, not the table's own measuring: that happens when the app is
         idle, and a row drawn before it stays cut to the header's width in the table's
         cell cache.
         """
         labels = {k: label for k, label, _ in COLUMNS}
-        widths = [len(labels[k]) for k in self._keys]
-        for cells in rows:
-            for i, cell in enumerate(cells):
-                text = cell if isinstance(cell, Text) else Text.from_markup(str(cell))
-                widths[i] = max(widths[i], text.cell_len)
-        for i, k in enumerate(self._keys):
-            if k in _CAPPED:
-                widths[i] = min(widths[i], _CAPPED[k])
         if widths == getattr(self, "_widths", None):
             table.clear()
             return
@@ -171,10 +211,17 @@ class RunsScreen(Screen[None]):
             table.add_column(labels[k], key=k, width=w)
 
     def on_resize(self) -> None:
+        if not self.query("#runs"):
+            return  # not composed yet: on_mount sets the columns
         before = getattr(self, "_keys", None)
         self._set_columns()
         if before is not None and before != self._keys:
             self.action_refresh()
+
+    def on_key(self, event: events.Key) -> None:
+        keep_typing(
+            self, event, "slash", self.query_one("#filter", Input), self.action_focus_filter
+        )
 
     def on_mount(self) -> None:
         self._set_columns()
@@ -184,8 +231,12 @@ class RunsScreen(Screen[None]):
 
     # -- data ------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Load now, for the user (a filter, a sort, `r`): the table is rebuilt at once."""
+    def reload(self, *, more: bool = False) -> None:
+        """Load now, for the user (a filter, a sort, `r`): the table is rebuilt at once.
+
+        A new filter or sort starts again from the first page; `more` reads one page more.
+        """
+        self.limit = self.limit + PAGE if more else PAGE
         self._asked = True
         self._loading = False
         self.load()
@@ -195,16 +246,21 @@ class RunsScreen(Screen[None]):
         `REBUILD_SHARE` of the time, so the drain and reads keep the rest."""
         if not self._loading:
             self._loading = True
-            self._load(self.query_text, self.order_by, self.descending)
+            self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys)
 
     @work(thread=True, exclusive=True, group="runs")
-    def _load(self, query: str, order_by: str, descending: bool) -> None:
+    def _load(
+        self, query: str, order_by: str, descending: bool, limit: int, keys: list[str]
+    ) -> None:
+        # the read, the cells and their widths: all off the UI thread, which only adds rows
         try:
-            page = self.reader.runs(query, order_by, descending)
+            page = self.reader.runs(query, order_by, descending, limit=limit)
+            cells = [_cells(r, keys) for r in page.runs.iter_rows(named=True)]
         except AgentreelError as e:
             self.post_message(StoreFailed(str(e)))
         else:
-            self.post_message(RunsLoaded(page, query))
+            widths = column_widths(keys, cells)
+            self.post_message(RunsLoaded(page, query, list(keys), cells, widths))
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
@@ -224,27 +280,37 @@ class RunsScreen(Screen[None]):
             if self.run_ids and table.cursor_row < len(self.run_ids)
             else None
         )
+        if event.keys != self._keys:
+            self.reload()  # the terminal was resized meanwhile: other columns
+            return
         asked, self._asked = self._asked, False
-        if (ids != self.run_ids or self._changed(runs)) and (
+        self.total = event.page.matching
+        n = len(self.run_ids)
+        if (
+            ids[:n] == self.run_ids
+            and len(ids) > n
+            and event.widths == self._widths
+            and not self._changed(runs.head(n))
+        ):
+            # the next page of the same list: add its rows, keep the rest and the cursor
+            for run_id, cells in zip(ids[n:], event.cells[n:], strict=True):
+                table.add_row(*cells, key=run_id)
+            self.run_ids = ids
+            self._last = runs
+        elif (ids != self.run_ids or self._changed(runs)) and (
             asked or time.monotonic() >= self._next_rebuild
         ):
             t0 = time.monotonic()
-            fresh_rows = list(runs.iter_rows(named=True))
-            rows = [_cells(r, self._keys) for r in fresh_rows]
-            self._fit_columns(table, rows)
-            for r, cells in zip(fresh_rows, rows, strict=True):
-                table.add_row(*cells, key=r["run_id"])
+            self._fit_columns(table, event.widths)
+            for run_id, cells in zip(ids, event.cells, strict=True):
+                table.add_row(*cells, key=run_id)
             self.run_ids = ids
             self._last = runs
             if current in ids:
                 table.move_cursor(row=ids.index(current))
             self.call_after_refresh(self._rebuilt, t0)
         self._strip(runs)
-        shown = (
-            f"{len(ids)} of {event.page.total} runs"
-            if self.query_text
-            else f"{event.page.total} runs"
-        )
+        shown = _counted(len(ids), event.page.matching, event.page.total, bool(self.query_text))
         direction = "↓" if self.descending else "↑"
         self.query_one("#status-line", Static).update(
             Text.assemble(
@@ -313,7 +379,7 @@ class RunsScreen(Screen[None]):
         self.reload()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        focus_now(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         f = self.query_one("#filter", Input)
@@ -325,6 +391,13 @@ class RunsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.reload()
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        """Read the next page when the cursor comes near the last row the table holds."""
+        n = len(self.run_ids)
+        if n < self.total and event.cursor_row >= n - PAGE_AHEAD and self.limit <= n:
+            self.reload(more=True)
 
     @on(DataTable.RowSelected, "#runs")
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -56,7 +56,7 @@ def drive(
     asyncio.run(main())
 
 
-async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 8.0) -> None:
+async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 30.0) -> None:
     """Let the app work until `cond()` holds (worker threads finish in their own time).
 
     A widget `cond` looks for may not be there yet: a screen just pushed is current
@@ -73,6 +73,12 @@ async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 8.
         if loop.time() > end:
             raise AssertionError("the app did not get there in time")
         await pilot.pause(0.05)
+
+
+def runs_ready(pilot: Pilot[None]) -> bool:
+    """The runs screen is up and takes keys (the store opens in a worker, then it is pushed)."""
+    screen = pilot.app.screen
+    return isinstance(screen, RunsScreen) and screen.is_mounted
 
 
 def text_of(widget: Static) -> str:
@@ -192,21 +198,21 @@ def test_run_screen_tree_detail_errors_fold_and_search(demo_dir: Path) -> None:
         # copy a payload
         await pilot.press("c")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
 
     drive(AgentreelApp(demo_dir), steps)
 
 
 def test_help_overlay_lists_every_key_of_the_screen(demo_dir: Path) -> None:
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
         text = " ".join(text_of(w) for w in pilot.app.screen.query(Static))
         for label in ("Filter", "Sort", "Refresh", "Quit", "status:error", "command palette"):
             assert label in text
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
 
     drive(AgentreelApp(demo_dir), steps)
 
@@ -300,9 +306,15 @@ def test_a_newer_store_is_explained_not_touched(tmp_path: Path) -> None:
     con.close()
 
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, EmptyScreen))
-        message = text_of(pilot.app.screen.query_one("#empty-message", Static))
-        assert "newer than this agentreel" in message
+        def message() -> str:
+            return text_of(pilot.app.screen.query_one("#empty-message", Static))
+
+        # the store is opened in a worker: "opening ..." first, then what it found
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, EmptyScreen) and "opening" not in message(),
+        )
+        assert "newer than this agentreel" in message()
 
     drive(AgentreelApp(store_dir), steps)
 
@@ -337,7 +349,7 @@ def test_diff_two_runs_from_the_runs_screen(demo_dir: Path) -> None:
         assert table.cursor_row > before
         assert screen.diff.pairs[table.cursor_row].differs
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
 
     drive(AgentreelApp(demo_dir), steps)
 

@@ -19,9 +19,8 @@ from agentreel.tui._check_runs import check_runs, failing_rows
 from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._run import RunScreen
-from agentreel.tui._runs import RunsScreen
 from agentreel.tui._spanview import SpanView
-from tests.tui.test_app import cell_text, drive, text_of, until
+from tests.tui.test_app import cell_text, drive, runs_ready, text_of, until
 
 
 def strict_config() -> CheckConfig:
@@ -81,7 +80,7 @@ def test_checks_screen_shows_failures_history_and_opens_the_span(checked_dir: Pa
     assert tool_row["status"] == "error"
 
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
         await pilot.press("c")
         await until(
             pilot,
@@ -154,7 +153,7 @@ def test_checks_screen_shows_failures_history_and_opens_the_span(checked_dir: Pa
         await pilot.press("right_square_bracket")
         assert "(latest)" in text_of(screen.query_one("#checks-header", Static))
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
 
     drive(AgentreelApp(checked_dir, refresh_every=60), steps)
 
@@ -166,7 +165,7 @@ def test_checks_screen_without_results_says_how_to_get_them(tmp_path: Path) -> N
         store.ingest()
 
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))
         app = pilot.app
         checks = [c for c in app.get_system_commands(app.screen) if c.title == "Checks"]
         assert len(checks) == 1  # in the command palette

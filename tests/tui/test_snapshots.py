@@ -89,9 +89,11 @@ def snapshot_store() -> Iterator[Path]:
 async def _runs_loaded(pilot: Any) -> None:
     from textual.widgets import DataTable
 
-    for _ in range(400):
+    for _ in range(2400):
         screen = pilot.app.screen
-        if isinstance(screen, RunsScreen) and screen.query_one("#runs", DataTable).row_count == 8:
+        tables = screen.query("#runs") if isinstance(screen, RunsScreen) else []
+        # a screen just pushed (the store opens in a worker) may not be composed yet
+        if tables and tables.first(DataTable).row_count == 8:
             break
         await pilot.pause(0.025)
     await pilot.pause(0.1)
@@ -102,12 +104,12 @@ async def _run_open(pilot: Any) -> None:
 
     await _runs_loaded(pilot)
     await pilot.press("slash", *"errors>0", "enter")
-    for _ in range(400):
+    for _ in range(2400):
         if pilot.app.screen.query_one("#runs", DataTable).row_count < 8:
             break
         await pilot.pause(0.025)
     await pilot.press("enter")
-    for _ in range(400):
+    for _ in range(2400):
         if isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows:
             break
         await pilot.pause(0.025)
@@ -204,7 +206,7 @@ async def _checks_open(pilot: Any) -> None:
 
     await _runs_loaded(pilot)
     await pilot.press("c")
-    for _ in range(400):
+    for _ in range(2400):
         screen = pilot.app.screen
         if (
             isinstance(screen, ChecksScreen)

@@ -10,12 +10,24 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from opentelemetry.sdk.trace import TracerProvider
+from textual import events
 from textual.app import App
+from textual.keys import _character_to_key
+from textual.pilot import Pilot
+from textual.widgets import Input
 
+import agentreel
 import agentreel.cli
 from agentreel._editor import editor_command
 from agentreel.cli import main
+from agentreel.demo import run_demo
+from agentreel.store import Store
+from agentreel.tui import AgentreelApp
 from agentreel.tui._external import run_outside
+from agentreel.tui._run import RunScreen
+from agentreel.tui._runs import RunsScreen
+from tests.tui.test_app import drive, runs_table, until
 
 
 def test_plain_agentreel_opens_the_store_agentreel_dir_names(
@@ -111,3 +123,57 @@ def test_fork_and_edit_start_the_same_editor(monkeypatch: pytest.MonkeyPatch) ->
 
     assert _edited_response("abcd", 1, Path("."), None) == "edited"
     assert seen == ["code --wait"]
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("trust") / "store"
+    agentreel.init(d, tracer_provider=TracerProvider())
+    try:
+        run_demo(6, seed=0, latency=0.001)
+    finally:
+        agentreel.shutdown()
+    with Store.open(d, create=True) as store:
+        store.ingest()
+    return d
+
+
+def _typed_at_once(app: AgentreelApp, keys: str) -> None:
+    """Queue keys as a person types them while the app is busy: all before any is handled."""
+    assert app._driver is not None
+    for ch in keys:
+        event = events.Key(ch if ch.isalnum() else _character_to_key(ch), ch)
+        event.set_sender(app)
+        app._driver.send_message(event)  # as the terminal driver hands keys over
+
+
+def test_keys_typed_after_slash_go_to_the_filter_even_when_queued(demo_store: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count
+        )
+        # `q` (quit) and `c` (checks) are in the text: typed into the field, not run
+        _typed_at_once(pilot.app, "/tag:eq name:research c")
+        await until(pilot, lambda: pilot.app.screen.query_one("#filter", Input).value)
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, RunsScreen)
+        assert pilot.app.is_running
+        assert pilot.app.screen.query_one("#filter", Input).value == "tag:eq name:research c"
+
+    drive(AgentreelApp(demo_store, refresh_every=60), steps)
+
+
+def test_keys_typed_after_slash_go_to_the_run_search_even_when_queued(demo_store: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count
+        )
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows
+        )
+        _typed_at_once(pilot.app, "/quote")  # q is back, u and o are keys of this screen
+        await until(pilot, lambda: pilot.app.screen.query_one("#search", Input).value == "quote")
+        assert isinstance(pilot.app.screen, RunScreen)
+
+    drive(AgentreelApp(demo_store, refresh_every=60), steps)
