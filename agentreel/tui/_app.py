@@ -56,8 +56,8 @@ class AgentreelApp(App[None]):
             self.theme = "textual-light"
 
     def on_mount(self) -> None:
-        self._drain()
         if not self.reader.exists():
+            self._drain()  # notices the first segment an agent writes
             self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
             return
         # opening may wait for another process or migrate the store: not on the UI thread
@@ -79,6 +79,7 @@ class AgentreelApp(App[None]):
     def _opened(self, problem: Text | None) -> None:
         if problem is None:
             self.show_runs()
+            self._drain()  # after the open: a drain that met it would have given way
             return
         if isinstance(self.screen, EmptyScreen):
             self.pop_screen()

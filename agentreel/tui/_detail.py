@@ -37,9 +37,12 @@ def _section(title: str) -> Text:
 
 
 def render_span(
-    span: dict[str, Any], run_start: datetime | None, *, hint: str = ""
+    span: dict[str, Any], run_start: datetime | None, *, hint: str = "", open_as: str = "running"
 ) -> RenderableType:
     """A span's header, model and usage, error with traceback, input, output and attributes.
+
+    A span that has not ended is shown as `open_as`: ``running``, or ``interrupted`` when
+    its run's process is gone.
 
     `hint` follows the line saying how much of a long payload is not shown.
     """
@@ -54,7 +57,7 @@ def render_span(
     )
     parts.append(
         Text.assemble(
-            status_text("running" if status == "open" else status),
+            status_text(open_as if status == "open" else status),
             f"  ·  {kind}  ·  {fmt_duration(span['duration_ms'])}  ·  starts {_offset(span['start_time'], run_start)}",
             ("  ·  " + span["span_id"], "dim"),
         )
@@ -141,6 +144,10 @@ class SpanDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Text("select a span", style="dim"), id="detail-body")
 
-    def show(self, span: dict[str, Any], run_start: datetime | None) -> None:
-        self.query_one("#detail-body", Static).update(render_span(span, run_start, hint=self.hint))
+    def show(
+        self, span: dict[str, Any], run_start: datetime | None, open_as: str = "running"
+    ) -> None:
+        self.query_one("#detail-body", Static).update(
+            render_span(span, run_start, hint=self.hint, open_as=open_as)
+        )
         self.scroll_home(animate=False)

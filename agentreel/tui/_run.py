@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static
 
 from agentreel._editor import editor_command, pager_command
 from agentreel._errors import AgentreelError
+from agentreel.store import spool_status
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
@@ -62,6 +63,8 @@ class RunScreen(Screen[None]):
         self.collapsed: set[str] = set()
         self.search_text = ""
         self._detail_timer: Timer | None = None
+        self._shown: tuple[dict[str, Any], str] | None = None  # what the detail pane shows
+        self._pending = False  # spans of this store waited in the spool at the last tick
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="run-header")
@@ -78,6 +81,21 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._load()
+        self.set_interval(getattr(self.app, "refresh_every", 1.0), self._follow)
+
+    def _follow(self) -> None:
+        """Read the run again while it records: new spans, ends, tokens; cursor and folds kept.
+
+        A run whose process has just exited reads as interrupted until the app has
+        drained its last spans: it is followed while spans wait in the spool, and once
+        more after.
+        """
+        if self.detail is None or self.detail.run["status"] not in ("running", "interrupted"):
+            return
+        pending = spool_status(self.reader.path).pending_segments > 0
+        if self.detail.run["status"] == "running" or pending or self._pending:
+            self._load()
+        self._pending = pending
 
     @work(thread=True, exclusive=True, group="run")
     def _load(self) -> None:
@@ -94,6 +112,8 @@ class RunScreen(Screen[None]):
 
     @on(RunDetailLoaded)
     def _loaded(self, event: RunDetailLoaded) -> None:
+        first = self.detail is None
+        here = self.current()
         self.detail = event.detail
         run = event.detail.run
         self.query_one("#run-header", Static).update(
@@ -108,8 +128,11 @@ class RunScreen(Screen[None]):
                 (f"  ·  {run['run_id']}", "dim"),
             )
         )
-        self._rebuild(keep=self.span_id)
-        self.query_one("#spans", SpanView).focus()
+        if first:
+            self._rebuild(keep=self.span_id)
+            self.query_one("#spans", SpanView).focus()
+        else:  # a refresh of a run that records: stay on the span the cursor was on
+            self._rebuild(keep=here["span_id"] if here is not None else None)
 
     # -- the table -------------------------------------------------------------
 
@@ -132,7 +155,7 @@ class RunScreen(Screen[None]):
         t1: datetime | None = max([*ends, *starts]) if starts else None
         total = (t1 - t0).total_seconds() if t0 and t1 else 0.0
         view = self.query_one("#spans", SpanView)
-        view.set_rows(visible, self.collapsed, t0, total)
+        view.set_rows(visible, self.collapsed, t0, total, open_as=self._open_as())
         if keep is not None:
             ids = [s["span_id"] for s in visible]
             if keep in ids:
@@ -143,7 +166,18 @@ class RunScreen(Screen[None]):
     def _show(self, row: int) -> None:
         if self.detail is None or not (0 <= row < len(self.rows)):
             return
-        self.query_one("#detail", SpanDetail).show(self.rows[row], self.detail.run["start_time"])
+        shown = (self.rows[row], self._open_as())
+        if shown == self._shown:
+            return  # a live refresh that did not change this span: keep the pane's scroll
+        self._shown = shown
+        self.query_one("#detail", SpanDetail).show(
+            self.rows[row], self.detail.run["start_time"], open_as=self._open_as()
+        )
+
+    def _open_as(self) -> str:
+        """How spans that never ended read: the run's own state (running, or interrupted)."""
+        status = self.detail.run["status"] if self.detail is not None else "running"
+        return "interrupted" if status == "interrupted" else "running"
 
     @on(SpanView.Highlighted, "#spans")
     def _highlighted(self, event: SpanView.Highlighted) -> None:

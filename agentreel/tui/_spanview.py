@@ -30,7 +30,7 @@ _NAME_W = 46
 _DUR_W = 9
 _TOK_W = 12
 _STATUS_W = 8
-_STATUS_STYLE = {"ok": "green", "error": "bold red", "open": "cyan"}
+_STATUS_STYLE = {"ok": "green", "error": "bold red", "open": "cyan", "interrupted": "yellow"}
 
 
 @dataclass
@@ -75,12 +75,21 @@ class SpanView(ScrollView, can_focus=True):
         self._t0: datetime | None = None
         self._total = 0.0
         self._cache: dict[tuple[int, int, bool], Strip] = {}
+        self._open_as = "running"
 
     # -- data ------------------------------------------------------------------
 
     def set_rows(
-        self, spans: list[dict[str, Any]], folded: set[str], t0: datetime | None, total_s: float
+        self,
+        spans: list[dict[str, Any]],
+        folded: set[str],
+        t0: datetime | None,
+        total_s: float,
+        open_as: str = "running",
     ) -> None:
+        """Show `spans`; those not ended are `open_as` (``running``, or ``interrupted``:
+        their bar then stops where the run was last heard of, instead of running on)."""
+        self._open_as = open_as
         prefixes = tree_prefixes([s["depth"] for s in spans], wide=False)
         self._rows = [
             _Row(s, p, s["span_id"] in folded) for s, p in zip(spans, prefixes, strict=True)
@@ -112,6 +121,8 @@ class SpanView(ScrollView, can_focus=True):
         s = r.span
         err = s["status"] == "error"
         st = "open" if s["end_time"] is None else ("error" if err else "ok")
+        if st == "open" and self._open_as == "interrupted":
+            st = "interrupted"
         name = Text(r.prefix, style="dim", no_wrap=True, overflow="ellipsis")
         name.append(
             ("[+] " if r.folded else "") + KIND_ICONS.get(s["kind"], "·") + " ",
@@ -129,7 +140,7 @@ class SpanView(ScrollView, can_focus=True):
         if self._total > 0 and self._t0 is not None:
             a = (s["start_time"] - self._t0).total_seconds() / self._total
             b = (
-                None
+                (1.0 if st == "interrupted" else None)  # last heard of: the end of the run's time
                 if s["end_time"] is None
                 else (s["end_time"] - self._t0).total_seconds() / self._total
             )

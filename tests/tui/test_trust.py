@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from textual import events
 from textual.app import App
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 import agentreel
 import agentreel.cli
@@ -27,7 +30,8 @@ from agentreel.tui import AgentreelApp
 from agentreel.tui._external import run_outside
 from agentreel.tui._run import RunScreen
 from agentreel.tui._runs import RunsScreen
-from tests.tui.test_app import drive, runs_table, until
+from agentreel.tui._spanview import SpanView
+from tests.tui.test_app import ROOT, drive, runs_ready, runs_table, text_of, until
 
 
 def test_plain_agentreel_opens_the_store_agentreel_dir_names(
@@ -177,3 +181,114 @@ def test_keys_typed_after_slash_go_to_the_run_search_even_when_queued(demo_store
         assert isinstance(pilot.app.screen, RunScreen)
 
     drive(AgentreelApp(demo_store, refresh_every=60), steps)
+
+
+LIVE_PROGRAM = """
+import pathlib, sys, time
+import agentreel
+
+store, go = sys.argv[1], pathlib.Path(sys.argv[2])
+agentreel.init(store)
+
+
+@agentreel.tool
+def step(i: int) -> int:
+    return i
+
+
+with agentreel.run("live"):
+    for i in range(3):
+        step(i)
+    agentreel.flush()
+    print("half", flush=True)
+    while not go.exists():
+        time.sleep(0.02)
+    for i in range(3, 10):
+        step(i)
+agentreel.shutdown()
+print("done", flush=True)
+"""
+
+
+def _spans(pilot: Pilot[None]) -> SpanView:
+    return pilot.app.screen.query_one("#spans", SpanView)
+
+
+def _header(pilot: Pilot[None]) -> str:
+    return text_of(pilot.app.screen.query_one("#run-header", Static))
+
+
+def test_the_run_screen_follows_a_run_that_records(tmp_path: Path) -> None:
+    store, go = tmp_path / "store", tmp_path / "go"
+
+    async def steps(pilot: Pilot[None]) -> None:
+        agent = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            LIVE_PROGRAM,
+            str(store),
+            str(go),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "AGENTREEL_FLUSH": "0.1"},
+        )
+        try:
+            assert agent.stdout is not None
+            assert b"half" in await agent.stdout.readline()
+            await until(pilot, lambda: runs_ready(pilot) and runs_table(pilot).row_count == 1)
+            await pilot.press("enter")
+            await until(
+                pilot,
+                lambda: isinstance(pilot.app.screen, RunScreen) and _spans(pilot).row_count == 4,
+            )
+            assert "running" in _header(pilot)
+            _spans(pilot).move_cursor(row=2)  # the second step
+            here = pilot.app.screen.current()
+            go.touch()
+            assert b"done" in await agent.stdout.readline()
+            # the screen follows: the run's end, all its spans, the cursor where it was
+            await until(pilot, lambda: _spans(pilot).row_count == 11, timeout=60)
+            await until(pilot, lambda: "running" not in _header(pilot), timeout=60)
+            assert "11 spans" in _header(pilot)
+            assert pilot.app.screen.current()["span_id"] == here["span_id"]
+        finally:
+            if agent.returncode is None:
+                agent.kill()
+            await agent.wait()
+
+    store.mkdir()
+    drive(AgentreelApp(store, refresh_every=0.2), steps)
+
+
+def test_an_interrupted_run_reads_interrupted_in_the_tree_and_the_detail(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "tests._agent_program", str(store), "1", "2", "--hang"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "AGENTREEL_FLUSH": "0.1"},
+    )
+    try:
+        assert agent.stdout is not None
+        while b"flushed 2" not in agent.stdout.readline():
+            pass
+    finally:
+        agent.kill()
+        agent.wait()
+    for beat in (store / "spool" / "live").iterdir():  # the process is gone: so is its heartbeat
+        beat.unlink()
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: runs_ready(pilot) and runs_table(pilot).row_count == 1)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and _spans(pilot).row_count > 0
+        )
+        assert "interrupted" in _header(pilot)
+        view = _spans(pilot)
+        root = "".join(seg.text for seg in view.render_line(0))
+        assert "interrupted" in root
+        assert "running" not in root
+        detail = text_of(pilot.app.screen.query_one("#detail-body", Static))
+        assert "interrupted" in detail.splitlines()[1]
+
+    drive(AgentreelApp(store, refresh_every=60), steps)
