@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from agentreel._fmt import NOT_COUNTED
 from agentreel.tui._format import (
+    ERROR_STYLE,
     KIND_ICONS,
     KIND_STYLE,
     fmt_cost,
@@ -91,7 +92,7 @@ def render_span(
         parts.append(
             Text(
                 f"{span.get('error_type') or 'error'}: {span.get('error_message') or ''}",
-                style="bold red",
+                style=ERROR_STYLE,
             )
         )
         for event in _events(span):

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff
 from agentreel.tui._detail import SpanDetail
-from agentreel.tui._format import KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
+from agentreel.tui._format import ERROR_STYLE, KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
 from agentreel.tui._messages import DiffLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 
@@ -31,7 +31,7 @@ def _cell(s: dict[str, Any] | None) -> Text:
     name = s.get("tool_name") or s.get("agent_name") or s["name"]
     t = Text("  " * int(s.get("depth") or 0))
     t.append(f"{KIND_ICONS.get(s['kind'], '·')} ", style=KIND_STYLE.get(s["kind"], ""))
-    t.append(str(name), style="bold red" if s.get("status") == "error" else "")
+    t.append(str(name), style=ERROR_STYLE if s.get("status") == "error" else "")
     t.append(f" · {fmt_duration(s.get('duration_ms'))}", style="dim")
     return t
 
@@ -76,7 +76,7 @@ class DiffScreen(Screen[None]):
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
-        self.query_one("#diff-header", Static).update(Text(event.error, style="bold red"))
+        self.query_one("#diff-header", Static).update(Text(event.error, style=ERROR_STYLE))
 
     @on(DiffLoaded)
     def _loaded(self, event: DiffLoaded) -> None:

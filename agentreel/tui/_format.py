@@ -12,6 +12,8 @@ from rich.text import Text
 from agentreel._fmt import KIND_ICONS, fmt_cost, fmt_duration, fmt_time, fmt_tokens
 
 __all__ = [
+    "ERROR_GLYPH",
+    "ERROR_STYLE",
     "KIND_ICONS",
     "KIND_STYLE",
     "bar",
@@ -23,9 +25,15 @@ __all__ = [
     "status_text",
 ]
 
+#: The colour of errors, and nothing else: every kind's colour stays clear of red (a
+#: terminal's magenta is close to red in some themes, so LLM calls are violet).
+ERROR_STYLE = "bold #ff5f5f"
+#: Marks an error where colour alone may not be seen.
+ERROR_GLYPH = "✗"
+
 KIND_STYLE = {
     "agent": "bold cyan",
-    "llm": "magenta",
+    "llm": "#af87ff",
     "tool": "yellow",
     "retriever": "green",
     "embedding": "blue",
@@ -35,7 +43,7 @@ KIND_STYLE = {
 _STATUS_STYLE = {
     "ok": "green",
     "unset": "green",
-    "error": "bold red",
+    "error": ERROR_STYLE,
     "running": "cyan",
     "interrupted": "yellow",
 }
@@ -57,7 +65,9 @@ def column_widths(headers: list[str], rows: list[list[Text]]) -> list[int]:
 
 
 def status_text(status: str) -> Text:
-    return Text(status, style=_STATUS_STYLE.get(status, ""))
+    """A run's or span's status, coloured; an error also carries `ERROR_GLYPH`."""
+    label = f"{ERROR_GLYPH} {status}" if status == "error" else status
+    return Text(label, style=_STATUS_STYLE.get(status, ""))
 
 
 def bar(start: float, end: float | None, width: int, style: str) -> Text:

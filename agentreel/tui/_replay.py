@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Static
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._format import (
+    ERROR_STYLE,
     KIND_ICONS,
     KIND_STYLE,
     fmt_cost,
@@ -75,7 +76,7 @@ def lanes(state: ReplayState, width: int, playhead_ms: float) -> RenderableType:
             end = s["end_time"] or state.end
             b = max(int(state.offset_ms(end) / total * (bar_w - 1)), a)
             style = (
-                "red"
+                ERROR_STYLE.replace("bold ", "")
                 if s["status"] == "error"
                 else KIND_STYLE.get(s["kind"], "").replace("bold ", "")
             )
@@ -99,7 +100,8 @@ def render_state(m: Moment, total: int) -> RenderableType:
             (f"step {m.index + 1}/{total}  ", "bold"),
             (
                 f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}",
-                KIND_STYLE.get(s["kind"], "") + (" red" if s["status"] == "error" else ""),
+                KIND_STYLE.get(s["kind"], "")
+                + (" " + ERROR_STYLE if s["status"] == "error" else ""),
             ),
             (f"  at +{fmt_duration(m.elapsed_ms)}", "dim"),
         )
@@ -121,7 +123,9 @@ def render_state(m: Moment, total: int) -> RenderableType:
         parts.append(Text("none yet", style="dim"))
     for name, out, failed in m.tool_results[-12:]:
         line = Text(f"{name}: ", style="yellow")
-        line.append(out[:160] + ("…" if len(out) > 160 else ""), style="red" if failed else "")
+        line.append(
+            out[:160] + ("…" if len(out) > 160 else ""), style=ERROR_STYLE if failed else ""
+        )
         parts.append(line)
     return Group(*parts)
 

@@ -18,7 +18,14 @@ from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
 from agentreel.tui._focus import focus_now, keep_typing
-from agentreel.tui._format import fmt_cost, fmt_duration, fmt_time, fmt_tokens, status_text
+from agentreel.tui._format import (
+    ERROR_STYLE,
+    fmt_cost,
+    fmt_duration,
+    fmt_time,
+    fmt_tokens,
+    status_text,
+)
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 
@@ -70,7 +77,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tools": str(r["tool_count"]),
         "tokens": fmt_tokens(tokens),
         "cost": fmt_cost(r["cost_usd"]),
-        "errors": Text(str(r["error_count"]), style="bold red" if r["error_count"] else "dim"),
+        "errors": Text(str(r["error_count"]), style=ERROR_STYLE if r["error_count"] else "dim"),
         "tags": fmt_tags(r["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
@@ -165,6 +172,7 @@ class RunsScreen(Screen[None]):
         self._asked = False  # the user asked for this load: show it whatever it costs
         self._next_rebuild = 0.0
         self.limit = PAGE  # runs the table holds; grows a page at a time
+        self._again = False
         self.total = 0  # runs that match the filter
 
     def compose(self) -> ComposeResult:
@@ -244,9 +252,11 @@ class RunsScreen(Screen[None]):
     def load(self) -> None:
         """Load for the live view: while runs stream in, the table is rebuilt at most
         `REBUILD_SHARE` of the time, so the drain and reads keep the rest."""
-        if not self._loading:
-            self._loading = True
-            self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys)
+        if self._loading:
+            self._again = True  # what this load was asked for may be newer than what is read
+            return
+        self._loading, self._again = True, False
+        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys)
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(
@@ -262,14 +272,19 @@ class RunsScreen(Screen[None]):
             widths = column_widths(keys, cells)
             self.post_message(RunsLoaded(page, query, list(keys), cells, widths))
 
+    def _done_loading(self) -> None:
+        self._loading = False
+        if self._again:  # asked again while it read (a drain brought runs): read again
+            self.load()
+
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
-        self._loading = False
-        self.query_one("#status-line", Static).update(Text(event.error, style="bold red"))
+        self._done_loading()
+        self.query_one("#status-line", Static).update(Text(event.error, style=ERROR_STYLE))
 
     @on(RunsLoaded)
     def _loaded(self, event: RunsLoaded) -> None:
-        self._loading = False
+        self.call_after_refresh(self._done_loading)
         if event.query != self.query_text:
             return  # a newer filter is on its way
         runs = event.page.runs
@@ -297,9 +312,13 @@ class RunsScreen(Screen[None]):
                 table.add_row(*cells, key=run_id)
             self.run_ids = ids
             self._last = runs
-        elif (ids != self.run_ids or self._changed(runs)) and (
+        elif (ids != self.run_ids or self._changed(runs)) and not (
             asked or time.monotonic() >= self._next_rebuild
         ):
+            # changed, but the last rebuild was a moment ago: show it when its turn comes
+            # (dropped, it would wait for the next refresh, which may be a minute away)
+            self.set_timer(self._next_rebuild - time.monotonic(), self.load)
+        elif ids != self.run_ids or self._changed(runs):
             t0 = time.monotonic()
             self._fit_columns(table, event.widths)
             for run_id, cells in zip(ids, event.cells, strict=True):

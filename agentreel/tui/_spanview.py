@@ -22,7 +22,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from agentreel._fmt import fmt_span_tokens, tree_prefixes
-from agentreel.tui._format import KIND_ICONS, KIND_STYLE, bar, fmt_duration
+from agentreel.tui._format import (
+    ERROR_GLYPH,
+    ERROR_STYLE,
+    KIND_ICONS,
+    KIND_STYLE,
+    bar,
+    fmt_duration,
+)
 
 __all__ = ["SpanView"]
 
@@ -30,7 +37,7 @@ _NAME_W = 46
 _DUR_W = 9
 _TOK_W = 12
 _STATUS_W = 8
-_STATUS_STYLE = {"ok": "green", "error": "bold red", "open": "cyan", "interrupted": "yellow"}
+_STATUS_STYLE = {"ok": "green", "error": ERROR_STYLE, "open": "cyan", "interrupted": "yellow"}
 
 
 @dataclass
@@ -128,14 +135,15 @@ class SpanView(ScrollView, can_focus=True):
             ("[+] " if r.folded else "") + KIND_ICONS.get(s["kind"], "·") + " ",
             style=KIND_STYLE.get(s["kind"], ""),
         )
-        name.append(s["name"], style="bold red" if err else "")
+        name.append(s["name"], style=ERROR_STYLE if err else "")
         name.truncate(_NAME_W - 1, overflow="ellipsis", pad=True)
         line = name
         line.append(" ")
         line.append(fmt_duration(s["duration_ms"]).rjust(_DUR_W - 1) + " ")
         tok = fmt_span_tokens(s)
         line.append(tok.rjust(_TOK_W - 1) + " ", style="dim")
-        line.append(("running" if st == "open" else st).ljust(_STATUS_W), style=_STATUS_STYLE[st])
+        label = {"open": "running", "error": f"{ERROR_GLYPH} error"}.get(st, st)
+        line.append(label.ljust(_STATUS_W), style=_STATUS_STYLE[st])
         bw = max(width - line.cell_len - 1, 4)
         if self._total > 0 and self._t0 is not None:
             a = (s["start_time"] - self._t0).total_seconds() / self._total
@@ -146,7 +154,11 @@ class SpanView(ScrollView, can_focus=True):
             )
         else:
             a, b = 0.0, 1.0
-        style = "red" if err else KIND_STYLE.get(s["kind"], "white").replace("bold ", "")
+        style = (
+            ERROR_STYLE.replace("bold ", "")
+            if err
+            else KIND_STYLE.get(s["kind"], "white").replace("bold ", "")
+        )
         line.append_text(bar(a, b, bw, style))
         line.truncate(width, pad=True)
         segments = list(line.render(self.app.console))
