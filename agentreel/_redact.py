@@ -43,8 +43,8 @@ from agentreel._errors import ConfigError
 __all__ = [
     "MASK",
     "Redactor",
+    "redact_argv",
     "redact_attributes",
-    "redact_record",
     "redact_value",
     "redactor_from",
 ]
@@ -499,25 +499,17 @@ def redact_attributes(a: Mapping[str, Any], redact: Callable[[str], str]) -> dic
     return out
 
 
-def redact_record(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
-    """Mask a spool record in place, every text it holds: name, scope, messages,
-    payloads and the other text fields, attributes (nested too) and events (names and
-    attributes). For records built elsewhere; the tracer and the OTLP decoder mask
-    attributes before they fill a record (`redact_attributes`)."""
-    for key, value in rec.items():
-        if isinstance(value, str) and key not in _FROM_CODE_FIELDS:
-            rec[key] = redact(value)
-    attributes = rec.get("attributes")
-    if isinstance(attributes, Mapping):
-        rec["attributes"] = redact_attributes(attributes, redact)
-    for e in rec.get("events") or ():
-        if isinstance(e.get("name"), str):
-            e["name"] = redact(e["name"])
-        if isinstance(e.get("attributes"), Mapping):
-            e["attributes"] = redact_attributes(e["attributes"], redact)
-
-
-#: Record fields that hold ids, times and names of fixed vocabularies, never text.
-_FROM_CODE_FIELDS = frozenset(
-    ("trace_id", "span_id", "parent_span_id", "kind", "span_kind", "status", "process_id")
-)
+def redact_argv(argv: Iterable[str], redact: Callable[[str], str]) -> list[str]:
+    """A command line masked: each argument, and the one after a flag named like a
+    secret (``--password hunter2``, ``--api-key KEY``, ``--token T``) whole."""
+    out: list[str] = []
+    secret_next = False
+    for arg in argv:
+        out.append(MASK if secret_next and arg else redact(arg))
+        flag = arg.lstrip("-")
+        secret_next = (
+            arg.startswith("-")
+            and "=" not in arg
+            and (bool(_SECRET_KEY.search(flag)) or flag.lower() == "token")
+        )
+    return out
