@@ -107,17 +107,13 @@ _SECRET_NAME = (
     r"|(?:api|secret|private|access|client|auth|signing|encryption)[_.\-]?key)"
     r"|(?<=[A-Za-z0-9][_.\-])(?i:token)|(?<=[a-z])Token"
 )
-# What follows a secret's name up to its value (quoted: to the closing quote; bare: to
-# a space, quote, comma, semicolon, ampersand or bracket).
+# What follows a secret's name up to its value; a quoted value runs to the closing
+# quote, a bare one to a space, quote, comma, semicolon, ampersand or bracket.
 _ASSIGNED = re.compile(
-    r"(?:"
-    + _QUOTE
-    + r")?[ \t]*(?P<op>[:=])"
-    + _HSPACE
-    + r"(?:"
-    + _QUOTE
-    + r"(?P<q>[^\"'\\\r\n]+)|(?P<u>[^\s\"'\\,;&<>(){}\[\]]+))"
+    r"(?:" + _QUOTE + r")?[ \t]*(?P<op>[:=])" + _HSPACE + r"(?P<q>" + _QUOTE + r")?"
 )
+_QUOTED_VALUE = re.compile(r"[^\"'\\\r\n]+")
+_BARE_VALUE = re.compile(r"[^\s\"'\\,;&<>(){}\[\]]+")
 _KEY_PREFIXES = ("api", "secret", "private", "access", "client", "auth", "signing", "encryption")
 _KEYWORDS = ("pass", "secret", "key", "token")
 _SECRET_KEY = re.compile(r"(?:" + _SECRET_NAME + r")\Z")
@@ -148,47 +144,60 @@ def _field_spans(text: str) -> Iterator[tuple[int, int]]:
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters lower to two characters
         low = "".join(c if c.isascii() else "\0" for c in text).lower()
+    # The bare value last read, and where its digits-only tail starts: a name inside it
+    # (`password=password=...`) has a value ending where that one ends, found without
+    # reading the run again (each name costs the same however long the run).
+    run = (0, 0, 0)
     for kw in _KEYWORDS:
         i = low.find(kw)
         while i >= 0:
-            span = _assigned_after(text, low, kw, i)
-            if span is not None:
-                yield span
+            end, equals_only = _name_end(text, low, kw, i)
+            m = _ASSIGNED.match(text, end) if end else None
+            if m is not None and (m.group("op") == "=" or not equals_only):
+                p = m.end()
+                if m.group("q"):
+                    v = _QUOTED_VALUE.match(text, p)
+                    stop, digits_from = (v.end() if v else p), len(text)
+                else:
+                    if not run[0] <= p < run[1]:
+                        v = _BARE_VALUE.match(text, p)
+                        stop = v.end() if v else p
+                        run = (p, stop, p + len(text[p:stop].rstrip("0123456789")))
+                    stop, digits_from = run[1], run[2]
+                if p < stop and not (
+                    (stop - p <= 5 and text[p:stop].lower() in _NOT_SECRETS)
+                    or (kw == "token" and p >= digits_from)  # max_token=4096: a count
+                ):
+                    yield p, stop
             i = low.find(kw, i + 1)
 
 
-def _assigned_after(text: str, low: str, kw: str, i: int) -> tuple[int, int] | None:
-    """The value assigned to the secret-looking name whose keyword `kw` is at `i`, if any."""
-    equals_only = False
+def _named(low: str, i: int) -> bool:
+    """Whether the `token` at `i` ends a compound name (`access_token`, `X-Auth-Token`),
+    rather than standing alone (which counts only as `token=`)."""
+    return i > 1 and low[i - 1] in "_.-" and low[i - 2].isalnum()
+
+
+def _name_end(text: str, low: str, kw: str, i: int) -> tuple[int, bool]:
+    """Where the secret-looking name whose keyword `kw` is at `i` ends (0: it is none),
+    and whether it counts only before `=` (`token` standing alone)."""
     if kw == "pass":
-        w = next((w for w in ("password", "passwd", "passphrase") if low.startswith(w, i)), "")
-        if not w:
-            return None
-        end = i + len(w)
-    elif kw == "secret":
-        end = i + 6
-    elif kw == "key":
+        for w in ("password", "passwd", "passphrase"):
+            if low.startswith(w, i):
+                return i + len(w), False
+        return 0, False
+    if kw == "secret":
+        return i + 6, False
+    if kw == "key":
         j = i - 1 if i and low[i - 1] in "_.-" else i
-        if not low.endswith(_KEY_PREFIXES, 0, j):
-            return None
-        end = i + 3
-    else:  # token: in a compound name (access_token, X-Auth-Token, accessToken) or token=
-        before = low[i - 1] if i else ""
-        compound = before in ("_", ".", "-") and i > 1 and low[i - 2].isalnum()
-        camel = text[i] == "T" and before.isalpha() and text[i - 1].islower()
-        if not (compound or camel):
-            if before.isalnum() or before in ("_", ".", "-"):
-                return None
-            equals_only = True
-        end = i + 5
-    m = _ASSIGNED.match(text, end)
-    if m is None or (equals_only and m.group("op") != "="):
-        return None
-    g = "q" if m.start("q") >= 0 else "u"
-    value = m.group(g)
-    if value.lower() in _NOT_SECRETS or (kw == "token" and value.isdigit()):
-        return None  # max_token=4096: a count, not a credential
-    return m.span(g)
+        return (i + 3 if low.endswith(_KEY_PREFIXES, 0, j) else 0), False
+    # token: in a compound name, camelCase (accessToken), or alone (then only token=)
+    before = low[i - 1] if i else ""
+    if _named(low, i) or (text[i] == "T" and before.isalpha() and text[i - 1].islower()):
+        return i + 5, False
+    if before.isalnum() or before in ("_", ".", "-"):
+        return 0, False
+    return i + 5, True
 
 
 def _jwt_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -418,9 +427,11 @@ def _builtin(text: str) -> str:
             # number): mask the document's strings and numbers one by one instead.
             try:
                 doc = _loads(text)
-            except (ValueError, RecursionError):
+                return json.dumps(
+                    _walk(doc, _builtin, True), ensure_ascii=False, separators=(",", ":")
+                )
+            except (ValueError, RecursionError):  # not JSON after all, or nested too deep
                 return masked
-            return json.dumps(_walk(doc, _builtin, True), ensure_ascii=False, separators=(",", ":"))
     return masked
 
 
