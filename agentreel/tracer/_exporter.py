@@ -159,6 +159,9 @@ _REDACTED_OR_FROM_CODE = frozenset(
 )
 
 
+_OWN_PREFIXES = ("agentreel.", "gen_ai.")
+
+
 def _redact_own(attributes: Mapping[str, Any], redact: Callable[[str], str]) -> Mapping[str, Any]:
     """The attributes of one of agentreel's own spans with what was set other than by
     capture masked: values given to `SpanHandle.set_attribute(s)` or OpenTelemetry's
@@ -167,7 +170,10 @@ def _redact_own(attributes: Mapping[str, Any], redact: Callable[[str], str]) -> 
     """
     masked: dict[str, Any] | None = None
     for k, v in attributes.items():
-        if k not in _REDACTED_OR_FROM_CODE and isinstance(v, str | tuple | list):
+        if k in _REDACTED_OR_FROM_CODE:
+            continue
+        # a string, or any value under a name of the user's (its key may hold a secret)
+        if isinstance(v, str | tuple | list) or not k.startswith(_OWN_PREFIXES):
             if masked is None:
                 masked = {}
             masked[k] = v

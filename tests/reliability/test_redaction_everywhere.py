@@ -129,7 +129,7 @@ def _record(provider: TracerProvider, texts: list[str]) -> int:
             lookup(text, nested)
             with agentreel.span(text, kind="tool", input=nested) as s:
                 s.set_attribute("note", text)
-                s.set_attributes({"notes": [text, "plain"], text: "as a key"})
+                s.set_attributes({"notes": [text, "plain"], text: "as a key", f"n {text}": 7})
                 s.set_model(request=text)
                 s.set_output(nested)
             with pytest.raises(Refused):
@@ -150,6 +150,7 @@ def _record(provider: TracerProvider, texts: list[str]) -> int:
                     "output.value": text,
                     "tags": (text, "plain"),
                     text: "as a key",
+                    f"n {text}": 7,
                 },
             ) as fs:
                 fs.add_event(text or "event", {"why": text, "list": [text]})
