@@ -30,6 +30,7 @@ Shared by the tracer and the store; it imports neither.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -45,6 +46,7 @@ __all__ = [
     "Redactor",
     "redact_argv",
     "redact_attributes",
+    "redact_name",
     "redact_value",
     "redactor_from",
 ]
@@ -117,6 +119,20 @@ _BARE_VALUE = re.compile(r"[^\s\"'\\,;&<>(){}\[\]]+")
 _KEY_PREFIXES = ("api", "secret", "private", "access", "client", "auth", "signing", "encryption")
 _KEYWORDS = ("pass", "secret", "key", "token")
 _SECRET_KEY = re.compile(r"(?:" + _SECRET_NAME + r")\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> int:
+    """0 for a key that names no secret, 1 for one that does, 2 for a token's (whose
+    numbers are counts). Cached: spans repeat the same few attribute keys."""
+    low = key.lower()
+    if not ("pass" in low or "secret" in low or "key" in low or "token" in low):
+        return 0
+    if not _SECRET_KEY.search(key):
+        return 0
+    return 2 if low.endswith("token") else 1
+
+
 _NOT_SECRETS = frozenset({"true", "false", "null", "none", MASK.lower()})
 
 
@@ -395,6 +411,7 @@ class Redactor:
                     f"redaction pattern {p!r} is not a valid regular expression: {e}"
                 ) from None
         self._fn = fn
+        self._keys: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
         if self._defaults:
@@ -404,6 +421,15 @@ class Redactor:
         if self._fn is not None:
             text = self._fn(text)
         return text
+
+    def key(self, k: str) -> str:
+        """`k` masked, and remembered: attribute keys and names repeat from span to span."""
+        masked = self._keys.get(k)
+        if masked is None:
+            masked = self(k)
+            if len(self._keys) < 4096:
+                self._keys[k] = masked
+        return masked
 
     def value(self, v: Any) -> Any:
         """Redact an attribute value: a string, or the strings (and keys) inside lists,
@@ -447,8 +473,9 @@ def _walk(v: Any, redact: Callable[[str], str], names: bool) -> Any:
         out: dict[Any, Any] = {}
         for k, x in v.items():
             if isinstance(k, str):
-                if names and _SECRET_KEY.search(k):
-                    x = _mask_all(x, token=k.lower().endswith("token"))
+                secret = _secret_key(k) if names else 0
+                if secret:
+                    x = _mask_all(x, token=secret == 2)
                 k = redact(k)
             out[k] = _walk(x, redact, names)
         return out
@@ -498,15 +525,28 @@ def redact_value(v: Any, redact: Callable[[str], str]) -> Any:
     return _walk(v, redact, False)
 
 
+def redact_name(name: str, redact: Callable[[str], str]) -> str:
+    """A name (a span's, a scope's, an event's) masked; a `Redactor` remembers the
+    names it has seen, as they repeat from span to span."""
+    return redact.key(name) if isinstance(redact, Redactor) else redact(name)
+
+
 def redact_attributes(a: Mapping[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
     """A span's (or resource's) attributes masked: keys, values, and a value under a
     secret-looking key whole. Run it before any field is read from the attributes."""
     names = isinstance(redact, Redactor) and redact._defaults
+    short = redact.key if isinstance(redact, Redactor) else redact
     out: dict[str, Any] = {}
     for k, v in a.items():
-        if names and _SECRET_KEY.search(k):
-            v = _mask_all(v, token=k.lower().endswith("token"))
-        out[redact(k)] = redact_value(v, redact)
+        secret = _secret_key(k) if names else 0
+        if secret:
+            v = _mask_all(v, token=secret == 2)
+        if isinstance(v, str):
+            # short values (models, operations, names) repeat like keys do
+            v = short(v) if len(v) <= 64 else redact(v)
+        elif not isinstance(v, int | float) or (names and not isinstance(v, bool)):
+            v = redact_value(v, redact)
+        out[short(k)] = v
     return out
 
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentreel._errors import AgentreelError
 from agentreel._normalize import normalize_into
-from agentreel._redact import redact_attributes
+from agentreel._redact import redact_attributes, redact_name
 from agentreel._spool import RECORD_FIELDS
 
 if TYPE_CHECKING:
@@ -170,11 +170,11 @@ def _record(
     is_open = end_ns is None  # no end: read as a span still open, like a start record
     if redact is not None:
         attributes = redact_attributes(attributes, redact)
-        name = redact(name)
+        name = redact_name(name, redact)
         status_message = redact(status_message) if status_message else status_message
-        scope = redact(scope) if scope else scope
+        scope = redact_name(scope, redact) if scope else scope
         for e in events:
-            e["name"] = redact(e["name"])
+            e["name"] = redact_name(e["name"], redact)
             e["attributes"] = redact_attributes(e["attributes"], redact)
     rec: dict[str, Any] = {
         "trace_id": trace_id,

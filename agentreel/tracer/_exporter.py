@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentreel._normalize import KIND, normalize_into
-from agentreel._redact import redact_attributes
+from agentreel._redact import redact_attributes, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.tracer._steps import release_trace
 
@@ -88,16 +88,16 @@ def record_from_span(
     if redact is not None:
         if scope_name != SCOPE:
             attributes = redact_attributes(attributes, redact)
-            name = redact(name)
+            name = redact_name(name, redact)
             if scope_name:
-                scope_name = redact(scope_name)
+                scope_name = redact_name(scope_name, redact)
         else:
             attributes = _redact_own(attributes, redact)
         if description:
             description = redact(description)
         if events:
             events = [
-                (n if n == "exception" else redact(n), t, redact_attributes(ea or {}, redact))
+                (redact_name(n, redact), t, redact_attributes(ea or {}, redact))
                 for n, t, ea in events
             ]
     # Null fields are left out: smaller segments, and readers take a missing field as null.
