@@ -220,3 +220,16 @@ def test_values_under_secret_names_are_masked_whole_in_mappings() -> None:
         "x-api-key": ["[REDACTED]", "[REDACTED]"],
         "n": 3,
     }
+
+
+def test_the_command_line_is_masked_with_the_value_after_a_secret_flag() -> None:
+    from agentreel._redact import redact_argv
+
+    argv = ["agent.py", "--password", "hunter2", "--api-key=sk-abcdefghij0123456789", "-v"]
+    assert redact_argv(argv, Redactor()) == [
+        "agent.py",
+        "--password",
+        "[REDACTED]",
+        "--api-key=[REDACTED]",
+        "-v",
+    ]
