@@ -30,12 +30,13 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentreel._errors import AgentreelError
 from agentreel._normalize import normalize_into
+from agentreel._redact import redact_attributes, redact_name
 from agentreel._spool import RECORD_FIELDS
 
 if TYPE_CHECKING:
@@ -126,6 +127,11 @@ def process_id_of(resource: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest()[:16]
 
 
+def _resource(attributes: dict[str, Any], redact: Callable[[str], str] | None) -> dict[str, Any]:
+    """A resource's attributes, masked before its process id is computed from them."""
+    return redact_attributes(attributes, redact) if redact is not None else attributes
+
+
 def _double(v: float) -> float | str:
     # JSON has no NaN or infinity; a spool segment holding one would be unreadable.
     return v if math.isfinite(v) else str(v)
@@ -147,8 +153,14 @@ def _record(
     events: list[dict[str, Any]],
     scope: str | None,
     process_id: str,
+    redact: Callable[[str], str] | None = None,
 ) -> None:
-    """Validate one span's times and append its record, built as `record_from_span` does."""
+    """Validate one span's times and append its record, built as `record_from_span` does.
+
+    With `redact`, the span's texts are masked first (attributes with their nested
+    maps and lists, name, status message, scope name, events' names and attributes),
+    so no field of the record is ever filled from an unmasked value.
+    """
     if start_ns is None:
         raise _BadSpan(f"span {span_id} has no start time")
     if start_ns > _MAX_NS or (end_ns is not None and end_ns > _MAX_NS):
@@ -156,6 +168,14 @@ def _record(
     if end_ns is not None and end_ns < start_ns:
         raise _BadSpan(f"span {span_id} ends before it starts")
     is_open = end_ns is None  # no end: read as a span still open, like a start record
+    if redact is not None:
+        attributes = redact_attributes(attributes, redact)
+        name = redact_name(name, redact)
+        status_message = redact(status_message) if status_message else status_message
+        scope = redact_name(scope, redact) if scope else scope
+        for e in events:
+            e["name"] = redact_name(e["name"], redact)
+            e["attributes"] = redact_attributes(e["attributes"], redact)
     rec: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -229,7 +249,13 @@ def _pb_id(raw: bytes, size: int, what: str, span: str) -> str:
     return raw.hex()
 
 
-def _pb_span(dec: Decoded, s: PbSpan, scope: str | None, process_id: str) -> None:
+def _pb_span(
+    dec: Decoded,
+    s: PbSpan,
+    scope: str | None,
+    process_id: str,
+    redact: Callable[[str], str] | None,
+) -> None:
     label = s.span_id.hex() or "(no id)"
     trace_id = _pb_id(s.trace_id, 16, "trace id", label)
     span_id = _pb_id(s.span_id, 8, "span id", label)
@@ -259,11 +285,15 @@ def _pb_span(dec: Decoded, s: PbSpan, scope: str | None, process_id: str) -> Non
         events=events,
         scope=scope,
         process_id=process_id,
+        redact=redact,
     )
 
 
-def decode_protobuf(body: bytes) -> Decoded:
+def decode_protobuf(body: bytes, redact: Callable[[str], str] | None = None) -> Decoded:
     """Decode a protobuf ``ExportTraceServiceRequest`` into spool records.
+
+    `redact` masks every text of every span and resource as it is decoded (see
+    `_record`).
 
     Example::
 
@@ -286,14 +316,14 @@ def decode_protobuf(body: bytes) -> Decoded:
         ) from None
     dec = Decoded()
     for rs in req.resource_spans:
-        resource = _pb_attributes(rs.resource.attributes)
+        resource = _resource(_pb_attributes(rs.resource.attributes), redact)
         pid = process_id_of(resource)
         placed = len(dec.records)
         for ss in rs.scope_spans:
             scope = ss.scope.name or None
             for s in ss.spans:
                 try:
-                    _pb_span(dec, s, scope, pid)
+                    _pb_span(dec, s, scope, pid, redact)
                 except _BadSpan as e:
                     dec.reject(str(e))
                 except _ODD_VALUES as e:
@@ -435,7 +465,13 @@ def _json_id(v: Any, size: int, what: str, span: str) -> str:
     return raw.hex()
 
 
-def _json_span(dec: Decoded, s: Any, scope: str | None, process_id: str) -> None:
+def _json_span(
+    dec: Decoded,
+    s: Any,
+    scope: str | None,
+    process_id: str,
+    redact: Callable[[str], str] | None,
+) -> None:
     if not isinstance(s, dict):
         raise _BadSpan("a span must be an object")
     raw_id = _get(s, "spanId")
@@ -479,11 +515,13 @@ def _json_span(dec: Decoded, s: Any, scope: str | None, process_id: str) -> None
         events=events,
         scope=scope,
         process_id=process_id,
+        redact=redact,
     )
 
 
-def decode_json_object(doc: Any) -> Decoded:
-    """Decode one parsed OTLP/JSON ``ExportTraceServiceRequest`` into spool records."""
+def decode_json_object(doc: Any, redact: Callable[[str], str] | None = None) -> Decoded:
+    """Decode one parsed OTLP/JSON ``ExportTraceServiceRequest`` into spool records
+    (masked with `redact` as they are decoded, as in `decode_protobuf`)."""
     if not isinstance(doc, dict):
         raise OTLPDecodeError(
             "an OTLP/JSON trace request must be a JSON object with a resourceSpans array"
@@ -494,7 +532,7 @@ def decode_json_object(doc: Any) -> Decoded:
         for raw_rs in rss:
             rs = _obj(raw_rs, "an item of resourceSpans")
             res = _obj(_get(rs, "resource"), "resource")
-            resource = _json_attributes(_list(res, "attributes", "resource"))
+            resource = _resource(_json_attributes(_list(res, "attributes", "resource")), redact)
             pid = process_id_of(resource)
             placed = len(dec.records)
             # instrumentationLibrarySpans: the name before OTLP 0.15, still in old files
@@ -508,7 +546,7 @@ def decode_json_object(doc: Any) -> Decoded:
                 scope = scope if isinstance(scope, str) and scope else None
                 for s in _list(ss, "spans", "scopeSpans"):
                     try:
-                        _json_span(dec, s, scope, pid)
+                        _json_span(dec, s, scope, pid, redact)
                     except _BadSpan as e:
                         dec.reject(str(e))
                     except _ODD_VALUES as e:
@@ -521,8 +559,9 @@ def decode_json_object(doc: Any) -> Decoded:
     return dec
 
 
-def decode_json(body: bytes | str) -> Decoded:
-    """Decode an OTLP/JSON ``ExportTraceServiceRequest`` body into spool records.
+def decode_json(body: bytes | str, redact: Callable[[str], str] | None = None) -> Decoded:
+    """Decode an OTLP/JSON ``ExportTraceServiceRequest`` body into spool records
+    (masked with `redact` as they are decoded, as in `decode_protobuf`).
 
     Example::
 
@@ -532,4 +571,4 @@ def decode_json(body: bytes | str) -> Decoded:
         doc = json.loads(body)
     except (ValueError, RecursionError) as e:
         raise OTLPDecodeError(f"the body is not valid JSON ({e})") from None
-    return decode_json_object(doc)
+    return decode_json_object(doc, redact)

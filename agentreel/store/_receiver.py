@@ -442,7 +442,10 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return None
         try:
-            decoded = decode_protobuf(body) if ctype == _PROTOBUF else decode_json(body)
+            redact = self.server.spooler.redact  # masked while decoded, before anything is read
+            decoded = (
+                decode_protobuf(body, redact) if ctype == _PROTOBUF else decode_json(body, redact)
+            )
         except OTLPDecodeError as e:
             self._error(400, str(e))
             return None

@@ -3,7 +3,7 @@
 The receiver and the importer write what they decode exactly as an agent's
 process does: one immutable segment per batch, written atomically, plus one
 ``spool/processes/<process_id>.json`` per resource, so the drain treats a span
-sent over OTLP like one recorded in-process, redacted the same way as a span
+sent over OTLP like one recorded in-process, masked the same way as a span
 another instrumentation made in an agent's process. Neither ever opens DuckDB.
 """
 
@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agentreel._redact import redact_record
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.store._otlp import Decoded
 
@@ -46,14 +45,15 @@ class Spooler:
 
     With `heartbeat`, each write also touches ``spool/live/<process_id>`` for the
     processes in the batch, so a trace whose root span has not arrived yet shows as
-    running rather than interrupted while its sender keeps sending. `redact` masks
-    each record (payloads, messages, attributes, event attributes) before it is
-    written.
+    running rather than interrupted while its sender keeps sending. `redact` is the
+    redactor the batches it writes are decoded with: records are masked while they
+    are decoded (``decode_json(body, spooler.redact)``), before any field is read
+    from an attribute, and written as they come.
 
     Example::
 
-        spooler = Spooler(SpoolPaths(".agentreel"))
-        spooler.write(decode_json(body))
+        spooler = Spooler(SpoolPaths(".agentreel"), redact=Redactor())
+        spooler.write(decode_json(body, spooler.redact))
     """
 
     def __init__(
@@ -80,9 +80,6 @@ class Spooler:
         alike; a batch of ended spans is one segment.
         """
         self._write_processes(decoded.resources)
-        if self.redact is not None:
-            for rec in decoded.records:
-                redact_record(rec, self.redact)
         ended = [r for r in decoded.records if r["end_ns"] is not None]
         still_open = [r for r in decoded.records if r["end_ns"] is None]
         written: list[Path] = []

@@ -230,7 +230,7 @@ def import_otlp_json(
         for p in checked:
             for n, doc in _requests(p):
                 try:
-                    dec = decode_json_object(doc)
+                    dec = decode_json_object(doc, redactor)
                 except OTLPDecodeError as e:
                     raise OTLPDecodeError(f"{p}, line {n}: {e}") from None
                 report.requests += 1

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentreel._normalize import KIND, normalize_into
-from agentreel._redact import redact_record, redact_value
+from agentreel._redact import redact_attributes, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.tracer._steps import release_trace
 
@@ -70,23 +70,45 @@ def record_from_span(
 ) -> dict[str, Any]:
     """The spool record of one span (a start record when `open_`).
 
-    `redact` is applied to spans other instrumentation made (agentreel's own spans
-    were redacted when their payloads were captured): to every string attribute,
-    the payloads, error messages and event attributes.
+    With `redact`, everything the span holds is masked before any field of the record
+    is read from it: for spans other instrumentation made, every attribute (keys, and
+    values in lists), the name, the scope's name, the status message and every event's
+    name and attributes; for agentreel's own spans, the same minus the payloads
+    (masked when captured) and the attributes agentreel sets from code.
     """
     c = s.get_span_context()
     assert c is not None
     st = s.status
     scope = s.instrumentation_scope
+    scope_name = scope.name if scope is not None else None
+    name = s.name
+    description = st.description
+    attributes = _attributes(s)
+    events = [(e.name, e.timestamp, e.attributes) for e in s.events] if s.events else None
+    if redact is not None:
+        if scope_name != SCOPE:
+            attributes = redact_attributes(attributes, redact)
+            name = redact_name(name, redact)
+            if scope_name:
+                scope_name = redact_name(scope_name, redact)
+        else:
+            attributes = _redact_own(attributes, redact)
+        if description:
+            description = redact(description)
+        if events:
+            events = [
+                (redact_name(n, redact), t, redact_attributes(ea or {}, redact))
+                for n, t, ea in events
+            ]
     # Null fields are left out: smaller segments, and readers take a missing field as null.
     rec: dict[str, Any] = {
         "trace_id": f"{c.trace_id:032x}",
         "span_id": f"{c.span_id:016x}",
-        "name": s.name,
+        "name": name,
         "span_kind": _SPAN_KIND[s.kind],
         "start_ns": s.start_time,
         "status": "unset" if open_ else _STATUS[st.status_code],
-        "scope": scope.name if scope is not None else None,
+        "scope": scope_name,
         "process_id": process_id,
     }
     p = s.parent
@@ -94,32 +116,29 @@ def record_from_span(
         rec["parent_span_id"] = f"{p.span_id:016x}"
     if not open_:
         rec["end_ns"] = s.end_time
-    if st.description:
-        rec["status_message"] = st.description
-    normalize_into(rec, _attributes(s))
-    if s.events:
-        events = []
-        for e in s.events:
-            ea = dict(e.attributes or {})
-            events.append({"name": e.name, "time_ns": e.timestamp, "attributes": ea})
-            if e.name == "exception":
+    if description:
+        rec["status_message"] = description
+    normalize_into(rec, attributes)
+    if events:
+        out = []
+        for n, t, ea in events:
+            ea = dict(ea or {})
+            out.append({"name": n, "time_ns": t, "attributes": ea})
+            if n == "exception":
                 if rec.get("error_type") is None and ea.get("exception.type") is not None:
                     rec["error_type"] = ea["exception.type"]
                 if rec.get("error_message") is None and ea.get("exception.message") is not None:
                     rec["error_message"] = ea["exception.message"]
-        rec["events"] = events
-    if rec["status"] == "error" and rec.get("error_message") is None and st.description:
-        rec["error_message"] = st.description
-    if redact is not None:
-        if rec["scope"] != SCOPE:
-            redact_record(rec, redact)
-        else:
-            _redact_own(rec, redact)
+        rec["events"] = out
+    if rec["status"] == "error" and rec.get("error_message") is None and description:
+        rec["error_message"] = description
     return rec
 
 
 #: Attributes of agentreel's own spans that need no redaction here: set from code
-#: (names of functions, models, kinds, counts), or payloads redacted when captured.
+#: (names of functions, models, kinds, counts, hashes), or payloads masked when
+#: captured. Where the user gives such a value (a `span()` name, `set_model`), it is
+#: masked when it is given.
 _REDACTED_OR_FROM_CODE = frozenset(
     (
         "agentreel.input",
@@ -127,6 +146,7 @@ _REDACTED_OR_FROM_CODE = frozenset(
         "agentreel.span.kind",
         "agentreel.llm.name",
         "agentreel.retriever.name",
+        "agentreel.request.hash",
         "gen_ai.operation.name",
         "gen_ai.agent.name",
         "gen_ai.tool.name",
@@ -139,29 +159,30 @@ _REDACTED_OR_FROM_CODE = frozenset(
 )
 
 
-def _redact_own(rec: dict[str, Any], redact: Callable[[str], str]) -> None:
-    """Mask what was set on agentreel's own spans other than by capture.
+_OWN_PREFIXES = ("agentreel.", "gen_ai.")
 
-    Attributes set through `SpanHandle.set_attribute` or OpenTelemetry's API, run
-    names and tags, status messages and events (the only costs are on spans that
-    carry such values: the attributes set from code are skipped by name).
+
+def _redact_own(attributes: Mapping[str, Any], redact: Callable[[str], str]) -> Mapping[str, Any]:
+    """The attributes of one of agentreel's own spans with what was set other than by
+    capture masked: values given to `SpanHandle.set_attribute(s)` or OpenTelemetry's
+    API, run names and tags. The attributes set from code are skipped by name, so a
+    span that carries nothing else costs one set lookup per attribute and no copy.
     """
     masked: dict[str, Any] | None = None
-    for k, v in rec["attributes"].items():
-        if k not in _REDACTED_OR_FROM_CODE and isinstance(v, str | tuple | list):
+    for k, v in attributes.items():
+        if k in _REDACTED_OR_FROM_CODE:
+            continue
+        # a string, or any value under a name of the user's (its key may hold a secret)
+        if isinstance(v, str | tuple | list) or not k.startswith(_OWN_PREFIXES):
             if masked is None:
                 masked = {}
-            masked[k] = redact_value(v, redact)
-    if masked:  # a new mapping: never write into the span's own
-        rec["attributes"] = {**rec["attributes"], **masked}
-        if "agentreel.run.name" in masked:  # a run's span is named after the run
-            rec["name"] = redact(rec["name"])
-    if rec.get("status_message") is not None:
-        rec["status_message"] = redact(rec["status_message"])
-    if rec.get("error_message") is not None:
-        rec["error_message"] = redact(rec["error_message"])
-    for e in rec.get("events") or ():
-        e["attributes"] = {k: redact_value(v, redact) for k, v in e["attributes"].items()}
+            masked[k] = v
+    if not masked:
+        return attributes
+    # a new mapping (never write into the span's own), without the keys masked
+    out = {k: v for k, v in attributes.items() if k not in masked}
+    out.update(redact_attributes(masked, redact))
+    return out
 
 
 class SpoolFaults:

@@ -108,6 +108,12 @@ class SpanHandle:
         self, request: str | None = None, response: str | None = None, provider: str | None = None
     ) -> None:
         """Record the model asked for, the model that answered, and the provider."""
+        rec = _recorder.recorder()
+        redact = rec.redactor if rec is not None else None
+        if redact is not None:  # these attributes are not masked again when written
+            request = redact(request) if isinstance(request, str) else request
+            response = redact(response) if isinstance(response, str) else response
+            provider = redact(provider) if isinstance(provider, str) else provider
         if request is not None:
             self.span.set_attribute("gen_ai.request.model", request)
         if response is not None:

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from agentreel._errors import ConfigError
-from agentreel._redact import Redactor, redactor_from
+from agentreel._redact import Redactor, redact_argv, redact_attributes, redactor_from
 from agentreel._spool import SpoolPaths, write_atomic
 from agentreel.tracer._capture import DEFAULT_MAX_PAYLOAD
 from agentreel.tracer._exporter import SCOPE, OpenSpanProcessor, SpoolExporter, SpoolFaults
@@ -192,6 +192,9 @@ class Recorder:
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in resource.attributes.items()
             },
         }
+        if self.redactor is not None:  # a key given on the command line, say
+            info["argv"] = redact_argv(info["argv"], self.redactor)
+            info["resource"] = redact_attributes(info["resource"], self.redactor)
         return json.dumps(info).encode()
 
     @property

@@ -67,6 +67,14 @@ class _SpanScope:
         self.__exit__(et, exc, tb)
 
 
+def _masked(name: str) -> str:
+    """A name given at run time, through the recorder's redactor: the span's name, and
+    the agent or tool name read from it, are masked before anything copies them."""
+    rec = _recorder.recorder()
+    redact = rec.redactor if rec is not None else None
+    return redact(name) if redact is not None and isinstance(name, str) else name
+
+
 def span(
     name: str, kind: str = "other", *, input: Any = None, attributes: dict[str, Any] | None = None
 ) -> _SpanScope:
@@ -83,6 +91,7 @@ def span(
     """
     if kind not in KINDS:
         raise ConfigError(f"span kind {kind!r} is not one of {', '.join(KINDS)}")
+    name = _masked(name)
     attrs: dict[str, Any] = {KIND: kind}
     op = _OPERATIONS.get(kind)
     if op:
@@ -113,6 +122,7 @@ def run(name: str, *, tags: dict[str, _TagValue] | None = None, input: Any = Non
     """
     if not isinstance(name, str) or not name:
         raise ConfigError("agentreel.run() needs a non-empty name")
+    name = _masked(name)
     attrs: dict[str, Any] = {KIND: "chain", "agentreel.run.name": name}
     if tags:
         for k, v in tags.items():
