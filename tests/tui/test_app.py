@@ -122,7 +122,9 @@ def test_runs_screen_lists_filters_and_sorts(demo_dir: Path) -> None:
         await pilot.press(*"status:error")
         await pilot.press("enter")
         await until(pilot, lambda: runs_table(pilot).row_count == n_errors)
-        assert {cell_text(table, i, "status") for i in range(table.row_count)} == {"✗ error"}  # an error carries a glyph, not only a colour
+        assert {cell_text(table, i, "status") for i in range(table.row_count)} == {
+            "✗ error"
+        }  # an error carries a glyph, not only a colour
         # a bad filter says what is wrong and keeps the table
         await pilot.press("slash")
         await pilot.press("ctrl+a", "ctrl+k", *"colour:red", "enter")
