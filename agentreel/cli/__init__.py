@@ -5,9 +5,11 @@ Errors a user can cause print one line to stderr and exit with code 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +41,28 @@ def handles_errors(fn: F) -> F:
             _fail(str(e))
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def removed_on_failure(store_dir: Path) -> Iterator[Callable[[], None]]:
+    """Remove `store_dir` again if the block fails and the directory did not exist before.
+
+    A command that fails (a port in use, a file that is not OTLP/JSON) must not leave
+    behind a store directory the user never had. The block may call the function it
+    is given once the directory holds something worth keeping (a server has started).
+    """
+    existed = store_dir.exists()
+    keep = [existed]
+
+    def kept() -> None:
+        keep[0] = True
+
+    try:
+        yield kept
+    except BaseException:
+        if not keep[0]:
+            shutil.rmtree(store_dir, ignore_errors=True)
+        raise
 
 
 #: How long a command waits for a store another agentreel process holds for a moment.
