@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from agentreel._fmt import fmt_time
 from tests.test_cli import cli
 
 
@@ -75,3 +77,40 @@ def test_serve_on_a_port_in_use_fails_and_creates_no_store(tmp_path: Path, busy_
     assert r.returncode == 2
     assert f"cannot listen on 127.0.0.1:{busy_port}" in r.stderr
     assert not store.exists()
+
+
+def _otlp_runs(ids_and_names: list[tuple[str, str, int]]) -> str:
+    spans = [
+        {
+            "traceId": trace_id,
+            "spanId": f"{i + 1:016x}",
+            "name": name,
+            "startTimeUnixNano": str(start),
+            "endTimeUnixNano": str(start + 1_000_000),
+        }
+        for i, (trace_id, name, start) in enumerate(ids_and_names)
+    ]
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+
+
+def test_an_ambiguous_run_id_prefix_lists_the_runs_it_matches(tmp_path: Path) -> None:
+    t0 = 1_790_000_000_000_000_000  # 2026-09-21 14:13:20 UTC
+    runs = [(f"abcd{i:02x}" + "0" * 26, f"agent-{i}", t0 + i * 1_000_000_000) for i in range(7)]
+    runs.append(("abce" + "0" * 28, "other", t0))
+    f = tmp_path / "runs.json"
+    f.write_text(_otlp_runs(runs))
+    store = tmp_path / "store"
+    assert cli("import", str(f), "--dir", str(store)).returncode == 0
+    r = cli("show", "abcd", "--dir", str(store))
+    assert r.returncode == 2
+    message = " ".join(r.stderr.split())
+    assert message.startswith("error: run id prefix 'abcd' matches 7 runs (")
+    newest_five = [  # start times in the local zone, as `agentreel runs` shows them
+        f"abcd{i:02x}000000 agent-{i} started {fmt_time(datetime(2026, 9, 21, 14, 13, 20 + i))}"
+        for i in (6, 5, 4, 3, 2)
+    ]
+    assert "; ".join(newest_five) + "; and 2 more); give more digits" in message
+    assert "other" not in message
+    r = cli("show", "abce", "--dir", str(store), "--json")  # a unique prefix still resolves
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["run"]["name"] == "other"

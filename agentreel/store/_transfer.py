@@ -155,7 +155,9 @@ def _requests(p: Path) -> Iterator[tuple[int, Any]]:
             numbered = lines()
             first_no, first = next(((n, ln) for n, ln in numbered if ln.strip()), (0, b""))
             if not first:
-                raise OTLPDecodeError(f"{p} is not OTLP/JSON: it holds no request (it is empty or blank)")
+                raise OTLPDecodeError(
+                    f"{p} is not OTLP/JSON: it holds no request (it is empty or blank)"
+                )
             try:
                 doc = json.loads(first)
             except (ValueError, RecursionError):  # not one object per line: one document
