@@ -189,9 +189,13 @@ def _check(kw: dict[str, Any]) -> int:
         c = report.counts()
         click.echo(f"agentreel check: {report.status} ({c['error']} errors, {c['warn']} warnings)")
     else:
-        # crop=False: without a terminal the tables are plain lines as long as they need
-        Console(highlight=False, soft_wrap=False).print(
-            render_text(report, only_failures=kw["failures_only"]), crop=False
+        # crop=False, and soft wrap without a terminal: the tables are plain lines as long
+        # as they need, and the header is not broken across lines of a CI log
+        out = Console(highlight=False)
+        out.print(
+            render_text(report, only_failures=kw["failures_only"]),
+            crop=False,
+            soft_wrap=not out.is_terminal,
         )
     if on_github and fmt in ("text", "markdown"):
         click.echo(github_annotations(report), nl=False)

@@ -9,7 +9,16 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli import (
+    CLI_WAIT_S,
+    dir_option,
+    err_console,
+    handles_errors,
+    invoked_as,
+    json_option,
+    main,
+    store_args,
+)
 from agentreel.cli._render import runs_table, span_tree, to_json
 from agentreel.store import IngestReport, Store, spool_status
 from agentreel.store import rebuild as rebuild_store
@@ -89,7 +98,11 @@ def _warn_rejected(report: IngestReport) -> None:
     help="How many runs to record.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="First seed; run i uses seed+i."
+    "--seed",
+    type=int,
+    default=1,  # agentreel.demo.DEFAULT_SEED (not imported: the CLI starts without the tracer)
+    show_default=True,
+    help="First seed; run i uses seed+i.",
 )
 @click.option(
     "--latency",
@@ -116,10 +129,13 @@ def demo(n_runs: int, seed: int, latency: float, store_dir: Path, as_json: bool)
         if as_json:
             click.echo(to_json(runs))
             return
-        console.print(runs_table(runs, console.width))
+        console.print(runs_table(runs), crop=False)
         first = runs["run_id"][0][:12] if runs.height else ""
+        hint = f"{invoked_as()} show {first}{store_args(store_dir)}"
         console.print(
-            f"[dim]recorded {runs.height} runs in {store_dir}; read one with[/] agentreel show {first}"
+            f"[dim]recorded {runs.height} runs in {escape(str(store_dir))}; read one with[/] "
+            f"{escape(hint)}",
+            soft_wrap=True,
         )
 
 
@@ -210,10 +226,10 @@ def runs(
         console.print(
             "no runs match"
             if (status or name or tags or since or until or query)
-            else "no runs recorded yet; try `agentreel demo`"
+            else f"no runs recorded yet; try `{invoked_as()} demo`"
         )
     else:
-        console.print(runs_table(df, console.width))
+        console.print(runs_table(df), crop=False)
 
 
 @main.command()
@@ -233,7 +249,7 @@ def show(run_id: str, store_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(to_json({"run": run, "spans": tree, "events": events}))
     else:
-        console.print(span_tree(run, tree, console.width))
+        console.print(span_tree(run, tree), crop=False)
 
 
 def _mb(n: int) -> str:
@@ -275,7 +291,7 @@ def gc(
         f"{report.segments} archived spool segments"
     )
     if shown is not None and shown.height:
-        console.print(runs_table(shown, console.width))
+        console.print(runs_table(shown), crop=False)
         if len(report.runs) > shown.height:
             console.print(f"[dim]... and {len(report.runs) - shown.height} more[/]")
     size = f"{_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"

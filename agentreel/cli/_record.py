@@ -81,5 +81,5 @@ def record(
                 "agentreel: the program recorded no runs (is it a Python program using a supported framework?)"
             )
         else:
-            err_console.print(runs_table(runs, err_console.width))
+            err_console.print(runs_table(runs), crop=False)
     sys.exit(128 - code if code < 0 else code)  # killed by signal N: 128 + N, as shells do
