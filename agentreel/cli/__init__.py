@@ -117,7 +117,7 @@ json_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
-@click.version_option(package_name="agentreel")
+@click.version_option(package_name="agentreel", prog_name="agentreel")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """agentreel: a flight recorder for AI agent runs.
