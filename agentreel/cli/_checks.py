@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
-from agentreel.cli._commands import _open_fresh
+from agentreel.cli._commands import _open_fresh, read_only_for_me
 from agentreel.store import Store
 
 F = Callable[..., Any]
@@ -173,7 +173,13 @@ def _check(kw: dict[str, Any]) -> int:
             only=kw["only"],
             loaded=store.close,
         )
-    if not kw["no_save"]:
+    if not kw["no_save"] and read_only_for_me(kw["store_dir"]):
+        err_console.print(
+            "[dim]note: the results are not saved in the check history (the store is read-only for you)[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif not kw["no_save"]:
         with Store.open(kw["store_dir"], wait=CLI_WAIT_S) as store:
             save_results(store, report)
     fmt = "json" if kw["as_json"] else kw["fmt"]
