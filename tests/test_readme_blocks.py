@@ -11,8 +11,9 @@ marked in the Markdown, on the line before its fence:
 and is reported here as skipped, with that reason. Blocks that call a model reach
 nothing beyond this machine: OpenAI and Anthropic clients are pointed at a scripted
 server on 127.0.0.1 (`model` below) through their own environment
-variables (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`), and every HTTP proxy variable names
-a closed local port, so a client that ignores those still cannot reach the network.
+variables (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`), and every HTTP proxy variable names a
+local server that refuses and notes each request, so a client that ignores those cannot
+reach the network, and the test sees that it tried.
 
 The README's shell blocks are checked too: each `agentreel ...` line a user is told to
 type runs, with the Quickstart's run id in place of the example's, against the
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from agentreel.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -75,18 +78,17 @@ def blocks(page: Path) -> list[Block]:
 PYTHON_BLOCKS = [b for page in PAGES for b in blocks(page) if b.lang == "python"]
 
 
-def _env(home: Path, model: Model | None = None) -> dict[str, str]:
+def _env(home: Path, model: Model | None = None, proxy: str = "127.0.0.1:9") -> dict[str, str]:
     env = {
         "PATH": f"{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",  # as an active virtualenv has it
         "HOME": str(home),
         "COLUMNS": "120",
         "LANG": "C.UTF-8",
         # nothing leaves this machine: a client that ignores the base URLs meets a closed port
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "ALL_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": f"http://{proxy}",
+        "HTTPS_PROXY": f"http://{proxy}",
+        "ALL_PROXY": f"http://{proxy}",
         "NO_PROXY": "127.0.0.1,localhost",
-        "OPENAI_AGENTS_DISABLE_TRACING": "1",  # the SDK's own export to the vendor
     }
     if "PYTHONPATH" in os.environ:  # a test run against a source tree
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
@@ -225,6 +227,34 @@ def model() -> Iterator[Model]:
         t.join(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[list[str]]:
+    """A "proxy" on 127.0.0.1 that refuses every request and notes what was asked of it:
+    whatever tries to leave this machine through the proxy variables is caught here."""
+    asked: list[str] = []
+
+    class Refuse(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _refuse(self) -> None:
+            asked.append(f"{self.command} {self.path}")
+            self.send_error(403)
+
+        do_CONNECT = do_GET = do_POST = do_PUT = _refuse
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    asked.append(f"127.0.0.1:{server.server_address[1]}")  # asked[0]: where it listens
+    try:
+        yield asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(timeout=5)
+
+
 @pytest.mark.parametrize(
     "block",
     [
@@ -237,16 +267,20 @@ def model() -> Iterator[Model]:
     ],
 )
 def test_a_python_block_runs_as_written(
-    block: Block, quickstart_dir: Path, model: Model, tmp_path: Path
+    block: Block, quickstart_dir: Path, model: Model, proxy: list[str], tmp_path: Path
 ) -> None:
     shutil.copytree(quickstart_dir, tmp_path, dirs_exist_ok=True)
     (tmp_path / "block.py").write_text(block.code)
     model.take()
-    p = _run(tmp_path, [sys.executable, "block.py"], _env(tmp_path, model))
+    p = _run(tmp_path, [sys.executable, "block.py"], _env(tmp_path, model, proxy[0]))
     assert p.returncode == 0, f"{block.id} failed:\n{p.stdout}\n{p.stderr}"
+    assert proxy[1:] == [], f"{block.id} tried to reach the network"
     asked = model.take()
     if re.search(r"run_sync\(|\.create\(", block.code):  # it calls a model: the scripted one
         assert asked, f"{block.id} called no model on 127.0.0.1"
+        with Store.open(tmp_path / ".agentreel") as store:
+            store.ingest()
+            assert store.runs().height > 1, f"{block.id} recorded no run of its own"
 
 
 def test_every_python_block_is_run_or_says_why_not() -> None:
