@@ -1,9 +1,9 @@
 """A store the user may read but not write is still read: runs, show, export, check.
 
 The reading commands open it read-only and leave the spool alone, saying how many
-segments were not ingested. Root ignores file modes, so the first test denies writing
-through `os.access` (what the commands ask); the second uses real modes and runs
-where file modes bind.
+segments were not ingested. The first test denies writing through `os.access` (what
+the commands ask), in process; the second makes the store really read-only: a read-only
+bind mount for root (whom file modes do not stop), file modes for anyone else.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ import agentreel
 from agentreel.cli import main
 from agentreel.demo import run_demo
 from agentreel.store import Store, spool_status
-from tests.test_cli import cli
+from tests.test_cli import ROOT
 
 
 @pytest.fixture
@@ -88,21 +91,78 @@ def test_reading_commands_read_a_store_they_may_not_write(
         assert store.check_results().is_empty()
 
 
-@pytest.mark.skipif(
-    os.geteuid() == 0, reason="root writes whatever the file modes say; run as another user"
-)
-def test_a_store_with_no_write_permission_is_read(store_dir: Path) -> None:
-    paths = [store_dir, *store_dir.rglob("*")]
-    modes = {p: p.stat().st_mode for p in paths}
+_MOUNT_READ_ONLY = 'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && shift 2 && exec "$@"'
+
+
+def _read_only_cli(store_dir: Path, view: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`agentreel` run on a read-only view of `store_dir` at `view`: a read-only bind mount
+    in a mount namespace of its own for root (whom file modes do not stop), else the
+    store's own files with the write bits taken away."""
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "120", "HOME": str(view.parent)}
+    if os.geteuid() != 0:
+        for p in [store_dir, *store_dir.rglob("*")]:
+            p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o222)
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "agentreel", *args, "--dir", str(store_dir)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=ROOT,
+                env=env,
+            )
+
+        return run
+    view.mkdir()
+    prefix = ["unshare", "-m", "sh", "-c", _MOUNT_READ_ONLY, "sh", str(store_dir), str(view)]
     try:
-        for p in paths:
-            p.chmod(stat.S_IMODE(modes[p]) & ~0o222)
-        r = cli("runs", "--json", "--dir", str(store_dir))
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except OSError:
+        pytest.skip("no unshare here to make a read-only view of the store")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a read-only mount here: {probe.stderr.decode().strip()}")
+
+    def run_in_view(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "agentreel", *args, "--dir", str(view)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env=env,
+        )
+
+    return run_in_view
+
+
+def test_a_store_on_a_read_only_file_system_or_without_write_permission_is_read(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    modes = {p: p.stat().st_mode for p in [store_dir, *store_dir.rglob("*")]}
+    pending = spool_status(store_dir).pending_segments
+    try:
+        agentreel_ro = _read_only_cli(store_dir, tmp_path / "view")
+        r = agentreel_ro("runs", "--json")
         assert r.returncode == 0, r.stderr
-        assert len(json.loads(r.stdout)) == 2
-        assert "spool segment(s) not ingested" in r.stderr
-        r = cli("show", json.loads(r.stdout)[0]["run_id"], "--dir", str(store_dir))
+        runs = json.loads(r.stdout)
+        assert len(runs) == 2
+        assert f"read-only for you: {pending} spool segment(s) not ingested" in " ".join(
+            r.stderr.split()
+        )
+        r = agentreel_ro("show", runs[0]["run_id"][:8])
         assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("research  ")
+        r = agentreel_ro("export", "--out", str(tmp_path / "out.jsonl"), "--json")
+        assert r.returncode == 0, r.stderr
+        r = agentreel_ro("check")
+        assert r.returncode in (0, 1), r.stderr
+        assert "not saved in the check history" in " ".join(r.stderr.split())
+        r = agentreel_ro("gc")  # writes: refused in one line
+        assert r.returncode == 2
+        assert r.stderr.startswith("error: ")
+        assert "Traceback" not in r.stderr
     finally:
-        for p in paths:
-            p.chmod(stat.S_IMODE(modes[p]))
+        for p, mode in modes.items():
+            p.chmod(stat.S_IMODE(mode))
+    assert spool_status(store_dir).pending_segments == pending  # left for the store's owner
