@@ -2,7 +2,7 @@
 
 Run by hand (not in CI)::
 
-    /work/venv/bin/python bench/bench_checkpoint.py     # about a minute
+    .venv/bin/python bench/bench_checkpoint.py     # about a minute
 
 A spool of 400,000 spans is recorded once with the real tracer (the program of
 bench_drain.py). It is then drained, twice over from fresh copies, the way the TUI

@@ -2,7 +2,7 @@
 
 Run by hand (not in CI)::
 
-    /work/venv/bin/python bench/bench_checks.py     # about a minute
+    .venv/bin/python bench/bench_checks.py     # about a minute
 
 A store of 20,000 runs x 50 spans is written straight into DuckDB with
 `bench/_synthetic.py` (not timed), and a baseline store of 5,000 other runs, whose

@@ -2,7 +2,7 @@
 
 Run by hand (not in CI)::
 
-    /work/venv/bin/python bench/bench_conversation.py     # about half a minute
+    .venv/bin/python bench/bench_conversation.py     # about half a minute
 
 For each length T (turns), one run is recorded with the real tracer: an agent that,
 turn after turn, adds a user message, calls an ``@agentreel.llm`` function with the

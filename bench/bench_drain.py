@@ -2,7 +2,7 @@
 
 Run by hand (not in CI)::
 
-    /work/venv/bin/python bench/bench_drain.py     # about a minute
+    .venv/bin/python bench/bench_drain.py     # about a minute
 
 A spool of 200,000 spans is recorded once with the real tracer (runs of an agent
 calling an LLM and tools). Each repeat drains a fresh copy of it:

@@ -2,8 +2,8 @@
 
 Run by hand from the repository root (it loads both cores for a few minutes)::
 
-    /work/venv/bin/python bench/bench_load.py                 # 16 x 50,000 spans, 32 senders
-    /work/venv/bin/python bench/bench_load.py --spans 3000 --rate 400  # the test's load
+    .venv/bin/python bench/bench_load.py                 # 16 x 50,000 spans, 32 senders
+    .venv/bin/python bench/bench_load.py --spans 3000 --rate 400  # the test's load
 
 Part 1 (recording): 16 processes record 50,000 spans each through the real tracer,
 flat out, while the TUI's live view (headless, refreshing every 0.25 s), a loop of

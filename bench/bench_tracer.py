@@ -2,8 +2,8 @@
 
 Run by hand (not in CI)::
 
-    /work/venv/bin/python bench/bench_tracer.py            # about 20 s
-    /work/venv/bin/python bench/bench_tracer.py --profile  # plus where agentreel's time goes
+    .venv/bin/python bench/bench_tracer.py            # about 20 s
+    .venv/bin/python bench/bench_tracer.py --profile  # plus where agentreel's time goes
 
 *ours*: N calls of a decorated sync function recording into a fresh spool, plus
 ``agentreel.flush()`` (so turning spans into records and writing segments is

@@ -2,7 +2,7 @@
 
 Run by hand from the repository root::
 
-    /work/venv/bin/python bench/bench_tui.py          # about a minute, most of it building stores
+    .venv/bin/python bench/bench_tui.py          # about a minute, most of it building stores
 
 Goals: the runs screen shows its first rows within 1 s on a store of 1,000,000 spans in
 20,000 runs; a run of 10,000 spans opens within 0.5 s and scrolls without lag. The app

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import agentreel
-from agentreel.demo import run_demo
+from agentreel.demo import DEFAULT_SEED, run_demo
 from agentreel.store import Store
 
 
@@ -70,3 +76,52 @@ def test_demo_runs_show_what_real_agents_do(tmp_path: Path) -> None:
         ok = runs.filter(pl.col("status") == "ok").row(0, named=True)
         assert ok["output"]
         assert "Answer:" in ok["output"]
+
+
+def _demo_cli(cwd: Path, exe: str, *args: str, path: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": path, "HOME": str(cwd), "COLUMNS": "120"}
+    if "PYTHONPATH" in os.environ:  # a test run against a source tree
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run(
+        [exe, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_default_demo_records_a_failed_run(tmp_path: Path) -> None:
+    exe = sys.executable
+    r = _demo_cli(tmp_path, exe, "-m", "agentreel", "demo", "--json", path="/usr/bin:/bin")
+    assert r.returncode == 0, r.stderr
+    assert [run["tags"]["seed"] for run in json.loads(r.stdout)] == [5, 4, 3, 2, 1]
+    failed = _demo_cli(
+        tmp_path,
+        exe,
+        "-m",
+        "agentreel",
+        "runs",
+        "-q",
+        "status:error",
+        "--json",
+        path="/usr/bin:/bin",
+    )
+    assert [run["tags"]["seed"] for run in json.loads(failed.stdout)] == [DEFAULT_SEED + 4]
+
+
+@pytest.mark.parametrize("on_path", [False, True])
+def test_the_demo_hint_is_a_command_that_works_in_the_same_shell(
+    tmp_path: Path, on_path: bool
+) -> None:
+    bin_dir = Path(sys.executable).parent
+    script = bin_dir / "agentreel"
+    if not script.is_file():
+        pytest.skip("the agentreel command is not installed next to this interpreter")
+    path = f"{bin_dir}:/usr/bin:/bin" if on_path else "/usr/bin:/bin"
+    exe = "agentreel" if on_path else str(script)
+    r = _demo_cli(tmp_path, exe, "demo", "--runs", "2", path=path)
+    assert r.returncode == 0, r.stderr
+    hint = " ".join(r.stdout.split()).split("read one with ", 1)[1]
+    words = shlex.split(hint)
+    assert words[0] == exe  # the name on the PATH, or the path of the script that ran
+    assert words[1] == "show"
+    shown = _demo_cli(tmp_path, *words, path=path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("research  ")

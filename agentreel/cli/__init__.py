@@ -5,9 +5,13 @@ Errors a user can cause print one line to stderr and exit with code 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import shlex
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +45,60 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def removed_on_failure(store_dir: Path) -> Iterator[Callable[[], None]]:
+    """Remove `store_dir` again if the block fails and the directory did not exist before.
+
+    A command that fails (a port in use, a file that is not OTLP/JSON) must not leave
+    behind a store directory the user never had. The block may call the function it
+    is given once the directory holds something worth keeping (a server has started).
+    """
+    existed = store_dir.exists()
+    keep = [existed]
+
+    def kept() -> None:
+        keep[0] = True
+
+    try:
+        yield kept
+    except BaseException:
+        if not keep[0]:
+            shutil.rmtree(store_dir, ignore_errors=True)
+        raise
+
+
+def invoked_as() -> str:
+    """How to type this command again in the user's shell, for the hints it prints.
+
+    ``agentreel`` when that name on the PATH is the program running now; otherwise
+    the path it was started by (``.venv/bin/agentreel`` before the virtualenv is
+    activated), or ``python -m agentreel`` with the interpreter's path.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    on_path = shutil.which("agentreel")
+    if os.path.basename(argv0) == "__main__.py":  # python -m agentreel
+        if on_path and os.path.dirname(on_path) == os.path.dirname(sys.executable):
+            return "agentreel"
+        return f"{shlex.quote(sys.executable)} -m agentreel"
+    if on_path and argv0 and _same_file(on_path, argv0):
+        return "agentreel"
+    return shlex.quote(argv0) if os.sep in argv0 else "agentreel"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def store_args(store_dir: Path) -> str:
+    """``--dir DIR`` for a hint, unless the store is the one a command finds by itself."""
+    if store_dir == Path(".agentreel") or os.environ.get("AGENTREEL_DIR") == str(store_dir):
+        return ""
+    return f" --dir {shlex.quote(str(store_dir))}"
+
+
 #: How long a command waits for a store another agentreel process holds for a moment.
 CLI_WAIT_S = 5.0
 
@@ -59,7 +117,7 @@ json_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
-@click.version_option(package_name="agentreel")
+@click.version_option(package_name="agentreel", prog_name="agentreel")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """agentreel: a flight recorder for AI agent runs.

@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
-from agentreel.cli._commands import _open_fresh
+from agentreel.cli._commands import _open_fresh, read_only_for_me
 from agentreel.store import Store
 
 F = Callable[..., Any]
@@ -173,7 +173,13 @@ def _check(kw: dict[str, Any]) -> int:
             only=kw["only"],
             loaded=store.close,
         )
-    if not kw["no_save"]:
+    if not kw["no_save"] and read_only_for_me(kw["store_dir"]):
+        err_console.print(
+            "[dim]note: the results are not saved in the check history (the store is read-only for you)[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif not kw["no_save"]:
         with Store.open(kw["store_dir"], wait=CLI_WAIT_S) as store:
             save_results(store, report)
     fmt = "json" if kw["as_json"] else kw["fmt"]
@@ -189,9 +195,13 @@ def _check(kw: dict[str, Any]) -> int:
         c = report.counts()
         click.echo(f"agentreel check: {report.status} ({c['error']} errors, {c['warn']} warnings)")
     else:
-        # crop=False: without a terminal the tables are plain lines as long as they need
-        Console(highlight=False, soft_wrap=False).print(
-            render_text(report, only_failures=kw["failures_only"]), crop=False
+        # crop=False, and soft wrap without a terminal: the tables are plain lines as long
+        # as they need, and the header is not broken across lines of a CI log
+        out = Console(highlight=False)
+        out.print(
+            render_text(report, only_failures=kw["failures_only"]),
+            crop=False,
+            soft_wrap=not out.is_terminal,
         )
     if on_github and fmt in ("text", "markdown"):
         click.echo(github_annotations(report), nl=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,9 +10,18 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli import (
+    CLI_WAIT_S,
+    dir_option,
+    err_console,
+    handles_errors,
+    invoked_as,
+    json_option,
+    main,
+    store_args,
+)
 from agentreel.cli._render import runs_table, span_tree, to_json
-from agentreel.store import IngestReport, Store, spool_status
+from agentreel.store import DB_NAME, IngestReport, Store, spool_status
 from agentreel.store import rebuild as rebuild_store
 
 console = Console(highlight=False)
@@ -23,7 +33,7 @@ LIVE_DRAIN_BUDGET_S = 0.3
 DRAINER_WAIT_S = 2.0
 
 
-def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
+def _open_fresh(store_dir: Path, *, create: bool = False, writes: bool = False) -> Store:
     """Open the store and drain the spool first, so what is shown is current.
 
     While the TUI or `agentreel serve` keeps the store drained, the command leaves
@@ -32,7 +42,13 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     would each keep the other waiting. Otherwise the command drains: everything when
     nothing records, and for at most 0.3 s while processes record, since a backlog
     still growing would keep it from ever answering. What is left is said on stderr.
+
+    A store this user can read but not write is opened read-only and not drained
+    (unless the command `writes`, then it fails as it must); pending segments are
+    said on stderr.
     """
+    if not (create or writes) and read_only_for_me(store_dir):
+        return _open_read_only(store_dir)
     status = spool_status(store_dir)
     live = status.live_processes
     if status.draining and not live and status.pending_segments:
@@ -57,6 +73,29 @@ def _open_fresh(store_dir: Path, *, create: bool = False) -> Store:
     except BaseException:
         store.close()
         raise
+    return store
+
+
+def read_only_for_me(store_dir: Path) -> bool:
+    """Whether this user may read the store at `store_dir` but not write it.
+
+    A store shared read-only (another user's, a mounted copy) is still read: the
+    commands that only read open it read-only instead of failing.
+    """
+    db = store_dir / DB_NAME
+    return db.is_file() and not (os.access(db, os.W_OK) and os.access(store_dir, os.W_OK))
+
+
+def _open_read_only(store_dir: Path) -> Store:
+    store = Store.open(store_dir, read_only=True, wait=CLI_WAIT_S)
+    left = spool_status(store_dir).pending_segments
+    if left:
+        err_console.print(
+            f"[dim]note: the store is read-only for you: {left} spool segment(s) not ingested; "
+            "what is shown is what was ingested before[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     return store
 
 
@@ -89,7 +128,11 @@ def _warn_rejected(report: IngestReport) -> None:
     help="How many runs to record.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="First seed; run i uses seed+i."
+    "--seed",
+    type=int,
+    default=1,  # agentreel.demo.DEFAULT_SEED (not imported: the CLI starts without the tracer)
+    show_default=True,
+    help="First seed; run i uses seed+i.",
 )
 @click.option(
     "--latency",
@@ -116,10 +159,13 @@ def demo(n_runs: int, seed: int, latency: float, store_dir: Path, as_json: bool)
         if as_json:
             click.echo(to_json(runs))
             return
-        console.print(runs_table(runs, console.width))
+        console.print(runs_table(runs), crop=False)
         first = runs["run_id"][0][:12] if runs.height else ""
+        hint = f"{invoked_as()} show {first}{store_args(store_dir)}"
         console.print(
-            f"[dim]recorded {runs.height} runs in {store_dir}; read one with[/] agentreel show {first}"
+            f"[dim]recorded {runs.height} runs in {escape(str(store_dir))}; read one with[/] "
+            f"{escape(hint)}",
+            soft_wrap=True,
         )
 
 
@@ -210,10 +256,10 @@ def runs(
         console.print(
             "no runs match"
             if (status or name or tags or since or until or query)
-            else "no runs recorded yet; try `agentreel demo`"
+            else f"no runs recorded yet; try `{invoked_as()} demo`"
         )
     else:
-        console.print(runs_table(df, console.width))
+        console.print(runs_table(df), crop=False)
 
 
 @main.command()
@@ -233,7 +279,7 @@ def show(run_id: str, store_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(to_json({"run": run, "spans": tree, "events": events}))
     else:
-        console.print(span_tree(run, tree, console.width))
+        console.print(span_tree(run, tree), crop=False)
 
 
 def _mb(n: int) -> str:
@@ -263,7 +309,7 @@ def gc(
     With no option it only compacts: DuckDB keeps the space of deleted rows, so the
     store is copied into a fresh file that replaces the old one once it is complete.
     """
-    with _open_fresh(store_dir) as store:
+    with _open_fresh(store_dir, writes=True) as store:
         report = store.gc(older_than=older_than, max_size=max_size, dry_run=dry_run)
         shown = store.runs_by_id(report.runs[:20]).sort("start_time") if dry_run else None
     if as_json:
@@ -275,7 +321,7 @@ def gc(
         f"{report.segments} archived spool segments"
     )
     if shown is not None and shown.height:
-        console.print(runs_table(shown, console.width))
+        console.print(runs_table(shown), crop=False)
         if len(report.runs) > shown.height:
             console.print(f"[dim]... and {len(report.runs) - shown.height} more[/]")
     size = f"{_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"

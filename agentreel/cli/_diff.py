@@ -10,9 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from agentreel._fmt import KIND_ICONS, fmt_duration
-from agentreel.cli import CLI_WAIT_S, dir_option, handles_errors, json_option, main
+from agentreel.cli import dir_option, handles_errors, json_option, main
+from agentreel.cli._commands import _open_fresh
 from agentreel.cli._render import to_json
-from agentreel.store import RunDiff, Store
+from agentreel.store import RunDiff
 
 console = Console(highlight=False)
 _OP_STYLE = {"same": "dim", "changed": "yellow", "only_a": "red", "only_b": "green"}
@@ -63,8 +64,7 @@ def diff(run_a: str, run_b: str, store_dir: Path, as_json: bool) -> None:
     Marks: ~ changed, - only in A, + only in B; the first difference is pointed
     out. RUN_A and RUN_B may be unique id prefixes. Exit code 0 either way.
     """
-    with Store.open(store_dir, wait=CLI_WAIT_S) as store:
-        store.ingest()
+    with _open_fresh(store_dir) as store:  # drained first, or read-only for a reader
         d = store.diff(run_a, run_b)
     if as_json:
         click.echo(to_json(d.as_dict()))

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 from rich import box
 from rich.cells import cell_len, set_cell_size
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -46,106 +46,194 @@ STATUS_STYLE = {
 _JSON_COLUMNS = {"tags", "attributes", "events", "argv", "resource"}
 
 
-def runs_table(runs: pl.DataFrame, width: int = 120) -> Table:
-    """The runs as a table: status, name, start, duration, counts, tokens, cost, errors, tags.
+def runs_table(runs: pl.DataFrame) -> RenderableType:
+    """The runs: status, name, start, duration, counts, tokens, cost, errors, tags.
 
-    On a terminal narrower than 120 columns the tags give way, below 100 the span count too.
+    On a terminal, a table fitted to its width: below 120 columns the tags give way,
+    below 90 the span count too, below 80 the seconds, and long names are cut. Without a terminal (a pipe,
+    a file, a CI log) plain aligned lines, one per run, with every value whole: the
+    full run id, name, start time to the second and tags, however long the lines get.
+    Print it with ``crop=False``.
     """
-    drop = set()
-    if width < 120:
-        drop.add("tags")
-    if width < 100:
-        drop.add("spans")
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
-    # Fixed columns keep their width; name and tags give way on narrow terminals.
-    for col, justify, min_w in (
-        ("run", "left", 8),
-        ("name", "left", 6),
-        ("status", "left", 6),
-        ("started", "left", 11),
-        ("took", "right", 6),
-        ("spans", "right", 5),
-        ("llm", "right", 3),
-        ("tools", "right", 5),
-        ("tokens", "right", 6),
-        ("cost", "right", 7),
-        ("err", "right", 3),
-        ("tags", "left", None),
-    ):
-        if col in drop:
-            continue
-        t.add_column(
-            col,
-            justify="right" if justify == "right" else "left",
-            no_wrap=col not in ("tags", "name"),
-            min_width=min_w,
-            overflow="ellipsis" if col == "name" else "fold",
-        )
-    for r in runs.iter_rows(named=True):
-        tokens = (
-            None
-            if r["input_tokens"] is None and r["output_tokens"] is None
-            else (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
-        )
-        cells = {
-            "run": r["run_id"][:8],
-            "name": r["name"],
-            "status": Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
-            "started": fmt_time(r["start_time"], short=True)[: 11 if width < 100 else 14],
-            "took": fmt_duration(r["duration_ms"]),
-            "spans": str(r["span_count"]),
-            "llm": str(r["llm_count"]),
-            "tools": str(r["tool_count"]),
-            "tokens": fmt_tokens(tokens),
-            "cost": fmt_cost(r["cost_usd"]),
-            "err": Text(str(r["error_count"]), style="red" if r["error_count"] else "dim"),
-            "tags": fmt_tags(r["tags"]),
-        }
-        # plain strings would be read as console markup: a run named "[prod] x" must show as is
-        t.add_row(
-            *(Text(v) if isinstance(v, str) else v for k, v in cells.items() if k not in drop)
-        )
-    return t
+    return _Runs(runs)
 
 
-def span_tree(run: dict[str, Any], tree: pl.DataFrame, width: int = 120) -> RenderableType:
-    """A run's header and its span tree with kind, duration, tokens, cost and status."""
-    status = run["status"]
-    head = Text.assemble(
-        (f"{run['name']}", "bold"),
-        "  ",
-        (status, STATUS_STYLE.get(status, "")),
-        "  ",
-        (f"run {run['run_id']}", "dim"),
+# (column, justified right, minimum width on a terminal)
+_RUN_COLUMNS = (
+    ("run", False, 8),
+    ("name", False, 6),
+    ("status", False, 6),
+    ("started", False, 11),
+    ("took", True, 6),
+    ("spans", True, 5),
+    ("llm", True, 3),
+    ("tools", True, 5),
+    ("tokens", True, 6),
+    ("cost", True, 7),
+    ("err", True, 3),
+    ("tags", False, 0),
+)
+
+
+def _run_cells(r: dict[str, Any], *, whole: bool, width: int) -> dict[str, str]:
+    tokens = (
+        None
+        if r["input_tokens"] is None and r["output_tokens"] is None
+        else (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
     )
-    facts = Text(
-        f"started {fmt_time(run['start_time'])} · {fmt_duration(run['duration_ms'])} · "
-        f"{run['span_count']} spans ({run['llm_count']} llm, {run['tool_count']} tool) · "
-        f"tokens {fmt_tokens(run['input_tokens'])} in / {fmt_tokens(run['output_tokens'])} out · "
-        f"cost {fmt_cost(run['cost_usd'])}",
-        style="dim",
-    )
-    parts: list[RenderableType] = [head, facts]
-    extra = " ".join(
-        x
-        for x in (
-            fmt_tags(run.get("tags")),
-            f"service={run['service_name']}" if run.get("service_name") else "",
-            f"code={run['code_version'][:10]}" if run.get("code_version") else "",
+    started = fmt_time(r["start_time"], short=not whole)
+    return {
+        "run": r["run_id"] if whole else r["run_id"][:8],
+        "name": r["name"] or "",
+        "status": r["status"],
+        "started": started if whole else started[: 11 if width < 80 else 14],
+        "took": fmt_duration(r["duration_ms"]),
+        "spans": str(r["span_count"]),
+        "llm": str(r["llm_count"]),
+        "tools": str(r["tool_count"]),
+        "tokens": fmt_tokens(tokens),
+        "cost": fmt_cost(r["cost_usd"]),
+        "err": str(r["error_count"]),
+        "tags": fmt_tags(r["tags"]),
+    }
+
+
+def _styles(r: dict[str, Any]) -> dict[str, str]:
+    return {
+        "status": STATUS_STYLE.get(r["status"], ""),
+        "err": "red" if r["error_count"] else "dim",
+    }
+
+
+class _Runs:
+    def __init__(self, runs: pl.DataFrame) -> None:
+        self.runs = runs
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows = list(self.runs.iter_rows(named=True))
+        if not options.is_terminal:
+            header = [c for c, _, _ in _RUN_COLUMNS]
+            cells = [_run_cells(r, whole=True, width=0) for r in rows]
+            styles = [_styles(r) for r in rows]
+            right = frozenset(i for i, (_, r, _) in enumerate(_RUN_COLUMNS) if r)
+            yield from plain_lines(
+                header,
+                [
+                    [(c[h], st.get(h, "")) for h in header]
+                    for c, st in zip(cells, styles, strict=True)
+                ],
+                right,
+            )
+            return
+        width = options.max_width
+        drop = set()
+        if width < 120:
+            drop.add("tags")
+        if width < 90:
+            drop.add("spans")
+        t = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            header_style="bold",
+            padding=0,  # the box's own separator spaces the columns: the name gets the room
         )
-        if x
-    )
-    if extra:
-        parts.append(Text(extra, style="dim"))
-    if run.get("error_message"):
-        parts.append(
-            Text(
+        # Fixed columns keep their width; name and tags give way on narrow terminals.
+        for col, right_justified, min_w in _RUN_COLUMNS:
+            if col in drop:
+                continue
+            t.add_column(
+                col,
+                justify="right" if right_justified else "left",
+                no_wrap=col not in ("tags", "name"),
+                min_width=min_w or None,
+                overflow="ellipsis" if col == "name" else "fold",
+            )
+        for r in rows:
+            row = _run_cells(r, whole=False, width=width)
+            style = _styles(r)
+            # Text, not str: a run named "[prod] x" is not console markup
+            t.add_row(*(Text(v, style=style.get(k, "")) for k, v in row.items() if k not in drop))
+        yield t
+
+
+def plain_lines(
+    header: list[str], rows: list[list[tuple[str, str]]], right: frozenset[int] = frozenset()
+) -> RenderResult:
+    """Aligned lines for a pipe or a log: each column as wide as its widest cell, nothing
+    cut, no trailing spaces. Cells are (text, style); `right` are the right-justified columns."""
+    widths = [
+        max([cell_len(h), *(cell_len(row[j][0]) for row in rows)]) for j, h in enumerate(header)
+    ]
+
+    def line(cells: list[tuple[str, str]], bold: bool = False) -> Text:
+        out = Text(no_wrap=True, overflow="ignore", end="\n")
+        last = len(cells) - 1
+        for j, (text, style) in enumerate(cells):
+            pad = " " * (widths[j] - cell_len(text)) if j < last or j in right else ""
+            out.append(pad + text if j in right else text + pad, style="bold" if bold else style)
+            if j < last:
+                out.append("  ")
+        out.rstrip()
+        return out
+
+    yield line([(h, "") for h in header], bold=True)
+    for row in rows:
+        yield line(row)
+
+
+def span_tree(run: dict[str, Any], tree: pl.DataFrame) -> RenderableType:
+    """A run's header and its span tree with kind, duration, tokens, cost and status.
+
+    On a terminal it fits the width (long span names are cut with "…"); without one,
+    every line is whole. Print it with ``crop=False``.
+    """
+    return _RunView(run, tree)
+
+
+class _RunView:
+    def __init__(self, run: dict[str, Any], tree: pl.DataFrame) -> None:
+        self.run, self.tree = run, tree
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        run = self.run
+        plain = not options.is_terminal
+        wrap: dict[str, Any] = {"no_wrap": True, "overflow": "ignore"} if plain else {}
+        status = run["status"]
+        yield Text.assemble(
+            (f"{run['name']}", "bold"),
+            "  ",
+            (status, STATUS_STYLE.get(status, "")),
+            "  ",
+            (f"run {run['run_id']}", "dim"),
+            **wrap,
+        )
+        yield Text(
+            f"started {fmt_time(run['start_time'])} · {fmt_duration(run['duration_ms'])} · "
+            f"{run['span_count']} spans ({run['llm_count']} llm, {run['tool_count']} tool) · "
+            f"tokens {fmt_tokens(run['input_tokens'])} in / {fmt_tokens(run['output_tokens'])} out · "
+            f"cost {fmt_cost(run['cost_usd'])}",
+            style="dim",
+            **wrap,
+        )
+        extra = " ".join(
+            x
+            for x in (
+                fmt_tags(run.get("tags")),
+                f"service={run['service_name']}" if run.get("service_name") else "",
+                f"code={run['code_version'][:10]}" if run.get("code_version") else "",
+            )
+            if x
+        )
+        if extra:
+            yield Text(extra, style="dim", **wrap)
+        if run.get("error_message"):
+            yield Text(
                 f"error: {run.get('error_type') or ''} {run['error_message']}".replace("  ", " "),
                 style="red",
+                **wrap,
             )
-        )
-    parts.append(_SpanRows(tree, width))
-    return Group(*parts)
+        yield _SpanRows(self.tree, None if plain else options.max_width)
 
 
 # (header, justify, minimum width) of the span tree's columns after the first
@@ -179,8 +267,10 @@ class _SpanRows:
     every cell of it.
     """
 
-    def __init__(self, tree: pl.DataFrame, width: int) -> None:
-        span_width = max(20, width - 47)
+    def __init__(self, tree: pl.DataFrame, width: int | None) -> None:
+        """`width`: the terminal's; None lays the tree out whole, cutting nothing."""
+        self.whole = width is None
+        span_width = max(20, width - 47) if width is not None else 1 << 30
         keep = span_width * 2 // 3  # a deeper prefix shows its innermost levels after a "…"
         prefixes = [
             p if len(p) <= keep else "…" + p[len(p) - keep + 1 :]
@@ -236,7 +326,9 @@ class _SpanRows:
             yield Segment(st, _ST_STYLE[st])
             yield Segment.line()
             if error is not None:
-                yield Segment(" " + _fit(error, total - 1).rstrip(), _RED)
+                yield Segment(
+                    " " + (error if self.whole else _fit(error, total - 1)).rstrip(), _RED
+                )
                 yield Segment.line()
 
 

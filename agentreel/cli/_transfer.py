@@ -13,7 +13,15 @@ from rich.markup import escape
 
 from agentreel._errors import StoreBusy
 from agentreel._redact import Redactor
-from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, json_option, main
+from agentreel.cli import (
+    CLI_WAIT_S,
+    dir_option,
+    err_console,
+    handles_errors,
+    json_option,
+    main,
+    removed_on_failure,
+)
 from agentreel.cli._commands import _open_fresh, _warn_rejected, ingested_line
 from agentreel.cli._render import to_json
 from agentreel.store import (
@@ -112,6 +120,7 @@ def serve_cmd(
     """
 
     def ready(r: Receiver) -> None:
+        keep()
         _say(f"receiving OTLP/HTTP traces on {r.url} into {store_dir} (Ctrl-C stops)")
 
     def ingested(report: IngestReport) -> None:
@@ -119,17 +128,19 @@ def serve_cmd(
             _say(ingested_line(report))
         _warn_rejected(report)
 
-    stats = serve(
-        store_dir,
-        host=host,
-        port=port,
-        token=token,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        max_inflight=max_inflight,
-        redact=_redaction(no_redact, redact_patterns),
-        on_ready=ready,
-        on_ingest=ingested,
-    )
+    redact = _redaction(no_redact, redact_patterns)
+    with removed_on_failure(store_dir) as keep:
+        stats = serve(
+            store_dir,
+            host=host,
+            port=port,
+            token=token,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            max_inflight=max_inflight,
+            redact=redact,
+            on_ready=ready,
+            on_ingest=ingested,
+        )
     _say(
         f"stopped: {stats.spans} spans received in {stats.requests} requests, "
         f"{stats.rejected_spans} spans and {stats.failed_requests} requests refused"
@@ -156,7 +167,9 @@ def import_cmd(
     no start time) are counted and skipped; the exit code is then 2. Secrets are
     masked before anything is written, as agentreel's tracer does.
     """
-    report = import_otlp_json(store_dir, files, redact=_redaction(no_redact, redact_patterns))
+    redact = _redaction(no_redact, redact_patterns)
+    with removed_on_failure(store_dir):
+        report = import_otlp_json(store_dir, files, redact=redact)
     ingest: IngestReport | None = None
     try:
         with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentreel.demo._agent import research, run_demo
+from agentreel.demo._agent import DEFAULT_SEED, research, run_demo
 from agentreel.demo._model import ScriptedModel
 
-__all__ = ["ScriptedModel", "research", "run_demo"]
+__all__ = ["DEFAULT_SEED", "ScriptedModel", "research", "run_demo"]

@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
+from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
 from agentreel._when import ago, out_of_range, range_hint
 from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
@@ -173,6 +174,10 @@ def _open_failed(db: Path, e: duckdb.IOException) -> AgentreelError:
         who = f" (process {holder.group(1)})" if holder else ""
         return StoreBusy(f"the store at {db} is open in another process{who}; close it or retry")
     return AgentreelError(f"cannot open the store at {db}: {e}")
+
+
+#: How many of the runs an ambiguous run id prefix matches the error names.
+_AMBIGUOUS_SHOWN = 5
 
 
 class Store:
@@ -612,7 +617,11 @@ class Store:
         return self.sql(q, params)
 
     def resolve_run(self, run_id: str) -> str:
-        """The full id of the run named by `run_id` or an unambiguous prefix of it."""
+        """The full id of the run named by `run_id` or an unambiguous prefix of it.
+
+        A prefix that matches several runs raises `RunNotFound` naming the newest few
+        (id, name, start time), so the user can pick one.
+        """
         exact = self.sql("SELECT run_id FROM runs WHERE run_id = $r LIMIT 1", {"r": run_id})
         if exact.height:  # as stored, even when a sender's trace id was not proper hex
             return str(exact["run_id"][0])
@@ -623,15 +632,26 @@ class Store:
             )
         if len(rid) < 4:
             raise RunNotFound(f"run id prefix {run_id!r} is too short; give at least 4 hex digits")
-        rows = self.sql("SELECT run_id FROM runs WHERE starts_with(run_id, $p) LIMIT 3", {"p": rid})
-        ids = rows["run_id"].to_list()
-        if not ids:
+        rows = self.sql(
+            "SELECT run_id, name, start_time, count(*) OVER () AS n FROM runs "
+            "WHERE starts_with(run_id, $p) ORDER BY start_time DESC, run_id LIMIT $k",
+            {"p": rid, "k": _AMBIGUOUS_SHOWN},
+        )
+        if not rows.height:
             raise RunNotFound(
                 f"no run {run_id!r} in {self.path}; `agentreel runs` lists the recorded runs"
             )
-        if len(ids) > 1:
-            raise RunNotFound(f"run id prefix {run_id!r} matches several runs; give more digits")
-        return str(ids[0])
+        if rows.height > 1:
+            n = int(rows["n"][0])
+            shown = "; ".join(
+                f"{r['run_id'][:12]} {r['name'] or '(unnamed)'} started {fmt_time(r['start_time'])}"
+                for r in rows.iter_rows(named=True)
+            )
+            more = f"; and {n - rows.height} more" if n > rows.height else ""
+            raise RunNotFound(
+                f"run id prefix {run_id!r} matches {n} runs ({shown}{more}); give more digits"
+            )
+        return str(rows["run_id"][0])
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run's row as a dict (`run_id` may be a unique prefix)."""

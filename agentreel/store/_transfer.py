@@ -36,7 +36,7 @@ from agentreel._normalize import INPUT, OUTPUT
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._blobs import expanded_spans_sql
-from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json_object
+from agentreel.store._otlp import Decoded, OTLPDecodeError, _get, decode_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
 
@@ -155,7 +155,9 @@ def _requests(p: Path) -> Iterator[tuple[int, Any]]:
             numbered = lines()
             first_no, first = next(((n, ln) for n, ln in numbered if ln.strip()), (0, b""))
             if not first:
-                return
+                raise OTLPDecodeError(
+                    f"{p} is not OTLP/JSON: it holds no request (it is empty or blank)"
+                )
             try:
                 doc = json.loads(first)
             except (ValueError, RecursionError):  # not one object per line: one document
@@ -229,6 +231,13 @@ def import_otlp_json(
     try:
         for p in checked:
             for n, doc in _requests(p):
+                if not isinstance(doc, dict) or _get(doc, "resourceSpans") is None:
+                    # a request with no resourceSpans key is not what a trace exporter
+                    # writes: another JSON file named by mistake must not import as empty
+                    raise OTLPDecodeError(
+                        f"{p}, line {n}: not an OTLP/JSON trace request "
+                        "(a JSON object with a resourceSpans array)"
+                    )
                 try:
                     dec = decode_json_object(doc, redactor)
                 except OTLPDecodeError as e:
@@ -367,7 +376,8 @@ def export_otlp_json(
     with the input and output payloads back under ``agentreel.input`` /
     ``agentreel.output`` (``input.value`` / ``output.value`` for OpenInference
     spans). Spans still open (of running or interrupted runs) are skipped: OTLP
-    has no open spans. The file is readable by its owner only, like the store.
+    has no open spans. With no span to write, the file holds one empty request (so
+    it imports back as nothing). The file is readable by its owner only, like the store.
 
     Example::
 
@@ -384,6 +394,8 @@ def export_otlp_json(
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for i in range(0, len(ids), _RUN_CHUNK):
                 _export_chunk(store, ids[i : i + _RUN_CHUNK], f, report)
+            if not report.spans:  # an empty request, so the file imports back as no spans
+                f.write('{"resourceSpans": []}\n')
         os.replace(tmp, out)
     except OSError as e:
         raise AgentreelError(f"cannot write {out}: {e.strerror or e}") from None
