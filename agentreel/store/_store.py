@@ -180,6 +180,14 @@ def _open_failed(db: Path, e: duckdb.IOException) -> AgentreelError:
 _AMBIGUOUS_SHOWN = 5
 
 
+#: A run's status as read: one still "running" whose process has no fresh heartbeat
+#: (``$live`` lists the live ones) is interrupted.
+_STATUS_EXPR = (
+    "CASE WHEN status = 'running' AND (process_id IS NULL OR NOT list_contains($live, process_id)) "
+    "THEN 'interrupted' ELSE status END"
+)
+
+
 class Store:
     """An agentreel store: ``<dir>/agentreel.duckdb`` plus ``<dir>/spool/``.
 
@@ -560,12 +568,57 @@ class Store:
                 ``replay``, ``fork`` or ``any``: runs that ``agentreel replay`` and
                 ``fork`` recorded are left out unless asked for.
         """
+        where, params = self._run_filter(status, name, tag, since, until, query, origin)
+        status_expr = _STATUS_EXPR
+        if order_by not in RUN_COLUMNS:
+            raise AgentreelError(
+                f"cannot sort runs by {order_by!r}; use one of {', '.join(RUN_COLUMNS)}"
+            )
+        q = f"SELECT * REPLACE ({status_expr} AS status) FROM runs"
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += f" ORDER BY {order_by} {'DESC' if descending else 'ASC'} NULLS LAST, run_id"
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        return self.sql(q, params)
+
+    def count_runs(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        tag: dict[str, Any] | str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+        query: str | None = None,
+        origin: str | None = None,
+    ) -> int:
+        """How many runs `runs` would return with these filters and no limit.
+
+        Example::
+
+            store.count_runs(query="status:error")  # 3
+        """
+        where, params = self._run_filter(status, name, tag, since, until, query, origin)
+        q = "SELECT count(*) AS n FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        if "$live" not in q:
+            params.pop("live")  # DuckDB refuses a parameter the statement does not use
+        return int(self.sql(q, params)["n"][0])
+
+    def _run_filter(
+        self,
+        status: str | None,
+        name: str | None,
+        tag: dict[str, Any] | str | None,
+        since: datetime | timedelta | str | None,
+        until: datetime | timedelta | str | None,
+        query: str | None,
+        origin: str | None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The conditions over ``runs`` and their parameters that `runs` filters by."""
         where: list[str] = []
         params: dict[str, Any] = {"live": live_processes(self.paths)}
-        status_expr = (
-            "CASE WHEN status = 'running' AND (process_id IS NULL OR NOT list_contains($live, process_id)) "
-            "THEN 'interrupted' ELSE status END"
-        )
+        status_expr = _STATUS_EXPR
         if status is not None:
             if status not in ("ok", "error", "running", "interrupted"):
                 raise AgentreelError(
@@ -604,17 +657,7 @@ class Store:
             cond = origin_condition(origin or "recorded")
             if cond is not None:
                 where.append(cond)
-        if order_by not in RUN_COLUMNS:
-            raise AgentreelError(
-                f"cannot sort runs by {order_by!r}; use one of {', '.join(RUN_COLUMNS)}"
-            )
-        q = f"SELECT * REPLACE ({status_expr} AS status) FROM runs"
-        if where:
-            q += " WHERE " + " AND ".join(where)
-        q += f" ORDER BY {order_by} {'DESC' if descending else 'ASC'} NULLS LAST, run_id"
-        if limit is not None:
-            q += f" LIMIT {int(limit)}"
-        return self.sql(q, params)
+        return where, params
 
     def resolve_run(self, run_id: str) -> str:
         """The full id of the run named by `run_id` or an unambiguous prefix of it.

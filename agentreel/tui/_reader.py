@@ -113,7 +113,7 @@ class StoreReader:
             total = int(store.sql("SELECT count(*) AS n FROM runs")["n"][0])
             matching = runs.height
             if matching == limit:  # a full page: there may be more
-                matching = store.runs(query=query or None).select("run_id").height
+                matching = store.count_runs(query=query or None)
             return RunsPage(runs, total, matching)
 
         return self._with(read)

@@ -44,7 +44,9 @@ def test_filter_language_selects_runs(recorded: Recorded) -> None:
     with recorded.store() as store:
 
         def q(text: str) -> list[str]:
-            return store.runs(query=text)["run_id"].to_list()
+            found = store.runs(query=text)["run_id"].to_list()
+            assert store.count_runs(query=text) == len(found)  # counts what it would list
+            return found
 
         assert sorted(q("name:eval")) == sorted(ids[:3])
         assert sorted(q("name:ev*")) == sorted(ids[:3])
