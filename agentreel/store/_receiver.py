@@ -42,6 +42,7 @@ import logging
 import os
 import socket
 import socketserver
+import sys
 import threading
 import time
 import zlib
@@ -259,6 +260,13 @@ class _Server(ThreadingHTTPServer):
         #: every open connection, in the order they were accepted
         self._conns: dict[socket.socket, _Conn] = {}
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-head is routine under load, not a traceback on stderr."""
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("agentreel serve: connection from %s failed", client_address[0])
+            return
+        log.exception("agentreel serve: connection from %s failed", client_address[0])
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can stall without DNS.

@@ -40,10 +40,14 @@ SPANS_PER_BATCH = 50
 
 
 class SlowClients:
-    """Holds `ATTACK_CONNECTIONS` connections that send a request head a byte at a time."""
+    """Holds `connections` connections that send a request head a byte at a time."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self, port: int, connections: int = ATTACK_CONNECTIONS, cap_s: float = ATTACK_CAP_S
+    ) -> None:
         self.port = port
+        self.connections = connections
+        self.cap_s = cap_s
         self.opened = 0
         self.closed_by_server = 0
         #: drips sent so far, one more byte on every connection each
@@ -64,8 +68,8 @@ class SlowClients:
         return s
 
     def _run(self) -> None:
-        until = time.monotonic() + ATTACK_CAP_S
-        conns = [c for c in (self._open() for _ in range(ATTACK_CONNECTIONS)) if c]
+        until = time.monotonic() + self.cap_s
+        conns = [c for c in (self._open() for _ in range(self.connections)) if c]
         try:
             while not self.stop.wait(DRIP_S) and time.monotonic() < until:
                 readable, _, _ = select.select(conns, [], [], 0) if conns else ([], [], [])
