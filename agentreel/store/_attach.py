@@ -14,6 +14,7 @@ released) when the last handle on it closes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -192,4 +193,21 @@ class Handle:
         try:
             _hub[0].execute(f"DETACH {a.alias}")  # checkpoints, then lets go of the file
         except duckdb.Error as e:
+            _drop_hub_if_idle()
             raise AgentreelError(f"closing the store at {self.db} failed: {e}") from None
+
+
+def _drop_hub_if_idle() -> None:
+    """After a failed detach (a checkpoint that found the disk full), let go of the file.
+
+    The file may still be attached, and DuckDB may have given up on it, so the next
+    open in this process would fail though the disk has room again. With no other
+    file attached, closing the hub closes the in-memory instance and its hold on the
+    file (what was committed is in the file's WAL); the next open starts afresh.
+    Called with `_lock` held.
+    """
+    if _attached or not _hub:
+        return
+    hub = _hub.pop()
+    with contextlib.suppress(duckdb.Error):
+        hub.close()

@@ -9,10 +9,21 @@ Under load it sheds rather than queues without bound, as the OTLP/HTTP
 specification's throttling section asks: at most `max_inflight` requests are read,
 decoded and spooled at once; one that finds every slot taken waits up to
 `QUEUE_WAIT_S` for one, then gets ``503 Service Unavailable`` with
-``Retry-After: 1`` (OTLP exporters retry it after that delay). Connections beyond
-`max_connections` get the same answer as soon as they are accepted. So memory
-stays bounded by about `max_inflight` request bodies, whatever the number of
-senders.
+``Retry-After: 1`` (OTLP exporters retry it after that delay). So memory stays
+bounded by about `max_inflight` request bodies, whatever the number of senders.
+
+A client that opens connections and sends nothing, or its request head a byte at a
+time, must not lock out the exporters that send theirs at once. So a connection
+has `HEAD_TIMEOUT_S` in all to deliver a whole request head (counted from when it
+was accepted, or from the end of its previous answer), at most `MAX_HEAD_BYTES` of
+it, and `BODY_TIMEOUT_S` in all for the body. When a new connection would pass
+`max_connections`, or `max_per_address` from one client address, the connection
+that has waited longest for a head it has not finished (from that address first)
+is closed to make room: a well-behaved exporter sends its head in one piece, so
+the room always goes to the newcomer, while a slow client loses its oldest
+connections. Only when every connection is inside a request is a new one answered
+503 with ``Retry-After`` at once. A token is checked as soon as the head is in;
+the body of a request without the right one is never read.
 
 Example::
 
@@ -24,13 +35,16 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import logging
 import os
 import socket
 import socketserver
+import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -50,6 +64,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_INFLIGHT",
+    "DEFAULT_MAX_PER_ADDRESS",
     "DEFAULT_PORT",
     "QUEUE_WAIT_S",
     "TRACES_PATH",
@@ -68,6 +83,16 @@ TRACES_PATH = "/v1/traces"
 DEFAULT_MAX_INFLIGHT = 4
 #: Open connections (one thread each); more are answered 503 and closed on accept.
 DEFAULT_MAX_CONNECTIONS = 256
+#: Open connections from one client address; a new one closes that address's slowest.
+DEFAULT_MAX_PER_ADDRESS = 64
+#: Seconds a connection has, in all, to deliver a request head (idle keep-alive included).
+HEAD_TIMEOUT_S = 10.0
+#: Bytes a request head may take (an OTLP exporter's takes well under 1 KiB).
+MAX_HEAD_BYTES = 64 * 1024
+#: Seconds a request has, in all, to deliver its body once its head is in.
+BODY_TIMEOUT_S = 30.0
+#: Seconds an answer may take to be sent before the connection is dropped.
+SEND_TIMEOUT_S = 30.0
 #: How long a request waits for an in-flight slot before it is shed with 503.
 QUEUE_WAIT_S = 0.5
 #: Seconds a shed sender is asked to wait (``Retry-After``) before it retries.
@@ -76,7 +101,6 @@ RETRY_AFTER_S = 1
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 # google.rpc.Code values for the Status bodies of error responses
-_UNAUTHORIZED_READ = 64 * 1024
 _GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
 
 
@@ -90,6 +114,9 @@ class ReceiverStats:
     failed_requests: int = 0
     #: requests answered 503 with Retry-After because the receiver was at its limits
     shed_requests: int = 0
+    #: connections closed before their request head was in: too slow, too large, or
+    #: pushed out by a newer connection when the limits were reached
+    dropped_connections: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -137,11 +164,74 @@ def _inflate(data: bytes, limit: int, wbits: int) -> bytes | None:
     return bytes(out)
 
 
+class _Conn:
+    """One open connection: its client address, and since when it waits for a head."""
+
+    __slots__ = ("address", "sock", "waiting_since")
+
+    def __init__(self, sock: socket.socket, address: str, now: float) -> None:
+        self.sock = sock
+        self.address = address
+        #: monotonic time it began waiting for a request head; None while in a request
+        self.waiting_since: float | None = now
+
+
+class _HeadTimeout(TimeoutError):
+    """The request head (or body) did not arrive whole in time, or was too large."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading side with a deadline for a whole head or body, not per read.
+
+    ``socket.settimeout`` bounds each ``recv``, so a client sending one byte every few
+    seconds would never time out; here each read gets only what is left of the time
+    (and of the byte budget) given for the head or the body it is part of.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket) -> None:
+        self._raw = raw
+        self._sock = sock
+        self.deadline = time.monotonic() + HEAD_TIMEOUT_S
+        #: bytes the head may still take; None while a body is read
+        self.budget: int | None = MAX_HEAD_BYTES
+        self.expired = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.expired = True
+            raise _HeadTimeout("the request did not arrive whole in time")
+        if self.budget is not None:
+            if self.budget <= 0:
+                self.expired = True
+                raise _HeadTimeout(f"the request head is over {MAX_HEAD_BYTES} bytes")
+            b = memoryview(b)[: self.budget]
+        self._sock.settimeout(left)
+        try:
+            n = self._raw.readinto(b)
+        except TimeoutError:
+            self.expired = True
+            raise
+        if n and self.budget is not None:
+            self.budget -= n
+        return n or 0
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        super().close()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # stop() waits for requests in flight, then joins
     block_on_close = True
-    # socketserver's default backlog of 5 resets connections when many senders start at once
-    request_queue_size = 128
+    # socketserver's default backlog of 5 resets connections when many senders start at
+    # once; a short one also makes a burst of slow clients push an exporter's connect
+    # into the kernel's one-second SYN retry
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -151,6 +241,7 @@ class _Server(ThreadingHTTPServer):
         max_body: int,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -160,14 +251,22 @@ class _Server(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(max_inflight)
         self.queue_wait = QUEUE_WAIT_S
         self.max_connections = max_connections
-        self._open = 0
+        self.max_per_address = max_per_address
         self.stats = ReceiverStats()
         self.stopping = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy = 0
-        self._connections: set[socket.socket] = set()
+        #: every open connection, in the order they were accepted
+        self._conns: dict[socket.socket, _Conn] = {}
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-head is routine under load, not a traceback on stderr."""
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("agentreel serve: connection from %s failed", client_address[0])
+            return
+        log.exception("agentreel serve: connection from %s failed", client_address[0])
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can stall without DNS.
@@ -176,12 +275,46 @@ class _Server(ThreadingHTTPServer):
         self.server_name = str(host)
         self.server_port = int(port)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Start a thread for the connection, or refuse it when `max_connections` are open."""
+    @property
+    def open_connections(self) -> int:
         with self._lock:
-            full = self._open >= self.max_connections
+            return len(self._conns)
+
+    def _slowest_waiting(self, address: str | None) -> _Conn | None:
+        """The connection (from `address`, or any) waiting longest for its head."""
+        best: _Conn | None = None
+        for c in self._conns.values():
+            if c.waiting_since is None or (address is not None and c.address != address):
+                continue
+            if best is None or c.waiting_since < best.waiting_since:  # type: ignore[operator]
+                best = c
+        return best
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a thread for the connection, making room by closing the slowest if need be.
+
+        Refused with 503 only when every connection it would count against is in a
+        request (see the module's docstring).
+        """
+        address = str(client_address[0])
+        victim: _Conn | None = None
+        with self._lock:
+            if sum(c.address == address for c in self._conns.values()) >= self.max_per_address:
+                victim = self._slowest_waiting(address)
+                full = victim is None
+            elif len(self._conns) >= self.max_connections:
+                victim = self._slowest_waiting(None)
+                full = victim is None
+            else:
+                full = False
+            if victim is not None:
+                del self._conns[victim.sock]  # its thread ends as soon as its read fails
+                self.stats.dropped_connections += 1
             if not full:
-                self._open += 1
+                self._conns[request] = _Conn(request, address, time.monotonic())
+        if victim is not None:
+            with contextlib.suppress(OSError):
+                victim.sock.shutdown(socket.SHUT_RDWR)
         if full:
             self._refuse(request)
             self.shutdown_request(request)
@@ -189,16 +322,27 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            with self._lock:
-                self._open -= 1
+            self.forget(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._lock:
-                self._open -= 1
+            self.forget(request)
+
+    def forget(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._conns.pop(conn, None)
+
+    def in_request(self, conn: socket.socket, inside: bool) -> bool:
+        """Mark `conn` as in a request (or waiting for its next head); False if it was closed."""
+        with self._lock:
+            c = self._conns.get(conn)
+            if c is None:
+                return False
+            c.waiting_since = None if inside else time.monotonic()
+            return True
 
     def _refuse(self, conn: socket.socket) -> None:
         """Answer 503 with Retry-After on a connection not read from, without blocking."""
@@ -215,13 +359,6 @@ class _Server(ThreadingHTTPServer):
             conn.settimeout(0.2)
             conn.sendall(head + body)
 
-    def track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
         with self._lock:
@@ -237,7 +374,7 @@ class _Server(ThreadingHTTPServer):
         """Let requests in flight finish, then hang up on idle keep-alive connections."""
         with self._lock:
             self._idle.wait_for(lambda: self._busy == 0, timeout)
-            conns = list(self._connections)
+            conns = list(self._conns)
         for c in conns:
             with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
@@ -252,18 +389,20 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "agentreel"
-    timeout = 30  # seconds a client may stall mid-request before it is dropped
+    timeout = SEND_TIMEOUT_S  # for sending answers; reads run against _DeadlineReader's clock
     _body_done = False
 
     def setup(self) -> None:
         super().setup()
-        self.server.track(self.connection, True)
+        # replace the buffered reader with one over a deadline-keeping raw reader
+        self.rfile.close()
+        self.reader = _DeadlineReader(self.connection.makefile("rb", buffering=0), self.connection)
+        self.rfile = io.BufferedReader(self.reader)
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
+    def handle_one_request(self) -> None:
+        super().handle_one_request()  # answers nothing, and closes, when the head is late
+        if self.reader.expired and self.reader.budget is not None:
+            self.server.count(dropped_connections=1)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("agentreel serve: %s " + format, self.client_address[0], *args)
@@ -288,6 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
         close: bool = False,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        self.connection.settimeout(SEND_TIMEOUT_S)  # reads left it at what their deadline had
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -316,9 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
         """
         self.server.count(failed_requests=1)
         if not self._body_done:
-            # an unauthenticated client gets no more than a small body read on its behalf
-            limit = _UNAUTHORIZED_READ if code == 401 else self.server.max_body
-            close = close or not self._skip_body(limit)
+            close = close or not self._skip_body(self.server.max_body)
         grpc = _GRPC_CODES.get(code, 2)
         if self._wants_protobuf():
             self._send(code, _rpc_status(grpc, message), _PROTOBUF, close=close, headers=headers)
@@ -386,6 +524,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         self._body_done = False
+        reader = self.reader
+        if not self.server.in_request(self.connection, True):
+            self.close_connection = True  # closed to make room just as its head came in
+            return
+        reader.budget = None
+        reader.deadline = time.monotonic() + BODY_TIMEOUT_S
+        try:
+            self._handle_counted()
+        finally:
+            # bytes of the next head already buffered are not counted: a few KiB at most
+            reader.budget = MAX_HEAD_BYTES
+            reader.deadline = time.monotonic() + HEAD_TIMEOUT_S
+            self.server.in_request(self.connection, False)
+
+    def _handle_counted(self) -> None:
         with self.server.busy():
             try:
                 self._dispatch()
@@ -398,9 +551,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         if not self._authorized():
+            # answered from the head alone: the body of a client without the token is never read
             self._error(
                 401,
                 "missing or wrong bearer token; send Authorization: Bearer <token>",
+                close=True,
                 headers=(("WWW-Authenticate", "Bearer"),),
             )
             return
@@ -510,8 +665,11 @@ class Receiver:
     `start` serves in a background thread and `stop` shuts down cleanly. Anything
     but a loopback `host` needs a `token`, which every request must then present
     as ``Authorization: Bearer <token>``. At most `max_inflight` requests are
-    handled at once and `max_connections` connections kept open; beyond that,
-    requests are shed with 503 and ``Retry-After`` (see the module's docstring).
+    handled at once and `max_connections` connections kept open, at most
+    `max_per_address` of them from one client address: beyond that the connection
+    slowest to send its request head is closed to make room, and requests are shed
+    with 503 and ``Retry-After`` only when every connection is in a request (see the
+    module's docstring).
     `redact` masks secrets in what arrives before it is spooled, as an agent's
     tracer does (True: the default patterns; False: none; or a `Redactor` or any
     function of a string).
@@ -533,6 +691,7 @@ class Receiver:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
         redact: bool | Callable[[str], str] = True,
     ) -> None:
         token = token or None
@@ -549,6 +708,9 @@ class Receiver:
                 f"max_inflight={max_inflight} must be at least 1 and at most "
                 f"max_connections={max_connections}"
             )
+        if max_per_address < 1:
+            raise ConfigError(f"max_per_address={max_per_address} must be at least 1")
+        max_per_address = min(max_per_address, max_connections)
         try:
             spooler = Spooler(SpoolPaths(store_dir), heartbeat=True, redact=redactor)
         except OSError as e:
@@ -557,7 +719,13 @@ class Receiver:
             ) from None
         try:
             self._server = _Server(
-                (host, port), spooler, token, max_body_bytes, max_inflight, max_connections
+                (host, port),
+                spooler,
+                token,
+                max_body_bytes,
+                max_inflight,
+                max_connections,
+                max_per_address,
             )
         except OSError as e:
             raise ConfigError(

@@ -4,13 +4,22 @@ The receiver's request threads only write spool segments; this loop, in the
 serving thread, ingests them. It opens the store only while it drains (and skips
 a tick while another process holds it), so other agentreel commands can read the
 store while the server runs.
+
+A drain that fails (a full disk failing the commit or the checkpoint, the store
+file damaged) does not end the server: what was received stays in the spool, one
+warning per outage goes to the ``agentreel`` logger, and the drain is tried again,
+less often while it keeps failing (up to every `RETRY_MAX_S` seconds), until it
+succeeds. Meanwhile the receiver goes on answering: 200 while it can write the
+spool, 503 with ``Retry-After`` while it cannot (see `Receiver`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -32,8 +41,54 @@ from agentreel.store._store import Store
 __all__ = ["serve"]
 
 
+log = logging.getLogger("agentreel")
+
 #: Seconds of draining per step at most: a waiting command or check makes it stop sooner.
 DRAIN_BUDGET_S = 2.0
+#: Longest wait between two tries of a drain that keeps failing.
+RETRY_MAX_S = 30.0
+
+
+class _Drainer:
+    """Runs the drain each tick, and keeps the server up when a drain fails.
+
+    After a failure the next try waits one interval, then twice as long each time
+    (at most `RETRY_MAX_S`); the first success logs that the drain resumed.
+    """
+
+    def __init__(self, store_dir: Path, paths: SpoolPaths, interval: float) -> None:
+        self.store_dir = store_dir
+        self.paths = paths
+        self.interval = interval
+        self.failures = 0
+        self._next_try = 0.0
+
+    def tick(self, now: float) -> IngestReport | None:
+        if now < self._next_try:
+            return None
+        try:
+            report = _drain_once(self.store_dir, self.paths)
+        except Exception as e:  # a drain never ends the server; what it would take waits
+            self.failures += 1
+            if self.failures == 1:
+                log.warning(
+                    "agentreel serve: cannot drain into the store at %s (%s); what is "
+                    "received stays in the spool and the drain is tried again",
+                    self.store_dir,
+                    str(e).splitlines()[0] if str(e) else type(e).__name__,
+                )
+            backoff = min(self.interval * 2 ** (self.failures - 1), RETRY_MAX_S)
+            self._next_try = now + backoff
+            return None
+        if self.failures:
+            log.warning(
+                "agentreel serve: the drain into %s works again after %d failed tries",
+                self.store_dir,
+                self.failures,
+            )
+            self.failures = 0
+            self._next_try = 0.0
+        return report
 
 
 def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
@@ -107,8 +162,9 @@ def serve(
         receiver.start()
         if on_ready is not None:
             on_ready(receiver)
+        drainer = _Drainer(store, paths, interval)
         while not stop.wait(interval):
-            report = _drain_once(store, paths)
+            report = drainer.tick(time.monotonic())
             if report is not None and on_ingest is not None:
                 on_ingest(report)
     finally:
@@ -116,7 +172,7 @@ def serve(
             signal.signal(sig, handler)
         receiver.stop()
     try:
-        report = _drain_once(store, paths)
+        report = _Drainer(store, paths, interval).tick(0.0)  # what came last; logged if it fails
     finally:
         stop_draining(paths)
     if report is not None and on_ingest is not None:

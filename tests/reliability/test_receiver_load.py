@@ -190,14 +190,31 @@ def test_a_request_that_waits_too_long_for_a_slot_gets_503_with_retry_after(
         assert r.stats.shed_requests == 1
 
 
-def test_connections_beyond_the_limit_are_answered_503_at_once(tmp_path: Path) -> None:
+def _busy_connection(port: int) -> socket.socket:
+    """A connection inside a request: its head is in, its body is still to come."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10\r\n\r\n{"
+    )
+    return s
+
+
+def _wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 30  # a guard against a hang, not a measure
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
+
+
+def test_connections_beyond_the_limit_are_answered_503_at_once_when_all_are_in_a_request(
+    tmp_path: Path,
+) -> None:
     with Receiver(tmp_path / "store", port=0, max_inflight=1, max_connections=2) as r:
-        held = [socket.create_connection(("127.0.0.1", r.port), timeout=10) for _ in range(2)]
+        r._server.queue_wait = 60  # the second request waits for the slot the first holds
+        held = [_busy_connection(r.port) for _ in range(2)]
         try:
-            deadline = time.monotonic() + 10
-            while r._server._open < 2:  # both accepted, each with its thread
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            _wait_for(lambda: r._server._busy == 2, "both requests are in")
             extra = socket.create_connection(("127.0.0.1", r.port), timeout=10)
             with extra:
                 answer = extra.makefile("rb").read()
@@ -220,6 +237,21 @@ def test_connections_beyond_the_limit_are_answered_503_at_once(tmp_path: Path) -
                 break
             time.sleep(0.05)
         assert status == 200
+
+
+def test_idle_connections_at_the_limit_make_room_for_a_new_one(tmp_path: Path) -> None:
+    with Receiver(tmp_path / "store", port=0, max_connections=4, max_per_address=3) as r:
+        idle = [socket.create_connection(("127.0.0.1", r.port), timeout=10) for _ in range(3)]
+        try:
+            _wait_for(lambda: r._server.open_connections == 3, "all three are accepted")
+            # a fourth from the same address: the oldest idle one is closed, not the newcomer
+            assert _post_json(r.port, b"{}")[0] == 200
+            assert idle[0].recv(1) == b""  # closed by the receiver, unanswered
+            assert r.stats.dropped_connections == 1
+            assert r.stats.shed_requests == 0
+        finally:
+            for s in idle:
+                s.close()
 
 
 def _post_json(port: int, body: bytes) -> tuple[int, dict[str, str], bytes]:
