@@ -86,7 +86,7 @@ def _child_runs(path: Path) -> dict[str, Any]:
                 gaps = [b - a for a, b in itertools.pairwise(ticks)]
                 out[name + "_stall"] = max(gaps) if gaps else 0.0
 
-            await timed("sort", ["s"], lambda: "sorted by duration_ms" in status())
+            await timed("sort", ["s"], lambda: "sorted by duration" in status())
             await pilot.press("slash", *"status:error")  # typed; the filter runs on enter
             await timed(
                 "filter",

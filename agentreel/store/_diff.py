@@ -111,6 +111,28 @@ class RunDiff:
         }
 
 
+def _where_they_differ(a: Any, b: Any) -> str:
+    """Which part of two payloads (JSON text) differs: keys, a list index, or the values.
+
+    >>> _where_they_differ('{"q": "a", "k": 3}', '{"q": "b", "k": 3}')
+    'q'
+    >>> _where_they_differ('[1, 2, 3]', '[1, 5, 3]')
+    '[1]'
+    """
+    try:
+        x, y = json.loads(a) if a else None, json.loads(b) if b else None
+    except (TypeError, ValueError):
+        x, y = a, b
+    if isinstance(x, dict) and isinstance(y, dict):
+        keys = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    if isinstance(x, list) and isinstance(y, list):
+        i = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), None)
+        return f"[{i}]" if i is not None else f"length {len(x)} → {len(y)}"
+    sx, sy = (str(v) for v in (x, y))
+    return f"{sx} → {sy}" if max(len(sx), len(sy)) <= 24 else ""
+
+
 def _compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     changes: list[str] = []
     if (a["status"] == "error") != (b["status"] == "error"):
@@ -120,9 +142,12 @@ def _compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         changes.append(f"error {a.get('error_type')} → {b.get('error_type')}")
     what = "arguments" if a["kind"] == "tool" else "input"
     if _norm(a.get("input")) != _norm(b.get("input")):
-        changes.append(f"{what} differ" if what == "arguments" else "input differs")
+        where = _where_they_differ(a.get("input"), b.get("input"))
+        said = f"{what} differ" if what == "arguments" else "input differs"
+        changes.append(f"{said}: {where}" if where else said)
     if _norm(a.get("output")) != _norm(b.get("output")):
-        changes.append("output differs")
+        where = _where_they_differ(a.get("output"), b.get("output"))
+        changes.append(f"output differs: {where}" if where else "output differs")
     for col, label in (("input_tokens", "tokens in"), ("output_tokens", "tokens out")):
         x, y = a.get(col), b.get(col)
         if x != y and (x is not None or y is not None):

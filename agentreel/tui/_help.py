@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -21,22 +21,16 @@ FILTER_HELP = [
     ("model:gpt-4.1  tool:search  agent:x", "runs with such a span"),
     ("duration>2s  cost>0.01  tokens>1k", "also spans, errors, llm, tools; > >= < <= ="),
     ("since:1h  until:2026-11-01", "start time: an age or an ISO date"),
+    ("origin:replay  origin:fork  origin:any", "replays and forks, left out otherwise"),
     ("-term", "negate a term"),
     ('words  "two words"', "names, ids, payloads, error messages"),
 ]
 
 
-def _key(b: Binding) -> str:
-    names = {
-        "question_mark": "?",
-        "slash": "/",
-        "escape": "esc",
-        "space": "space",
-        "enter": "enter",
-        "left_square_bracket": "[",
-        "right_square_bracket": "]",
-    }
-    return ", ".join(names.get(k, k) for k in b.key.split(","))
+def _key(app: App[object], b: Binding) -> str:
+    """The keys of `b` as a person types them (``+``, not ``plus``)."""
+    show = app.get_key_display
+    return ", ".join(show(Binding(k.strip(), "")) for k in b.key.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -61,7 +55,7 @@ class HelpScreen(ModalScreen[None]):
         for b in bindings:
             if isinstance(b, Binding) and b.description and b.key not in seen:
                 seen.add(b.key)
-                keys.add_row(_key(b), b.tooltip or b.description)
+                keys.add_row(_key(self.app, b), b.tooltip or b.description)
         keys.add_row("ctrl+p", "command palette: every action by name")
         filters = Table(
             title="Filter language",
@@ -76,6 +70,7 @@ class HelpScreen(ModalScreen[None]):
             filters.add_row(term, meaning)
         with VerticalScroll(id="help-box"):
             yield Static(keys)
-            yield Static(Text(""))
-            yield Static(filters)
+            if getattr(self.under, "FILTERS_RUNS", False):  # only where the filter bar is
+                yield Static(Text(""))
+                yield Static(filters)
             yield Static(Text("\nesc or ? closes this", style="dim"))

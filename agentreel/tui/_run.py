@@ -45,6 +45,8 @@ class RunScreen(Screen[None]):
         Binding("N", "previous_error", "Prev error"),
         Binding("r", "replay", "Replay"),
         Binding("slash", "search", "Search"),
+        Binding("right_square_bracket", "next_match", "Next match", show=False),
+        Binding("left_square_bracket", "previous_match", "Prev match", show=False),
         Binding("space", "fold", "Fold"),
         Binding("c", "copy", "Copy payload"),
         Binding("o", "open_pager", "Open in pager"),
@@ -237,28 +239,55 @@ class RunScreen(Screen[None]):
 
     def action_search(self) -> None:
         search = self.query_one("#search", Input)
-        search.value = ""
+        search.value = self.search_text  # the last search, to refine or to replace
         focus_now(search)
+        search.select_all()
+
+    def _hit(self, s: dict[str, Any]) -> bool:
+        needle = self.search_text
+        return bool(needle) and any(
+            needle in str(s.get(k) or "").lower()
+            for k in ("name", "input", "output", "error_message", "tool_name")
+        )
 
     @on(Input.Submitted, "#search")
     def _search(self, event: Input.Submitted) -> None:
-        needle = event.value.strip().lower()
-        self.search_text = needle
+        self.search_text = event.value.strip().lower()
         event.input.display = False
-        self.query_one("#spans", SpanView).focus()
-        if not needle:
+        view = self.query_one("#spans", SpanView)
+        view.focus()
+        if not self.search_text:
+            view.mark(set())
             return
-        self.collapsed.clear()
+        self.collapsed.clear()  # a match may be folded away
         self._rebuild(keep=(self.current() or {}).get("span_id"))
+        self._find(1, start=True)
 
-        def hit(s: dict[str, Any]) -> bool:
-            return any(
-                needle in str(s.get(k) or "").lower()
-                for k in ("name", "input", "output", "error_message", "tool_name")
+    def _find(self, step: int, *, start: bool = False) -> None:
+        """Mark every span that matches the search, and move to the next (or previous) one."""
+        view = self.query_one("#spans", SpanView)
+        hits = [i for i, s in enumerate(self.rows) if self._hit(s)]
+        view.mark({self.rows[i]["span_id"] for i in hits})
+        if not hits:
+            self.notify(
+                f"no span matches {self.search_text!r}" if self.search_text else "search with /"
             )
+            return
+        here = view.cursor_row
+        if start and here in hits:
+            i = here
+        elif step > 0:
+            i = next((h for h in hits if h > here), hits[0])
+        else:
+            i = next((h for h in reversed(hits) if h < here), hits[-1])
+        view.move_cursor(row=i)
+        self.notify(f"match {hits.index(i) + 1} of {len(hits)} for {self.search_text!r}", timeout=3)
 
-        if not self._jump(hit, 1):
-            self.notify(f"no span matches {needle!r}")
+    def action_next_match(self) -> None:
+        self._find(1)
+
+    def action_previous_match(self) -> None:
+        self._find(-1)
 
     def _payload(self) -> str | None:
         s = self.current()
@@ -281,6 +310,14 @@ class RunScreen(Screen[None]):
         import json
 
         body = {k: s.get(k) for k in ("name", "kind", "status", "error_type", "error_message")}
+        # the status as the screen shows it (a span with no error status set is ok)
+        body["status"] = (
+            "error"
+            if s.get("status") == "error"
+            else self._open_as()
+            if s.get("end_time") is None
+            else "ok"
+        )
         for k in ("input", "output"):
             raw = s.get(k)
             try:

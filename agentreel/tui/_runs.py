@@ -46,6 +46,11 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("tags", "tags", "tags"),
     ("id", "run", "run_id"),
 ]
+#: What the status line calls each sort column: the table's own header, not the store's name.
+_SORT_LABELS = {column: label for _, label, column in COLUMNS} | {
+    "input_tokens": "tokens",
+    "start_time": "start",
+}
 #: the widest a column grows, for the free-text ones
 _CAPPED = {"name": 32, "tags": 40}
 _RIGHT = {"duration", "spans", "llm", "tools", "tokens", "cost", "errors"}
@@ -146,6 +151,9 @@ REBUILD_SHARE = 0.25
 
 class RunsScreen(Screen[None]):
     """Every run, newest first; filter, sort, open one."""
+
+    #: its help lists the filter language (its filter bar reads it)
+    FILTERS_RUNS = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
@@ -334,7 +342,8 @@ class RunsScreen(Screen[None]):
         self.query_one("#status-line", Static).update(
             Text.assemble(
                 (shown, "bold"),
-                f"  ·  sorted by {self.order_by} {direction}  ·  {self.reader.path}",
+                f"  ·  sorted by {_SORT_LABELS.get(self.order_by, self.order_by)} {direction}"
+                f"  ·  {self.reader.path}",
                 style="dim",
             )
         )

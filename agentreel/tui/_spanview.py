@@ -83,6 +83,7 @@ class SpanView(ScrollView, can_focus=True):
         self._total = 0.0
         self._cache: dict[tuple[int, int, bool], Strip] = {}
         self._open_as = "running"
+        self._marked: set[str] = set()  # spans that match the run's search
 
     # -- data ------------------------------------------------------------------
 
@@ -106,6 +107,13 @@ class SpanView(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width_needed(), len(self._rows))
         self.cursor_row = min(self.cursor_row, max(len(self._rows) - 1, 0))
         self.refresh()
+
+    def mark(self, span_ids: set[str]) -> None:
+        """Highlight these spans' names (the matches of a search); an empty set clears it."""
+        if span_ids != self._marked:
+            self._marked = set(span_ids)
+            self._cache.clear()
+            self.refresh()
 
     @property
     def row_count(self) -> int:
@@ -135,7 +143,11 @@ class SpanView(ScrollView, can_focus=True):
             ("[+] " if r.folded else "") + KIND_ICONS.get(s["kind"], "·") + " ",
             style=KIND_STYLE.get(s["kind"], ""),
         )
-        name.append(s["name"], style=ERROR_STYLE if err else "")
+        found = s["span_id"] in self._marked
+        name.append(
+            s["name"],
+            style=(ERROR_STYLE if err else "") + (" reverse" if found else ""),
+        )
         name.truncate(_NAME_W - 1, overflow="ellipsis", pad=True)
         line = name
         line.append(" ")

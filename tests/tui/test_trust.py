@@ -292,3 +292,35 @@ def test_an_interrupted_run_reads_interrupted_in_the_tree_and_the_detail(tmp_pat
         assert "interrupted" in detail.splitlines()[1]
 
     drive(AgentreelApp(store, refresh_every=60), steps)
+
+
+def test_search_in_a_run_marks_every_match_and_steps_through_them(demo_store: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: runs_ready(pilot) and runs_table(pilot).row_count)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.rows
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        await pilot.press("slash", *"web_search", "enter")
+        fields = ("name", "input", "output", "error_message", "tool_name")
+        hits = [
+            i
+            for i, s in enumerate(screen.rows)
+            if any("web_search" in str(s.get(k) or "").lower() for k in fields)
+        ]
+        assert len(hits) >= 2
+        view = _spans(pilot)
+        assert view._marked == {screen.rows[i]["span_id"] for i in hits}
+        assert view.cursor_row == hits[0]
+        await pilot.press("right_square_bracket")
+        assert view.cursor_row == hits[1]
+        await pilot.press("left_square_bracket")
+        assert view.cursor_row == hits[0]
+        await pilot.press("left_square_bracket")  # wraps round to the last
+        assert view.cursor_row == hits[-1]
+        await pilot.press("slash")  # the last search comes back, to refine or replace
+        assert screen.query_one("#search", Input).value == "web_search"
+
+    drive(AgentreelApp(demo_store, refresh_every=60), steps)
