@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Sparkline, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
@@ -28,6 +28,7 @@ from agentreel.tui._format import (
 )
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
+from agentreel.tui._strip import RunStrip
 
 __all__ = ["RunsScreen"]
 
@@ -189,10 +190,8 @@ class RunsScreen(Screen[None]):
             id="filter",
         )
         with Horizontal(id="strip"):
-            yield Static("duration", classes="strip-label")
-            yield Sparkline([], id="durations", summary_function=max)
-            yield Static("errors", classes="strip-label")
-            yield Sparkline([], id="errors", summary_function=max)
+            yield RunStrip("duration", lambda ms: fmt_duration(ms), "#5f87d7", id="durations")
+            yield RunStrip("errors", lambda n: f"{n:.0f}", ERROR_STYLE, id="errors")
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status-line")
         yield Footer()
@@ -373,8 +372,8 @@ class RunsScreen(Screen[None]):
         chrono = runs.sort("start_time")
         durations = [d or 0.0 for d in chrono["duration_ms"].to_list()]
         errors = [float(e or 0) for e in chrono["error_count"].to_list()]
-        self.query_one("#durations", Sparkline).data = durations or [0.0]
-        self.query_one("#errors", Sparkline).data = errors or [0.0]
+        self.query_one("#durations", RunStrip).set_values(durations)
+        self.query_one("#errors", RunStrip).set_values(errors)
 
     # -- actions ---------------------------------------------------------------
 

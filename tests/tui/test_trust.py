@@ -324,3 +324,14 @@ def test_search_in_a_run_marks_every_match_and_steps_through_them(demo_store: Pa
         assert screen.query_one("#search", Input).value == "web_search"
 
     drive(AgentreelApp(demo_store, refresh_every=60), steps)
+
+
+def test_the_strip_above_the_runs_is_scaled_from_zero() -> None:
+    from agentreel.tui._strip import bars
+
+    assert bars([0.0], 40) == " "  # one run, no error: no bar (it was a full one)
+    assert bars([4.0, 4.0], 40) == "██"  # runs that all failed alike: full bars, not a floor
+    assert bars([], 40) == ""  # no run matches: nothing (it was full bars)
+    assert bars([1.0, 0.0, 8.0], 40) == "▁ █"
+    assert len(bars([float(i) for i in range(500)], 40)) == 40  # many runs: one bar a bucket
+    assert bars([float(i) for i in range(500)], 40)[-1] == "█"
