@@ -143,7 +143,12 @@ def _omitted(n: int, what: str, hint: str) -> Text:
 
 def _transcript(messages: list[dict[str, Any]], hint: str = "") -> RenderableType:
     parts: list[RenderableType] = []
-    styles = {"system": "dim", "user": "bold green", "assistant": "bold magenta", "tool": "yellow"}
+    styles = {
+        "system": "dim",
+        "user": "bold green",
+        "assistant": f"bold {KIND_STYLE['llm']}",
+        "tool": "yellow",
+    }
     if len(messages) > TRANSCRIPT_TAIL:
         parts.append(_omitted(len(messages) - TRANSCRIPT_TAIL, "earlier messages", hint))
         messages = messages[-TRANSCRIPT_TAIL:]

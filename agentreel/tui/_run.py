@@ -23,6 +23,7 @@ from agentreel.tui._detail import SpanDetail
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._format import (
+    ERROR_STYLE,
     fmt_cost,
     fmt_duration,
     fmt_time,
@@ -118,18 +119,24 @@ class RunScreen(Screen[None]):
         here = self.current()
         self.detail = event.detail
         run = event.detail.run
-        self.query_one("#run-header", Static).update(
-            Text.assemble(
-                (run["name"], "bold"),
-                "  ",
-                status_text(run["status"]),
-                f"  ·  {fmt_time(run['start_time'])}  ·  {fmt_duration(run['duration_ms'])}  ·  "
-                f"{run['span_count']} spans ({run['llm_count']} llm, {run['tool_count']} tool, "
-                f"{run['error_count']} errors)  ·  tokens {fmt_tokens(run['input_tokens'])} in / "
-                f"{fmt_tokens(run['output_tokens'])} out  ·  {fmt_cost(run['cost_usd'])}",
-                (f"  ·  {run['run_id']}", "dim"),
-            )
+        # What matters first (a narrow terminal keeps the start): errors, tokens and cost
+        # before the time and the id; whatever does not fit ends in an ellipsis.
+        errors = run["error_count"]
+        header = Text.assemble(
+            (run["name"], "bold"),
+            "  ",
+            status_text(run["status"]),
+            "  ·  ",
+            (f"{errors} error{'' if errors == 1 else 's'}", ERROR_STYLE if errors else "dim"),
+            f"  ·  tokens {fmt_tokens(run['input_tokens'])} in / "
+            f"{fmt_tokens(run['output_tokens'])} out  ·  {fmt_cost(run['cost_usd'])}"
+            f"  ·  {fmt_duration(run['duration_ms'])}  ·  {run['span_count']} spans "
+            f"({run['llm_count']} llm, {run['tool_count']} tool)  ·  {fmt_time(run['start_time'])}",
+            (f"  ·  {run['run_id']}", "dim"),
+            no_wrap=True,
+            overflow="ellipsis",
         )
+        self.query_one("#run-header", Static).update(header)
         if first:
             self._rebuild(keep=self.span_id)
             self.query_one("#spans", SpanView).focus()

@@ -34,6 +34,8 @@ from agentreel.tui._format import (
 __all__ = ["SpanView"]
 
 _NAME_W = 46
+_MIN_NAME = 14  # the name column never gets narrower
+_MIN_BAR = 6  # the waterfall, when the terminal is too narrow for more
 _DUR_W = 9
 _TOK_W = 12
 _STATUS_W = 8
@@ -120,10 +122,16 @@ class SpanView(ScrollView, can_focus=True):
         return len(self._rows)
 
     def _width_needed(self) -> int:
-        return max(self.size.width, _NAME_W + _DUR_W + _TOK_W + _STATUS_W + 12)
+        # never wider than the view: a narrow terminal shortens the names (below), so no
+        # horizontal scrollbar hides the last row and every column stays in sight
+        return self.size.width
 
-    def _bar_width(self) -> int:
-        return max(8, self.size.width - (_NAME_W + _DUR_W + _TOK_W + _STATUS_W + 2))
+    @staticmethod
+    def _name_width(width: int) -> int:
+        """The name column: as wide as it may be, shortened on a narrow terminal so the
+        duration, tokens and status stay in sight (and some bar, when there is room)."""
+        room = width - (_DUR_W + _TOK_W + _STATUS_W + 1) - _MIN_BAR
+        return max(_MIN_NAME, min(_NAME_W, room))
 
     # -- rendering -------------------------------------------------------------
 
@@ -148,7 +156,7 @@ class SpanView(ScrollView, can_focus=True):
             s["name"],
             style=(ERROR_STYLE if err else "") + (" reverse" if found else ""),
         )
-        name.truncate(_NAME_W - 1, overflow="ellipsis", pad=True)
+        name.truncate(self._name_width(width) - 1, overflow="ellipsis", pad=True)
         line = name
         line.append(" ")
         line.append(fmt_duration(s["duration_ms"]).rjust(_DUR_W - 1) + " ")

@@ -152,21 +152,41 @@ def test_help_overlay(snapshot_store: Path, snap_compare: Any) -> None:
     )
 
 
-def test_replay_screen(snapshot_store: Path, snap_compare: Any) -> None:
-    async def replaying(pilot: Any) -> None:
-        await _run_open(pilot)
-        await pilot.press("r")
-        for _ in range(200):
-            if type(pilot.app.screen).__name__ == "ReplayScreen":
-                break
-            await pilot.pause(0.025)
-        await pilot.press("l", "right", "right")  # just past the first LLM call
-        await pilot.pause(0.2)
+async def _replaying(pilot: Any) -> None:
+    await _run_open(pilot)
+    await pilot.press("r")
+    for _ in range(200):
+        if type(pilot.app.screen).__name__ == "ReplayScreen":
+            break
+        await pilot.pause(0.025)
+    await pilot.press("l", "right", "right")  # just past the first LLM call
+    await pilot.pause(0.2)
 
+
+def test_replay_screen(snapshot_store: Path, snap_compare: Any) -> None:
     assert snap_compare(
         AgentreelApp(snapshot_store, refresh_every=60),
         terminal_size=(130, 40),
-        run_before=replaying,
+        run_before=_replaying,
+    )
+
+
+#: The sizes a person checked the screens at: the smallest common terminal, and a big one.
+EDGE_SIZES = [(80, 24), (220, 60)]
+
+
+@pytest.mark.parametrize(
+    ("screen", "size"),
+    # the runs screen at 80x24 is test_runs_screen_at_80x24
+    [(sc, sz) for sc in ("runs", "run-with-an-error", "replay") for sz in EDGE_SIZES][1:],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}x{v[1]}",
+)
+def test_screens_at_the_edge_sizes(
+    snapshot_store: Path, snap_compare: Any, screen: str, size: tuple[int, int]
+) -> None:
+    before = {"runs": _runs_loaded, "run-with-an-error": _run_open, "replay": _replaying}[screen]
+    assert snap_compare(
+        AgentreelApp(snapshot_store, refresh_every=60), terminal_size=size, run_before=before
     )
 
 
@@ -229,5 +249,13 @@ def test_checks_screen_at_80x24(checked_store: Path, snap_compare: Any) -> None:
     assert snap_compare(
         AgentreelApp(checked_store, refresh_every=60),
         terminal_size=(80, 24),
+        run_before=_checks_open,
+    )
+
+
+def test_checks_screen_at_220x60(checked_store: Path, snap_compare: Any) -> None:
+    assert snap_compare(
+        AgentreelApp(checked_store, refresh_every=60),
+        terminal_size=(220, 60),
         run_before=_checks_open,
     )
