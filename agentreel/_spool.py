@@ -13,7 +13,7 @@ Layout under the store directory::
     spool/live/<process_id>                    heartbeat, touched every flush tick
     spool/waiting/<pid>-<token>                a process waiting to open the store
     spool/draining                             touched by a viewer or server that keeps draining
-    spool/archive/                             drained segments, kept until gc
+    spool/archive/                             drained segments (gzipped once settled), kept until gc
     spool/rejected/                            segments that could not be read
 
 This module is shared by the tracer (which writes) and the store (which reads);

@@ -32,7 +32,11 @@ def is_damage(e: BaseException) -> bool:
 def archived_segments(paths: SpoolPaths) -> list[Path]:
     """The drained segments kept in the spool archive, oldest first."""
     try:
-        return sorted(p for p in paths.archive.iterdir() if p.name.endswith(SEGMENT_SUFFIX))
+        return sorted(
+            p
+            for p in paths.archive.iterdir()
+            if p.name.endswith(SEGMENT_SUFFIX) or p.name.endswith(SEGMENT_SUFFIX + ".gz")
+        )
     except OSError:
         return []
 

@@ -25,6 +25,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
+from agentreel.store._archive import segment_name
 from agentreel.store._attach import ROW_GROUP_SIZE, hub_cursor
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._ingest import live_processes
@@ -266,7 +267,7 @@ def remove_runs(
         )
         con.execute(
             "DELETE FROM segments WHERE status = 'ingested' AND list_contains($n::VARCHAR[], name)",
-            {"n": doomed},
+            {"n": [segment_name(n) for n in doomed]},  # an archived file may be NAME.gz
         )
         prune(con)
         con.execute("COMMIT")

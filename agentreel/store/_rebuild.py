@@ -28,6 +28,7 @@ from typing import Any
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreCorrupt, StoreNotFound
 from agentreel._spool import SpoolPaths
+from agentreel.store._archive import restore
 from agentreel.store._damage import archived_segments
 from agentreel.store._ingest import IngestReport, spool_status
 from agentreel.store._store import DB_NAME, Store
@@ -104,7 +105,7 @@ def rebuild(path: str | os.PathLike[str], *, force: bool = False) -> RebuildRepo
     archived = archived_segments(paths)
     for seg in archived:
         with contextlib.suppress(FileNotFoundError):
-            os.replace(seg, paths.dir / seg.name)
+            restore(seg, paths.dir)  # compressed ones come back as they were written
     report.segments = len(archived)
     if db.exists():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

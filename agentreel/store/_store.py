@@ -21,6 +21,7 @@ from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFo
 from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
 from agentreel._when import ago, out_of_range, range_hint
+from agentreel.store._archive import compress_archived
 from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
@@ -360,9 +361,13 @@ class Store:
             )
         try:
             if give_way and budget is None:
-                return self._drain_sharing(limit)
+                shared = self._drain_sharing(limit)
+                compress_archived(self.paths)
+                return shared
             waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
-            return drain(self._con, self.paths, limit=limit, budget=budget, give_way=waiting)
+            report = drain(self._con, self.paths, limit=limit, budget=budget, give_way=waiting)
+            compress_archived(self.paths)  # older drained segments, a few at a time
+            return report
         except duckdb.Error as e:
             if is_damage(e):
                 raise damaged(self.path / DB_NAME, e) from None

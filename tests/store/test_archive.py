@@ -1,0 +1,79 @@
+"""The spool archive is kept compressed, and a rebuild and gc read it as before.
+
+Drained segments used to stay in ``spool/archive/`` as JSON, about ten times the
+store's size, until `gc`. Drains now compress the settled ones; `rebuild` brings
+them back whole and `gc` deletes them with their runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+
+import agentreel
+from agentreel._spool import SpoolPaths
+from agentreel.store import Store, rebuild
+from agentreel.store._archive import compress_archived
+
+
+def _record(store_dir: Path, runs: int) -> None:
+    agentreel.init(store_dir, tracer_provider=TracerProvider())
+    try:
+        for i in range(runs):
+            with agentreel.run(f"job-{i}"):
+                for j in range(20):
+                    agentreel.tool(lambda q: {"answer": q * 3, "sources": ["a", "b"]})(f"q{j}")
+            agentreel.flush()  # a segment or more per run
+    finally:
+        agentreel.shutdown()
+
+
+def _archive_bytes(paths: SpoolPaths) -> int:
+    return sum(p.stat().st_size for p in paths.archive.iterdir())
+
+
+def _runs(store_dir: Path) -> list[tuple[str, int]]:
+    with Store.open(store_dir) as store:
+        store.ingest()
+        r = store.runs(order_by="name", descending=False)
+        return list(zip(r["name"].to_list(), r["span_count"].to_list(), strict=True))
+
+
+def test_archived_segments_are_compressed_and_a_rebuild_reads_them(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    _record(store_dir, runs=6)
+    before = _runs(store_dir)
+    assert len(before) == 6
+    paths = SpoolPaths(store_dir)
+    raw = _archive_bytes(paths)
+    n = compress_archived(paths, settle_s=0, budget_s=60)
+    names = [p.name for p in paths.archive.iterdir()]
+    assert n == len(names) > 0
+    assert all(name.endswith(".jsonl.gz") for name in names)
+    assert all((paths.archive / name).stat().st_mode & 0o077 == 0 for name in names)
+    assert _archive_bytes(paths) < raw / 4  # JSON of many alike spans compresses well
+    report = rebuild(store_dir, force=True)
+    assert report.segments == n
+    assert _runs(store_dir) == before  # every run back, every span once
+
+
+def test_a_drain_compresses_what_has_settled_and_gc_removes_it(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    _record(store_dir, runs=3)
+    _runs(store_dir)
+    paths = SpoolPaths(store_dir)
+    settled = time.time() - 60  # as if drained a minute ago
+    for p in paths.archive.iterdir():
+        os.utime(p, (settled, settled))
+    with Store.open(store_dir) as store:
+        store.ingest()  # nothing new to drain; the archive is compressed on the way out
+        assert all(p.name.endswith(".gz") for p in paths.archive.iterdir())
+        report = store.gc(older_than=timedelta(0))  # every run ended before now
+        assert len(report.runs) == 3
+        assert report.segments == 3  # the compressed files, counted and deleted
+        assert store.sql("SELECT count(*) AS n FROM segments")["n"][0] == 0
+    assert list(paths.archive.iterdir()) == []
