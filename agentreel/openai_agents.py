@@ -10,9 +10,10 @@ the call is priced). In ``agentreel replay`` the recorded response is served
 back and the wrapped model is never called.
 
 The seam sees model calls only: which agent made each, and the handoffs between
-agents, are the SDK's tracing's to tell. Record with
-``agentreel.instrument("openai-agents")`` (or ``agentreel record --``) as well to
-see the agents and handoffs as a tree; such runs replay too. With the SDK's
+agents, are the SDK's tracing's to tell. So a `ReplayableModel` made while agentreel
+records switches agentreel's ``openai-agents`` integration on (as
+``agentreel.instrument("openai-agents")`` does), and the run reads as a tree of
+agents, turns and handoffs with the model calls in it; such runs replay too. With the SDK's
 tracing on, the seam opens the call's ``generation`` span itself, around its
 step, and the wrapped model runs with tracing off: the SDK's span of the call
 then holds the step, instead of standing beside it as a second record of the
@@ -44,6 +45,7 @@ from agents.tool import Tool
 from agents.tracing import SpanError, generation_span
 
 from agentreel.tracer._decorators import llm
+from agentreel.tracer._integrations import ensure_instrumented
 
 __all__ = ["ReplayableModel"]
 
@@ -90,6 +92,7 @@ class ReplayableModel(Model):
 
     def __init__(self, wrapped: Model) -> None:
         self.wrapped = wrapped
+        ensure_instrumented("openai-agents")  # the agents and handoffs around the calls
 
     async def get_response(
         self,

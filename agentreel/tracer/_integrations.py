@@ -23,6 +23,7 @@ from agentreel.tracer import _recorder
 __all__ = [
     "INTEGRATIONS",
     "bridge_langchain_context",
+    "ensure_instrumented",
     "instrument",
     "unbridge_langchain_context",
     "uninstrument",
@@ -240,6 +241,24 @@ def instrument(*names: str) -> list[str]:
             spec.off(_active.pop(n))
         _active[n] = spec.on(rec.provider)
     return sorted(_active)
+
+
+def ensure_instrumented(name: str) -> bool:
+    """Switch integration `name` on if agentreel records and it is installed and not on yet.
+
+    For agentreel's own seams, which see one call where the framework's tracing sees
+    the structure around it (the agents and handoffs of the OpenAI Agents SDK). Never
+    starts a recorder of its own. Returns whether the integration is on.
+    """
+    if name in _active:
+        return True
+    spec = INTEGRATIONS[_ALIASES.get(name, name)]
+    if _recorder.recorder() is None or not (
+        _installed(spec.framework) and _installed(spec.instrumentor)
+    ):
+        return False
+    instrument(spec.name)
+    return True
 
 
 def uninstrument() -> None:

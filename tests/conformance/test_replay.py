@@ -81,7 +81,12 @@ def test_a_run_recorded_through_a_seam_has_the_bill_and_replays_offline(
     with Store.open(tmp_path / "store") as store:
         store.ingest()
         runs = store.runs()
+        tree = store.spans(rid)
     assert runs.height == 1, runs.select("name", "span_count")
+    if framework == "openai-agents":  # the seam brings the SDK's agents and handoff along
+        agents = set(tree.filter(tree["kind"] == "agent")["name"])
+        assert {"triage", "weather"} <= agents, agents
+        assert any(n.startswith("handoff") for n in tree["name"])
     run = runs.row(0, named=True)
     assert run["run_id"] == rid
     assert run["status"] == "ok", run["error_message"]
