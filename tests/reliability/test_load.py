@@ -31,7 +31,7 @@ from agentreel.store import Store, keep_draining, spool_status, stop_draining
 from agentreel.store._ingest import readers_waiting, waiting_for
 from agentreel.tui import AgentreelApp
 from agentreel.tui._reader import StoreReader
-from agentreel.tui._runs import RunsScreen
+from agentreel.tui._runs import PAGE, RunsScreen
 from tests.tui.test_app import drive, runs_table, until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,13 +199,19 @@ def run_load(
             out, err = w.result()
             assert a.returncode == 0, err.decode()
             figures["agents"].append(json.loads(out.decode().strip().splitlines()[-1]))
-        # the live view catches up by itself: every run shows without a key pressed (the
-        # runs screen lists the newest 2,000), and nothing is left in the spool
-        shown = min(expected_runs, 2000)
+        # the live view catches up by itself: every run counts without a key pressed (the
+        # runs screen holds a page of the newest), and nothing is left in the spool
+        shown = min(expected_runs, PAGE)
         spool = SpoolPaths(store_dir)
+        screen = pilot.app.screen
+        assert isinstance(screen, RunsScreen)
         await until(
             pilot,
-            lambda: runs_table(pilot).row_count == shown and not spool.pending(),
+            lambda: (
+                runs_table(pilot).row_count == shown
+                and screen.total == expected_runs
+                and not spool.pending()
+            ),
             timeout=600,
         )
         recording[0] = False
