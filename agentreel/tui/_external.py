@@ -41,5 +41,5 @@ def run_outside(app: Any, command: list[str], *, what: str, wait: bool = False) 
             except (KeyboardInterrupt, EOFError):
                 failure = f"{what} ({command[0]}) was interrupted"
     except SuspendNotSupported:
-        return f"cannot hand the terminal to {command[0]} here"
+        return f"cannot hand the terminal to {what} here"
     return failure
