@@ -199,8 +199,9 @@ def run_load(
             out, err = w.result()
             assert a.returncode == 0, err.decode()
             figures["agents"].append(json.loads(out.decode().strip().splitlines()[-1]))
-        # the live view catches up by itself: every run counts without a key pressed (the
-        # runs screen holds a page of the newest), and nothing is left in the spool
+        # the live view catches up by itself: every run counts without a key pressed, and
+        # nothing is left in the spool. The runs screen holds a page of the newest at least
+        # (more when the cursor, kept on its run as newer ones arrive, neared the page's end)
         shown = min(expected_runs, PAGE)
         spool = SpoolPaths(store_dir)
         screen = pilot.app.screen
@@ -208,7 +209,7 @@ def run_load(
         await until(
             pilot,
             lambda: (
-                runs_table(pilot).row_count == shown
+                runs_table(pilot).row_count >= shown
                 and screen.total == expected_runs
                 and not spool.pending()
             ),
