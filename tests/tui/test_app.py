@@ -517,7 +517,7 @@ def test_a_long_conversation_shows_its_latest_messages_and_the_pager_has_all(
         monkeypatch.setattr(screen, "notify", lambda m, **k: (refused.append(m), notify(m, **k)))
         await pilot.press("o")
         await until(pilot, lambda: refused)
-        assert "cannot hand the terminal to sh here" in refused[0]
+        assert "cannot hand the terminal to $PAGER here" in refused[0]
         assert not paged.exists()
         # where it can (a real terminal), the pager gets every message
         monkeypatch.setattr(type(pilot.app), "suspend", lambda self: contextlib.nullcontext())
