@@ -144,7 +144,11 @@ def _child(argv: list[str]) -> None:
     kind, path = argv[0], Path(argv[1])
     out = _child_runs(path) if kind == "runs" else _child_open(path, argv[2])
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    out["peak_rss_mb"] = usage.ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of the big
+    # parent that built the stores would report the parent's peak
+    with open("/proc/self/status") as f:
+        hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    out["peak_rss_mb"] = hwm_kb / 1024
     out["cpu_s"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(out))
 
