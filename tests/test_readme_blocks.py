@@ -41,6 +41,7 @@ from typing import Any
 import pytest
 
 from agentreel.store import Store
+from tests._json_server import json_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -197,34 +198,12 @@ def _reply(path: str, body: dict[str, Any]) -> dict[str, Any] | None:
 def model() -> Iterator[Model]:
     state = Model()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def answer(path: str, body: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
+        state.paths.append(path)
+        return _reply(path, body)
 
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            reply = _reply(self.path, json.loads(raw or b"{}"))
-            state.paths.append(self.path)
-            if reply is None:
-                self.send_error(404)
-                return
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
+    with json_server(answer) as state.url:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

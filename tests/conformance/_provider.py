@@ -11,13 +11,13 @@ told to bill and compares that with the store.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests._json_server import json_server
 
 ANSWER = "It is sunny in Paris."
 LOOP_MODEL = "loop-model"
@@ -145,36 +145,16 @@ def provider() -> Iterator[Provider]:
     """Serve on 127.0.0.1 until the block ends."""
     state = Provider("")
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def answer(path: str, body: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
+        if path.endswith("/chat/completions"):
+            reply, inp, out = _openai(body, raw)
+        elif path.endswith("/messages"):
+            reply, inp, out = _anthropic(body, raw)
+        else:
+            return None
+        with state.lock:
+            state.billed.append(Usage(path, reply["model"], inp, out, body))
+        return reply
 
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            body = json.loads(raw or b"{}")
-            if self.path.endswith("/chat/completions"):
-                reply, inp, out = _openai(body, raw)
-            elif self.path.endswith("/messages"):
-                reply, inp, out = _anthropic(body, raw)
-            else:
-                self.send_error(404)
-                return
-            with state.lock:
-                state.billed.append(Usage(self.path, reply["model"], inp, out, body))
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
+    with json_server(answer) as state.url:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(timeout=5)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests._json_server import json_server
 
 
 def _openai(step: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -68,37 +68,15 @@ def stub_llm_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def answer(path: str, body: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
+        with lock:
+            step = sum(1 for r in received if r["path"] == path)
+            received.append({"path": path, "body": body})
+        if path.endswith("/chat/completions"):
+            return _openai(step, body)
+        if path.endswith("/messages"):
+            return _anthropic(step, body)
+        return None
 
-        def do_POST(self) -> None:
-            body = json.loads(
-                self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}"
-            )
-            with lock:
-                step = sum(1 for r in received if r["path"] == self.path)
-                received.append({"path": self.path, "body": body})
-            if self.path.endswith("/chat/completions"):
-                reply = _openai(step, body)
-            elif self.path.endswith("/messages"):
-                reply = _anthropic(step, body)
-            else:
-                self.send_error(404)
-                return
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(timeout=5)
+    with json_server(answer) as url:
+        yield url, received
