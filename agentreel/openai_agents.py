@@ -116,19 +116,18 @@ class ReplayableModel(Model):
                 tools,
                 output_schema,
                 handoffs,
-                tracing,
+                ModelTracing.DISABLED,  # the generation span below is the call's
                 previous_response_id=previous_response_id,
                 conversation_id=conversation_id,
                 prompt=prompt,
             )
 
         model = getattr(self.wrapped, "model", None)
-        outer, tracing = tracing, ModelTracing.DISABLED  # the span below is the call's
         token = _call.set((call, model))
         try:
             with generation_span(
                 model=str(model) if model is not None else None,
-                disabled=outer.is_disabled(),
+                disabled=tracing.is_disabled(),
             ) as span:
                 try:
                     data = await _model_call(
@@ -149,7 +148,7 @@ class ReplayableModel(Model):
                     "input_tokens": usage.get("input_tokens", 0),
                     "output_tokens": usage.get("output_tokens", 0),
                 }
-                if outer.include_data():
+                if tracing.include_data():
                     span.span_data.output = data.get("output")
         finally:
             _call.reset(token)

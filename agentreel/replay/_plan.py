@@ -95,7 +95,7 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     steps.sort(key=lambda t: t[0])
     out: list[dict[str, Any]] = []
     for index, (_, s) in enumerate(steps, start=1):
-        a = _attrs(s)
+        a = attrs[s["span_id"]]
         kind = str(s["kind"])
         name = str(s["tool_name"] if kind == "tool" else a.get("agentreel.llm.name", s["name"]))
         label = f"step {index} ({kind} {name})"

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from agentreel._errors import AgentreelError
@@ -182,6 +183,7 @@ class RunsScreen(Screen[None]):
         self._next_rebuild = 0.0
         self.limit = PAGE  # runs the table holds; grows a page at a time
         self._again = False
+        self._deferred: Timer | None = None  # a load put off by the rebuild limit
         self.total = 0  # runs that match the filter
 
     def compose(self) -> ComposeResult:
@@ -319,13 +321,16 @@ class RunsScreen(Screen[None]):
                 table.add_row(*cells, key=run_id)
             self.run_ids = ids
             self._last = runs
-        elif (ids != self.run_ids or self._changed(runs)) and not (
-            asked or time.monotonic() >= self._next_rebuild
-        ):
+        elif not (ids != self.run_ids or self._changed(runs)):
+            pass  # nothing to redraw
+        elif not (asked or time.monotonic() >= self._next_rebuild):
             # changed, but the last rebuild was a moment ago: show it when its turn comes
             # (dropped, it would wait for the next refresh, which may be a minute away)
-            self.set_timer(self._next_rebuild - time.monotonic(), self.load)
-        elif ids != self.run_ids or self._changed(runs):
+            if self._deferred is None:
+                self._deferred = self.set_timer(
+                    self._next_rebuild - time.monotonic(), self._deferred_load
+                )
+        else:
             t0 = time.monotonic()
             self._fit_columns(table, event.widths)
             for run_id, cells in zip(ids, event.cells, strict=True):
@@ -346,6 +351,10 @@ class RunsScreen(Screen[None]):
                 style="dim",
             )
         )
+
+    def _deferred_load(self) -> None:
+        self._deferred = None
+        self.load()
 
     def _rebuilt(self, t0: float) -> None:
         """The table was rebuilt and drawn: the next rebuild waits in proportion."""
