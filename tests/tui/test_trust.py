@@ -158,8 +158,9 @@ def test_keys_typed_after_slash_go_to_the_filter_even_when_queued(demo_store: Pa
         )
         # `q` (quit) and `c` (checks) are in the text: typed into the field, not run
         _typed_at_once(pilot.app, "/tag:eq name:research c")
-        await until(pilot, lambda: pilot.app.screen.query_one("#filter", Input).value)
-        await pilot.pause(0.2)
+        typed = "tag:eq name:research c"
+        await until(pilot, lambda: pilot.app.screen.query_one("#filter", Input).value == typed)
+        await pilot.pause()  # until the app is idle: every queued key has been handled
         assert isinstance(pilot.app.screen, RunsScreen)
         assert pilot.app.is_running
         assert pilot.app.screen.query_one("#filter", Input).value == "tag:eq name:research c"
