@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +17,8 @@ from opentelemetry.sdk.trace import TracerProvider
 import agentreel
 from agentreel.demo import DEFAULT_SEED, run_demo
 from agentreel.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _record(path: Path, runs: int, seed: int) -> Store:
@@ -125,3 +130,53 @@ def test_the_demo_hint_is_a_command_that_works_in_the_same_shell(
     shown = _demo_cli(tmp_path, *words, path=path)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("research  ")
+
+
+_LOADED_FILES = """
+import json, sys
+from agentreel.cli import main
+try:
+    main(["demo", "--runs", "2", "--latency", "0", "--dir", sys.argv[1]])
+except SystemExit as e:
+    if e.code:
+        raise
+print(json.dumps([getattr(m, "__file__", None) for m in list(sys.modules.values())]))
+"""
+
+
+def _requirement_name(req: str) -> str:
+    m = re.match(r"[A-Za-z0-9._-]+", req)
+    assert m, req
+    return m.group(0).lower().replace("_", "-")
+
+
+def test_the_demo_needs_no_framework_extra_and_no_dev_tool(tmp_path: Path) -> None:
+    """The README's first command installs the core package alone and runs the demo."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_requirement_name(r) for r in project["dependencies"]}
+    extras = {
+        _requirement_name(r)
+        for reqs in project["optional-dependencies"].values()
+        for r in reqs
+        if _requirement_name(r) != "agentreel"
+    } - core
+    assert {"openai", "anthropic", "langgraph", "pytest", "mypy"} <= extras
+    owned: dict[str, str] = {}
+    for name in extras:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here: the demo cannot have loaded it
+        for f in dist.files or []:
+            if f.suffix in (".py", ".so"):
+                owned[str(Path(str(dist.locate_file(f))).resolve())] = name
+    assert owned  # the test environment has the extras, so the check below can fail
+    p = subprocess.run(
+        [sys.executable, "-c", _LOADED_FILES, str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    loaded = {str(Path(f).resolve()) for f in json.loads(p.stdout.splitlines()[-1]) if f}
+    assert sorted({owned[f] for f in loaded if f in owned}) == []

@@ -303,3 +303,19 @@ def test_the_commands_the_readme_gives_run(quickstart_dir: Path, tmp_path: Path)
             assert "nightly-eval" in p.stdout
         if args[1:2] == ["record"]:
             assert "nightly-eval" in p.stderr  # the run it recorded is listed
+
+
+def test_the_set_up_commands_install_what_each_needs_and_ci_runs_the_same() -> None:
+    """The demo command installs the core package alone; the test command adds the extras
+    (frameworks, dev tools), and CI installs and runs what the test command does."""
+    setup = blocks(ROOT / "README.md")[0]
+    assert setup.lang == "bash"
+    demo, tests, *_ = (line.split("  #", 1)[0].strip() for line in setup.code.splitlines())
+    assert demo.endswith(".venv/bin/agentreel demo")
+    assert ".venv/bin/pip install -e . " in demo  # no extras: not `.[dev]`, not `.[all]`
+    assert "[" not in demo
+    assert tests.endswith(".venv/bin/python -m pytest")
+    assert '.venv/bin/pip install -e ".[dev]"' in tests
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(line.startswith(".venv/bin/pip install") and '-e ".[dev]"' in line for line in ci)
+    assert ".venv/bin/python -m pytest" in ci
