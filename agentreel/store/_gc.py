@@ -1,8 +1,9 @@
 """`Store.gc`: remove old runs, then compact the DuckDB file.
 
 DuckDB does not give back the space of deleted rows, so after removing runs the
-store is copied into a fresh file (``ATTACH`` + ``COPY FROM DATABASE``) and that
-file renamed over the old one. The old file stays whole until the new one is
+store is copied into a fresh file (``ATTACH``, the schema, then each table's rows in
+chunks) and that file renamed over the old one. A dry run measures the same copy,
+made of the rows it would keep, in a scratch file it then deletes. The old file stays whole until the new one is
 complete and checkpointed, so a gc killed at any point leaves one good store: the
 old one, or the new one. The store's connection (its lock) is held throughout;
 the only moment another process may get in is after the rename, when it opens the
@@ -15,7 +16,6 @@ import contextlib
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,13 +29,12 @@ from agentreel.store._archive import segment_name
 from agentreel.store._attach import ROW_GROUP_SIZE, hub_cursor
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._ingest import live_processes
-from agentreel.store._schema import MIGRATIONS
 
 __all__ = [
     "GcReport",
     "clear_interrupted_compaction",
     "compact",
-    "empty_store_bytes",
+    "compacted_bytes",
     "estimated_bytes",
     "parse_size",
     "remove_runs",
@@ -185,31 +184,37 @@ def select_runs(
     return ids, spans, total
 
 
-_empty: list[int] = []
-
-
-def empty_store_bytes() -> int:
-    """The size of a compacted store with no rows: what no gc can free.
-
-    DuckDB gives each table and index blocks of their own, so an empty store takes
-    a few hundred kilobytes; measured once per process on a scratch file.
-    """
-    if not _empty:
-        with tempfile.TemporaryDirectory(prefix="agentreel-gc-") as d:
-            db = Path(d) / "empty.duckdb"
-            con = duckdb.connect(str(db))
-            try:
-                for m in MIGRATIONS:
-                    con.execute(m)
-            finally:
-                con.close()
-            _empty.append(db.stat().st_size)
-    return _empty[0]
-
-
 def _segment_time(name: str) -> int | None:
     head = name.split("-", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+def doomed_segments(
+    con: duckdb.DuckDBPyConnection,
+    paths: SpoolPaths,
+    run_ids: list[str],
+    segments_before: datetime | None,
+) -> list[str]:
+    """The archived segment files that go with `run_ids` (see `remove_runs`)."""
+    row = con.execute(
+        "SELECT min(start_time) FROM runs WHERE NOT list_contains($ids::VARCHAR[], run_id)",
+        {"ids": run_ids},
+    ).fetchone()
+    oldest_kept: datetime | None = row[0] if row else None
+    limits = [t for t in (segments_before, oldest_kept) if t is not None]
+    keep_ns = _ns(min(limits)) if limits else None  # None: no run is kept, all may go
+    pending = {p.name for p in paths.pending()}
+    try:
+        archived = sorted(os.listdir(paths.archive))
+    except FileNotFoundError:
+        archived = []
+    return [
+        n
+        for n in archived
+        if n not in pending
+        and (t := _segment_time(n)) is not None
+        and (keep_ns is None or t < keep_ns)
+    ]
 
 
 def remove_runs(
@@ -228,27 +233,9 @@ def remove_runs(
     while keeping every segment a kept run may need. Returns how many archived
     segment files went (or would go).
     """
-    row = con.execute(
-        "SELECT min(start_time) FROM runs WHERE NOT list_contains($ids::VARCHAR[], run_id)",
-        {"ids": run_ids},
-    ).fetchone()
-    oldest_kept: datetime | None = row[0] if row else None
-    limits = [t for t in (segments_before, oldest_kept) if t is not None]
-    if not run_ids and not limits:
+    if not run_ids:
         return 0
-    keep_ns = _ns(min(limits)) if limits else None  # None: no run is kept, all may go
-    pending = {p.name for p in paths.pending()}
-    try:
-        archived = sorted(os.listdir(paths.archive))
-    except FileNotFoundError:
-        archived = []
-    doomed = [
-        n
-        for n in archived
-        if n not in pending
-        and (t := _segment_time(n)) is not None
-        and (keep_ns is None or t < keep_ns)
-    ]
+    doomed = doomed_segments(con, paths, run_ids, segments_before)
     if dry_run:
         return len(doomed)
     con.execute("BEGIN TRANSACTION")
@@ -292,6 +279,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _estimate_files(db: Path) -> tuple[Path, Path]:
+    tmp = db.with_name(f".{db.name}.estimate")
+    return tmp, tmp.with_name(tmp.name + ".wal")
+
+
 def _scratch(db: Path) -> tuple[Path, Path]:
     tmp = db.with_name(f".{db.name}.compact")
     return tmp, tmp.with_name(tmp.name + ".wal")
@@ -299,6 +291,8 @@ def _scratch(db: Path) -> tuple[Path, Path]:
 
 def clear_interrupted_compaction(db: Path) -> bool:
     """Remove what a gc killed before its rename left; True if there was something."""
+    for f in _estimate_files(db):  # a dry run's scratch copy: nothing to redo
+        f.unlink(missing_ok=True)
     found = False
     for f in _scratch(db):
         with contextlib.suppress(FileNotFoundError):
@@ -307,17 +301,115 @@ def clear_interrupted_compaction(db: Path) -> bool:
     return found
 
 
+#: Rows a compaction copies per statement: progress is told between statements.
+COPY_CHUNK_ROWS = 32 * ROW_GROUP_SIZE
+
+#: Per table, the rows a copy keeps: a condition on the source's rows and its parameters.
+Kept = dict[str, tuple[str, dict[str, object]]]
+
+
+def kept_without(run_ids: list[str], doomed: list[str], live: list[str]) -> Kept:
+    """What `remove_runs` leaves of each table when it removes `run_ids`: the rows a
+    copy keeps. Unqualified table names in the conditions are the store's."""
+    if not run_ids:
+        return {}
+    gone: dict[str, object] = {"gone": run_ids}
+    runs_kept = "NOT list_contains($gone::VARCHAR[], run_id)"
+    return {
+        "spans": (runs_kept, gone),
+        "runs": (runs_kept, gone),
+        "blobs": (f"hash IN ({reached_sql(runs_kept.replace('run_id', 'r.run_id'))})", gone),
+        "processes": (
+            "NOT coalesce(process_id NOT IN (SELECT DISTINCT process_id FROM spans "
+            f"WHERE process_id IS NOT NULL AND {runs_kept}) "
+            "AND NOT list_contains($live::VARCHAR[], process_id), false)",
+            gone | {"live": live},
+        ),
+        "segments": (
+            "NOT coalesce(status = 'ingested' AND list_contains($n::VARCHAR[], name), false)",
+            {"n": [segment_name(n) for n in doomed]},
+        ),
+    }
+
+
+def _copy_into(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    kept: Kept,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Copy the schema and the kept rows of the store on `con` into the attached `target`.
+
+    Each table goes in insertion order, in chunks of rows by ``rowid``, so `progress`
+    hears of the rows copied after each chunk.
+    """
+    row = con.execute("SELECT current_database()").fetchone()
+    source = str(row[0]) if row else "main"
+    con.execute(f'COPY FROM DATABASE "{source}" TO {target} (SCHEMA)')
+    tables = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name",
+            [source],
+        ).fetchall()
+    ]
+    for table in tables:
+        where, params = kept.get(table, ("true", {}))
+        row = con.execute(f'SELECT max(rowid) FROM "{source}"."{table}"').fetchone()
+        last = int(row[0]) if row and row[0] is not None else -1
+        for lo in range(0, last + 1, COPY_CHUNK_ROWS):
+            n = con.execute(
+                f'INSERT INTO {target}."{table}" SELECT * FROM "{source}"."{table}" '
+                f"WHERE rowid >= {lo} AND rowid < {lo + COPY_CHUNK_ROWS} AND ({where})",
+                params,
+            ).fetchone()
+            if progress is not None and n and n[0]:
+                progress(int(n[0]))
+
+
+def compacted_bytes(con: duckdb.DuckDBPyConnection, db: Path, kept: Kept) -> int:
+    """The size the store file would have compacted, keeping only the rows `kept` picks.
+
+    Measured, not guessed: the copy a compaction makes is made into a scratch file next
+    to the store, which is measured and deleted. DuckDB keeps the blocks of deleted rows,
+    and its empty tables take blocks of their own, so no count of rows or bytes predicts
+    the file as well. It costs about what the compaction costs, in time and disk.
+    """
+    files = _estimate_files(db)
+    tmp = files[0]
+    for f in files:
+        f.unlink(missing_ok=True)
+    quoted = str(tmp).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS agentreel_estimate (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _copy_into(con, "agentreel_estimate", kept, None)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("DETACH agentreel_estimate")  # checkpoints the copy into its file
+        return tmp.stat().st_size
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("DETACH IF EXISTS agentreel_estimate")
+        for f in files:
+            f.unlink(missing_ok=True)
+
+
 def compact(
     con: duckdb.DuckDBPyConnection,
     db: Path,
     reconnect: Callable[[Callable[[], None]], duckdb.DuckDBPyConnection],
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Copy the store on `con` into a fresh file and rename it over `db`.
 
     `reconnect(let_go_of_copy)` closes `con`, which detaches the old file, calls
     `let_go_of_copy`, and opens `db` again (waiting if another process got in
     first). Nothing else in this process may hold `db` open: it would keep the old
-    file attached.
+    file attached. `progress`, when given, is told the rows copied after each chunk.
 
     The copy stays attached (and so locked) while it is renamed over `db` and the
     old file is let go: a process that opened the new file while this one still had
@@ -334,18 +426,22 @@ def compact(
         )
     tmp, tmp_wal = _scratch(db)
     clear_interrupted_compaction(db)
-    row = con.execute("SELECT current_database()").fetchone()
-    source = str(row[0]) if row else "main"
     mark = f"{datetime.now(UTC).isoformat(timespec='seconds')} {secrets.token_hex(8)}"
     quoted = str(tmp).replace("'", "''")
     attached = False
     try:
         con.execute(f"ATTACH '{quoted}' AS agentreel_compact (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         attached = True
-        con.execute(f'COPY FROM DATABASE "{source}" TO agentreel_compact')
-        con.execute(
-            "INSERT OR REPLACE INTO agentreel_compact.meta VALUES ('compacted_at', ?)", [mark]
-        )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _copy_into(con, "agentreel_compact", {}, progress)
+            con.execute(
+                "INSERT OR REPLACE INTO agentreel_compact.meta VALUES ('compacted_at', ?)", [mark]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         con.execute("DETACH agentreel_compact")  # checkpoints the copy into its file
         attached = False
         if tmp_wal.exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import threading
@@ -32,8 +33,10 @@ from agentreel.store._gc import (
     GcReport,
     clear_interrupted_compaction,
     compact,
-    empty_store_bytes,
+    compacted_bytes,
+    doomed_segments,
     estimated_bytes,
+    kept_without,
     parse_size,
     remove_runs,
     select_runs,
@@ -400,6 +403,7 @@ class Store:
         older_than: datetime | timedelta | str | None = None,
         max_size: int | str | None = None,
         dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> GcReport:
         """Remove old runs and compact the DuckDB file; returns what went.
 
@@ -410,7 +414,13 @@ class Store:
         it; check results stay (they are the history of `agentreel check`). The file
         is then compacted: copied into a fresh file that replaces it atomically, so a
         gc killed midway leaves the old store whole. With no limits, gc only compacts.
-        `dry_run` removes nothing and estimates the size afterwards.
+
+        A `max_size` below what the store can shrink to (its size with every removable
+        run gone: the empty tables' blocks, check history, runs still recording) raises
+        `AgentreelError` before anything is removed. `dry_run` removes nothing; the
+        size afterwards is measured on a scratch copy of what would be kept, so a dry
+        run takes about as long as the compaction. `progress`, when given, is told the
+        rows copied as the compaction goes (a call per chunk of rows).
 
         Drain the spool first (`ingest`) so its spans count too. Close any other
         `Store` on this directory in this process first (they share the open file,
@@ -441,33 +451,45 @@ class Store:
             report.runs.extend(ids)
             report.spans += spans
 
-        base = empty_store_bytes()
+        def measured(ids: list[str], segments_before: datetime | None) -> float:
+            """The compacted size without `ids` (what the dry run stands in for)."""
+            doomed = doomed_segments(self._con, self.paths, ids, segments_before) if ids else []
+            live = live_processes(self.paths)
+            return float(compacted_bytes(self._con, db, kept_without(ids, doomed, live)))
 
-        def shrunk(size: float, total: int, est: int) -> float:
-            # the rows' share of the file shrinks with their estimated bytes
-            return base + (size - base) * (total - est) / total if total else size
-
-        if before is not None:
-            total = estimated_bytes(self._con, [])
-            ids, spans, est = select_runs(self._con, self.paths, before=before)
-            take(ids, spans)
-            if dry_run:
-                size = shrunk(size, total, est)
-            elif ids:
-                report.segments += remove_runs(
-                    self._con, self.paths, ids, segments_before=before, dry_run=False
+        floor = 0.0
+        if limit is not None:
+            removable, _, _ = select_runs(self._con, self.paths)
+            floor = measured(removable, before)
+            if limit < floor:
+                least = math.ceil(floor / 1e5) / 10
+                raise AgentreelError(
+                    f"max size {max_size} is below {least:,.1f} MB, the least this store can "
+                    f"shrink to (its size with every removable run gone: the empty tables, "
+                    f"check history and runs still recording); nothing was removed"
                 )
-                size = self._compact(report)
+        if before is not None:
+            ids, spans, _ = select_runs(self._con, self.paths, before=before)
+            take(ids, spans)
+            if ids:
+                if dry_run:
+                    size = measured(chosen, before)
+                else:
+                    report.segments += remove_runs(
+                        self._con, self.paths, ids, segments_before=before, dry_run=False
+                    )
+                    size = self._compact(report, progress)
         if (
-            not dry_run
-            and not report.compacted
+            not report.compacted
+            and not (dry_run and chosen)
             and (
                 interrupted
                 or (limit is None and before is None)
                 or (limit is not None and size > limit)
             )
         ):
-            size = self._compact(report)  # space freed earlier may be enough
+            # space freed earlier may be enough
+            size = measured([], None) if dry_run else self._compact(report, progress)
         for _ in range(12):  # each round removes runs; the estimate is usually right at once
             if limit is None or size <= limit:
                 break
@@ -475,20 +497,20 @@ class Store:
             if not total:
                 break
             # the share of the rows' bytes to remove is the share of their space to free
-            need = total * (size - limit) / max(size - base, 1.0) * 1.05
-            ids, spans, est = select_runs(
+            need = total * (size - limit) / max(size - floor, 1.0) * 1.05
+            ids, spans, _ = select_runs(
                 self._con, self.paths, free_bytes=need, excluded=chosen if dry_run else None
             )
             if not ids:
                 break
             take(ids, spans)
             if dry_run:
-                size = shrunk(size, total, est)
+                size = measured(chosen, before)
             else:
                 report.segments += remove_runs(
                     self._con, self.paths, ids, segments_before=None, dry_run=False
                 )
-                size = self._compact(report)
+                size = self._compact(report, progress)
         if dry_run:
             report.segments = remove_runs(
                 self._con, self.paths, chosen, segments_before=before, dry_run=True
@@ -498,7 +520,7 @@ class Store:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _compact(self, report: GcReport) -> float:
+    def _compact(self, report: GcReport, progress: Callable[[int], None] | None) -> float:
         db = self.path / DB_NAME
         if holders(db) > 1:
             raise AgentreelError(
@@ -518,7 +540,7 @@ class Store:
                 ) from None
             return self._con
 
-        compact(self._con, db, reconnect)
+        compact(self._con, db, reconnect, progress)
         self._tighten()
         report.compacted = True
         return float(db.stat().st_size)

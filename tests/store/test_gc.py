@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shutil
 import signal
 import stat
@@ -172,9 +173,12 @@ def test_gc_never_removes_a_run_still_recording(tmp_path: Path) -> None:
             alive: "running",
             dead: "interrupted",
         }
-        report = store.gc(older_than="30d", max_size=1)
+        # the empty store and the live run stay: no size that small can be met
+        with pytest.raises(agentreel.AgentreelError, match="the least this store can shrink"):
+            store.gc(older_than="30d", max_size=1)
+        assert sorted(store.runs()["run_id"]) == sorted([alive, dead])  # nothing went
+        report = store.gc(older_than="30d")
         assert report.runs == [dead]
-        assert report.fits is False  # the empty store and the live run stay
         assert store.runs()["run_id"].to_list() == [alive]
 
 
@@ -209,9 +213,66 @@ def test_cli_gc_dry_run_then_gc_json(tmp_path: Path) -> None:
     assert out["dry_run"] is False
     assert out["compacted"] is True
     assert out["bytes_after"] < out["bytes_before"]
-    r = runner.invoke(main, ["gc", "--dir", str(d), "--max-size", "1KB"])
+
+
+def _garbage(store: Store, runs: list[str]) -> None:
+    """Delete rows as ingest does (a start record replaced by its span's end): DuckDB
+    keeps their blocks, so the file holds space only a compaction gives back."""
+    store.sql("DELETE FROM spans WHERE list_contains($r::VARCHAR[], run_id)", {"r": runs})
+    store.sql("DELETE FROM runs WHERE list_contains($r::VARCHAR[], run_id)", {"r": runs})
+    store.sql("CHECKPOINT")
+
+
+@pytest.mark.parametrize("option", [[], ["--older-than", "30d"], ["--max-size", "HALF"]])
+def test_gc_dry_run_estimates_what_gc_then_does(tmp_path: Path, option: list[str]) -> None:
+    d, _, news = _store(tmp_path, old=20, new=10, spans=10)
+    with Store.open(d) as store:
+        _garbage(store, news[:4])
+    size = (d / DB_NAME).stat().st_size
+    args = [a.replace("HALF", str(size // 2)) for a in option]
+    runner = CliRunner()
+    r = runner.invoke(main, ["gc", "--dir", str(d), "--dry-run", "--json", *args])
     assert r.exit_code == 0, r.output
-    assert "still exceeds --max-size 1KB" in r.output
+    dry = json.loads(r.output)
+    assert (d / DB_NAME).stat().st_size == size
+    assert sorted(p.name for p in d.iterdir()) == [DB_NAME, "spool"]  # no scratch file left
+    r = runner.invoke(main, ["gc", "--dir", str(d), "--json", *args])
+    assert r.exit_code == 0, r.output
+    real = json.loads(r.output)
+    assert real["bytes_after"] < real["bytes_before"] == dry["bytes_before"] == size
+    assert abs(dry["bytes_after"] - real["bytes_after"]) <= 0.05 * real["bytes_after"]
+    assert (dry["runs"], dry["spans"], dry["segments"]) == (
+        real["runs"],
+        real["spans"],
+        real["segments"],
+    )
+    assert real["fits"] is (None if not option or option[0] != "--max-size" else True)
+
+
+def test_gc_max_size_below_the_empty_store_removes_nothing_and_says_the_floor(
+    tmp_path: Path,
+) -> None:
+    d, olds, news = _store(tmp_path, old=3, new=2)
+    db = d / DB_NAME
+    digest = _digest(db)
+    archived = sorted((d / "spool" / "archive").iterdir())
+    r = CliRunner().invoke(main, ["gc", "--dir", str(d), "--max-size", "1KB"])
+    assert r.exit_code == 2
+    m = re.search(
+        r"max size 1KB is below ([\d.]+) MB, the least this store can shrink to", r.output
+    )
+    assert m, r.output
+    assert "nothing was removed" in r.output
+    assert "Traceback" not in r.output
+    assert _digest(db) == digest
+    assert sorted((d / "spool" / "archive").iterdir()) == archived
+    # the floor said is the size gc reaches with every run removed
+    floor = float(m.group(1))
+    with Store.open(d) as store:
+        report = store.gc(max_size=f"{floor}MB")
+        assert report.fits
+        assert sorted(report.runs) == sorted(olds + news)
+    assert floor - 0.1 < db.stat().st_size / 1e6 <= floor
 
 
 _GC = """
@@ -335,7 +396,7 @@ def test_the_compacted_file_stays_locked_until_the_old_one_is_let_go(
     d, _, _ = _store(tmp_path, old=0, new=5)
     seen: list[str] = []
 
-    def watched(con: Any, db: Path, reconnect: Any) -> None:
+    def watched(con: Any, db: Path, reconnect: Any, progress: Any) -> None:
         def reconnect_after_a_try(let_go_of_copy: Any) -> Any:
             # renamed, the old file still attached: nobody else may open the new one yet
             opened = subprocess.run(
@@ -348,7 +409,7 @@ def test_the_compacted_file_stays_locked_until_the_old_one_is_let_go(
             seen.append(opened.stdout.strip())
             return reconnect(let_go_of_copy)
 
-        compact(con, db, reconnect_after_a_try)
+        compact(con, db, reconnect_after_a_try, progress)
 
     monkeypatch.setattr(store_module, "compact", watched)
     with Store.open(d) as store:
