@@ -20,6 +20,7 @@ from agentreel.cli import (
     main,
     store_args,
 )
+from agentreel.cli._progress import Tracker
 from agentreel.cli._render import runs_table, span_tree, to_json
 from agentreel.store import DB_NAME, IngestReport, Store, spool_status
 from agentreel.store import rebuild as rebuild_store
@@ -180,8 +181,11 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     ingested; the exit code is then 2.
     """
     shared = spool_status(store_dir).draining  # the TUI or serve reads this store too
-    with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
-        report = store.ingest(give_way=shared)
+    with (
+        Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store,
+        Tracker("ingesting", "ingested", "spans", quiet=as_json) as progress,
+    ):
+        report = store.ingest(give_way=shared, progress=progress.advance)
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
@@ -309,8 +313,15 @@ def gc(
     With no option it only compacts: DuckDB keeps the space of deleted rows, so the
     store is copied into a fresh file that replaces the old one once it is complete.
     """
+    doing, done = ("copying to measure", "measured") if dry_run else ("compacting", "compacted")
     with _open_fresh(store_dir, writes=True) as store:
-        report = store.gc(older_than=older_than, max_size=max_size, dry_run=dry_run)
+        with Tracker(doing, done, "rows", quiet=as_json) as progress:
+            report = store.gc(
+                older_than=older_than,
+                max_size=max_size,
+                dry_run=dry_run,
+                progress=progress.advance,
+            )
         shown = store.runs_by_id(report.runs[:20]).sort("start_time") if dry_run else None
     if as_json:
         click.echo(to_json(report.as_dict()))

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from agentreel._errors import AgentreelError
 from agentreel.cli import dir_option, handles_errors, json_option, main
+from agentreel.cli._progress import Tracker
 
 console = Console(highlight=False)
 
@@ -172,9 +173,15 @@ def replay(
         else:
             _print_steps(plan_steps)
         return
-    result = rp.replay(
-        run_id, store_dir, on_divergence=on_divergence, network=network, timeout=timeout
-    )
+    with Tracker("replaying", "replayed", "steps", quiet=as_json) as progress:
+        result = rp.replay(
+            run_id,
+            store_dir,
+            on_divergence=on_divergence,
+            network=network,
+            timeout=timeout,
+            progress=progress.advance,
+        )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -258,16 +265,18 @@ def fork(
     from agentreel import replay as rp
 
     value = _edited_response(run_id, at, store_dir, response)
-    result = rp.fork(
-        run_id,
-        at,
-        value,
-        store_dir,
-        then=then,
-        on_divergence=on_divergence,
-        network=network,
-        timeout=timeout,
-    )
+    with Tracker("replaying", "replayed", "steps", quiet=as_json) as progress:
+        result = rp.fork(
+            run_id,
+            at,
+            value,
+            store_dir,
+            then=then,
+            on_divergence=on_divergence,
+            network=network,
+            timeout=timeout,
+            progress=progress.advance,
+        )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

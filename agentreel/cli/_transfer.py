@@ -23,6 +23,7 @@ from agentreel.cli import (
     removed_on_failure,
 )
 from agentreel.cli._commands import _open_fresh, _warn_rejected, ingested_line
+from agentreel.cli._progress import Tracker
 from agentreel.cli._render import to_json
 from agentreel.store import (
     IngestReport,
@@ -168,13 +169,18 @@ def import_cmd(
     masked before anything is written, as agentreel's tracer does.
     """
     redact = _redaction(no_redact, redact_patterns)
-    with removed_on_failure(store_dir):
-        report = import_otlp_json(store_dir, files, redact=redact)
     ingest: IngestReport | None = None
-    try:
-        with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
-            ingest = store.ingest()
-    except StoreBusy:
+    with Tracker("importing", "imported", "spans", quiet=as_json) as progress:
+        with removed_on_failure(store_dir):
+            report = import_otlp_json(store_dir, files, redact=redact, progress=progress.advance)
+        progress.then("ingesting")
+        busy = False
+        try:
+            with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
+                ingest = store.ingest(progress=progress.advance)
+        except StoreBusy:
+            busy = True
+    if busy:
         err_console.print(
             "[yellow]note:[/] the store is open in another process; the imported spans wait "
             "in its spool and are ingested by whichever agentreel command reads it next",
@@ -249,10 +255,11 @@ def export_cmd(
         if since is not None:
             recent = store.runs(since=since, origin="any")["run_id"].to_list()
             ids = recent if ids is None else [r for r in ids if r in frozenset(recent)]
-        if fmt == "parquet":
-            report = export_parquet(store, out, ids)
-        else:
-            report = export_otlp_json(store, out, ids)
+        with Tracker("exporting", "exported", "spans", quiet=as_json) as progress:
+            if fmt == "parquet":
+                report = export_parquet(store, out, ids, progress=progress.advance)
+            else:
+                report = export_otlp_json(store, out, ids, progress=progress.advance)
     if as_json:
         click.echo(to_json(report.as_dict()))
         return

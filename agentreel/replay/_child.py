@@ -1,15 +1,17 @@
-"""The replaying process: ``python -m agentreel.replay._child PLAN RESULT``.
+"""The replaying process: ``python -m agentreel.replay._child PLAN RESULT [FD]``.
 
 Started by `agentreel.replay.replay` in a fresh interpreter. It never opens the
 store's database: it records the replay, like any agent, into the spool. It
 blocks the network unless the plan allows it, serves the recorded steps through
 `agentreel.tracer._replay.Player`, runs the entry point, and writes what
-happened to the RESULT file as JSON.
+happened to the RESULT file as JSON. Given a pipe's FD, it writes one byte to it
+for each step the entry point reaches, so the caller can show progress.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -25,6 +27,7 @@ from agentreel.tracer._capture import dump_payload
 from agentreel.tracer._fingerprint import environment
 from agentreel.tracer._replay import (
     Player,
+    RecordedStep,
     ReplayDiverged,
     ReplayFailed,
     ReplayStopped,
@@ -59,6 +62,20 @@ def _entry(plan: dict[str, Any], notes: list[str]) -> Any:
     return fn
 
 
+class _ReportingPlayer(Player):
+    """A player that writes a byte to `progress_fd` for each step it is asked for."""
+
+    progress_fd = -1
+
+    def take(self, kind: str, name: str, canonical: bytes) -> RecordedStep | None:
+        try:
+            return super().take(kind, name, canonical)
+        finally:
+            if self.progress_fd >= 0:
+                with contextlib.suppress(OSError):  # the caller stopped reading
+                    os.write(self.progress_fd, b".")
+
+
 def _bind(fn: Any, arguments: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
     rest = dict(arguments)
     args: list[Any] = []
@@ -79,14 +96,16 @@ def _type_name(e: BaseException) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{module_name(t)}.{t.__qualname__}"
 
 
-def run(plan: dict[str, Any]) -> dict[str, Any]:
+def run(plan: dict[str, Any], progress_fd: int = -1) -> dict[str, Any]:
     """Replay `plan` in this process; returns the result document."""
     if not plan.get("network"):
         _replay.block_network()
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     agentreel.init(service_name="agentreel-replay")
-    player = Player.from_plan(plan)
+    player = _ReportingPlayer.from_plan(plan)
+    if isinstance(player, _ReportingPlayer):  # from_plan builds the class it is called on
+        player.progress_fd = progress_fd
     _replay.player = player
     out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None, "notes": []}
     try:
@@ -145,9 +164,9 @@ async def _await(aw: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    plan_path, result_path = argv
+    plan_path, result_path, *fd = argv
     plan = json.loads(Path(plan_path).read_text())
-    result = run(plan)
+    result = run(plan, int(fd[0]) if fd else -1)
     Path(result_path).write_text(json.dumps(result))
     agentreel.shutdown()
     return 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,21 +66,54 @@ def _env_changes(recorded: dict[str, Any] | None, now: dict[str, Any] | None) ->
     return out
 
 
+def _run_child(
+    args: list[str], env: dict[str, str], timeout: float, progress: Callable[[int], None] | None
+) -> int:
+    """Run the replaying process; with `progress`, tell it each step it reports on a pipe."""
+    if progress is None:
+        done = subprocess.run(args, env=env, stdout=sys.stderr, timeout=timeout, check=False)
+        return done.returncode
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen([*args, str(w)], env=env, stdout=sys.stderr, pass_fds=(w,))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    deadline = time.monotonic() + timeout
+    try:
+        with os.fdopen(r, "rb", buffering=0) as pipe:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(args, timeout)
+                ready, _, _ = select.select([pipe], [], [], min(left, 0.25))
+                data = pipe.read(4096) if ready else None
+                if data:
+                    progress(len(data))
+                elif ready or proc.poll() is not None:
+                    break  # the pipe's end (or the process, when a child of it holds the pipe)
+        return proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _execute(
-    store_dir: Path, plan: dict[str, Any], timeout: float
+    store_dir: Path,
+    plan: dict[str, Any],
+    timeout: float,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="agentreel-replay-") as tmp:
         plan_path, result_path = Path(tmp, "plan.json"), Path(tmp, "result.json")
         plan_path.write_text(json.dumps(plan))
         env = {**os.environ, "AGENTREEL_DIR": str(Path(store_dir).absolute())}
+        args = [sys.executable, "-m", "agentreel.replay._child", str(plan_path), str(result_path)]
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "agentreel.replay._child", str(plan_path), str(result_path)],
-                env=env,
-                stdout=sys.stderr,
-                timeout=timeout,
-                check=False,
-            )
+            returncode = _run_child(args, env, timeout, progress)
         except subprocess.TimeoutExpired:
             raise AgentreelError(
                 f"the replay of run {plan['run_id'][:12]} did not finish in {timeout:g} s; "
@@ -85,7 +121,7 @@ def _execute(
             ) from None
         if not result_path.is_file():
             raise AgentreelError(
-                f"the replaying process exited with code {proc.returncode} before it reported; "
+                f"the replaying process exited with code {returncode} before it reported; "
                 "its error is above"
             )
         return plan, json.loads(result_path.read_text())
@@ -157,12 +193,14 @@ def replay(
     on_divergence: str = "stop",
     network: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Re-run a recorded run with every recorded LLM and tool result served back.
 
     The entry point runs in a fresh Python process with the network blocked
     (unless `network`); the replay is recorded as a new run tagged
     ``replay_of``. Raises `NotReplayable` when the run cannot be replayed.
+    `progress`, when given, is called as the replay reaches steps (with how many).
 
     Example::
 
@@ -173,7 +211,7 @@ def replay(
         raise AgentreelError(f"on_divergence={on_divergence!r} must be 'stop' or 'live'")
     path = Path(store_dir)
     plan = _prepare(path, run_id, on_divergence=on_divergence, network=network)
-    plan, res = _execute(path, plan, timeout)
+    plan, res = _execute(path, plan, timeout, progress)
     if res.get("outcome") == "failed" and res.get("replay_run_id") is None:
         raise NotReplayable(f"run {plan['run_id'][:12]} cannot be replayed: {res.get('reason')}")
     return _finish(path, plan, res)
@@ -189,11 +227,13 @@ def fork(
     on_divergence: str = "stop",
     network: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Replay up to step `at`, serve `response` there instead, then go on live or stop.
 
     `response` is the value the edited step returns (plain JSON data). The fork
-    is recorded as a new run tagged ``forked_from`` and ``fork_step``.
+    is recorded as a new run tagged ``forked_from`` and ``fork_step``. `progress`
+    is called as in `replay`.
 
     Example::
 
@@ -213,7 +253,7 @@ def fork(
     plan["fork"] = {"step": at, "output": json.dumps(response), "then": then}
     plan["tags"] = {"forked_from": plan["run_id"], "fork_step": at}
     plan["name"] = str(plan["name"]).replace("replay of", "fork of", 1)
-    plan, res = _execute(path, plan, timeout)
+    plan, res = _execute(path, plan, timeout, progress)
     if res.get("outcome") == "failed" and res.get("replay_run_id") is None:
         raise NotReplayable(f"run {plan['run_id'][:12]} cannot be forked: {res.get('reason')}")
     return _finish(path, plan, res)

@@ -367,13 +367,19 @@ def _copy_into(
                 progress(int(n[0]))
 
 
-def compacted_bytes(con: duckdb.DuckDBPyConnection, db: Path, kept: Kept) -> int:
+def compacted_bytes(
+    con: duckdb.DuckDBPyConnection,
+    db: Path,
+    kept: Kept,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """The size the store file would have compacted, keeping only the rows `kept` picks.
 
     Measured, not guessed: the copy a compaction makes is made into a scratch file next
     to the store, which is measured and deleted. DuckDB keeps the blocks of deleted rows,
     and its empty tables take blocks of their own, so no count of rows or bytes predicts
-    the file as well. It costs about what the compaction costs, in time and disk.
+    the file as well. It costs about what the compaction costs, in time and disk;
+    `progress` hears of the rows copied, as in `compact`.
     """
     files = _estimate_files(db)
     tmp = files[0]
@@ -384,7 +390,7 @@ def compacted_bytes(con: duckdb.DuckDBPyConnection, db: Path, kept: Kept) -> int
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            _copy_into(con, "agentreel_estimate", kept, None)
+            _copy_into(con, "agentreel_estimate", kept, progress)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -586,6 +586,7 @@ def drain(
     limit: int | None = None,
     budget: float | None = None,
     give_way: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Ingest every pending segment (at most `limit`) into the store on `con`.
 
@@ -593,7 +594,8 @@ def drain(
     is sized to a fraction of it (see `_Batcher`): a drain that shares the store with
     readers then holds it about that long at most, and the rest waits for the next
     drain. `give_way`, asked between transactions, stops the drain early when it
-    says another process is waiting for the store.
+    says another process is waiting for the store. `progress`, when given, is told
+    the spans of each committed transaction.
     """
     t0 = time.perf_counter()
     report = IngestReport()
@@ -658,6 +660,8 @@ def drain(
             report.completed += completed
             report.duplicates += duplicates
             report.segments += len(good)
+            if progress is not None:
+                progress(spans)
             if strict:
                 report.invalid_records += _invalid_records(con, good)
             for p in good:

@@ -345,7 +345,12 @@ class Store:
     # -- writing ---------------------------------------------------------------
 
     def ingest(
-        self, *, limit: int | None = None, budget: float | None = None, give_way: bool = False
+        self,
+        *,
+        limit: int | None = None,
+        budget: float | None = None,
+        give_way: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> IngestReport:
         """Drain the spool into the store; returns what was taken and what was set aside.
 
@@ -357,6 +362,8 @@ class Store:
         in transactions of about a quarter of a second, and between them lets a
         process that waits for the store in first (`give_way()`), then goes on: a
         backlog of minutes then keeps nobody waiting for more than one transaction.
+        `progress`, when given, is called with the spans of each committed
+        transaction (a progress bar's `advance`).
         """
         if self.read_only:
             raise AgentreelError(
@@ -364,11 +371,18 @@ class Store:
             )
         try:
             if give_way and budget is None:
-                shared = self._drain_sharing(limit)
+                shared = self._drain_sharing(limit, progress)
                 compress_archived(self.paths)
                 return shared
             waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
-            report = drain(self._con, self.paths, limit=limit, budget=budget, give_way=waiting)
+            report = drain(
+                self._con,
+                self.paths,
+                limit=limit,
+                budget=budget,
+                give_way=waiting,
+                progress=progress,
+            )
             compress_archived(self.paths)  # older drained segments, a few at a time
             return report
         except duckdb.Error as e:
@@ -378,7 +392,9 @@ class Store:
         finally:
             self._tighten()
 
-    def _drain_sharing(self, limit: int | None) -> IngestReport:
+    def _drain_sharing(
+        self, limit: int | None, progress: Callable[[int], None] | None
+    ) -> IngestReport:
         # what is pending now, not what processes that start meanwhile add
         pending = len(self.paths.pending())
         limit = pending if limit is None else min(limit, pending)
@@ -390,6 +406,7 @@ class Store:
                 limit=limit - report.segments - len(report.rejected),
                 budget=SHARED_DRAIN_STEP_S,
                 give_way=lambda: readers_waiting(self.paths),
+                progress=progress,
             )
             report.add(step)
             taken = step.segments + len(step.rejected)
@@ -451,16 +468,18 @@ class Store:
             report.runs.extend(ids)
             report.spans += spans
 
-        def measured(ids: list[str], segments_before: datetime | None) -> float:
+        def measured(
+            ids: list[str], segments_before: datetime | None, *, shown: bool = True
+        ) -> float:
             """The compacted size without `ids` (what the dry run stands in for)."""
             doomed = doomed_segments(self._con, self.paths, ids, segments_before) if ids else []
-            live = live_processes(self.paths)
-            return float(compacted_bytes(self._con, db, kept_without(ids, doomed, live)))
+            kept = kept_without(ids, doomed, live_processes(self.paths))
+            return float(compacted_bytes(self._con, db, kept, progress if shown else None))
 
         floor = 0.0
-        if limit is not None:
+        if limit is not None:  # a copy of what no gc removes: small, and not shown
             removable, _, _ = select_runs(self._con, self.paths)
-            floor = measured(removable, before)
+            floor = measured(removable, before, shown=False)
             if limit < floor:
                 least = math.ceil(floor / 1e5) / 10
                 raise AgentreelError(

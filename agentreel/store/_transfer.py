@@ -188,6 +188,7 @@ def import_otlp_json(
     files: Iterable[str | os.PathLike[str]],
     *,
     redact: bool | Callable[[str], str] = True,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Write the spans of OTLP/JSON files into the spool of `target`; ingest afterwards.
 
@@ -198,6 +199,7 @@ def import_otlp_json(
     the spool. Spans that cannot be placed are counted in ``rejected``. `redact`
     masks secrets before anything is spooled, as an agent's tracer does (True: the
     default patterns; False: none; or a `Redactor` or any function of a string).
+    `progress`, when given, is called with the spans of each segment written.
 
     Example::
 
@@ -226,6 +228,8 @@ def import_otlp_json(
     def flush() -> None:
         nonlocal batch
         written.extend(spooler.write(batch))
+        if progress is not None and batch.records:
+            progress(len(batch.records))
         batch = Decoded()
 
     try:
@@ -366,7 +370,11 @@ def _out_file(path: str | os.PathLike[str]) -> Path:
 
 
 def export_otlp_json(
-    store: Store, path: str | os.PathLike[str], run_ids: Iterable[str] | None = None
+    store: Store,
+    path: str | os.PathLike[str],
+    run_ids: Iterable[str] | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportReport:
     """Write runs (all, or `run_ids`: ids or unique prefixes) to `path` as OTLP/JSON.
 
@@ -378,6 +386,7 @@ def export_otlp_json(
     spans). Spans still open (of running or interrupted runs) are skipped: OTLP
     has no open spans. With no span to write, the file holds one empty request (so
     it imports back as nothing). The file is readable by its owner only, like the store.
+    `progress`, when given, is called with the spans written of each chunk of runs.
 
     Example::
 
@@ -393,7 +402,10 @@ def export_otlp_json(
         os.fchmod(fd, _FILE_MODE)  # a file left by an earlier try keeps its mode otherwise
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for i in range(0, len(ids), _RUN_CHUNK):
+                before = report.spans
                 _export_chunk(store, ids[i : i + _RUN_CHUNK], f, report)
+                if progress is not None:
+                    progress(report.spans - before)
             if not report.spans:  # an empty request, so the file imports back as no spans
                 f.write('{"resourceSpans": []}\n')
         os.replace(tmp, out)
@@ -466,7 +478,11 @@ def _quote(path: Path) -> str:
 
 
 def export_parquet(
-    store: Store, directory: str | os.PathLike[str], run_ids: Iterable[str] | None = None
+    store: Store,
+    directory: str | os.PathLike[str],
+    run_ids: Iterable[str] | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportReport:
     """Write runs' spans, runs and events tables as Parquet under `directory`, by day.
 
@@ -475,7 +491,8 @@ def export_parquet(
     ``processes.parquet``. DuckDB reads it back in place with
     ``read_parquet('DIR/spans/**/*.parquet', hive_partitioning = true)``.
     `directory` must be new or empty. Files are readable by their owner only,
-    directories private, like the store.
+    directories private, like the store. `progress`, when given, is called with the
+    spans written, once the spans table is.
 
     Example::
 
@@ -495,6 +512,8 @@ def export_parquet(
     report = ExportReport(format="parquet", out=str(d), runs=len(ids))
     try:
         _write_parquet(store, work, ids, report)
+        if progress is not None:
+            progress(report.spans)
         _owner_only(work)
         for part in sorted(work.iterdir()):
             os.replace(part, d / part.name)
