@@ -2,10 +2,10 @@
 
 DuckDB does not give back the space of deleted rows, so after removing runs the
 store is copied into a fresh file (``ATTACH``, the schema, then each table's rows in
-chunks) and that file renamed over the old one. A dry run measures the same copy,
-made of the rows it would keep, in a scratch file it then deletes. The old file stays whole until the new one is
-complete and checkpointed, so a gc killed at any point leaves one good store: the
-old one, or the new one. The store's connection (its lock) is held throughout;
+chunks) and that file renamed over the old one. The old file stays whole until the
+new one is complete and checkpointed, so a gc killed at any point leaves one good
+store: the old one, or the new one. A dry run makes the same copy, of the rows it
+would keep, in a scratch file it measures and deletes. The store's connection (its lock) is held throughout;
 the only moment another process may get in is after the rename, when it opens the
 new file.
 """
@@ -35,7 +35,9 @@ __all__ = [
     "clear_interrupted_compaction",
     "compact",
     "compacted_bytes",
+    "doomed_segments",
     "estimated_bytes",
+    "kept_without",
     "parse_size",
     "remove_runs",
     "select_runs",
