@@ -142,6 +142,8 @@ def _live_progress(console: Any, unit: str) -> Any:
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
+            if speed is None and task.completed and task.elapsed:
+                speed = task.completed / task.elapsed  # one step so far: its average
             shown = "—" if speed is None else rate(int(speed * 1000), 1000.0)
             return Text(f"{shown} {unit}/s", style="progress.data.speed")
 
