@@ -149,6 +149,7 @@ def tui_command() -> click.Command:
 from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _checks,
     _commands,
+    _datasets,
     _diff,
     _record,
     _replay,
