@@ -455,13 +455,13 @@ def _judge(case: Case, r: Any) -> CaseResult:
         recorded = f"{case.plan.get('error_type')}: {case.plan.get('error_message') or ''}"
         if r.outcome == "raised" and r.output_matches:
             return done(False, f"still fails as recorded: {recorded}")
-        if d is not None and d["kind"] == "changed":
+        if d is not None and d["what"] == "changed":
             return done(
                 False, f"asks for something else before the failure: {d['message']}", d["diff"]
             )
         if r.outcome == "raised":
             return done(False, f"fails differently: {r.error} (recorded: {recorded})")
-        if d is not None and d["kind"] == "new" and r.served < r.steps:
+        if d is not None and d["what"] == "new" and r.served < r.steps:
             return done(
                 False, f"asks for something new before the failure: {d['message']}", d["diff"]
             )

@@ -139,6 +139,8 @@ def test_a_failed_run_becomes_a_test_that_fails_until_the_fix_lands(project: Pat
     fixed = _pytest(p, "--agentreel-dataset", "weather", "-rA")
     assert fixed.returncode == 0, fixed.stdout
     assert "2 passed" in fixed.stdout
+    said = _cli(p, "dataset", "run", "weather").stdout
+    assert f"pass  {bad[:12]}  returns where the recording failed" in said
 
     # nothing of the test runs landed in the project's store
     assert len(json.loads(_cli(p, "runs", "--json", "-q", "origin:any").stdout)) == 2
@@ -320,3 +322,69 @@ def test_redaction_of_a_case_leaves_no_secret_in_any_field(found: tuple[Secret, 
         written = ds.path.read_text()
     assert secret.leaked_in(written) is None, written
     assert "/somewhere" not in written
+
+
+def _verdict(status: str, **replay: Any) -> tuple[bool, str]:
+    from agentreel.datasets import Case, _judge
+    from agentreel.replay import ReplayResult
+
+    plan = {"run_id": "ab" * 16, "entry": "m:f", "arguments": {}, "output": '"x"', "steps": []}
+    if status == "error":
+        plan.update(output=None, error_type="KeyError", error_message="'temp'")
+    base: dict[str, Any] = {
+        "run_id": "ab" * 16,
+        "replay_run_id": "cd" * 16,
+        "outcome": "returned",
+        "reproduced": False,
+        "output_matches": False,
+        "divergence": None,
+        "served": 3,
+        "live": 0,
+        "steps": 3,
+        "recorded_output": plan["output"],
+    }
+    base.update(replay)
+    r = _judge(Case("ab" * 16, "f", status, None, plan), ReplayResult(**base))
+    return r.passed, r.message
+
+
+def _div(what: str) -> dict[str, Any]:
+    return {"what": what, "step": 3, "kind": "llm", "name": "chat", "message": "m", "diff": "d"}
+
+
+@pytest.mark.parametrize(
+    ("status", "replay", "passed", "says"),
+    [
+        ("ok", {"reproduced": True, "output_matches": True}, True, "reproduces"),
+        ("ok", {"outcome": "diverged", "divergence": _div("changed")}, False, "diverged"),
+        ("ok", {"divergence": _div("missing"), "output_matches": True}, False, "diverged"),
+        ("ok", {"outcome": "raised", "error": "E: x"}, False, "raises E: x"),
+        ("ok", {"output": '"y"'}, False, "returns a different output"),
+        ("ok", {"outcome": "failed", "reason": "why"}, False, "could not finish: why"),
+        ("error", {"outcome": "raised", "output_matches": True}, False, "still fails as recorded"),
+        ("error", {"outcome": "raised", "error": "E: y"}, False, "fails differently: E: y"),
+        (
+            "error",
+            {"outcome": "diverged", "divergence": _div("changed"), "served": 1},
+            False,
+            "asks for something else before the failure",
+        ),
+        (
+            "error",
+            {"outcome": "diverged", "divergence": _div("new"), "served": 1},
+            False,
+            "asks for something new before the failure",
+        ),
+        (
+            "error",
+            {"outcome": "diverged", "divergence": _div("new")},
+            True,
+            "gets past the recorded failure",
+        ),
+        ("error", {"output": '"fine"'}, True, "returns where the recording failed"),
+    ],
+)
+def test_each_verdict(status: str, replay: dict[str, Any], passed: bool, says: str) -> None:
+    got, message = _verdict(status, **replay)
+    assert got is passed
+    assert says in message
