@@ -153,6 +153,7 @@ from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _diff,
     _record,
     _replay,
+    _sessions,
     _transfer,
     _tui,
 )

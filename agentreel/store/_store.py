@@ -587,6 +587,30 @@ class Store:
             q += f" LIMIT {int(limit)}"
         return self.sql(q, params)
 
+    def sessions(
+        self,
+        *,
+        query: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+        origin: str | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Sessions (runs grouped by ``session_id``) with a turn the filter selects.
+
+        One row per session, newest activity first: turns, time span, tokens, cost,
+        errors and how its last turn ``ended``. See docs/data-model.md#sessions.
+        """
+        from agentreel.store._sessions import sessions
+
+        return sessions(self, query=query, since=since, until=until, origin=origin, limit=limit)
+
+    def session_turns(self, session_id: str) -> pl.DataFrame:
+        """The runs of one session in start order, with each root span's ``input``."""
+        from agentreel.store._sessions import session_turns
+
+        return session_turns(self, session_id)
+
     def count_runs(
         self,
         *,
