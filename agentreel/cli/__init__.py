@@ -151,6 +151,7 @@ from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _commands,
     _datasets,
     _diff,
+    _evaluations,
     _record,
     _replay,
     _sessions,

@@ -117,4 +117,4 @@ def sessions(
             ]
         )
     for line in plain_lines(header, rows, frozenset({1, 3, 4, 5, 6})):
-        console.print(line, crop=False)
+        console.print(line, crop=False, soft_wrap=True)
