@@ -152,6 +152,7 @@ from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _datasets,
     _diff,
     _evaluations,
+    _lint,
     _record,
     _replay,
     _sessions,
