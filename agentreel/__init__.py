@@ -25,6 +25,7 @@ from agentreel._errors import (
     StoreNotFound,
     StoreVersionError,
 )
+from agentreel._evaluate import evaluate
 from agentreel.tracer import (
     Recorder,
     Redactor,
@@ -59,6 +60,7 @@ __all__ = [
     "__version__",
     "agent",
     "current_span",
+    "evaluate",
     "flush",
     "init",
     "instrument",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from agentreel.checks import CheckReport
     from agentreel.checks._recorded import RecordedSpans
 
-__all__ = ["CheckItem", "agentreel_spans"]
+__all__ = ["CheckItem", "DatasetCaseItem", "agentreel_spans"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +50,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--agentreel-since", help="current window: runs started within this age, e.g. 24h"
     )
     group.addoption("--agentreel-config", help="a pyproject.toml or agentreel.toml to read")
+    group.addoption(
+        "--agentreel-dataset",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="add one test item per case of this regression dataset (repeatable)",
+    )
+    group.addoption(
+        "--agentreel-datasets",
+        metavar="DIR",
+        help="the dataset directory (default $AGENTREEL_DATASETS or agentreel-datasets)",
+    )
     group.addoption(
         "--agentreel-fail-on",
         choices=["error", "warn"],
@@ -160,6 +172,8 @@ class CheckItem(pytest.Item):
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    for name in config.getoption("agentreel_dataset") or []:
+        items.extend(_dataset_items(session, config, name))
     if not config.getoption("agentreel_checks"):
         return
     runner = _Session(config)
@@ -173,6 +187,61 @@ def pytest_collection_modifyitems(
                 check=name,
             )
         )
+
+
+class _CaseFailed(Exception):
+    """A dataset case failed; the message says how, the diff follows."""
+
+
+class DatasetCaseItem(pytest.Item):
+    """One case of a regression dataset as a test item: replayed offline, then judged."""
+
+    def __init__(self, *, case: Any, dataset: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.case = case
+        self.dataset = dataset
+
+    def runtest(self) -> None:
+        from agentreel.datasets import run_case
+
+        result = run_case(self.case)
+        for s in result.scores:
+            self.user_properties.append(
+                (s["evaluator"], f"{s['replayed']:g} (recorded {s['recorded']:g})")
+            )
+        if not result.passed:
+            raise _CaseFailed(result.message + (f"\n{result.diff}" if result.diff else ""))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from agentreel._errors import AgentreelError
+
+        if isinstance(excinfo.value, _CaseFailed | AgentreelError):
+            head = f"dataset {self.dataset}, case {self.case.id} ({self.case.status})"
+            return f"{head}:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"agentreel dataset {self.dataset} case {self.case.id}"
+
+
+def _dataset_items(session: pytest.Session, config: pytest.Config, name: str) -> list[pytest.Item]:
+    from agentreel._errors import AgentreelError
+    from agentreel.datasets import load
+
+    try:
+        ds = load(name, config.getoption("agentreel_datasets"))
+    except AgentreelError as e:
+        raise pytest.UsageError(f"--agentreel-dataset {name}: {e}") from None
+    return [
+        DatasetCaseItem.from_parent(
+            session,
+            name=f"{name}[{case.id}]",
+            nodeid=f"agentreel-dataset::{name}::{case.id}",
+            case=case,
+            dataset=name,
+        )
+        for case in ds.cases
+    ]
 
 
 @pytest.fixture

@@ -127,6 +127,25 @@ class RecordedSpans:
                 + _show(bad, ["kind", "name", "error_type", "error_message"])
             )
 
+    def assert_conventions(self, *, warnings: bool = False) -> None:
+        """Every GenAI span follows the OpenTelemetry GenAI conventions (`agentreel lint-spans`).
+
+        Fails on the first rule broken at level error (or warn too, with `warnings`),
+        listing every finding: for authors of an instrumentation.
+        """
+        from agentreel.conventions import lint_spans
+
+        self._flush()
+        with Store.open(self.path, create=True) as store:
+            store.ingest()
+            found = lint_spans(store)
+        bad = [f for f in found if f.level == "error" or warnings]
+        if bad:
+            raise AssertionError(
+                f"{len(bad)} convention finding(s):\n"
+                + "\n".join(f"  {f.level} {f.rule}: {f.span_name}: {f.message}" for f in bad)
+            )
+
     def assert_llm_calls(self, *, at_most: int | None = None, at_least: int = 0) -> pl.DataFrame:
         """The agent made between `at_least` and `at_most` LLM calls. Returns them."""
         calls = self.llm_calls()

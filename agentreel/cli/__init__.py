@@ -149,9 +149,13 @@ def tui_command() -> click.Command:
 from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _checks,
     _commands,
+    _datasets,
     _diff,
+    _evaluations,
+    _lint,
     _record,
     _replay,
+    _sessions,
     _transfer,
     _tui,
 )

@@ -280,10 +280,15 @@ def show(run_id: str, store_dir: Path, as_json: bool) -> None:
         run = store.run(run_id)
         tree = store.tree(run["run_id"])
         events = store.events(run["run_id"]) if as_json else None
+        judged = store.evaluations(run["run_id"])
     if as_json:
-        click.echo(to_json({"run": run, "spans": tree, "events": events}))
+        click.echo(to_json({"run": run, "spans": tree, "events": events, "evaluations": judged}))
     else:
         console.print(span_tree(run, tree), crop=False)
+        if judged.height:
+            from agentreel.cli._evaluations import evaluations_block
+
+            console.print(evaluations_block(judged), crop=False)
 
 
 def _mb(n: int) -> str:

@@ -1,6 +1,7 @@
 """The run filter language shared by the TUI's filter bar and ``agentreel runs --query``.
 
     status:error name:nightly* tag:dataset=qa-v2 model:gpt-4.1 tool:search duration>2s since:1h
+    session:chat-42
 
 ``origin:replay``, ``origin:fork`` or ``origin:any`` selects the runs that
 ``agentreel replay`` and ``fork`` recorded, which a filter without an ``origin:``
@@ -61,6 +62,7 @@ _MATCH = (
     "until",
     "text",
     "origin",
+    "session",
 )
 FILTER_KEYS = tuple(sorted((*_MATCH, *_NUMERIC)))
 _STATUSES = ("ok", "error", "running", "interrupted")
@@ -223,6 +225,9 @@ def parse_filter(
         elif key == "service":
             op_sql, v = _glob(value)
             f.add(f"service_name {op_sql} {{0}}", v, negate=neg)
+        elif key == "session":
+            op_sql, v = _glob(value)
+            f.add(f"session_id {op_sql} {{0}}", v, negate=neg)
         elif key == "id":
             f.add("starts_with(run_id, {0})", value.lower(), negate=neg)
         elif key == "since":

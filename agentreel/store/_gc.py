@@ -249,6 +249,10 @@ def remove_runs(
             "DELETE FROM runs WHERE list_contains($ids::VARCHAR[], run_id)", {"ids": run_ids}
         )
         con.execute(
+            "DELETE FROM evaluation_records WHERE list_contains($ids::VARCHAR[], run_id)",
+            {"ids": run_ids},
+        )
+        con.execute(
             "DELETE FROM processes WHERE process_id NOT IN "
             "(SELECT DISTINCT process_id FROM spans WHERE process_id IS NOT NULL) "
             "AND NOT list_contains($live::VARCHAR[], process_id)",

@@ -30,6 +30,7 @@ from agentreel._errors import AgentreelError, StoreBusy, StoreCorrupt, StoreNotF
 from agentreel._spool import SpoolPaths
 from agentreel.store._archive import restore
 from agentreel.store._damage import archived_segments
+from agentreel.store._evaluations import restore_journal
 from agentreel.store._ingest import IngestReport, spool_status
 from agentreel.store._store import DB_NAME, Store
 
@@ -126,6 +127,7 @@ def rebuild(path: str | os.PathLike[str], *, force: bool = False) -> RebuildRepo
             )
     with Store.open(root, create=True) as store:
         report.ingest = store.ingest()
+        restore_journal(store._con, root)  # evaluations written outside the spool
         report.spans = int(store.sql("SELECT count(*) AS n FROM spans")["n"][0])
         report.runs = int(store.sql("SELECT count(*) AS n FROM runs")["n"][0])
     return report

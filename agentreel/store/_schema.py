@@ -176,8 +176,54 @@ DELETE FROM spans WHERE rowid IN (SELECT row_id FROM span_losers);
 DROP TABLE span_losers;
 """
 
+# v6: evaluations (scores, labels, comments on a run or a span): the rows agentreel
+# writes, and a view that adds the GenAI convention's `gen_ai.evaluation.result` span
+# events (store/_evaluations.py).
+_V6 = """
+CREATE TABLE evaluation_records (
+    evaluation_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    span_id VARCHAR,                  -- NULL: the evaluation judges the whole run
+    name VARCHAR NOT NULL,
+    score DOUBLE,
+    label VARCHAR,
+    explanation VARCHAR,
+    source VARCHAR NOT NULL,          -- who or what made it: user:NAME, module:function, ...
+    created_at TIMESTAMP_NS NOT NULL  -- UTC
+);
+CREATE VIEW evaluations AS
+SELECT evaluation_id, run_id, span_id, name, score, label, explanation, source, created_at,
+       'record' AS origin
+FROM evaluation_records
+UNION ALL
+SELECT coalesce(a."agentreel.evaluation.id",
+                md5(run_id || span_id || CAST(time AS VARCHAR) || coalesce(a.name, '')))
+           AS evaluation_id,
+       run_id, span_id,
+       coalesce(a.name, '(unnamed)') AS name,
+       TRY_CAST(a.score AS DOUBLE) AS score,
+       a.label, a.explanation,
+       coalesce(a.source, 'span event') AS source,
+       time AS created_at,
+       'event' AS origin
+FROM (
+    SELECT run_id, span_id, time,
+           json_extract_string(attributes, '$."agentreel.evaluation.id"')
+               AS "agentreel.evaluation.id",
+           json_extract_string(attributes, '$."gen_ai.evaluation.name"') AS name,
+           json_extract_string(attributes, '$."gen_ai.evaluation.score.value"') AS score,
+           json_extract_string(attributes, '$."gen_ai.evaluation.score.label"') AS label,
+           json_extract_string(attributes, '$."gen_ai.evaluation.explanation"') AS explanation,
+           json_extract_string(attributes, '$."agentreel.evaluation.source"') AS source
+    FROM events WHERE name = 'gen_ai.evaluation.result'
+) a
+-- an exported record imported back into its own store is the record, not a second row
+WHERE a."agentreel.evaluation.id" IS NULL
+   OR a."agentreel.evaluation.id" NOT IN (SELECT evaluation_id FROM evaluation_records)
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 #: Migrating from a version below this rebuilds every run with the current rules.
 RUNS_REBUILT_AT = 5
 #: The step to this version leaves in ``touched`` the runs whose spans it changed.

@@ -628,6 +628,73 @@ class Store:
             q += f" LIMIT {int(limit)}"
         return self.sql(q, params)
 
+    def evaluate(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        score: float | None = None,
+        label: str | None = None,
+        explanation: str | None = None,
+        span_id: str | None = None,
+        source: str = "python",
+    ) -> dict[str, Any]:
+        """Attach an evaluation (a score and/or a label, with an explanation) to a run,
+        or to one of its spans (`span_id`, a unique prefix). Returns the stored row.
+
+        `source` says who or what made it (``user:ana``, ``evals:helpfulness``).
+        See docs/data-model.md#evaluations.
+        """
+        from agentreel.store._evaluations import add_evaluation
+
+        return add_evaluation(
+            self,
+            run_id,
+            name,
+            score=score,
+            label=label,
+            explanation=explanation,
+            span_id=span_id,
+            source=source,
+        )
+
+    def evaluations(
+        self,
+        run_id: str | None = None,
+        *,
+        name: str | None = None,
+        since: datetime | timedelta | str | None = None,
+    ) -> pl.DataFrame:
+        """Evaluations, oldest first: of one run (a unique prefix), or all; by `name`."""
+        from agentreel.store._evaluations import read_evaluations
+
+        ids = [self.resolve_run(run_id)] if run_id is not None else None
+        return read_evaluations(self, run_ids=ids, name=name, since=_when(since, "since"))
+
+    def sessions(
+        self,
+        *,
+        query: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+        origin: str | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Sessions (runs grouped by ``session_id``) with a turn the filter selects.
+
+        One row per session, newest activity first: turns, time span, tokens, cost,
+        errors and how its last turn ``ended``. See docs/data-model.md#sessions.
+        """
+        from agentreel.store._sessions import sessions
+
+        return sessions(self, query=query, since=since, until=until, origin=origin, limit=limit)
+
+    def session_turns(self, session_id: str) -> pl.DataFrame:
+        """The runs of one session in start order, with each root span's ``input``."""
+        from agentreel.store._sessions import session_turns
+
+        return session_turns(self, session_id)
+
     def count_runs(
         self,
         *,

@@ -36,6 +36,7 @@ from agentreel._normalize import INPUT, OUTPUT
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._blobs import expanded_spans_sql
+from agentreel.store._evaluations import evaluation_event
 from agentreel.store._otlp import Decoded, OTLPDecodeError, _get, decode_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
@@ -441,6 +442,26 @@ def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport
         if e["time_ns"] is not None:
             ev["timeUnixNano"] = str(e["time_ns"])
         events.setdefault((e["run_id"], e["span_id"]), []).append(ev)
+        report.events += 1
+    # evaluations agentreel wrote travel as the GenAI convention's span events, on the
+    # span they judge (the root span for a whole run)
+    for e in store.sql(
+        "SELECT e.*, coalesce(e.span_id, r.root_span_id) AS on_span, "
+        "epoch_ns(e.created_at) AS time_ns FROM evaluation_records e "
+        "JOIN runs r USING (run_id) WHERE list_contains($ids, e.run_id) "
+        "ORDER BY e.created_at, e.evaluation_id",
+        {"ids": ids},
+    ).iter_rows(named=True):
+        if e["on_span"] is None:
+            continue
+        ev = evaluation_event(e)
+        events.setdefault((e["run_id"], e["on_span"]), []).append(
+            {
+                "name": ev["name"],
+                "attributes": _key_values(ev["attributes"]),
+                "timeUnixNano": str(ev["time_ns"]),
+            }
+        )
         report.events += 1
     pids = [p for p in spans["process_id"].unique().to_list() if p is not None]
     resources = {

@@ -108,10 +108,18 @@ def span(
 _TagValue = str | int | float | bool
 
 
-def run(name: str, *, tags: dict[str, _TagValue] | None = None, input: Any = None) -> _SpanScope:
+def run(
+    name: str,
+    *,
+    tags: dict[str, _TagValue] | None = None,
+    input: Any = None,
+    session: str | None = None,
+) -> _SpanScope:
     """Record the enclosed block as one run: a new trace whose root span is named `name`.
 
     `tags` are kept with the run and are what the CLI, checks and TUI filter on.
+    `session` names the conversation (or user session) the run is one turn of
+    (written as ``gen_ai.conversation.id``); ``agentreel sessions`` groups runs by it.
     The handle's ``run_id`` names the run in ``agentreel show``.
 
     Example::
@@ -131,4 +139,8 @@ def run(name: str, *, tags: dict[str, _TagValue] | None = None, input: Any = Non
                     f"run tag {k!r}={v!r} is not a string key with a str, int, float or bool value"
                 )
         attrs["agentreel.run.tags"] = json.dumps(tags, sort_keys=True)
+    if session is not None:
+        if not isinstance(session, str) or not session:
+            raise ConfigError(f"agentreel.run(session={session!r}) must be a non-empty string")
+        attrs["gen_ai.conversation.id"] = _masked(session)
     return _SpanScope(name, attrs, new_trace=True, input=input)

@@ -1,0 +1,120 @@
+"""The subcommand sessions: runs grouped into the conversations they are turns of."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from agentreel.cli import dir_option, handles_errors, json_option, main
+
+console = Console(highlight=False)
+
+_ENDED_STYLE = {"ok": "green", "error": "bold red", "running": "yellow", "interrupted": "magenta"}
+
+
+def _tokens(r: dict[str, Any]) -> int | None:
+    if r["input_tokens"] is None and r["output_tokens"] is None:
+        return None
+    return int((r["input_tokens"] or 0) + (r["output_tokens"] or 0))
+
+
+def _said(payload: str | None, limit: int) -> str:
+    """A turn's input or output as one line of text: a JSON string unquoted, else JSON."""
+    if payload is None:
+        return ""
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        value = payload
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))  # {"question": "..."}: the question
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@main.command()
+@click.argument("session_id", required=False)
+@click.option(
+    "-q", "--query", help="Sessions with a turn this filter selects (`runs -q` language)."
+)
+@click.option("--since", help="Sessions with a turn started within this age (24h, 7d) or date.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many."
+)
+@dir_option
+@json_option
+@handles_errors
+def sessions(
+    session_id: str | None,
+    query: str | None,
+    since: str | None,
+    limit: int,
+    store_dir: Path,
+    as_json: bool,
+) -> None:
+    """List sessions (runs that are turns of one conversation), or read one as a transcript.
+
+    A run belongs to a session when its spans carry gen_ai.conversation.id or session.id
+    (agentreel.run(..., session=...) writes it).
+    """
+    from agentreel._fmt import fmt_cost, fmt_duration, fmt_time, fmt_tokens
+    from agentreel.cli._commands import _open_fresh
+    from agentreel.cli._render import plain_lines, to_json
+
+    if session_id is not None:
+        with _open_fresh(store_dir) as store:
+            turns = store.session_turns(session_id)
+        if as_json:
+            click.echo(to_json(turns))
+            return
+        width = max(console.width - 12, 40) if console.is_terminal else 10_000
+        for i, r in enumerate(turns.iter_rows(named=True), 1):
+            head = Text(f"turn {i}  ", style="bold")
+            head.append(f"{r['run_id'][:12]}  {fmt_time(r['start_time'])}  ")
+            head.append(r["status"], style=_ENDED_STYLE.get(r["status"], ""))
+            head.append(f"  {fmt_duration(r['duration_ms'])}  {fmt_cost(r['cost_usd'])}")
+            console.print(head, crop=False)
+            console.print(Text("  user   ", style="dim") + Text(_said(r["input"], width)))
+            if r["status"] == "error":
+                said = f"{r['error_type'] or 'error'}: {r['error_message'] or ''}"
+                console.print(Text("  error  ", style="dim") + Text(said, style="red"))
+            else:
+                console.print(Text("  agent  ", style="dim") + Text(_said(r["output"], width)))
+        return
+
+    with _open_fresh(store_dir) as store:
+        df = store.sessions(query=query, since=since, limit=limit)
+    if as_json:
+        click.echo(to_json(df))
+        return
+    if df.is_empty():
+        console.print(
+            "no sessions match"
+            if (query or since)
+            else "no sessions yet: runs join one through agentreel.run(..., session=ID) "
+            "or a gen_ai.conversation.id / session.id attribute"
+        )
+        return
+    header = ["session", "turns", "started", "took", "tokens", "cost", "err", "ended"]
+    rows = []
+    for r in df.iter_rows(named=True):
+        rows.append(
+            [
+                (r["session_id"], ""),
+                (str(r["turns"]), ""),
+                (fmt_time(r["start_time"]), ""),
+                (fmt_duration(r["duration_ms"]), ""),
+                (fmt_tokens(_tokens(r)), ""),
+                (fmt_cost(r["cost_usd"]), ""),
+                (str(r["error_count"]), "red" if r["error_count"] else "dim"),
+                (r["ended"], _ENDED_STYLE.get(r["ended"], "")),
+            ]
+        )
+    for line in plain_lines(header, rows, frozenset({1, 3, 4, 5, 6})):
+        console.print(line, crop=False, soft_wrap=True)
