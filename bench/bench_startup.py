@@ -133,12 +133,14 @@ def _ratios(xs: list[dict[str, float]], key: str) -> list[float]:
     return [x[key] / x[f"floor_{key}"] for x in xs]
 
 
-def _fmt(values: list[float], unit: str = "×") -> str:
+def _fmt(values: list[float], unit: str = "×", digits: int = 1) -> str:
     m = statistics.median(values)
-    return f"{m:6.1f}{unit} [{min(values):.1f}–{max(values):.1f}]"
+    return f"{m:6.{digits}f}{unit} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
 
 
-def report(figures: dict[str, dict[str, list[dict[str, float]]]], sides: list[Side]) -> None:
+def report(figures: dict[str, dict[str, list[dict[str, float]]]]) -> None:
+    """The tables: each side's ratios to the floor, and after/before when both were run."""
+    names = [n for n in ("before", "after") if n in figures]
     after = figures["after"]
     floor = [x["floor_wall"] * 1000 for xs in after.values() for x in xs]
     floor_cpu = [x["floor_cpu"] * 1000 for xs in after.values() for x in xs]
@@ -150,20 +152,20 @@ def report(figures: dict[str, dict[str, list[dict[str, float]]]], sides: list[Si
     for key, label in (("wall", "wall"), ("cpu", "CPU")):
         print(f"\n{label}:")
         head = f"  {'command':52}"
-        for s in sides:
-            head += f" {s.name + ' (×floor)':>22} {'ms':>6}"
-        if len(sides) == 2:
+        for n in names:
+            head += f" {n + ' (×floor)':>22} {'ms':>6}"
+        if len(names) == 2:
             head += f" {'after/before':>22}"
         print(head)
         for command in COMMANDS:
             line = f"  {command:52}"
-            for s in sides:
-                xs = figures[s.name][command]
+            for n in names:
+                xs = figures[n][command]
                 ms = statistics.median(x[key] for x in xs) * 1000
                 line += f" {_fmt(_ratios(xs, key)):>22} {ms:6.0f}"
-            if len(sides) == 2:
+            if len(names) == 2:
                 pairs = zip(figures["after"][command], figures["before"][command], strict=True)
-                line += f" {_fmt([a[key] / b[key] for a, b in pairs], ''):>22}"
+                line += f" {_fmt([a[key] / b[key] for a, b in pairs], '', 2):>22}"
             print(line)
 
 
@@ -195,7 +197,14 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, metavar="PATH", help="another checkout to compare against"
     )
+    parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="print the tables of an earlier run's results"
+    )
     args = parser.parse_args()
+    if args.report is not None:
+        figures = json.loads(args.report.read_text())["figures"]
+        report(figures)
+        return
     rounds = 3 if args.quick else args.rounds
     load = os.getloadavg()[0]
     print(f"load average at start: {load:.2f} (2 cores; results vary above 0.5)")
@@ -210,7 +219,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{rounds} rounds, each command a fresh process:")
-    report(figures, sides)
+    report(figures)
     out = ROOT / "bench" / "results" / f"startup-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     result = {"rounds": rounds, "environment": environment(), "figures": figures}
