@@ -271,6 +271,7 @@ def _hook(name: str) -> _on_import.Hook:
 
 #: Each integration's `when_imported` hook: one object per integration, so it can be cancelled.
 _HOOKS = {n: _hook(n) for n in INTEGRATIONS}
+_NOT_ON = object()
 
 
 def instrument(*names: str) -> list[str]:
@@ -317,9 +318,6 @@ def instrument(*names: str) -> list[str]:
         _on_import.when_imported(spec.framework, _HOOKS[n])
     with _lock:
         return sorted(_wanted)
-
-
-_NOT_ON = object()
 
 
 def ensure_instrumented(name: str) -> bool:
