@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from agentreel import __version__
 from agentreel._errors import AgentreelError
 
 __all__ = ["main"]
@@ -117,7 +118,7 @@ json_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
-@click.version_option(package_name="agentreel", prog_name="agentreel")
+@click.version_option(__version__, prog_name="agentreel")  # not from metadata: 10 ms
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """agentreel: a flight recorder for AI agent runs.

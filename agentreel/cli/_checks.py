@@ -20,7 +20,6 @@ from rich.console import Console
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
 from agentreel.cli._commands import _open_fresh, read_only_for_me
-from agentreel.store import Store
 
 F = Callable[..., Any]
 
@@ -155,6 +154,7 @@ def _check(kw: dict[str, Any]) -> int:
         to_junit_xml,
         to_markdown,
     )
+    from agentreel.store import Store
 
     current = _window(kw, "w_", "")
     baseline_window = _window(kw, "b_", "baseline-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -21,9 +22,12 @@ from agentreel.cli import (
     store_args,
 )
 from agentreel.cli._progress import Tracker
-from agentreel.cli._render import runs_table, span_tree, to_json
-from agentreel.store import DB_NAME, IngestReport, Store, spool_status
-from agentreel.store import rebuild as rebuild_store
+
+if TYPE_CHECKING:
+    from agentreel.store import IngestReport, Store
+
+# The store and the renderers (duckdb, polars) are imported by the commands that use
+# them, so `agentreel --help` and `--version` start in a fraction of the time.
 
 console = Console(highlight=False)
 
@@ -48,6 +52,8 @@ def _open_fresh(store_dir: Path, *, create: bool = False, writes: bool = False) 
     (unless the command `writes`, then it fails as it must); pending segments are
     said on stderr.
     """
+    from agentreel.store import Store, spool_status
+
     if not (create or writes) and read_only_for_me(store_dir):
         return _open_read_only(store_dir)
     status = spool_status(store_dir)
@@ -83,11 +89,15 @@ def read_only_for_me(store_dir: Path) -> bool:
     A store shared read-only (another user's, a mounted copy) is still read: the
     commands that only read open it read-only instead of failing.
     """
+    from agentreel.store import DB_NAME
+
     db = store_dir / DB_NAME
     return db.is_file() and not (os.access(db, os.W_OK) and os.access(store_dir, os.W_OK))
 
 
 def _open_read_only(store_dir: Path) -> Store:
+    from agentreel.store import Store, spool_status
+
     store = Store.open(store_dir, read_only=True, wait=CLI_WAIT_S)
     left = spool_status(store_dir).pending_segments
     if left:
@@ -148,6 +158,7 @@ def _warn_rejected(report: IngestReport) -> None:
 def demo(n_runs: int, seed: int, latency: float, store_dir: Path, as_json: bool) -> None:
     """Record runs of the bundled research agent (offline, scripted model) and list them."""
     import agentreel
+    from agentreel.cli._render import runs_table, to_json
     from agentreel.demo import run_demo
 
     agentreel.init(store_dir, service_name="agentreel-demo")
@@ -180,6 +191,9 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     Unreadable segments are set aside in spool/rejected/, reported, and the rest
     ingested; the exit code is then 2.
     """
+    from agentreel.cli._render import to_json
+    from agentreel.store import Store, spool_status
+
     shared = spool_status(store_dir).draining  # the TUI or serve reads this store too
     with (
         Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store,
@@ -238,6 +252,8 @@ def runs(
     as_json: bool,
 ) -> None:
     """List recorded runs, newest first."""
+    from agentreel.cli._render import runs_table, to_json
+
     tag_filter: dict[str, str] = {}
     for t in tags:
         if "=" not in t:
@@ -276,6 +292,8 @@ def show(run_id: str, store_dir: Path, as_json: bool) -> None:
 
     RUN_ID may be any unique prefix of at least 4 hex digits.
     """
+    from agentreel.cli._render import span_tree, to_json
+
     with _open_fresh(store_dir) as store:
         run = store.run(run_id)
         tree = store.tree(run["run_id"])
@@ -319,6 +337,8 @@ def gc(
     store is copied into a fresh file that replaces the old one once it is complete.
     """
     doing, done = ("copying to measure", "measured") if dry_run else ("compacting", "compacted")
+    from agentreel.cli._render import runs_table, to_json
+
     with _open_fresh(store_dir, writes=True) as store:
         with Tracker(doing, done, "rows", quiet=as_json) as progress:
             report = store.gc(
@@ -371,6 +391,9 @@ def rebuild(force: bool, store_dir: Path, as_json: bool) -> None:
     new file, and what could not come back is said. Stop the TUI and `agentreel
     serve` on this store first.
     """
+    from agentreel.cli._render import to_json
+    from agentreel.store import rebuild as rebuild_store
+
     report = rebuild_store(store_dir, force=force)
     if as_json:
         click.echo(to_json(report.as_dict()))

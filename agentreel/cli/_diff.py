@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,8 +13,9 @@ from rich.text import Text
 from agentreel._fmt import KIND_ICONS, fmt_duration
 from agentreel.cli import dir_option, handles_errors, json_option, main
 from agentreel.cli._commands import _open_fresh
-from agentreel.cli._render import to_json
-from agentreel.store import RunDiff
+
+if TYPE_CHECKING:
+    from agentreel.store import RunDiff
 
 console = Console(highlight=False)
 _OP_STYLE = {"same": "dim", "changed": "yellow", "only_a": "red", "only_b": "green"}
@@ -64,6 +66,8 @@ def diff(run_a: str, run_b: str, store_dir: Path, as_json: bool) -> None:
     Marks: ~ changed, - only in A, + only in B; the first difference is pointed
     out. RUN_A and RUN_B may be unique id prefixes. Exit code 0 either way.
     """
+    from agentreel.cli._render import to_json
+
     with _open_fresh(store_dir) as store:  # drained first, or read-only for a reader
         d = store.diff(run_a, run_b)
     if as_json:

@@ -16,8 +16,6 @@ import click
 from rich.markup import escape
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
-from agentreel.cli._render import runs_table
-from agentreel.store import Store
 
 BOOTSTRAP = Path(__file__).resolve().parents[1] / "_bootstrap"
 #: `agentreel.tracer.INTEGRATIONS` and their aliases (the CLI starts without the tracer).
@@ -61,6 +59,9 @@ def record(
 
     Example: agentreel record -- python my_agent.py --question "..."
     """
+    from agentreel.cli._render import runs_table
+    from agentreel.store import Store
+
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOTSTRAP), env.get("PYTHONPATH", "")) if p)
     env["AGENTREEL_RECORD"] = "1"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from agentreel._errors import StoreBusy
-from agentreel._redact import Redactor
 from agentreel.cli import (
     CLI_WAIT_S,
     dir_option,
@@ -24,16 +23,10 @@ from agentreel.cli import (
 )
 from agentreel.cli._commands import _open_fresh, _warn_rejected, ingested_line
 from agentreel.cli._progress import Tracker
-from agentreel.cli._render import to_json
-from agentreel.store import (
-    IngestReport,
-    Receiver,
-    Store,
-    export_otlp_json,
-    export_parquet,
-    import_otlp_json,
-    serve,
-)
+
+if TYPE_CHECKING:
+    from agentreel._redact import Redactor
+    from agentreel.store import IngestReport, Receiver
 
 console = Console(highlight=False)
 
@@ -55,6 +48,8 @@ def redact_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _redaction(off: bool, patterns: tuple[str, ...]) -> bool | Redactor:
+    from agentreel._redact import Redactor
+
     if off and patterns:
         raise click.UsageError("give either --no-redact or --redact-pattern, not both")
     return False if off else Redactor(patterns) if patterns else True
@@ -119,6 +114,7 @@ def serve_cmd(
     Secrets are masked before anything is written, as agentreel's tracer does.
     Stops cleanly on Ctrl-C or SIGTERM.
     """
+    from agentreel.store import serve
 
     def ready(r: Receiver) -> None:
         keep()
@@ -168,6 +164,9 @@ def import_cmd(
     no start time) are counted and skipped; the exit code is then 2. Secrets are
     masked before anything is written, as agentreel's tracer does.
     """
+    from agentreel.cli._render import to_json
+    from agentreel.store import Store, import_otlp_json
+
     redact = _redaction(no_redact, redact_patterns)
     ingest: IngestReport | None = None
     with Tracker("importing", "imported", "spans", quiet=as_json) as progress:
@@ -250,6 +249,9 @@ def export_cmd(
     Without --run or --since, every run is exported; with both, the runs named
     that also started since then.
     """
+    from agentreel.cli._render import to_json
+    from agentreel.store import export_otlp_json, export_parquet
+
     with _open_fresh(store_dir) as store:
         ids: list[str] | None = [store.resolve_run(r) for r in run_ids] if run_ids else None
         if since is not None:

@@ -14,6 +14,9 @@ Spans also arrive over OTLP/HTTP (`Receiver`, `serve`) and from OTLP/JSON files
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
 from agentreel.store._gc import GcReport
@@ -24,19 +27,51 @@ from agentreel.store._ingest import (
     spool_status,
     stop_draining,
 )
-from agentreel.store._otlp import OTLPDecodeError
-from agentreel.store._rebuild import RebuildReport, rebuild
-from agentreel.store._receiver import Receiver, ReceiverStats
 from agentreel.store._schema import SCHEMA_VERSION
-from agentreel.store._serve import serve
 from agentreel.store._store import DB_NAME, Store
-from agentreel.store._transfer import (
-    ExportReport,
-    ImportReport,
-    export_otlp_json,
-    export_parquet,
-    import_otlp_json,
-)
+
+if TYPE_CHECKING:
+    from agentreel.store._otlp import OTLPDecodeError
+    from agentreel.store._rebuild import RebuildReport, rebuild
+    from agentreel.store._receiver import Receiver, ReceiverStats
+    from agentreel.store._serve import serve
+    from agentreel.store._transfer import (
+        ExportReport,
+        ImportReport,
+        export_otlp_json,
+        export_parquet,
+        import_otlp_json,
+    )
+
+#: Names imported on first use: `agentreel runs` and `show` never need the receiver,
+#: OTLP decoding, import/export or rebuild (tens of milliseconds at start-up).
+_LAZY = {
+    "OTLPDecodeError": "_otlp",
+    "RebuildReport": "_rebuild",
+    "rebuild": "_rebuild",
+    "Receiver": "_receiver",
+    "ReceiverStats": "_receiver",
+    "serve": "_serve",
+    "ExportReport": "_transfer",
+    "ImportReport": "_transfer",
+    "export_otlp_json": "_transfer",
+    "export_parquet": "_transfer",
+    "import_otlp_json": "_transfer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentreel.store' has no attribute {name!r}")
+    value = getattr(import_module(f"agentreel.store.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DB_NAME",

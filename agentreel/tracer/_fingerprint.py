@@ -15,7 +15,6 @@ import platform
 import subprocess
 import sys
 import threading
-from importlib import metadata
 from typing import Any
 
 __all__ = ["PACKAGES", "environment", "environment_json", "start"]
@@ -64,6 +63,8 @@ def environment() -> dict[str, Any]:
     >>> sorted(environment())[:3]
     ['cwd', 'packages', 'platform']
     """
+    from importlib import metadata  # 10 ms: not for `import agentreel`, only when computed
+
     packages: dict[str, str] = {}
     for name in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):

@@ -1,6 +1,8 @@
-"""`instrument()`: record the agent frameworks and LLM clients already in the process.
+"""`instrument()`: record the agent frameworks and LLM clients the process uses.
 
-Each integration uses the framework's own OpenTelemetry support where it has one
+An integration switches on when the program imports its framework (at once if it
+already has), so a program pays only for the frameworks it imports and never
+loads one it does not use (`_on_import`). Each integration uses the framework's own OpenTelemetry support where it has one
 (pydantic-ai), else the OpenInference instrumentor maintained for it; agentreel
 writes no monkey patch of its own. The spans they emit go through the same
 provider, spool and normaliser as agentreel's decorators, so they land in the
@@ -9,16 +11,19 @@ same columns.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from agentreel._errors import ConfigError
-from agentreel.tracer import _recorder
+from agentreel.tracer import _on_import, _recorder
 
 __all__ = [
     "INTEGRATIONS",
@@ -104,26 +109,29 @@ def _bridge(original: Callable[..., Any]) -> Callable[..., Any]:
     return set_config_context
 
 
+def _bridge_module(module: ModuleType) -> None:
+    setter = getattr(module, "_set_config_context", None)
+    if setter is not None and not hasattr(setter, "__wrapped__"):
+        module._set_config_context = _bridge(setter)  # type: ignore[attr-defined]
+
+
 def bridge_langchain_context() -> None:
     """Make the current LangChain runnable's OpenInference span the current OpenTelemetry span.
 
     `instrument("langchain")` calls it; a program that sets up OpenInference's
     `LangChainInstrumentor` itself (exporting OTLP to `agentreel serve`, say) calls it
-    once so that what a graph node calls nests in the graph's trace.
+    once so that what a graph node calls nests in the graph's trace. The LangChain and
+    LangGraph modules it changes are changed when they are imported, if they are not
+    yet; it imports neither.
     """
     for name in _CONFIG_SETTERS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        setter = getattr(module, "_set_config_context", None)
-        if setter is not None and not hasattr(setter, "__wrapped__"):
-            module._set_config_context = _bridge(setter)  # type: ignore[attr-defined]
+        _on_import.when_imported(name, _bridge_module)
 
 
 def unbridge_langchain_context() -> None:
     """Undo `bridge_langchain_context`."""
     for name in _CONFIG_SETTERS:
+        _on_import.cancel(name, _bridge_module)
         module = sys.modules.get(name)
         setter = getattr(module, "_set_config_context", None)
         if setter is not None and hasattr(setter, "__wrapped__"):
@@ -193,22 +201,87 @@ _ALIASES = {
     "pydantic_ai": "pydantic-ai",
     "openai_agents": "openai-agents",
 }
-_active: dict[str, object] = {}
+_lock = threading.Lock()
+_wanted: set[str] = set()  # asked for by instrument(): on, or waiting for the framework's import
+_starting: set[str] = set()  # being switched on by some thread
+_active: dict[str, object] = {}  # on: what `off` needs
 
 
 def _installed(module: str) -> bool:
-    # find_spec of a dotted name imports its parents; those are small namespace packages here.
+    """Whether `module` can be imported, found without running any package's code.
+
+    ``importlib.util.find_spec("a.b.c")`` would import ``a`` and ``a.b`` (tens of
+    milliseconds for ``openinference.instrumentation``); asking the finders for each
+    part in turn along the parent's search path imports nothing.
+    """
+    path: Any = None
+    name = ""
+    for part in module.split("."):
+        if name and path is None:
+            return False  # the parent is not a package
+        name = f"{name}.{part}" if name else part
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            path = getattr(loaded, "__path__", None)
+            continue
+        spec = _find(name, path)
+        if spec is None:
+            return False
+        path = spec.submodule_search_locations
+    return True
+
+
+def _find(name: str, path: Any) -> ModuleSpec | None:
+    for finder in list(sys.meta_path):
+        find = getattr(finder, "find_spec", None)
+        if find is None or isinstance(finder, _on_import._Finder):
+            continue
+        try:
+            spec: ModuleSpec | None = find(name, path)
+        except (ImportError, ValueError):
+            return None
+        if spec is not None:
+            return spec
+    return None
+
+
+def _switch_on(name: str) -> None:
+    """Switch integration `name` on now, if it is still wanted and a recorder records.
+
+    The lock guards the bookkeeping only: `on` imports modules, and holding a lock
+    of ours across an import could deadlock against a thread importing the framework.
+    """
+    with _lock:
+        rec = _recorder.recorder()
+        if name not in _wanted or name in _active or name in _starting or rec is None:
+            return
+        _starting.add(name)
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+        handle = INTEGRATIONS[name].on(rec.provider)
+        with _lock:
+            _active[name] = handle
+    finally:
+        with _lock:
+            _starting.discard(name)
+
+
+def _hook(name: str) -> _on_import.Hook:
+    return lambda module: _switch_on(name)
+
+
+#: Each integration's `when_imported` hook: one object per integration, so it can be cancelled.
+_HOOKS = {n: _hook(n) for n in INTEGRATIONS}
+_NOT_ON = object()
 
 
 def instrument(*names: str) -> list[str]:
     """Record the named frameworks (all installed ones when none are named).
 
-    Calls `agentreel.init()` first if it has not been called. Returns the names of
-    the integrations now recording.
+    Calls `agentreel.init()` first if it has not been called. An integration whose
+    framework the program has imported switches on now; the others switch on when
+    the program imports their framework, so `instrument()` itself imports no
+    framework (and costs milliseconds). Returns the names of the integrations
+    recording or waiting for their framework's import.
 
     Example::
 
@@ -219,7 +292,7 @@ def instrument(*names: str) -> list[str]:
     Naming an integration that is not installed raises `ConfigError` with the
     extra to install, e.g. ``pip install "agentreel[langchain]"``.
     """
-    rec = _recorder.recorder() or _recorder.init()
+    _recorder.recorder() or _recorder.init()
     wanted: list[str] = []
     for raw in names:
         n = _ALIASES.get(raw, raw)
@@ -237,31 +310,43 @@ def instrument(*names: str) -> list[str]:
                     f'{n} support is not installed; pip install "agentreel[{spec.extra}]"'
                 )
             continue
-        if n in _active:
-            spec.off(_active.pop(n))
-        _active[n] = spec.on(rec.provider)
-    return sorted(_active)
+        with _lock:
+            _wanted.add(n)
+            handle = _active.pop(n, _NOT_ON)
+        if handle is not _NOT_ON:
+            spec.off(handle)  # re-pointed at the current recorder below
+        _on_import.when_imported(spec.framework, _HOOKS[n])
+    with _lock:
+        return sorted(_wanted)
 
 
 def ensure_instrumented(name: str) -> bool:
     """Switch integration `name` on if agentreel records and it is installed and not on yet.
 
     For agentreel's own seams, which see one call where the framework's tracing sees
-    the structure around it (the agents and handoffs of the OpenAI Agents SDK). Never
-    starts a recorder of its own. Returns whether the integration is on.
+    the structure around it (the agents and handoffs of the OpenAI Agents SDK); the
+    seam's module imports the framework, so the integration is on when this returns
+    True. Never starts a recorder of its own. Returns whether the integration is on.
     """
-    if name in _active:
+    n = _ALIASES.get(name, name)
+    if n in _active:
         return True
-    spec = INTEGRATIONS[_ALIASES.get(name, name)]
+    spec = INTEGRATIONS[n]
     if _recorder.recorder() is None or not (
         _installed(spec.framework) and _installed(spec.instrumentor)
     ):
         return False
-    instrument(spec.name)
-    return True
+    instrument(n)
+    return n in _active
 
 
 def uninstrument() -> None:
-    """Stop every integration `instrument()` started (called by `agentreel.shutdown()`)."""
-    for n in list(_active):
-        INTEGRATIONS[n].off(_active.pop(n))
+    """Stop every integration `instrument()` started or waits to start (called by `agentreel.shutdown()`)."""
+    with _lock:
+        waiting = list(_wanted)
+        _wanted.clear()
+        handles = [(n, _active.pop(n)) for n in list(_active)]
+    for n in waiting:
+        _on_import.cancel(INTEGRATIONS[n].framework, _HOOKS[n])
+    for n, handle in handles:
+        INTEGRATIONS[n].off(handle)
