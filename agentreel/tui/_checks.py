@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_stat
@@ -30,6 +30,7 @@ from agentreel.tui._check_cells import (
 )
 from agentreel.tui._check_history import CheckHistory
 from agentreel.tui._check_runs import CheckRun, check_runs, failing_rows, history, result_key
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import column_widths, fmt_time
 from agentreel.tui._messages import CheckResultsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -69,7 +70,7 @@ class ChecksScreen(Screen[None]):
                 yield Static("", id="check-detail")
                 yield DataTable(id="check-failures", cursor_type="row")
             yield CheckHistory(id="history-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._keys = columns_for(self.size.width or self.app.size.width)

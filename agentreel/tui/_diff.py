@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff
 from agentreel.tui._detail import SpanDetail
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import ERROR_STYLE, KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
 from agentreel.tui._messages import DiffLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -60,7 +61,7 @@ class DiffScreen(Screen[None]):
         with Horizontal(id="diff-detail"):
             yield SpanDetail(id="detail-a")
             yield SpanDetail(id="detail-b")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._load()
