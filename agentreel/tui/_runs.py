@@ -14,11 +14,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
 from agentreel.tui._focus import focus_now, keep_typing
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
     fmt_cost,
@@ -112,6 +113,18 @@ def _counted(shown: int, matching: int, total: int, filtered: bool) -> str:
     return text
 
 
+#: The table's moves (key: action) that a key pressed between a filter's enter and its
+#: rows makes at once, on the table.
+_MOVES = {
+    "down": "cursor_down",
+    "up": "cursor_up",
+    "pagedown": "page_down",
+    "pageup": "page_up",
+    "home": "first_row",
+    "end": "last_row",
+}
+
+
 class RunsTable(DataTable[Any]):
     """The runs table: Home and End go to the first and the last run (not sideways)."""
 
@@ -185,6 +198,7 @@ class RunsScreen(Screen[None]):
         self._again = False
         self._deferred: Timer | None = None  # a load put off by the rebuild limit
         self.total = 0  # runs that match the filter
+        self._focus_table = False  # a filter was submitted: the table takes the focus with its rows
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -196,7 +210,7 @@ class RunsScreen(Screen[None]):
             yield RunStrip("errors", lambda n: f"{n:.0f}", ERROR_STYLE, id="errors")
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeyFooter()
 
     def _set_columns(self) -> None:
         keys = columns_for(self.size.width or self.app.size.width)
@@ -235,7 +249,16 @@ class RunsScreen(Screen[None]):
         if before is not None and before != self._keys:
             self.action_refresh()
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
+        move = _MOVES.get(event.key) if self._focus_table else None
+        if move is not None:
+            # a move in the table, pressed before the filtered rows came: the table's
+            table = self.query_one("#runs", RunsTable)
+            self._take_focus()
+            event.stop()
+            event.prevent_default()
+            await table.run_action(move)
+            return
         keep_typing(
             self, event, "slash", self.query_one("#filter", Input), self.action_focus_filter
         )
@@ -289,11 +312,15 @@ class RunsScreen(Screen[None]):
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
         self._done_loading()
+        if self._focus_table:
+            self._take_focus()
         self.query_one("#status-line", Static).update(Text(event.error, style=ERROR_STYLE))
 
     @on(RunsLoaded)
     def _loaded(self, event: RunsLoaded) -> None:
         self.call_after_refresh(self._done_loading)
+        if self._focus_table:
+            self._take_focus()
         if event.query != self.query_text:
             return  # a newer filter is on its way
         runs = event.page.runs
@@ -390,7 +417,15 @@ class RunsScreen(Screen[None]):
     def _filter(self, event: Input.Submitted) -> None:
         self.query_text = event.value.strip()
         self.reload()
-        self.query_one("#runs", DataTable).focus()
+        # The table takes the focus when the filtered rows arrive, not now: a focus
+        # change redraws the whole table (its cursor's colour), and drawn now, with the
+        # old rows, it would cost the UI thread as much as the new ones while the read
+        # runs. A key that is not for the field (an arrow, page down) moves it at once.
+        self._focus_table = True
+
+    def _take_focus(self) -> None:
+        self._focus_table = False
+        self.set_focus(self.query_one("#runs", DataTable))
 
     @on(DataTable.HeaderSelected)
     def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
