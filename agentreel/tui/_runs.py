@@ -22,6 +22,7 @@ from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
+    clip,
     fmt_cost,
     fmt_duration,
     fmt_time,
@@ -77,7 +78,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         tokens = (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
     cells: dict[str, Any] = {
         "status": status_text(r["status"]),
-        "name": r["name"],
+        "name": clip(r["name"] or "", _CAPPED["name"]),
         "start": fmt_time(r["start_time"], short=True),
         "duration": fmt_duration(r["duration_ms"]),
         "spans": str(r["span_count"]),
@@ -86,7 +87,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tokens": fmt_tokens(tokens),
         "cost": fmt_cost(r["cost_usd"]),
         "errors": Text(str(r["error_count"]), style=ERROR_STYLE if r["error_count"] else "dim"),
-        "tags": fmt_tags(r["tags"]),
+        "tags": clip(fmt_tags(r["tags"]), _CAPPED["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
     # The table reads plain strings as console markup, and names and tags are data: escape
