@@ -218,3 +218,33 @@ def test_at_80_columns_the_diff_fits_and_ends_what_it_cuts_in_an_ellipsis(demo_d
         _footer_fits(pilot)
 
     drive(AgentreelApp(demo_dir, refresh_every=60), steps, size=(80, 24))
+
+
+def test_the_footer_fits_again_when_the_terminal_narrows(demo_dir: Path) -> None:
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count,
+        )
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.detail is not None,
+        )
+        await pilot.pause()
+        wide = [k.description for k in pilot.app.screen.query_one(KeyFooter).query(FooterKey)]
+        assert "Open in pager" in wide
+        await pilot.resize_terminal(80, 24)
+        await until(
+            pilot,
+            lambda: (
+                "Open in pager"
+                not in [
+                    k.description for k in pilot.app.screen.query_one(KeyFooter).query(FooterKey)
+                ]
+            ),
+        )
+        await pilot.pause()
+        _footer_fits(pilot)
+
+    drive(AgentreelApp(demo_dir, refresh_every=60), steps, size=(160, 40))
