@@ -451,6 +451,7 @@ class RunsScreen(Screen[None]):
         self.reload()
 
     def action_focus_filter(self) -> None:
+        self._focus_table = False  # back in the field before the last filter's rows came: stay
         focus_now(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
