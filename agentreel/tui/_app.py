@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -86,6 +87,7 @@ class AgentreelApp(App[None]):
         self.push_screen(EmptyScreen(problem, watch=False))
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
         # commands that read go back to draining for themselves
         stop_draining(SpoolPaths(self.reader.path))
 
@@ -141,6 +143,11 @@ class AgentreelApp(App[None]):
     def show_runs(self) -> None:
         if isinstance(self.screen, EmptyScreen):
             self.pop_screen()
+        # What is alive now (modules, the app, the store's libraries: most of the
+        # process's objects) stays alive: kept out of the garbage collector's full
+        # passes, which otherwise walk all of it and stall a filter or a sort by up to
+        # a quarter of a second (measured on a million-span store).
+        gc.freeze()
         self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
 
     def action_checks(self) -> None:

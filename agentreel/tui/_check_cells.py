@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from agentreel._fmt import fmt_limits, fmt_stat
+from agentreel.tui._format import clip
 
 __all__ = [
     "COLUMNS",
@@ -67,10 +68,6 @@ def columns_for(width: int) -> list[str]:
     return keys
 
 
-def _clip(s: str, width: int | None) -> str:
-    return s if width is None or len(s) <= width else s[: width - 1] + "…"
-
-
 def result_cells(r: dict[str, Any], keys: list[str]) -> list[Text]:
     """A result row's cells, as Text: names and messages are data, never console markup."""
     narrow = "scope" not in keys
@@ -79,9 +76,9 @@ def result_cells(r: dict[str, Any], keys: list[str]) -> list[Text]:
         check = f"{check} [{r['scope']}]"
     cells: dict[str, Text] = {
         "status": check_status_text(r["status"]),
-        "check": Text(_clip(check, 24 if narrow else None)),
+        "check": Text(clip(check, 24 if narrow else None)),
         "scope": Text(r["scope"], style="dim" if r["scope"] == "all" else ""),
-        "statistic": Text(_clip(r["statistic"], 16 if narrow else None)),
+        "statistic": Text(clip(r["statistic"], 16 if narrow else None)),
         "value": Text(fmt_stat(r["value"], r["unit"]), justify="right"),
         "baseline": Text(fmt_stat(r["baseline"], r["unit"]), justify="right"),
         "limits": Text(fmt_limits(r["op"], r["warn_threshold"], r["error_threshold"], r["unit"])),
@@ -103,4 +100,4 @@ def failure_cell(key: str, value: Any) -> Text:
         s = "ok"  # a span that ended without an error status: what every screen calls ok
     if key in _ID_COLUMNS:
         return Text(s[:12], style="dim")
-    return Text(s if len(s) <= 40 else s[:39] + "…")
+    return Text(clip(s, 40))

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_stat
@@ -30,11 +30,15 @@ from agentreel.tui._check_cells import (
 )
 from agentreel.tui._check_history import CheckHistory
 from agentreel.tui._check_runs import CheckRun, check_runs, failing_rows, history, result_key
-from agentreel.tui._format import column_widths, fmt_time
+from agentreel.tui._footer import KeyFooter
+from agentreel.tui._format import clip, column_widths, fmt_time
 from agentreel.tui._messages import CheckResultsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 
 __all__ = ["ChecksScreen"]
+
+#: The cells the results table's scroll bar takes.
+_SCROLLBAR = 2
 
 
 class ChecksScreen(Screen[None]):
@@ -69,7 +73,7 @@ class ChecksScreen(Screen[None]):
                 yield Static("", id="check-detail")
                 yield DataTable(id="check-failures", cursor_type="row")
             yield CheckHistory(id="history-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._keys = columns_for(self.size.width or self.app.size.width)
@@ -79,7 +83,7 @@ class ChecksScreen(Screen[None]):
 
     def on_resize(self) -> None:
         keys = columns_for(self.size.width)
-        if keys != getattr(self, "_keys", None):
+        if keys != getattr(self, "_keys", None) or "message" in keys:  # the message fits the width
             self._keys = keys
             if self.runs:
                 self._show_run()
@@ -147,6 +151,13 @@ class ChecksScreen(Screen[None]):
             labels["limits"] = "limits"
         rows = [result_cells(r, self._keys) for r in run.rows]
         widths = column_widths([labels[k] for k in self._keys], rows)
+        if "message" in self._keys:
+            # the message takes the room the other columns leave, its end an ellipsis
+            i = self._keys.index("message")
+            room = self.size.width - 2 * len(widths) - _SCROLLBAR - sum(widths) + widths[i]
+            widths[i] = max(min(widths[i], room), len(labels["message"]))
+            for cells in rows:
+                cells[i] = Text(clip(cells[i].plain, widths[i]), style=cells[i].style)
         for key, width in zip(self._keys, widths, strict=True):
             table.add_column(labels[key], key=key, width=width)
         for i, cells in enumerate(rows):
@@ -161,7 +172,7 @@ class ChecksScreen(Screen[None]):
         if cur.get("runs") is not None:
             t.append(f" ({cur['runs']} runs)")
         base = run.baseline
-        t.append(" · baseline: ")
+        t.append("\nbaseline: ")
         t.append(str(base.get("description")) if base else "none")
         if base and base.get("runs") is not None:
             t.append(f" ({base['runs']} runs)")

@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff
 from agentreel.tui._detail import SpanDetail
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import ERROR_STYLE, KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
 from agentreel.tui._messages import DiffLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -60,7 +61,7 @@ class DiffScreen(Screen[None]):
         with Horizontal(id="diff-detail"):
             yield SpanDetail(id="detail-a")
             yield SpanDetail(id="detail-b")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._load()
@@ -112,6 +113,16 @@ class DiffScreen(Screen[None]):
                 [Text(_OP_MARK[p.op], style=_OP_STYLE[p.op]), _cell(p.a), _cell(p.b), label]
             )
         _, wa, wb, wc = column_widths(["", "A", "B", "difference"], rows)
+        # Narrower than the three columns, the difference keeps at least 16 cells and A
+        # and B share the rest; whatever is cut ends in an ellipsis. (Each column has a
+        # cell of padding either side; the scroll bar takes 2.)
+        room = self.size.width - 2 * 4 - 2 - 1
+        if wa + wb + wc > room:
+            wc = min(wc, max(16, room - wa - wb))
+            if wa + wb > room - wc:
+                wa = wb = max((room - wc) // 2, 8)
+            for cells in rows:
+                cells[1:] = [_clipped(c, w) for c, w in zip(cells[1:], (wa, wb, wc), strict=True)]
         table.add_column("", key="op", width=1)
         table.add_column(Text("A", style="red"), key="a", width=wa)
         table.add_column(Text("B", style="green"), key="b", width=wb)
@@ -159,3 +170,12 @@ class DiffScreen(Screen[None]):
 
     def action_previous_difference(self) -> None:
         self._move(-1)
+
+
+def _clipped(text: Text, width: int) -> Text:
+    """`text` cut to `width` cells, its styles kept, ending in an ellipsis when cut."""
+    if text.cell_len <= width:
+        return text
+    out = text.copy()
+    out.truncate(width, overflow="ellipsis")
+    return out

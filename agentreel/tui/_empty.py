@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Middle
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from agentreel.tui._footer import KeyFooter
 
 __all__ = ["EmptyScreen"]
 
@@ -45,7 +47,7 @@ class EmptyScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Middle(), Center():
             yield Static(self.message, id="empty-message")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.watch_store:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
@@ -17,6 +18,7 @@ __all__ = [
     "KIND_ICONS",
     "KIND_STYLE",
     "bar",
+    "clip",
     "fmt_cost",
     "fmt_duration",
     "fmt_time",
@@ -48,6 +50,18 @@ _STATUS_STYLE = {
     "interrupted": "yellow",
 }
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def clip(text: str, width: int | None) -> str:
+    """`text` cut to `width` terminal cells, ending in an ellipsis when cut.
+
+    Example::
+
+        clip("dataset=qa-v2 model=gpt-4.1", 12)  # 'dataset=qa-…'
+    """
+    if width is None or cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""
 
 
 def column_widths(headers: list[str], rows: list[list[Text]]) -> list[int]:

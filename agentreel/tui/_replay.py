@@ -20,10 +20,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
     KIND_ICONS,
@@ -173,7 +174,7 @@ class ReplayScreen(Screen[None]):
         goto = Input(placeholder="go to step (1..N)", id="goto")
         goto.display = False  # shown by `g` (focus_now)
         yield goto
-        yield Footer()
+        yield KeyFooter()
 
     def on_key(self, event: events.Key) -> None:
         keep_typing(self, event, "g", self.query_one("#goto", Input), self.action_goto)

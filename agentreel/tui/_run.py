@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from agentreel._editor import editor_command, pager_command
 from agentreel._errors import AgentreelError
@@ -22,6 +22,7 @@ from agentreel.store import spool_status
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
     fmt_cost,
@@ -77,7 +78,7 @@ class RunScreen(Screen[None]):
         search = Input(placeholder="search this run: names, payloads, errors", id="search")
         search.display = False  # shown by `/` (focus_now)
         yield search
-        yield Footer()
+        yield KeyFooter()
 
     def on_key(self, event: events.Key) -> None:
         keep_typing(self, event, "slash", self.query_one("#search", Input), self.action_search)

@@ -14,13 +14,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
 from agentreel.tui._focus import focus_now, keep_typing
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
+    clip,
     fmt_cost,
     fmt_duration,
     fmt_time,
@@ -76,7 +78,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         tokens = (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
     cells: dict[str, Any] = {
         "status": status_text(r["status"]),
-        "name": r["name"],
+        "name": clip(r["name"] or "", _CAPPED["name"]),
         "start": fmt_time(r["start_time"], short=True),
         "duration": fmt_duration(r["duration_ms"]),
         "spans": str(r["span_count"]),
@@ -85,7 +87,7 @@ def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
         "tokens": fmt_tokens(tokens),
         "cost": fmt_cost(r["cost_usd"]),
         "errors": Text(str(r["error_count"]), style=ERROR_STYLE if r["error_count"] else "dim"),
-        "tags": fmt_tags(r["tags"]),
+        "tags": clip(fmt_tags(r["tags"]), _CAPPED["tags"]),
         "id": Text(r["run_id"][:12], style="dim"),
     }
     # The table reads plain strings as console markup, and names and tags are data: escape
@@ -110,6 +112,18 @@ def _counted(shown: int, matching: int, total: int, filtered: bool) -> str:
     if shown < matching:
         text += f" · showing the first {shown:,}, more as you move down"
     return text
+
+
+#: The table's moves (key: action) that a key pressed between a filter's enter and its
+#: rows makes at once, on the table.
+_MOVES = {
+    "down": "cursor_down",
+    "up": "cursor_up",
+    "pagedown": "page_down",
+    "pageup": "page_up",
+    "home": "first_row",
+    "end": "last_row",
+}
 
 
 class RunsTable(DataTable[Any]):
@@ -185,6 +199,7 @@ class RunsScreen(Screen[None]):
         self._again = False
         self._deferred: Timer | None = None  # a load put off by the rebuild limit
         self.total = 0  # runs that match the filter
+        self._focus_table = False  # a filter was submitted: the table takes the focus with its rows
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -196,7 +211,7 @@ class RunsScreen(Screen[None]):
             yield RunStrip("errors", lambda n: f"{n:.0f}", ERROR_STYLE, id="errors")
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeyFooter()
 
     def _set_columns(self) -> None:
         keys = columns_for(self.size.width or self.app.size.width)
@@ -235,7 +250,16 @@ class RunsScreen(Screen[None]):
         if before is not None and before != self._keys:
             self.action_refresh()
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
+        move = _MOVES.get(event.key) if self._focus_table else None
+        if move is not None:
+            # a move in the table, pressed before the filtered rows came: the table's
+            table = self.query_one("#runs", RunsTable)
+            self._take_focus()
+            event.stop()
+            event.prevent_default()
+            await table.run_action(move)
+            return
         keep_typing(
             self, event, "slash", self.query_one("#filter", Input), self.action_focus_filter
         )
@@ -289,11 +313,15 @@ class RunsScreen(Screen[None]):
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
         self._done_loading()
+        if self._focus_table:
+            self._take_focus()
         self.query_one("#status-line", Static).update(Text(event.error, style=ERROR_STYLE))
 
     @on(RunsLoaded)
     def _loaded(self, event: RunsLoaded) -> None:
         self.call_after_refresh(self._done_loading)
+        if self._focus_table:
+            self._take_focus()
         if event.query != self.query_text:
             return  # a newer filter is on its way
         runs = event.page.runs
@@ -390,7 +418,15 @@ class RunsScreen(Screen[None]):
     def _filter(self, event: Input.Submitted) -> None:
         self.query_text = event.value.strip()
         self.reload()
-        self.query_one("#runs", DataTable).focus()
+        # The table takes the focus when the filtered rows arrive, not now: a focus
+        # change redraws the whole table (its cursor's colour), and drawn now, with the
+        # old rows, it would cost the UI thread as much as the new ones while the read
+        # runs. A key that is not for the field (an arrow, page down) moves it at once.
+        self._focus_table = True
+
+    def _take_focus(self) -> None:
+        self._focus_table = False
+        self.set_focus(self.query_one("#runs", DataTable))
 
     @on(DataTable.HeaderSelected)
     def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
@@ -415,6 +451,7 @@ class RunsScreen(Screen[None]):
         self.reload()
 
     def action_focus_filter(self) -> None:
+        self._focus_table = False  # back in the field before the last filter's rows came: stay
         focus_now(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:

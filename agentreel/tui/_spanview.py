@@ -53,7 +53,9 @@ class SpanView(ScrollView, can_focus=True):
     """Rows of spans: tree, duration, tokens, status and a waterfall bar."""
 
     DEFAULT_CSS = """
-    SpanView { background: $surface; }
+    /* never scrolled sideways: its rows fit its width (a sideways scroll bar, which
+       appeared when the one for the rows took two cells, hid the last row) */
+    SpanView { background: $surface; overflow-x: hidden; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Up", show=False),

@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,73 @@ def test_keys_typed_after_slash_go_to_the_filter_even_when_queued(demo_store: Pa
         assert isinstance(pilot.app.screen, RunsScreen)
         assert pilot.app.is_running
         assert pilot.app.screen.query_one("#filter", Input).value == "tag:eq name:research c"
+
+    drive(AgentreelApp(demo_store, refresh_every=60), steps)
+
+
+def test_an_arrow_pressed_right_after_a_filter_moves_in_the_table(demo_store: Path) -> None:
+    """The table takes the focus when the filtered rows arrive (drawn once, with them); an
+    arrow pressed before that moves the table's cursor, not the filter field's."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, RunsScreen)
+        gate = threading.Event()  # the filtered read waits until the arrow was handled
+        read = screen.reader.runs
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            gate.wait(30)
+            return read(*args, **kwargs)
+
+        screen.reader.runs = held  # type: ignore[method-assign]
+        await pilot.press("slash", *"name:research", "enter")
+        await until(pilot, lambda: screen.query_text == "name:research")
+        assert screen.focused is screen.query_one("#filter", Input)  # the rows are not here yet
+        await pilot.press("down")
+        assert screen.focused is runs_table(pilot)
+        assert runs_table(pilot).cursor_row == 1
+        gate.set()
+        await until(pilot, lambda: "match" in text_of(screen.query_one("#status-line", Static)))
+        await until(pilot, lambda: not screen._loading)
+        assert screen.focused is runs_table(pilot)
+        assert runs_table(pilot).cursor_row == 1  # every demo run is named research: same rows
+        assert screen.query_one("#filter", Input).value == "name:research"
+
+    drive(AgentreelApp(demo_store, refresh_every=60), steps)
+
+
+def test_a_slash_before_the_filtered_rows_keeps_the_focus_in_the_field(demo_store: Path) -> None:
+    """Back in the filter field before the last filter's rows came, the keys stay there:
+    the rows arriving do not take the focus to the table (where `q` quits)."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await until(
+            pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and runs_table(pilot).row_count
+        )
+        screen = pilot.app.screen
+        assert isinstance(screen, RunsScreen)
+        gate = threading.Event()
+        read = screen.reader.runs
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            gate.wait(30)
+            return read(*args, **kwargs)
+
+        screen.reader.runs = held  # type: ignore[method-assign]
+        await pilot.press("slash", *"name:research", "enter")
+        await until(pilot, lambda: screen.query_text == "name:research")
+        await pilot.press("escape", "slash")  # clear it, and back to the field
+        gate.set()
+        await until(pilot, lambda: not screen._loading)
+        await pilot.pause()
+        _typed_at_once(pilot.app, "q")
+        await pilot.pause()
+        assert screen.focused is screen.query_one("#filter", Input)
+        assert screen.query_one("#filter", Input).value == "q"
+        assert pilot.app.is_running
 
     drive(AgentreelApp(demo_store, refresh_every=60), steps)
 
