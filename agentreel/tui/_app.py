@@ -154,6 +154,14 @@ class AgentreelApp(App[None]):
         if not isinstance(self.screen, ChecksScreen):
             self.push_screen(ChecksScreen(self.reader, refresh_every=max(self.refresh_every, 5.0)))
 
+    def action_sessions(self) -> None:
+        from agentreel.tui._sessions import SessionsScreen
+
+        if not isinstance(self.screen, SessionsScreen):
+            self.push_screen(
+                SessionsScreen(self.reader, refresh_every=max(self.refresh_every, 5.0))
+            )
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -171,4 +179,7 @@ class AgentreelApp(App[None]):
                 "the latest check results, their failing runs and history",
                 self.action_checks,
             )
+        yield SystemCommand(
+            "Sessions", "runs grouped into conversations, read as transcripts", self.action_sessions
+        )
         yield SystemCommand("Help", "show every key", self.action_help)

@@ -78,6 +78,26 @@ def column_widths(headers: list[str], rows: list[list[Text]]) -> list[int]:
     return widths
 
 
+def evaluations_line(evaluations: list[dict[str, Any]]) -> Text:
+    """A run's evaluations on one line: ``human bad: wrong city · helpfulness 0.8``."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, e in enumerate(evaluations):
+        if i:
+            out.append("  ·  ", style="dim")
+        out.append(e["name"], style="bold")
+        if e["score"] is not None and e["label"] is None:
+            out.append(f" {e['score']:g}")
+        if e["label"] is not None:
+            good = e["label"].lower() in ("good", "pass", "correct")
+            bad = e["label"].lower() in ("bad", "fail", "wrong", "incorrect")
+            out.append(f" {e['label']}", style="green" if good else ERROR_STYLE if bad else "")
+        if e["explanation"]:
+            out.append(f": {' '.join(e['explanation'].split())}", style="dim")
+        if e["span_id"]:
+            out.append(f" (span {e['span_id'][:8]})", style="dim")
+    return out
+
+
 def status_text(status: str) -> Text:
     """A run's or span's status, coloured; an error also carries `ERROR_GLYPH`."""
     label = f"{ERROR_GLYPH} {status}" if status == "error" else status

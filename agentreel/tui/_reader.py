@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +48,8 @@ class RunDetail:
 
     run: dict[str, Any]
     tree: pl.DataFrame
+    #: The run's evaluations (scores, labels, comments), oldest first.
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class StoreReader:
@@ -131,9 +133,28 @@ class StoreReader:
             frame = frame.filter(pl.col("check_run_id") != frame["check_run_id"][-1])
         return frame
 
+    def evaluate(self, run_id: str, name: str, **kwargs: Any) -> dict[str, Any]:
+        """Store an evaluation of a run (`Store.evaluate`), made by this user in the TUI."""
+        import getpass
+
+        try:
+            who = f"user:{getpass.getuser()}"
+        except (KeyError, OSError):
+            who = "user"
+        return self._with(lambda store: store.evaluate(run_id, name, source=who, **kwargs))
+
+    def sessions(self) -> pl.DataFrame:
+        """Sessions, newest activity first (`Store.sessions`)."""
+        return self._with(lambda store: store.sessions(limit=1000))
+
+    def session_turns(self, session_id: str) -> pl.DataFrame:
+        """One session's runs in order, with their inputs (`Store.session_turns`)."""
+        return self._with(lambda store: store.session_turns(session_id))
+
     def run(self, run_id: str) -> RunDetail:
         def read(store: Store) -> RunDetail:
             run = store.run(run_id)
-            return RunDetail(run, store.tree(run["run_id"]))
+            judged = store.evaluations(run["run_id"]).to_dicts()
+            return RunDetail(run, store.tree(run["run_id"]), judged)
 
         return self._with(read)

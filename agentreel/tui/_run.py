@@ -25,6 +25,7 @@ from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
     ERROR_STYLE,
+    evaluations_line,
     fmt_cost,
     fmt_duration,
     fmt_time,
@@ -53,6 +54,9 @@ class RunScreen(Screen[None]):
         Binding("c", "copy", "Copy payload"),
         Binding("o", "open_pager", "Open in pager"),
         Binding("e", "open_editor", "Edit", show=False),
+        Binding("plus", "mark('good')", "Mark good", key_display="+", show=False),
+        Binding("minus", "mark('bad')", "Mark bad", key_display="-", show=False),
+        Binding("D", "add_to_dataset", "Add to dataset", show=False),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
@@ -137,6 +141,9 @@ class RunScreen(Screen[None]):
             no_wrap=True,
             overflow="ellipsis",
         )
+        if event.detail.evaluations:
+            header.append("\n")
+            header.append_text(evaluations_line(event.detail.evaluations))
         self.query_one("#run-header", Static).update(header)
         if first:
             self._rebuild(keep=self.span_id)
@@ -302,6 +309,70 @@ class RunScreen(Screen[None]):
         if s is None:
             return None
         return s.get("output") or s.get("input") or s.get("error_message")
+
+    # -- judging the run, and keeping it as a test ------------------------------
+
+    def action_mark(self, label: str) -> None:
+        """Mark the run good or bad, with a comment: an evaluation named ``human``."""
+        from agentreel.tui._ask import AskScreen
+
+        title = Text.assemble(
+            "Mark run ",
+            (self.run_id[:12], "bold"),
+            " ",
+            (label, "bold green" if label == "good" else "bold red"),
+            ("\na comment (why), then enter; escape cancels", "dim"),
+        )
+
+        def answered(comment: str | None) -> None:
+            if comment is not None:
+                self._evaluate(label, comment.strip() or None)
+
+        self.app.push_screen(AskScreen(title, placeholder="why"), answered)
+
+    @work(thread=True, group="evaluate")
+    def _evaluate(self, label: str, comment: str | None) -> None:
+        try:
+            self.reader.evaluate(
+                self.run_id,
+                "human",
+                score=1.0 if label == "good" else 0.0,
+                label=label,
+                explanation=comment,
+            )
+        except AgentreelError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+        else:
+            self.app.call_from_thread(self.notify, f"run marked {label}")
+            self._load()  # the header shows the mark
+
+    def action_add_to_dataset(self) -> None:
+        """Save the run as a case of a regression dataset (docs/datasets.md)."""
+        from agentreel.tui._ask import AskScreen
+
+        title = Text.assemble(
+            "Add run ",
+            (self.run_id[:12], "bold"),
+            " to the regression dataset",
+            ("\nits name, then enter (a file in agentreel-datasets/); escape cancels", "dim"),
+        )
+
+        def answered(name: str | None) -> None:
+            if name:
+                self._add_to_dataset(name.strip())
+
+        self.app.push_screen(AskScreen(title, value="regressions"), answered)
+
+    @work(thread=True, group="dataset")
+    def _add_to_dataset(self, name: str) -> None:
+        from agentreel import datasets
+
+        try:
+            ds, _ = datasets.add(name, [self.run_id], store_dir=self.reader.path)
+        except AgentreelError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+        else:
+            self.app.call_from_thread(self.notify, f"added to {ds.path} ({len(ds.cases)} cases)")
 
     def action_copy(self) -> None:
         text = self._payload()

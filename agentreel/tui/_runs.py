@@ -178,6 +178,7 @@ class RunsScreen(Screen[None]):
         Binding("s", "cycle_sort", "Sort"),
         Binding("d", "diff", "Diff", tooltip="Mark this run; a second d diffs the two"),
         Binding("c", "app.checks", "Checks"),
+        Binding("v", "app.sessions", "Sessions"),
         Binding("r", "refresh", "Refresh"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
