@@ -95,13 +95,16 @@ class RunScreen(Screen[None]):
         """Read the run again while it records: new spans, ends, tokens; cursor and folds kept.
 
         A run whose process has just exited reads as interrupted until the app has
-        drained its last spans: it is followed while spans wait in the spool, and once
-        more after.
+        drained its last spans: it is followed while spans wait in the spool, once more
+        after, and until its row and its spans agree.
         """
         if self.detail is None or self.detail.run["status"] not in ("running", "interrupted"):
             return
         pending = spool_status(self.reader.path).pending_segments > 0
-        if self.detail.run["status"] == "running" or pending or self._pending:
+        # the run's row and its spans are two reads: a drain that commits between them
+        # leaves the row behind the tree (an ended run still counted as 4 spans, running)
+        torn = self.detail.run["span_count"] != self.detail.tree.height
+        if self.detail.run["status"] == "running" or pending or self._pending or torn:
             self._load()
         self._pending = pending
 

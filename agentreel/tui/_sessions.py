@@ -19,10 +19,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_cost, fmt_duration, fmt_tokens
+from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import column_widths, fmt_time, status_text
 from agentreel.tui._messages import StoreFailed
 from agentreel.tui._reader import StoreReader
@@ -119,7 +120,7 @@ class SessionsScreen(Screen[None]):
         yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
         yield Static("", id="turns-header")
         yield DataTable(id="turns", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#sessions", DataTable).focus()
