@@ -28,7 +28,7 @@ from agentreel._spool import OPEN_SUFFIX, SEGMENT_SUFFIX, SpoolPaths
 __all__ = ["SPANS_PER_RUN", "TEMPLATE_SPANS", "make_spool", "spool_bytes"]
 
 #: Spans of the recorded template (a multiple of the program's 8 spans a run).
-TEMPLATE_SPANS = 8_000
+TEMPLATE_SPANS = 2_000
 SPANS_PER_RUN = 8
 #: Spans per segment when none is asked for: what the tracer's batches hold.
 TRACER_SEGMENT = 4096
