@@ -123,8 +123,9 @@ def compress_archived(
             # settled since it was renamed into the archive (the rename sets ctime;
             # mtime is the segment's writing, which may be long before)
             if now - src.stat().st_ctime < settle:
-                left.append(name)
-                continue
+                # the journal is in the order of archiving: the rest is younger still
+                left += names[i:]
+                break
             tmp = src.with_name(name + GZ + ".tmp")
             with open(src, "rb") as f, gzip.open(tmp, "wb", compresslevel=LEVEL) as g:
                 shutil.copyfileobj(f, g, 1 << 20)
