@@ -1,18 +1,25 @@
-"""End-to-end drain rate, spool -> queryable DuckDB rows, against DuckDB's Parquet bulk load.
+"""The drain against DuckDB's own bulk load of the same rows, at 10^6 and 5x10^6 spans.
 
 Run by hand (not in CI)::
 
-    .venv/bin/python bench/bench_drain.py     # about a minute
+    .venv/bin/python bench/bench_drain.py            # 10^6 and 5x10^6 spans: about an hour
+    .venv/bin/python bench/bench_drain.py --quick    # 100,000 and 200,000 spans: a few minutes
 
-A spool of 200,000 spans is recorded once with the real tracer (runs of an agent
-calling an LLM and tools). Each repeat drains a fresh copy of it:
-``Store.open(create=True)`` + ``store.ingest()`` + the count queries + ``close()``
-(spans/s). The limit is DuckDB loading the same rows from one Parquet file into a
-fresh database: ``CREATE TABLE spans AS SELECT * FROM read_parquet(...)`` +
-``close()`` (rows/s). The ratio drain / Parquet load (goal: at least 0.5) is
-taken from the medians of 3 repeats. A last pass, not part of the ratio, splits
-the drain into its SQL statements, and reads the segments with ``read_json``
-alone to show what JSON parsing costs.
+For each size, a spool is written by `_spool_maker.make_spool` (records of the real
+tracer, copied with fresh ids, in segments of the tracer's size). Each paired round
+times, on one side, the product's drain: ``Store.open(create=True)`` +
+``store.ingest()`` + the count queries that check every span and run is there +
+``close()``; on the other, the limit: DuckDB loading the same rows (exported once
+from a drained store) from one Parquet file into the same `spans` table of a fresh
+store file (``INSERT INTO spans BY NAME SELECT * FROM read_parquet(...)`` + close).
+The sides alternate which goes first; the ratio is the median of the rounds'
+rate ratios (Parquet seconds / drain seconds), with min..max, and CPU time (all the
+process's threads) is printed beside wall time.
+
+A last case drains the same spans written as one-span segments (what one-span OTLP
+requests or ``AGENTREEL_FLUSH=each`` leave) against the same spans in tracer-sized
+segments, paired the same way: the ratio is the small-segment rate as a share of
+the large-segment rate.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,12 +46,19 @@ import duckdb
 from opentelemetry.sdk.trace import TracerProvider
 
 import agentreel
-from agentreel._spool import RECORD_FIELDS, SpoolPaths
+from agentreel._spool import SpoolPaths
 from agentreel.store import DB_NAME, Store
+from agentreel.store._archive import restore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _spool_maker import TEMPLATE_SPANS, make_spool, spool_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-GOAL = 0.5
+#: The drain's rate as a share of the Parquet load's, by spans (issue 19): larger sizes take the last.
+GOALS = {1_000_000: 0.8, 5_000_000: 0.5}
+#: One-span segments' rate as a share of tracer-sized segments'.
+SMALL_GOAL = 0.5
 SPANS_PER_RUN = 8  # run root, agent, llm, 5 tools
 MODEL = "gpt-4.1-mini"
 
@@ -136,77 +150,72 @@ def generate(store_dir: Path, spans: int) -> tuple[int, float]:
     return runs, time.perf_counter() - t0
 
 
-def spool_counts(store_dir: Path) -> tuple[int, int, int, int]:
-    """(segments, complete records, start records, bytes) of the pending spool."""
-    segs = SpoolPaths(store_dir).pending()
-    complete = start = size = 0
-    for seg in segs:
-        size += seg.stat().st_size
-        with seg.open("rb") as f:
-            for line in f:
-                # writers leave null fields out: no end_ns (or a null one) is a start record
-                if b'"end_ns":' not in line or b'"end_ns":null' in line:
-                    start += 1
-                elif line.strip():
-                    complete += 1
-    return len(segs), complete, start, size
-
-
 # -- the measurements -------------------------------------------------------------
 
 
 @dataclass
-class Drain:
-    open_s: float
-    ingest_s: float
-    verify_s: float
-    close_s: float
-
-    @property
-    def total_s(self) -> float:
-        return self.open_s + self.ingest_s + self.verify_s + self.close_s
+class Timing:
+    wall_s: float
+    cpu_s: float
 
 
-def drain_once(store_dir: Path, spans: int, runs: int) -> Drain:
-    """Open a fresh store on a copied spool, drain it and check the rows are there."""
+def _cpu() -> float:
+    return time.process_time()  # every thread of the process, DuckDB's included
+
+
+def reset_spool(root: Path) -> None:
+    """Put the drained segments back into the spool and remove the store: a fresh start."""
+    paths = SpoolPaths(root)
+    for p in list(paths.archive.iterdir()):
+        restore(p, paths.dir)  # one the drain compressed (it had settled) comes back whole
+    (paths.dir / ".to-compress").unlink(missing_ok=True)
+    for f in root.iterdir():
+        if f.name.startswith(DB_NAME):
+            f.unlink()
+
+
+def drain_once(root: Path, spans: int, runs: int) -> Timing:
+    """Open a fresh store on the spool at `root`, drain it, check the rows, close it."""
     gc.collect()
-    t0 = time.perf_counter()
-    store = Store.open(store_dir, create=True)
-    t1 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
+    store = Store.open(root, create=True)
     try:
         report = store.ingest()
-        t2 = time.perf_counter()
         n_spans = store.sql("SELECT count(*) AS n FROM spans")["n"][0]
         n_runs = store.sql("SELECT count(*) AS n FROM runs WHERE status = 'ok'")["n"][0]
-        t3 = time.perf_counter()
     finally:
         store.close()
-    t4 = time.perf_counter()
+    timing = Timing(time.perf_counter() - t0, _cpu() - c0)
     if report.rejected or report.invalid_records:
         raise SystemExit(f"ingest set records aside: {report.as_dict()}")
     if n_spans != spans or n_runs != runs:
         raise SystemExit(f"store holds {n_spans} spans and {n_runs} ok runs, not {spans}/{runs}")
-    return Drain(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+    return timing
 
 
-def parquet_once(parquet: Path, db: Path, spans: int) -> float:
-    """Seconds for a fresh DuckDB file to load `parquet` as a table and close."""
+def parquet_once(parquet: Path, db: Path, spans: int) -> Timing:
+    """A fresh DuckDB file loads `parquet` into a table of the store's layout and closes."""
     gc.collect()
+    db.unlink(missing_ok=True)
+    layout = Store.open(db.parent / "layout", create=True)
+    layout.close()
+    shutil.copy(db.parent / "layout" / DB_NAME, db)  # the store's empty tables
+    c0, t0 = _cpu(), time.perf_counter()
     con = duckdb.connect(str(db))
-    t0 = time.perf_counter()
     try:  # autocommit: the statement commits; close checkpoints, as Store.close() does
-        con.execute(f"CREATE TABLE spans AS SELECT * FROM read_parquet('{parquet}')")
+        con.execute(f"INSERT INTO spans BY NAME SELECT * FROM read_parquet('{parquet}')")
     finally:
         con.close()
-    t1 = time.perf_counter()
+    timing = Timing(time.perf_counter() - t0, _cpu() - c0)
     check = duckdb.connect(str(db), read_only=True)
     try:
         row = check.execute("SELECT count(*) FROM spans").fetchone()
     finally:
         check.close()
+    db.unlink()
     if row is None or row[0] != spans:
         raise SystemExit(f"the Parquet load gave {row} rows, expected {spans}")
-    return t1 - t0
+    return timing
 
 
 def export_parquet(store_db: Path, parquet: Path) -> int:
@@ -216,6 +225,32 @@ def export_parquet(store_db: Path, parquet: Path) -> int:
     finally:
         con.close()
     return parquet.stat().st_size
+
+
+def paired(i: int, a: Callable[[], Timing], b: Callable[[], Timing]) -> tuple[Timing, Timing]:
+    """Round `i` of `a` against `b`: `a` goes first in even rounds, `b` in odd ones."""
+    if i % 2 == 0:
+        ta = a()
+        return ta, b()
+    tb = b()
+    return a(), tb
+
+
+def summary(rounds: list[tuple[Timing, Timing]]) -> dict[str, Any]:
+    """Median of the paired ratios (b's seconds / a's seconds: a's rate as a share of
+    b's) with their spread, and the median wall and CPU seconds of each side."""
+    ratios = [tb.wall_s / ta.wall_s for ta, tb in rounds]
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratios": ratios,
+        "a_wall_s": statistics.median(ta.wall_s for ta, _ in rounds),
+        "a_cpu_s": statistics.median(ta.cpu_s for ta, _ in rounds),
+        "b_wall_s": statistics.median(tb.wall_s for _, tb in rounds),
+        "b_cpu_s": statistics.median(tb.cpu_s for _, tb in rounds),
+        "rounds": [{"a": asdict(ta), "b": asdict(tb)} for ta, tb in rounds],
+    }
 
 
 # -- the breakdown ----------------------------------------------------------------
@@ -300,28 +335,6 @@ def drain_phases(store_dir: Path) -> dict[str, float] | None:
     return phases
 
 
-def read_json_alone(segments: list[Path], spans: int) -> float:
-    """Seconds for DuckDB to read the segments into a temp table, as the drain stages them."""
-    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
-    files = [str(p) for p in segments]
-    gc.collect()
-    con = duckdb.connect()
-    try:
-        t0 = time.perf_counter()
-        con.execute(
-            f"CREATE TEMP TABLE batch AS SELECT * FROM read_json({files!r}, "
-            f"format = 'newline_delimited', columns = {columns}, filename = true, "
-            f"maximum_object_size = 67108864)"
-        )
-        t1 = time.perf_counter()
-        row = con.execute("SELECT count(*) FILTER (WHERE end_ns IS NOT NULL) FROM batch").fetchone()
-    finally:
-        con.close()
-    if row is None or row[0] != spans:
-        raise SystemExit(f"read_json gave {row} complete records, expected {spans}")
-    return t1 - t0
-
-
 # -- reporting ----------------------------------------------------------------------
 
 
@@ -369,88 +382,132 @@ def step(what: str) -> Iterator[None]:
     print(f" {time.perf_counter() - t0:.1f} s", flush=True)
 
 
+def bench_size(work: Path, spans: int, repeats: int) -> dict[str, Any]:
+    """The drain of `spans` spans against the Parquet load of the same rows."""
+    runs = spans // SPANS_PER_RUN
+    with step(f"{spans:,} spans: writing the spool (not measured)"):
+        root = make_spool(work, f"spool-{spans}", spans)
+    nbytes = spool_bytes(root)
+    segments = len(SpoolPaths(root).pending())
+    parquet = work / f"spans-{spans}.parquet"
+    with step(f"{spans:,} spans: a first drain and the Parquet file (not measured)"):
+        drain_once(root, spans, runs)
+        export_parquet(root / DB_NAME, parquet)
+        store_bytes = (root / DB_NAME).stat().st_size
+        reset_spool(root)
+
+    def drain() -> Timing:
+        t = drain_once(root, spans, runs)
+        reset_spool(root)
+        return t
+
+    def load() -> Timing:
+        return parquet_once(parquet, work / "parquet.duckdb", spans)
+
+    rounds = []
+    for i in range(repeats):
+        with step(f"{spans:,} spans: round {i + 1}/{repeats}"):
+            rounds.append(paired(i, drain, load))
+    shutil.rmtree(root)
+    parquet.unlink()
+    return {
+        "spans": spans,
+        "runs": runs,
+        "segments": segments,
+        "spool_bytes": nbytes,
+        "store_bytes": store_bytes,
+        **summary(rounds),
+    }
+
+
+def bench_small(work: Path, spans: int, repeats: int) -> dict[str, Any]:
+    """One-span segments against the same spans in tracer-sized segments."""
+    runs = spans // SPANS_PER_RUN
+    with step(f"small segments: writing {spans:,} one-span segments (not measured)"):
+        small = make_spool(work, "small", spans, per_segment=1)
+        large = make_spool(work, "large", spans)
+    segments = len(SpoolPaths(small).pending())
+
+    def run(root: Path) -> Callable[[], Timing]:
+        def go() -> Timing:
+            t = drain_once(root, spans, runs)
+            reset_spool(root)
+            return t
+
+        return go
+
+    rounds = []
+    for i in range(repeats):
+        with step(f"small segments: round {i + 1}/{repeats}"):
+            rounds.append(paired(i, run(small), run(large)))
+    shutil.rmtree(small)
+    shutil.rmtree(large)
+    return {"spans": spans, "segments": segments, **summary(rounds)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-n", "--spans", type=int, default=200_000, help="spans in the spool")
-    ap.add_argument("-r", "--repeats", type=int, default=3, help="timed repeats of each")
+    ap.add_argument(
+        "--sizes", type=int, nargs="+", default=None, help="spans (default 1,000,000 5,000,000)"
+    )
+    ap.add_argument("--small", type=int, default=None, help="spans of the small-segment case")
+    ap.add_argument("-r", "--repeats", type=int, default=5, help="paired rounds (at least 5)")
+    ap.add_argument("--quick", action="store_true", help="100,000 and 200,000 spans; 20,000 small")
+    ap.add_argument("--phases", action="store_true", help="also time the drain by statement")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
-    if args.spans % SPANS_PER_RUN:
-        ap.error(f"--spans must be a multiple of {SPANS_PER_RUN}")
-    spans, repeats = args.spans, args.repeats
+    sizes = args.sizes or ([100_000, 200_000] if args.quick else [1_000_000, 5_000_000])
+    small_n = args.small or (20_000 if args.quick else 100_000)
+    for n in [*sizes, small_n]:
+        if n % TEMPLATE_SPANS:
+            ap.error(f"sizes must be multiples of {TEMPLATE_SPANS}")
     os.environ.pop("AGENTREEL_FLUSH", None)
     load_before = warn_if_busy()
 
     work = Path(tempfile.mkdtemp(prefix="agentreel-bench-drain-"))
+    results: list[dict[str, Any]] = []
     try:
-        src = work / "recorded"
-        with step(f"recording {spans:,} spans with the tracer (not measured)"):
-            runs, gen_s = generate(src, spans)
-        segments, complete, start, spool_bytes = spool_counts(src)
-        if complete != spans:
-            raise SystemExit(f"the spool holds {complete} complete records, expected {spans}")
-        print(
-            f"  spool: {segments} segments, {complete:,} span records + {start} start records, "
-            f"{spool_bytes / 1e6:.1f} MB"
-        )
-
-        drains: list[Drain] = []
-        loads: list[float] = []
-        parquet = work / "spans.parquet"
-        parquet_bytes = 0
-        for i in range(repeats):
-            copy = work / f"drain-{i}"
-            shutil.copytree(src, copy)
-            with step(f"repeat {i + 1}/{repeats}: drain"):
-                drains.append(drain_once(copy, spans, runs))
-            if i == 0:
-                parquet_bytes = export_parquet(copy / DB_NAME, parquet)
-            with step(f"repeat {i + 1}/{repeats}: Parquet load"):
-                loads.append(parquet_once(parquet, work / f"parquet-{i}.duckdb", spans))
-            shutil.rmtree(copy)
-            (work / f"parquet-{i}.duckdb").unlink()
-
-        with step("breakdown: drain by statement, and read_json alone"):
-            copy = work / "drain-phases"
-            shutil.copytree(src, copy)
-            read_s = read_json_alone(SpoolPaths(copy).pending(), spans)
-            phases = drain_phases(copy)
+        for n in sizes:
+            results.append(bench_size(work, n, args.repeats))
+        small = bench_small(work, small_n, args.repeats)
+        phases = None
+        if args.phases:
+            root = make_spool(work, "phases", sizes[0])
+            phases = drain_phases(root)
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    drain_s = statistics.median(d.total_s for d in drains)
-    load_s = statistics.median(loads)
-    drain_rate = spans / drain_s
-    load_rate = spans / load_s
-    ratio = drain_rate / load_rate
-
     print()
-    print(f"drain: {spans:,} spans ({runs:,} runs), median of {repeats}")
-    print(f"{'':28} {'seconds':>8} {'rows/s':>10}   (min .. max s)")
-    totals = [d.total_s for d in drains]
+    print("drain (Store.open + ingest + count checks + close) against DuckDB loading the same")
+    print(f"rows from Parquet into the store's spans table (INSERT + close); {args.repeats} paired")
+    print("rounds, alternating which goes first; ratio = median of the paired rate ratios")
     print(
-        f"{'drain (open+ingest+close)':28} {drain_s:8.2f} {drain_rate:10,.0f}"
-        f"   ({min(totals):.2f} .. {max(totals):.2f})"
+        f"{'spans':>10} {'segments':>8} {'drain s':>8} {'cpu s':>7} {'Parquet s':>9} {'cpu s':>7}"
+        f" {'ratio':>6} {'(min..max)':>12} {'goal':>5}  store B/span"
     )
+    for r in results:
+        goal = GOALS.get(r["spans"], GOALS[max(GOALS)] if r["spans"] > max(GOALS) else None)
+        verdict = "" if goal is None else ("ok" if r["ratio"] >= goal else "MISS")
+        print(
+            f"{r['spans']:>10,} {r['segments']:>8,} {r['a_wall_s']:>8.2f} {r['a_cpu_s']:>7.2f}"
+            f" {r['b_wall_s']:>9.2f} {r['b_cpu_s']:>7.2f} {r['ratio']:>6.2f}"
+            f" {r['ratio_min']:>5.2f}..{r['ratio_max']:<5.2f} {goal or '':>5} {verdict:4}"
+            f" {r['store_bytes'] / r['spans']:>6.0f}"
+        )
+    verdict = "ok" if small["ratio"] >= SMALL_GOAL else "MISS"
     print(
-        f"{'Parquet load (CTAS+close)':28} {load_s:8.2f} {load_rate:10,.0f}"
-        f"   ({min(loads):.2f} .. {max(loads):.2f})"
+        f"\nsmall segments: {small['spans']:,} spans in {small['segments']:,} segments "
+        f"{small['a_wall_s']:.2f} s (cpu {small['a_cpu_s']:.2f}) against the same spans in "
+        f"tracer-sized segments {small['b_wall_s']:.2f} s (cpu {small['b_cpu_s']:.2f}): rate ratio "
+        f"{small['ratio']:.2f} ({small['ratio_min']:.2f}..{small['ratio_max']:.2f}); goal "
+        f">= {SMALL_GOAL}: {verdict}"
     )
-    verdict = "meets" if ratio >= GOAL else "MISSES"
-    print(f"ratio drain/Parquet = {ratio:.2f} ({verdict} the goal of >= {GOAL})")
-
-    med = {
-        k: statistics.median(getattr(d, k) for d in drains)
-        for k in ("open_s", "ingest_s", "verify_s", "close_s")
-    }
-    print("\nmeasured drain, median seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
-    print(f"read_json of the segments alone: {read_s:.2f} s ({spans / read_s:,.0f} records/s)")
     if phases is not None:
         total = sum(phases.values())
-        print(f"drain by phase (one extra drain, {total:.2f} s):")
+        print(f"\ndrain of {sizes[0]:,} spans by phase (one extra drain, {total:.2f} s):")
         for name, s in sorted(phases.items(), key=lambda kv: -kv[1]):
             print(f"  {name:34} {s:6.2f} s {100 * s / total:5.1f} %")
 
@@ -459,25 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "drain",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "spans": spans,
-        "runs": runs,
-        "repeats": repeats,
-        "goal_ratio_min": GOAL,
-        "ratio": ratio,
-        "meets_goal": ratio >= GOAL,
-        "drain_spans_per_s": drain_rate,
-        "parquet_rows_per_s": load_rate,
-        "drain_seconds": [asdict(d) | {"total_s": d.total_s} for d in drains],
-        "parquet_seconds": loads,
-        "spool": {
-            "segments": segments,
-            "span_records": complete,
-            "start_records": start,
-            "bytes": spool_bytes,
-            "record_seconds": gen_s,
-        },
-        "parquet_bytes": parquet_bytes,
-        "read_json_seconds": read_s,
+        "repeats": args.repeats,
+        "goals": {str(k): v for k, v in GOALS.items()} | {"small_segments": SMALL_GOAL},
+        "sizes": results,
+        "small_segments": small,
         "drain_phases_seconds": phases,
         "environment": environment() | {"load_average_before": load_before},
     }

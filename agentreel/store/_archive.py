@@ -1,11 +1,17 @@
 """The spool archive kept small: drained segments are compressed once they have settled.
 
 A drained segment is renamed into ``spool/archive/`` right after its commit (the
-drain never waits on compression). Later drains compress the archived segments
-that are older than `SETTLE_S`, a few at a time within a small budget, to
-``NAME.gz``: a quarter of the JSON or less (505 to 122 bytes a span on the demo's
-spans). `agentreel rebuild` decompresses them back into the spool; `agentreel gc`
-deletes them like the others.
+drain never waits on compression), and its name is appended to the journal
+``spool/.to-compress``. Later drains compress the journal's segments that have
+rested `SETTLE_S` since they were archived, to ``NAME.gz`` (gzip level 3: a
+quarter of the JSON or less, 505 to about 125 bytes a span on the demo's spans, at
+about 300 MB/s, a quarter of the drain's own time), within a budget of their own:
+`BUDGET_S`, or `SHARE` of the drain that archived them if more, so compression
+keeps up with any pace of draining. Reading the journal, not listing the archive,
+keeps the cost of a drain independent of the archive's size. A name the journal
+lost (a drain killed between the rename and the append) is found again by the
+full sweep `agentreel gc` makes. `agentreel rebuild` decompresses archived
+segments back into the spool; `agentreel gc` deletes them with their runs.
 """
 
 from __future__ import annotations
@@ -15,18 +21,24 @@ import gzip
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from agentreel._spool import SEGMENT_SUFFIX, SpoolPaths
 
-__all__ = ["GZ", "compress_archived", "restore", "segment_name"]
+__all__ = ["GZ", "compress_archived", "note_archived", "restore", "segment_name"]
 
 GZ = ".gz"
 #: Seconds an archived segment rests before it is compressed (a rebuild or a reader
 #: that just listed the archive does not race a file that is being replaced).
 SETTLE_S = 5.0
-#: Seconds of compression one drain may spend at most.
+#: Seconds of compression one drain may spend at least...
 BUDGET_S = 0.2
+#: ...or this share of the drain's own time, if more.
+SHARE = 0.5
+#: gzip's level: 3 compresses JSON spans about twice as fast as 6, to a size 10-20 % larger.
+LEVEL = 3
+JOURNAL = ".to-compress"
 
 
 def segment_name(archived: str) -> str:
@@ -34,38 +46,103 @@ def segment_name(archived: str) -> str:
     return archived[: -len(GZ)] if archived.endswith(GZ) else archived
 
 
-def compress_archived(
-    paths: SpoolPaths, *, settle_s: float = SETTLE_S, budget_s: float = BUDGET_S
-) -> int:
-    """Compress archived segments older than `settle_s`, within `budget_s`; returns how many."""
-    start = time.monotonic()
+def note_archived(paths: SpoolPaths, names: Iterable[str]) -> None:
+    """Add the segments just archived to the journal of those to compress."""
+    data = "".join(f"{n}\n" for n in names).encode()
+    if not data:
+        return
+    with contextlib.suppress(OSError):  # a lost name waits for gc's sweep
+        fd = os.open(paths.dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+
+def _journal(paths: SpoolPaths) -> list[str]:
     try:
-        entries = sorted(
-            (e for e in os.scandir(paths.archive) if e.name.endswith(SEGMENT_SUFFIX)),
-            key=lambda e: e.name,
-        )
-    except FileNotFoundError:
+        text = (paths.dir / JOURNAL).read_text()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [n for n in dict.fromkeys(text.split("\n")) if n.endswith(SEGMENT_SUFFIX)]
+
+
+def _keep_journal(paths: SpoolPaths, names: list[str]) -> None:
+    target = paths.dir / JOURNAL
+    if not names:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return
+    tmp = target.with_name(JOURNAL + ".tmp")
+    with contextlib.suppress(OSError):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, "".join(f"{n}\n" for n in names).encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+
+
+def compress_archived(
+    paths: SpoolPaths,
+    *,
+    settle_s: float | None = None,
+    budget_s: float | None = None,
+    sweep: bool = False,
+) -> int:
+    """Compress the journal's archived segments that have settled, within a budget;
+    returns how many. With `sweep`, every uncompressed segment in the archive is a
+    candidate (the journal may have lost a name), not only the journal's.
+
+    Call it only while holding the store (the journal has one writer at a time).
+    """
+    settle = SETTLE_S if settle_s is None else settle_s
+    budget = BUDGET_S if budget_s is None else budget_s
+    start = time.monotonic()
+    names = _journal(paths)
+    if sweep:
+        try:
+            found = sorted(
+                e.name for e in os.scandir(paths.archive) if e.name.endswith(SEGMENT_SUFFIX)
+            )
+        except FileNotFoundError:
+            found = []
+        names = list(dict.fromkeys([*names, *found]))
+    if not names:
         return 0
+    left: list[str] = []
     done = 0
-    for e in entries:
-        if time.monotonic() - start > budget_s:
+    now = time.time()
+    for i, name in enumerate(names):
+        if time.monotonic() - start > budget:
+            left += names[i:]
             break
+        src = paths.archive / name
         tmp: Path | None = None
         try:
-            if time.time() - e.stat().st_mtime < settle_s:
-                continue
-            src = Path(e.path)
-            tmp = src.with_name(src.name + GZ + ".tmp")
-            with open(src, "rb") as f, gzip.open(tmp, "wb", compresslevel=6) as g:
-                shutil.copyfileobj(f, g)
+            # settled since it was renamed into the archive (the rename sets ctime;
+            # mtime is the segment's writing, which may be long before)
+            if now - src.stat().st_ctime < settle:
+                # the journal is in the order of archiving: the rest is younger still
+                left += names[i:]
+                break
+            tmp = src.with_name(name + GZ + ".tmp")
+            with open(src, "rb") as f, gzip.open(tmp, "wb", compresslevel=LEVEL) as g:
+                shutil.copyfileobj(f, g, 1 << 20)
             os.chmod(tmp, 0o600)
-            os.replace(tmp, src.with_name(src.name + GZ))
+            os.replace(tmp, src.with_name(name + GZ))
             src.unlink()
             done += 1
-        except OSError:  # gone meanwhile (a gc, a rebuild) or no room: try again later
+        except FileNotFoundError:  # gone meanwhile (a gc, a rebuild): nothing to do
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+        except OSError:  # no room, say: try again later
+            left.append(name)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+    _keep_journal(paths, left)
     return done
 
 

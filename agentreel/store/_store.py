@@ -22,6 +22,8 @@ from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFo
 from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
 from agentreel._when import ago, out_of_range, range_hint
+from agentreel.store._archive import BUDGET_S as COMPRESS_BUDGET_S
+from agentreel.store._archive import SHARE as COMPRESS_SHARE
 from agentreel.store._archive import compress_archived
 from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
 from agentreel.store._blobs import expand_frame
@@ -371,19 +373,21 @@ class Store:
             )
         try:
             if give_way and budget is None:
-                shared = self._drain_sharing(limit, progress)
-                compress_archived(self.paths)
-                return shared
-            waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
-            report = drain(
-                self._con,
-                self.paths,
-                limit=limit,
-                budget=budget,
-                give_way=waiting,
-                progress=progress,
+                report = self._drain_sharing(limit, progress)
+            else:
+                waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
+                report = drain(
+                    self._con,
+                    self.paths,
+                    limit=limit,
+                    budget=budget,
+                    give_way=waiting,
+                    progress=progress,
+                )
+            # settled drained segments, within a budget that grows with the drain's work
+            compress_archived(
+                self.paths, budget_s=max(COMPRESS_BUDGET_S, COMPRESS_SHARE * report.seconds)
             )
-            compress_archived(self.paths)  # older drained segments, a few at a time
             return report
         except duckdb.Error as e:
             if is_damage(e):
@@ -534,6 +538,8 @@ class Store:
             report.segments = remove_runs(
                 self._con, self.paths, chosen, segments_before=before, dry_run=True
             )
+        else:  # archived segments whose names the compression journal lost go back on it
+            compress_archived(self.paths, sweep=True)
         report.bytes_after = int(size)
         report.fits = None if limit is None else size <= limit
         report.seconds = time.perf_counter() - t0

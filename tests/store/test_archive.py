@@ -7,16 +7,15 @@ them back whole and `gc` deletes them with their runs.
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import agentreel
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store, rebuild
+from agentreel.store import Store, _archive, rebuild
 from agentreel.store._archive import compress_archived
 
 
@@ -61,14 +60,15 @@ def test_archived_segments_are_compressed_and_a_rebuild_reads_them(tmp_path: Pat
     assert _runs(store_dir) == before  # every run back, every span once
 
 
-def test_a_drain_compresses_what_has_settled_and_gc_removes_it(tmp_path: Path) -> None:
+def test_a_drain_compresses_what_has_settled_and_gc_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store_dir = tmp_path / "store"
     _record(store_dir, runs=3)
     _runs(store_dir)
     paths = SpoolPaths(store_dir)
-    settled = time.time() - 60  # as if drained a minute ago
-    for p in paths.archive.iterdir():
-        os.utime(p, (settled, settled))
+    assert not any(p.name.endswith(".gz") for p in paths.archive.iterdir())  # not settled yet
+    monkeypatch.setattr(_archive, "SETTLE_S", 0.0)  # as if drained long ago
     with Store.open(store_dir) as store:
         store.ingest()  # nothing new to drain; the archive is compressed on the way out
         assert all(p.name.endswith(".gz") for p in paths.archive.iterdir())
@@ -77,3 +77,22 @@ def test_a_drain_compresses_what_has_settled_and_gc_removes_it(tmp_path: Path) -
         assert report.segments == 3  # the compressed files, counted and deleted
         assert store.sql("SELECT count(*) AS n FROM segments")["n"][0] == 0
     assert list(paths.archive.iterdir()) == []
+
+
+def test_a_drain_reads_the_journal_not_the_archive_and_gc_sweeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_dir = tmp_path / "store"
+    _record(store_dir, runs=2)
+    _runs(store_dir)
+    paths = SpoolPaths(store_dir)
+    (paths.dir / _archive.JOURNAL).unlink()  # as if a drain was killed before noting them
+    monkeypatch.setattr(_archive, "SETTLE_S", 0.0)
+    with Store.open(store_dir) as store:
+        store.ingest()
+        assert not any(p.name.endswith(".gz") for p in paths.archive.iterdir())
+        store.gc()  # no limits: compacts, and sweeps the archive
+        names = [p.name for p in paths.archive.iterdir()]
+        assert names
+        assert all(n.endswith(".jsonl.gz") for n in names)
+    assert not (paths.dir / _archive.JOURNAL).exists()  # nothing left to compress

@@ -344,3 +344,28 @@ def test_a_record_of_several_mib_is_read_whole(tmp_path: Path) -> None:
         assert (report.spans, report.rejected) == (10, [])
         spans = store.spans("f" * 32)
         assert json.loads(spans.filter(spans["name"] == "step 5")["input"][0])["text"] == big
+
+
+def test_one_span_segments_are_read_together_and_a_bad_one_is_set_aside(tmp_path: Path) -> None:
+    """Small segments are read through one joined file; a bad one is still found alone."""
+    store = Store.open(tmp_path, create=True)
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o700, exist_ok=True)
+    trace = "ab" * 16
+    for i in range(40):
+        rec = {"trace_id": trace, "span_id": f"{i:016x}", "name": f"step {i}", "kind": "tool"}
+        rec |= {"start_ns": 1_000 + i, "end_ns": 2_000 + i, "process_id": "p"}
+        if i:
+            rec["parent_span_id"] = f"{0:016x}"
+        # no newline after the last record: joined with the next segment it stays a line
+        (spool / f"{i:020d}-p-{i:07d}.jsonl").write_text(json.dumps(rec))
+    (spool / f"{20:020d}-p-bad.jsonl").write_text('{"trace_id": "x", "start_ns": [1, 2]}\n')
+    try:
+        report = store.ingest()
+        assert report.spans == 40
+        assert [n for n, _ in report.rejected] == [f"{20:020d}-p-bad.jsonl"]
+        runs = store.runs()
+        assert runs["span_count"].to_list() == [40]
+        assert not [p for p in spool.iterdir() if p.name.startswith(".drain-")]
+    finally:
+        store.close()
