@@ -23,6 +23,7 @@ from agentreel.tracer import _replay
 from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
 from agentreel.tracer._fingerprint import environment
+from agentreel.tracer._integrations import ensure_instrumented
 from agentreel.tracer._replay import (
     Player,
     ReplayDiverged,
@@ -86,6 +87,8 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     agentreel.init(service_name="agentreel-replay")
+    for name in plan.get("instrument", ()):
+        ensure_instrumented(name)  # a seam that is an integration (MCP's client)
     player = Player.from_plan(plan)
     _replay.player = player
     out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None, "notes": []}
