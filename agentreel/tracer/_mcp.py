@@ -13,9 +13,11 @@ with ``mcp.method.name``, ``mcp.protocol.version`` and ``jsonrpc.request.id``:
   result, not raised;
 - a ``resources/read`` is a retriever span, a ``prompts/get`` a span of kind
   ``other``; both run live in a replay;
-- when the call is made inside a span that already is a GenAI ``execute_tool``
-  span (an ``@agentreel.tool`` function, a framework's tool span), the MCP
-  attributes are added to that span instead of opening a second one.
+- when the call is made inside an ``@agentreel.tool`` function, the MCP
+  attributes are added to that function's span instead of opening a second one
+  (a replay serves that span). Inside a framework's own ``execute_tool`` span the
+  call is a step of its own: the framework runs again in a replay, and the step
+  is what serves the call there.
 
 The SDK traces every request itself (its dispatcher opens an ``MCP send ...``
 client span and puts the W3C ``traceparent`` in ``params._meta``; its server
@@ -100,10 +102,17 @@ def _tool_step(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
 
 
 def _covering_tool_span() -> Span | None:
-    """The current span, if it is a GenAI execute_tool span not yet given an MCP call."""
+    """The current span, if it is an ``@agentreel.tool`` span not yet given an MCP call.
+
+    Only agentreel's own tool spans take the call's attributes: a replay serves them,
+    so the call inside needs no step of its own. A framework's execute_tool span
+    (pydantic-ai's, say) is not served (the framework runs again in a replay), so the
+    call inside it is a step of its own, as a model call inside a framework's chat
+    span is.
+    """
     span = trace.get_current_span()
     a = _attributes(span)
-    if a.get("gen_ai.operation.name") == "execute_tool" and "mcp.method.name" not in a:
+    if a.get(KIND) == "tool" and "mcp.method.name" not in a:
         return span
     return None
 
