@@ -266,9 +266,7 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
     used = [best[f][2] for f in ("input", "output") if f in best]
     if used:
         rec["attributes"] = {
-            k: v
-            for k, v in a.items()
-            if k not in used and not (flat and _flat_key(k))
+            k: v for k, v in a.items() if k not in used and not (flat and _flat_key(k))
         }
     else:
         rec["attributes"] = a

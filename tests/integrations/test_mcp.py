@@ -307,3 +307,47 @@ def test_mcp_spans_of_other_instrumentations_land_in_the_same_columns(tmp_path: 
     assert json.loads(lookup["output"]) == {"result": "found"}
     listed = rows["tools/list.mcp"]
     assert (listed["kind"], listed["tool_name"]) == ("other", None)
+
+
+def test_a_step_recorded_in_another_process_makes_a_run_not_replayable(tmp_path: Path) -> None:
+    """Another process's spans are fine (the MCP server's, above); its steps are not."""
+    from agentreel.replay import NotReplayable, build_plan
+
+    entry = {
+        "agentreel.span.kind": "agent",
+        "agentreel.entry": "worker:main",
+        "agentreel.input": "{}",
+        "agentreel.output": '"done"',
+    }
+
+    def step(span_id: str, n: int) -> dict[str, Any]:
+        attrs = {
+            "agentreel.span.kind": "tool",
+            "gen_ai.tool.name": "lookup",
+            "agentreel.step": n,
+            "agentreel.request.hash": "ab",
+            "agentreel.input": "{}",
+            "agentreel.output": '"x"',
+        }
+        return _span("execute_tool lookup", span_id, "b000000000000001", attrs)
+
+    def process(name: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": name}}]}
+        return {"resource": resource, "scopeSpans": [{"spans": spans}]}
+
+    doc = {
+        "resourceSpans": [
+            process(
+                "agent",
+                [_span("main", "b000000000000001", None, entry), step("b000000000000002", 1)],
+            ),
+            process("worker", [step("b000000000000003", 2)]),
+        ]
+    }
+    path = tmp_path / "otlp.json"
+    path.write_text(json.dumps(doc))
+    import_otlp_json(tmp_path / "store", [path], redact=False)
+    with Store.open(tmp_path / "store") as store:
+        store.ingest()
+        with pytest.raises(NotReplayable, match="step 2 was recorded in another process"):
+            build_plan(store, store.runs()["run_id"][0])
