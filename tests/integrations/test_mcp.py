@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from agentreel.store import Store, import_otlp_json
+from tests.conftest import Recorded
 from tests.replay.test_replay import _cli, _env, _json
 
 pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra (SDK 2.x) is not installed")
@@ -351,3 +352,33 @@ def test_a_step_recorded_in_another_process_makes_a_run_not_replayable(tmp_path:
         store.ingest()
         with pytest.raises(NotReplayable, match="step 2 was recorded in another process"):
             build_plan(store, store.runs()["run_id"][0])
+
+
+def test_instrument_twice_wraps_once_and_shutdown_puts_the_sdk_back(recorded: Recorded) -> None:
+    from mcp.client.session import ClientSession
+    from mcp.server._otel import OpenTelemetryMiddleware
+    from mcp.shared import jsonrpc_dispatcher
+
+    import agentreel
+
+    before = (
+        ClientSession.call_tool,
+        ClientSession.read_resource,
+        ClientSession.get_prompt,
+        jsonrpc_dispatcher.otel_span,
+        OpenTelemetryMiddleware.__call__,
+    )
+    assert agentreel.instrument("mcp") == ["mcp"]
+    agentreel.instrument("mcp")
+    wrapped = ClientSession.call_tool
+    assert wrapped is not before[0]
+    assert wrapped._agentreel_original is before[0]  # type: ignore[attr-defined]
+    assert jsonrpc_dispatcher.otel_span._agentreel_original is before[3]  # type: ignore[attr-defined]
+    agentreel.shutdown()
+    assert (
+        ClientSession.call_tool,
+        ClientSession.read_resource,
+        ClientSession.get_prompt,
+        jsonrpc_dispatcher.otel_span,
+        OpenTelemetryMiddleware.__call__,
+    ) == before
