@@ -87,10 +87,10 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     agentreel.init(service_name="agentreel-replay")
-    for name in plan.get("instrument", ()):
-        ensure_instrumented(name)  # a seam that is an integration (MCP's client)
     player = Player.from_plan(plan)
     _replay.player = player
+    for name in plan.get("instrument", ()):
+        ensure_instrumented(name)  # a seam that is an integration (MCP's client)
     out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None, "notes": []}
     try:
         fn = _entry(plan, out["notes"])
