@@ -159,8 +159,6 @@ def _flat_key(k: str) -> bool:
     ``gen_ai.prompt.name`` (the MCP conventions' prompt name) shares a prefix with
     the older GenAI messages but is no message.
     """
-    if not k.startswith(_FLAT_PREFIXES):
-        return False
     for prefix in _FLAT_PREFIXES:
         if k.startswith(prefix):
             return k[len(prefix) : len(prefix) + 1].isdigit()
@@ -246,7 +244,7 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
             cur = best.get(field)
             if cur is None or rank < cur[0]:
                 best[field] = (rank, v, k)
-        elif _flat_key(k):
+        elif k.startswith(_FLAT_PREFIXES) and _flat_key(k):
             flat = True
     if flat:
         _flat_messages(a, best)
