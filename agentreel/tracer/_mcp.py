@@ -54,7 +54,7 @@ _ORIGINAL = "_agentreel_original"
 _call: contextvars.ContextVar[Callable[[], Awaitable[Any]]] = contextvars.ContextVar(
     "agentreel_mcp_call"
 )
-_steps: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {}
+_steps: dict[str, Callable[..., Awaitable[Any]]] = {}
 _tracer: trace.Tracer | None = None
 
 
@@ -83,19 +83,23 @@ def _dump(result: Any) -> Any:
     return dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _tool_step(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """The replayable step of MCP tool `name`: one decorated function per tool."""
+def _tool_step(name: str) -> Callable[..., Awaitable[Any]]:
+    """The replayable step of MCP tool `name`: one decorated function per tool.
+
+    It returns the SDK's result model as it is (a `CallToolResult`, or what the
+    high-level `Client` lets through: an `InputRequiredResult`, a claimed result), so
+    the recording names its type and a replay rebuilds that very type.
+    """
     step = _steps.get(name)
     if step is not None:
         return step
 
     @tool(name=name)
-    async def call(arguments: Any) -> dict[str, Any]:
+    async def call(arguments: Any) -> Any:
         span = trace.get_current_span()
         result = await _call.get()()
         _tool_error(span, result)
-        out: dict[str, Any] = _dump(result)
-        return out
+        return result
 
     _steps[name] = call
     return call
@@ -137,23 +141,12 @@ def _wrap_call_tool(original: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
 
         token = _call.set(send)
         try:
-            data = await _tool_step(name)(arguments)
+            return await _tool_step(name)(arguments)
         finally:
             _call.reset(token)
-        return _rebuild(data)
 
     call_tool._agentreel_original = original  # type: ignore[attr-defined]
     return call_tool
-
-
-def _rebuild(data: Any) -> Any:
-    """The SDK's result type from a recorded (or just dumped) result."""
-    if not isinstance(data, dict):
-        return data
-    import mcp.types as types
-
-    cls: Any = getattr(types, "CallToolResult", None)
-    return data if cls is None else cls.model_validate(data)
 
 
 def _wrap_request(

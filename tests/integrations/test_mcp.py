@@ -160,7 +160,8 @@ def test_client_and_server_spans_join_one_run(recorded: tuple[Path, str, pl.Data
         assert server["process_id"] != call["process_id"]  # the server's own process
     ok, bad = calls
     assert json.loads(ok["input"]) == {"arguments": {"city": "Paris"}}
-    assert json.loads(ok["output"])["content"] == [{"type": "text", "text": "sunny in Paris"}]
+    assert json.loads(ok["output"])["content"][0]["text"] == "sunny in Paris"
+    assert _attrs(ok)["agentreel.output.type"].endswith(":CallToolResult")  # rebuilt as one
     assert ok["status"] != "error"
     assert (bad["status"], bad["error_type"]) == ("error", "tool_error")
     (bad_server,) = [
