@@ -105,7 +105,7 @@ OUTPUT = "sunny in Paris | True | sunny in Oslo | bring an umbrella | Hello Ann"
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, pl.DataFrame]:
+def mcp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, pl.DataFrame]:
     """The agent's run over stdio: (working directory, run id, its spans in tree order)."""
     cwd = tmp_path_factory.mktemp("mcp")
     (cwd / "mcp_server.py").write_text(SERVER)
@@ -133,8 +133,8 @@ def _attrs(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_client_and_server_spans_join_one_run(recorded: tuple[Path, str, pl.DataFrame]) -> None:
-    _, _, tree = recorded
+def test_client_and_server_spans_join_one_run(mcp_run: tuple[Path, str, pl.DataFrame]) -> None:
+    _, _, tree = mcp_run
     rows = tree.to_dicts()
     by_id = {r["span_id"]: r for r in rows}
     root = rows[0]
@@ -180,9 +180,9 @@ def test_client_and_server_spans_join_one_run(recorded: tuple[Path, str, pl.Data
 
 
 def test_a_tool_error_counts_but_a_run_that_handled_it_is_ok(
-    recorded: tuple[Path, str, pl.DataFrame],
+    mcp_run: tuple[Path, str, pl.DataFrame],
 ) -> None:
-    cwd, rid, _ = recorded
+    cwd, rid, _ = mcp_run
     with Store.open(cwd / "store") as store:
         run = store.run(rid)
     # the tool_error on both sides; the agent read the result and went on
@@ -190,9 +190,9 @@ def test_a_tool_error_counts_but_a_run_that_handled_it_is_ok(
 
 
 def test_replay_serves_the_recorded_results_without_the_server_running_the_tool(
-    recorded: tuple[Path, str, pl.DataFrame],
+    mcp_run: tuple[Path, str, pl.DataFrame],
 ) -> None:
-    cwd, rid, _ = recorded
+    cwd, rid, _ = mcp_run
     p = _cli(cwd, "replay", rid, "--check", "--json", MCP_FORBID="1")
     assert p.returncode == 0, p.stdout + p.stderr
     r = _json(p)
@@ -203,9 +203,9 @@ def test_replay_serves_the_recorded_results_without_the_server_running_the_tool(
 
 
 def test_an_agentreel_tool_around_the_call_is_the_calls_one_span(
-    recorded: tuple[Path, str, pl.DataFrame],
+    mcp_run: tuple[Path, str, pl.DataFrame],
 ) -> None:
-    _, _, tree = recorded
+    _, _, tree = mcp_run
     client = tree.filter(pl.col("process_id") == tree["process_id"][0])
     tools = client.filter(pl.col("kind") == "tool")
     assert tools["name"].to_list() == [
@@ -383,3 +383,36 @@ def test_instrument_twice_wraps_once_and_shutdown_puts_the_sdk_back(recorded: Re
         jsonrpc_dispatcher.otel_span,
         OpenTelemetryMiddleware.__call__,
     ) == before
+
+
+def test_the_high_level_client_records_through_the_same_step(recorded: Recorded) -> None:
+    """`mcp.Client` calls the session with input-required and claimed results allowed.
+
+    In process (``Client(app)``) the SDK sends no JSON-RPC, so there is no request id.
+    """
+    import asyncio
+
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+
+    import agentreel
+
+    agentreel.instrument("mcp")
+    app = MCPServer("in-process")
+
+    @app.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @agentreel.agent
+    async def main() -> str:
+        async with Client(app) as client:
+            result = await client.call_tool("add", {"a": 1, "b": 2})
+            return str(result.content[0].text)
+
+    assert asyncio.run(main()) == "3"
+    tools = [r for r in recorded.records() if r["kind"] == "tool"]
+    assert [(t["name"], t["tool_name"]) for t in tools] == [("tools/call add", "add")]
+    a = tools[0]["attributes"]
+    assert a["mcp.method.name"] == "tools/call"
+    assert a["agentreel.output.type"].endswith(":CallToolResult")
