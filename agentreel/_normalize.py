@@ -49,6 +49,12 @@ _OPERATION_KINDS = {
 }
 
 
+# OpenLLMetry's own span kinds (``traceloop.span.kind``); its LLM spans carry GenAI attributes.
+_TRACELOOP_KINDS = {"tool": "tool", "agent": "agent", "workflow": "chain", "task": "chain"}
+# MCP spans are named ``{mcp.method.name} {target}`` (the SDK's client spans ``MCP send ...``).
+_MCP_TOOLS_CALL = "tools/call"
+_MCP_SEND = "MCP send "
+
 _INT64 = 2**63
 
 
@@ -108,6 +114,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "gen_ai.input.messages",
         "gen_ai.tool.call.arguments",
         "tool_arguments",
+        "traceloop.entity.input",
     ),
     "output": (
         OUTPUT,
@@ -116,6 +123,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "gen_ai.tool.call.result",
         "tool_response",
         "final_result",
+        "traceloop.entity.output",
     ),
 }
 _SOURCE_OF: dict[str, tuple[str, int]] = {
@@ -143,6 +151,18 @@ _FLAT_FORMS = (
 )
 _FLAT_PREFIXES = tuple(prefix for prefix, _, _ in _FLAT_FORMS)
 _FLAT_RANK = 99  # below every attribute that holds a whole payload
+
+
+def _flat_key(k: str) -> bool:
+    """A flattened message attribute: a known prefix, then a message index.
+
+    ``gen_ai.prompt.name`` (the MCP conventions' prompt name) shares a prefix with
+    the older GenAI messages but is no message.
+    """
+    for prefix in _FLAT_PREFIXES:
+        if k.startswith(prefix):
+            return k[len(prefix) : len(prefix) + 1].isdigit()
+    return False
 
 
 def _flat_messages(a: Mapping[str, Any], best: dict[str, tuple[int, Any, str]]) -> None:
@@ -175,9 +195,35 @@ def _kind(a: Mapping[str, Any]) -> str:
     op = g("gen_ai.operation.name")
     if op is not None:
         return _OPERATION_KINDS.get(op, "other") if isinstance(op, str) else "other"
+    tl = g("traceloop.span.kind")
+    if tl is not None:
+        return _TRACELOOP_KINDS.get(tl, "other") if isinstance(tl, str) else "other"
+    if g("mcp.method.name") == _MCP_TOOLS_CALL:
+        return "tool"
     if g("gen_ai.system") is not None or g("gen_ai.request.model") is not None:
         return "llm"
     return "other"
+
+
+def _tool_name(rec: dict[str, Any], a: Mapping[str, Any]) -> Any:
+    """A tool span's name where no GenAI or OpenInference attribute gives it.
+
+    OpenLLMetry names the tool in ``traceloop.entity.name``; an MCP ``tools/call``
+    span names it in the span name (``tools/call get_weather``), as the conventions
+    have it, and the SDK's own client span carries no attribute for it.
+    """
+    name = a.get("traceloop.entity.name")
+    if name is not None:
+        return name
+    if a.get("mcp.method.name") == _MCP_TOOLS_CALL:
+        span_name = rec.get("name")
+        if isinstance(span_name, str):
+            if span_name.startswith(_MCP_SEND):
+                span_name = span_name[len(_MCP_SEND) :]
+            method, _, target = span_name.partition(" ")
+            if method == _MCP_TOOLS_CALL and target:
+                return target
+    return None
 
 
 def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
@@ -198,7 +244,7 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
             cur = best.get(field)
             if cur is None or rank < cur[0]:
                 best[field] = (rank, v, k)
-        elif k.startswith(_FLAT_PREFIXES):
+        elif k.startswith(_FLAT_PREFIXES) and _flat_key(k):
             flat = True
     if flat:
         _flat_messages(a, best)
@@ -208,15 +254,17 @@ def normalize_into(rec: dict[str, Any], a: Mapping[str, Any]) -> None:
             v = conv(v)
         if v is not None:
             rec[field] = v
-    rec["kind"] = _kind(a)
+    kind = rec["kind"] = _kind(a)
+    if kind == "tool" and "tool_name" not in rec:
+        tool_name = _tool_name(rec, a)
+        if tool_name is not None:
+            rec["tool_name"] = tool_name
     # The payload attributes that became input/output are not repeated in attributes;
     # any others (a second form of the same messages, say) stay.
     used = [best[f][2] for f in ("input", "output") if f in best]
     if used:
         rec["attributes"] = {
-            k: v
-            for k, v in a.items()
-            if k not in used and not (flat and k.startswith(_FLAT_PREFIXES))
+            k: v for k, v in a.items() if k not in used and not (flat and _flat_key(k))
         }
     else:
         rec["attributes"] = a

@@ -26,6 +26,7 @@ INTEGRATION_NAMES = (
     "langgraph",
     "openai",
     "anthropic",
+    "mcp",
     "pydantic_ai",
     "openai_agents",
 )
@@ -39,7 +40,7 @@ INTEGRATION_NAMES = (
     metavar="NAME",
     # checked here, so a misspelt name stops before the program runs unrecorded
     type=click.Choice(INTEGRATION_NAMES),
-    help="Instrument only this integration (repeatable): pydantic-ai, openai-agents, langchain, openai, anthropic.",
+    help="Instrument only this integration (repeatable): pydantic-ai, openai-agents, langchain, openai, anthropic, mcp.",
 )
 @click.option(
     "--service-name", help="service.name of the recorded process (default: the program's name)."

@@ -25,6 +25,7 @@ from agentreel.tracer import _replay
 from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
 from agentreel.tracer._fingerprint import environment
+from agentreel.tracer._integrations import ensure_instrumented
 from agentreel.tracer._replay import (
     Player,
     RecordedStep,
@@ -107,6 +108,8 @@ def run(plan: dict[str, Any], progress_fd: int = -1) -> dict[str, Any]:
     if isinstance(player, _ReportingPlayer):  # from_plan builds the class it is called on
         player.progress_fd = progress_fd
     _replay.player = player
+    for name in plan.get("instrument", ()):
+        ensure_instrumented(name)  # a seam that is an integration (MCP's client)
     out: dict[str, Any] = {"outcome": None, "output": None, "error_type": None, "notes": []}
     try:
         fn = _entry(plan, out["notes"])

@@ -112,7 +112,11 @@ def plan_steps(spans: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
                 "cannot give back; return plain data (dict, list, str, numbers) or a "
                 "pydantic model or dataclass"
             )
-        error = s["status"] == "error"
+        # A tool that returned an error result (MCP's isError, error.type tool_error)
+        # returned: its result is served back, not raised.
+        error = s["status"] == "error" and not (
+            s.get("error_type") == "tool_error" and s.get("output") is not None
+        )
         if not error and s.get("output") is None:
             problems.append(f"{label}: its result was not captured (capture is off)")
         out.append(
@@ -207,10 +211,21 @@ def build_plan(store: Store, run_id: str) -> dict[str, Any]:
             f"the entry point's arguments hold a {ea['agentreel.input.lossy']} that JSON "
             "cannot give back; pass plain data"
         )
-    if len({s["process_id"] for s in spans if s["process_id"]}) > 1:
-        problems.append("the run spans several processes; replay re-runs one")
     steps, step_problems = plan_steps(spans)
     problems += step_problems
+    # Another process's spans are fine when the re-run makes them again (an MCP server
+    # the agent starts and calls) or never reaches them (they sit inside a served step);
+    # a step recorded in another process is one the re-run could not serve.
+    elsewhere = [
+        s["index"]
+        for s in steps
+        if by_id[s["span_id"]]["process_id"] not in (None, entry["process_id"])
+    ]
+    if elsewhere:
+        problems.append(
+            f"step {elsewhere[0]} was recorded in another process than the entry point's; "
+            "replay re-runs one"
+        )
     if problems:
         raise NotReplayable(f"run {rid[:12]} cannot be replayed: " + "; ".join(problems))
     try:
@@ -228,4 +243,8 @@ def build_plan(store: Store, run_id: str) -> dict[str, Any]:
         "error_message": entry["error_message"] if entry["status"] == "error" else None,
         "env": json.loads(env) if isinstance(env, str) else None,
         "steps": steps,
+        # the integrations whose seams serve steps of this run: the replay switches them on
+        "instrument": ["mcp"]
+        if any("mcp.method.name" in _attrs(by_id[s["span_id"]]) for s in steps)
+        else [],
     }

@@ -151,6 +151,18 @@ def _langchain_off(inst: object) -> None:
     _openinference_off(inst)
 
 
+def _mcp_on(provider: TracerProvider) -> object:
+    from agentreel.tracer import _mcp
+
+    return _mcp.enable(provider)
+
+
+def _mcp_off(undo: object) -> None:
+    from agentreel.tracer import _mcp
+
+    _mcp.disable(undo)
+
+
 def _make() -> dict[str, Integration]:
     specs = [
         (
@@ -190,6 +202,8 @@ def _make() -> dict[str, Integration]:
             "openinference.instrumentation.anthropic",
             _openinference("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
         ),
+        # The MCP SDK traces its requests itself; agentreel shapes its client side.
+        ("mcp", "mcp", "mcp", "mcp", (_mcp_on, _mcp_off)),
     ]
     return {n: Integration(n, extra, fw, inst, on, off) for n, extra, fw, inst, (on, off) in specs}
 
