@@ -209,9 +209,11 @@ def serve(
 ) -> ReceiverStats:
     """Receive OTLP/HTTP traces into the store at `store_dir` until SIGINT, SIGTERM or `stop`.
 
-    Every `interval` seconds, what was received is drained into the store (which is
-    opened only for that, and skipped while another process holds it). `redact`
-    is the receiver's (see `Receiver`). Returns what was received.
+    What is received is drained into the store as it comes (see the module's docstring:
+    many spans at a time under load, at least every `interval` seconds); the store is
+    made before the receiver listens, then opened only to drain, and a drain is tried
+    again shortly while another process holds it. `redact` is the receiver's (see
+    `Receiver`). Returns what was received.
 
     Example::
 
@@ -238,6 +240,9 @@ def serve(
             previous[sig] = signal.signal(sig, _on_signal)
     paths = SpoolPaths(store)
     try:
+        # made (or migrated) now rather than at the first drain, which then only drains
+        with contextlib.suppress(StoreBusy):  # another process has it: drains take turns
+            Store.open(store, create=True).close()
         receiver.start()
         if on_ready is not None:
             on_ready(receiver)
