@@ -295,6 +295,7 @@ def throughput(
         "committed_s": round(committed_s, 3),
         "committed_spans_per_s": round(spans / committed_s),
         "serve_cpu_s": round(cpu, 2),
+        "spans_per_serve_cpu_s": round(spans / max(cpu, 0.01)),
         "drain_steps": serve.steps,
         "answers": dict(sorted(statuses.items())),
         "slowest_answer_s": round(max(s["slowest"] for s in sent), 3),
@@ -316,7 +317,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['senders']:>2} senders {r['spans']:>9,} spans: {rate:>7,} spans/s {where} "
         f"= {rate / PHOENIX_SPANS_PER_S:,.0f}x Phoenix; committed after {r['committed_s']} s "
         f"({r['committed_spans_per_s']:,}/s), sent after {r['sent_s']} s; serve CPU "
-        f"{r['serve_cpu_s']} s in {r['drain_steps']} drain steps; answers {r['answers']}"
+        f"{r['serve_cpu_s']} s ({r['spans_per_serve_cpu_s']:,} spans per CPU second) in "
+        f"{r['drain_steps']} drains; answers {r['answers']}"
     )
     if r["reader"]:
         text += f"; {r['polls']} polls, slowest {r['slowest_poll_s']} s"
@@ -360,6 +362,12 @@ def main() -> None:
     ap.add_argument(
         "--profile", action="store_true", help="also one round with serve's CPU sampled"
     )
+    ap.add_argument(
+        "--matrix-spans",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[10_000, 100_000, 1_000_000],
+        help="the sizes --full runs (comma-separated)",
+    )
     ap.add_argument("--vs-uvicorn", action="store_true", help="the old comparison with uvicorn")
     ap.add_argument(
         "--server", choices=["agentreel", "uvicorn", "uvicorn-limit", "all"], default="all"
@@ -393,7 +401,7 @@ def main() -> None:
     if args.full:
         result["matrix"] = []
         print("matrix (with the polling reader, one round each):")
-        for spans in (10_000, 100_000, 1_000_000):
+        for spans in args.matrix_spans:
             for senders in (1, 4, 16):
                 r = throughput(senders, spans, reader=True)
                 result["matrix"].append(r)
