@@ -1,13 +1,31 @@
-"""The OTLP/HTTP receiver against a uvicorn-served equivalent: load, and slow clients.
+"""`agentreel serve`: OTLP/HTTP to queryable rows, and the receiver against uvicorn.
 
-Run by hand from the repository root (it loads both cores for about a minute)::
+Run by hand from the repository root (it loads both cores)::
 
-    python bench/bench_receiver.py            # all three
-    python bench/bench_receiver.py --server agentreel
+    python bench/bench_receiver.py            # 200,000 spans from 16 senders, 3 paired rounds
+    python bench/bench_receiver.py --quick    # 20,000 spans, one pair of rounds
+    python bench/bench_receiver.py --full     # also 1, 4, 16 senders x 10^4, 10^5, 10^6 spans
+    python bench/bench_receiver.py --profile  # also one round with serve sampled (CPU by function)
+    python bench/bench_receiver.py --vs-uvicorn   # the receiver's own server against uvicorn
 
-For each server (agentreel's own `Receiver`, and the same rules as an ASGI app under
-uvicorn, bench/_uvicorn_receiver.py; the latter once more with uvicorn's own
-connection limit, ``limit_concurrency=256``):
+Throughput (the default): ``agentreel serve --port 0`` runs as its own process on a
+fresh store. `--senders` processes (bench/_otlp_senders.py) each encode their share of
+the spans beforehand with OpenTelemetry's own OTLP protobuf encoder, in requests of 500
+spans, then all post at once over keep-alive connections, waiting out ``Retry-After``
+on a 503 and posting again. A reader process polls the store's span count once a
+second the way a CLI command reads (``_open_fresh`` then a count of ``spans``) until
+every span is there. Printed: spans/s from the first request until the reader saw every
+span, against 110 spans/s, Arize Phoenix 20.26.1's rate quoted in issue 19 (quoted, not
+re-measured here), and against the goal of 33,000 spans/s (300x). Each round is paired
+with one without the reader (alternating which goes first), timed until serve's drain
+reported the last span committed (its ``ingested`` lines); the median of the paired
+ratios with/without says whether polling readers slow serve down (goal: above 0.5).
+serve's CPU time is printed beside the wall time. Every round checks that the store
+then holds every span exactly once.
+
+vs uvicorn (``--vs-uvicorn``), for each server (agentreel's own `Receiver`, and the
+same rules as an ASGI app under uvicorn, bench/_uvicorn_receiver.py; the latter once
+more with uvicorn's own connection limit, ``limit_concurrency=256``):
 
 1. load: bench_load.py's part 2 (32 sender processes post 10 batches of 500 spans of
    OTLP/protobuf at once, retrying a shed batch after its ``Retry-After``). Printed:
@@ -27,8 +45,14 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,6 +62,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _otlp_senders import send
 from bench_load import _sender
 
 from agentreel.store import Receiver, Store
@@ -133,25 +158,304 @@ def attack(server: Server, attack_s: float, connections: int = 300) -> dict[str,
     }
 
 
+#: Arize Phoenix 20.26.1 on this workload, quoted from issue 19 (not re-measured here)
+PHOENIX_SPANS_PER_S = 110
+GOAL_SPANS_PER_S = 33_000
+#: polling readers must not halve serve's rate
+GOAL_READER_RATIO = 0.5
+CACHE = Path(tempfile.gettempdir()) / "agentreel-bench-otlp-bodies"
+_READY = re.compile(r"receiving OTLP/HTTP traces on http://[^:]+:(\d+)/")
+_INGESTED = re.compile(r"^ingested (\d+) spans")
+
+
+def _reader(store: str, total: int, go: Any, out: Any) -> None:
+    """Poll the span count once a second as a CLI command reads, until all are there."""
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the command's notes, all along
+    from agentreel.cli._commands import _open_fresh
+
+    go.wait()
+    polls: list[float] = []
+    while True:
+        t0 = time.monotonic()
+        try:
+            with _open_fresh(Path(store)) as s:
+                n = int(s.sql("SELECT count(*) FROM spans").item())
+        except Exception:  # before serve made the store, or it is busy past the wait
+            n = -1
+        t1 = time.monotonic()
+        polls.append(t1 - t0)
+        if n >= total:
+            out.put({"seen_all": t1, "polls": polls})
+            return
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Serve:
+    """``agentreel serve`` in its own process on `store`, its ``ingested`` lines followed."""
+
+    def __init__(self, store: Path, total: int, sampled: Path | None = None) -> None:
+        prefix = [sys.executable]
+        if sampled is not None:
+            prefix += [str(Path(__file__).parent / "_sampled.py"), str(sampled)]
+        self.proc = subprocess.Popen(
+            [*prefix, "-m", "agentreel", "serve", "--port", "0", "--dir", str(store)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "400"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        m = _READY.search(line)
+        if not m:
+            self.proc.kill()
+            raise SystemExit(f"agentreel serve did not start: {line!r}")
+        self.port = int(m.group(1))
+        self.total = total
+        self.ingested = 0
+        self.steps = 0
+        self.all_in = threading.Event()
+        self.all_in_at = 0.0
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            m = _INGESTED.match(line)
+            if m:
+                self.ingested += int(m.group(1))
+                self.steps += 1
+                if self.ingested >= self.total and not self.all_in.is_set():
+                    self.all_in_at = time.monotonic()
+                    self.all_in.set()
+
+    def cpu_s(self) -> float:
+        return _cpu_s(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(120)
+        self._thread.join(10)
+
+
+def throughput(
+    senders: int, spans: int, *, reader: bool, sampled: Path | None = None
+) -> dict[str, Any]:
+    """One round: `spans` spans from `senders` processes to a fresh serve, until queryable."""
+    work = Path(tempfile.mkdtemp(prefix="agentreel-bench-serve-"))
+    store = work / "store"
+    CACHE.mkdir(exist_ok=True)
+    share = [spans // senders + (i < spans % senders) for i in range(senders)]
+    ctx = mp.get_context("spawn")
+    go = ctx.Barrier(senders + 1 + reader)
+    out = ctx.Queue()
+    seen = ctx.Queue()
+    serve = _Serve(store, spans, sampled)
+    try:
+        procs = [
+            ctx.Process(
+                target=send,
+                args=(serve.port, CACHE / f"{senders}x{spans}-{i}.bin", i, share[i], go, out),
+            )
+            for i in range(senders)
+        ]
+        if reader:
+            procs.append(ctx.Process(target=_reader, args=(str(store), spans, go, seen)))
+        for p in procs:
+            p.start()
+        go.wait(timeout=1800)
+        cpu0 = serve.cpu_s()
+        sent = [out.get(timeout=1800) for _ in range(senders)]
+        if any("error" in s for s in sent):
+            raise SystemExit("; ".join(s["error"] for s in sent if "error" in s))
+        if not serve.all_in.wait(1800):
+            raise SystemExit(f"serve ingested {serve.ingested} of {spans} spans")
+        cpu = serve.cpu_s() - cpu0
+        polls = seen.get(timeout=600) if reader else None
+        for p in procs:
+            p.join(60)
+    finally:
+        serve.stop()
+    first = min(s["first"] for s in sent)
+    statuses: Counter[int] = Counter()
+    for s in sent:
+        statuses.update(s["statuses"])
+    with Store.open(store) as s:
+        n, d = s.sql("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").row(0)
+    shutil.rmtree(work, ignore_errors=True)  # a round of 10^6 spans leaves a GiB or two
+    committed_s = serve.all_in_at - first
+    result = {
+        "senders": senders,
+        "spans": spans,
+        "reader": reader,
+        "sent_s": round(max(s["last"] for s in sent) - first, 3),
+        "committed_s": round(committed_s, 3),
+        "committed_spans_per_s": round(spans / committed_s),
+        "serve_cpu_s": round(cpu, 2),
+        "spans_per_serve_cpu_s": round(spans / max(cpu, 0.01)),
+        "drain_steps": serve.steps,
+        "answers": dict(sorted(statuses.items())),
+        "slowest_answer_s": round(max(s["slowest"] for s in sent), 3),
+        "exactly_once": n == d == spans,
+    }
+    if polls is not None:
+        queryable_s = polls["seen_all"] - first
+        result["queryable_s"] = round(queryable_s, 3)
+        result["spans_per_s"] = round(spans / queryable_s)
+        result["polls"] = len(polls["polls"])
+        result["slowest_poll_s"] = round(max(polls["polls"]), 3)
+    return result
+
+
+def _line(r: dict[str, Any]) -> str:
+    rate = r.get("spans_per_s", r["committed_spans_per_s"])
+    where = "queryable (reader)" if r["reader"] else "committed (no reader)"
+    text = (
+        f"{r['senders']:>2} senders {r['spans']:>9,} spans: {rate:>7,} spans/s {where} "
+        f"= {rate / PHOENIX_SPANS_PER_S:,.0f}x Phoenix; committed after {r['committed_s']} s "
+        f"({r['committed_spans_per_s']:,}/s), sent after {r['sent_s']} s; serve CPU "
+        f"{r['serve_cpu_s']} s ({r['spans_per_serve_cpu_s']:,} spans per CPU second) in "
+        f"{r['drain_steps']} drains; answers {r['answers']}"
+    )
+    if r["reader"]:
+        text += f"; {r['polls']} polls, slowest {r['slowest_poll_s']} s"
+    return text + ("" if r["exactly_once"] else "; NOT EXACTLY ONCE")
+
+
+def paired(senders: int, spans: int, rounds: int) -> dict[str, Any]:
+    """Rounds with and without the polling reader, alternating which goes first."""
+    pairs = []
+    for i in range(rounds):
+        pair: dict[bool, dict[str, Any]] = {}
+        for reader in (True, False) if i % 2 == 0 else (False, True):
+            pair[reader] = throughput(senders, spans, reader=reader)
+            print("  " + _line(pair[reader]), flush=True)
+        pairs.append(pair)
+    with_reader = [p[True]["spans_per_s"] for p in pairs]
+    ratios = [p[True]["committed_spans_per_s"] / p[False]["committed_spans_per_s"] for p in pairs]
+    return {
+        "senders": senders,
+        "spans": spans,
+        "median_spans_per_s": round(statistics.median(with_reader)),
+        "spread_spans_per_s": [min(with_reader), max(with_reader)],
+        "times_phoenix": round(statistics.median(with_reader) / PHOENIX_SPANS_PER_S),
+        "median_ratio_with_reader": round(statistics.median(ratios), 3),
+        "spread_ratio_with_reader": [round(min(ratios), 3), round(max(ratios), 3)],
+        "rounds": [[p[True], p[False]] for p in pairs],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spans", type=int, default=200_000)
+    ap.add_argument("--senders", type=int, default=16)
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="pairs of rounds (with/without reader); 0: none"
+    )
+    ap.add_argument("--quick", action="store_true", help="20,000 spans, one pair of rounds")
+    ap.add_argument(
+        "--full", action="store_true", help="also 1, 4, 16 senders x 10^4, 10^5, 10^6 spans"
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="also one round with serve's CPU sampled"
+    )
+    ap.add_argument(
+        "--matrix-spans",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[10_000, 100_000, 1_000_000],
+        help="the sizes --full runs (comma-separated)",
+    )
+    ap.add_argument("--vs-uvicorn", action="store_true", help="the old comparison with uvicorn")
     ap.add_argument(
         "--server", choices=["agentreel", "uvicorn", "uvicorn-limit", "all"], default="all"
     )
     ap.add_argument("--attack-s", type=float, default=15.0)
     args = ap.parse_args()
+    if args.vs_uvicorn:
+        vs_uvicorn(args.server, args.attack_s)
+        return
+    if args.quick:
+        args.spans, args.rounds = 20_000, 1
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"note: load average {load:.2f} at the start; figures are noisier")
+    result: dict[str, Any] = {"load_average_at_start": load, "git": _git()}
+    if args.rounds:
+        print(
+            f"agentreel serve, OTLP/HTTP to queryable rows ({args.senders} senders, "
+            f"{args.spans:,} spans, {args.rounds} pair(s) of rounds):"
+        )
+        main_ = paired(args.senders, args.spans, args.rounds)
+        result["paired"] = main_
+        print(
+            f"median {main_['median_spans_per_s']:,} spans/s (spread "
+            f"{main_['spread_spans_per_s'][0]:,}-{main_['spread_spans_per_s'][1]:,}) = "
+            f"{main_['times_phoenix']}x Phoenix's quoted {PHOENIX_SPANS_PER_S} spans/s "
+            f"(goal {GOAL_SPANS_PER_S:,} = 300x); with a polling reader / without: "
+            f"{main_['median_ratio_with_reader']} (spread {main_['spread_ratio_with_reader']}, "
+            f"goal above {GOAL_READER_RATIO})"
+        )
+    if args.full:
+        result["matrix"] = []
+        print("matrix (with the polling reader, one round each):")
+        for spans in args.matrix_spans:
+            for senders in (1, 4, 16):
+                r = throughput(senders, spans, reader=True)
+                result["matrix"].append(r)
+                print("  " + _line(r), flush=True)
+    if args.profile:
+        out = (
+            Path(__file__).parent
+            / "results"
+            / f"serve-profile-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        )
+        out.parent.mkdir(exist_ok=True)
+        r = throughput(args.senders, args.spans, reader=True, sampled=out)
+        print("profiled round: " + _line(r))
+        prof = json.loads(out.read_text())
+        print(f"serve CPU sampled {prof['cpu_s_sampled']} s; by thread {prof['by_thread']}")
+        print("by own CPU time:")
+        for name, s in prof["own"][:20]:
+            print(f"  {s:8.2f} s  {name}")
+        print("including callees:")
+        for name, s in prof["total"][:30]:
+            print(f"  {s:8.2f} s  {name}")
+        print(f"wrote {out}")
+    out = Path(__file__).parent / "results" / f"receiver-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def _git() -> dict[str, Any]:
+    def run(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+
+    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain"))}
+
+
+def vs_uvicorn(which: str, attack_s: float) -> None:
     servers: dict[str, Server] = {}
-    if args.server in ("agentreel", "all"):
+    if which in ("agentreel", "all"):
         servers["agentreel"] = _agentreel
-    if args.server in ("uvicorn", "all"):
+    if which in ("uvicorn", "all"):
         servers["uvicorn"] = _uvicorn(None)
-    if args.server in ("uvicorn-limit", "all"):
+    if which in ("uvicorn-limit", "all"):
         servers["uvicorn limit_concurrency=256"] = _uvicorn(256)
     result: dict[str, Any] = {"load_average_at_start": os.getloadavg()[0]}
     for name, server in servers.items():
-        result[name] = {"load": load(server), "attack": attack(server, args.attack_s)}
+        result[name] = {"load": load(server), "attack": attack(server, attack_s)}
         print(name, json.dumps(result[name]), flush=True)
-    out = Path(__file__).parent / "results" / f"receiver-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = (
+        Path(__file__).parent
+        / "results"
+        / f"receiver-vs-uvicorn-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

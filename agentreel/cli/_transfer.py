@@ -109,7 +109,8 @@ def serve_cmd(
     """Receive OTLP/HTTP traces from any OpenTelemetry SDK or Collector into the store.
 
     Listens for POST /v1/traces (application/x-protobuf or application/json,
-    optionally gzip) and drains what arrives into the store about once a second.
+    optionally gzip) and drains what arrives into the store as it comes, at least once a
+    second.
     Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
     Secrets are masked before anything is written, as agentreel's tracer does.
     Stops cleanly on Ctrl-C or SIGTERM.

@@ -1,9 +1,18 @@
-"""``agentreel serve``: a `Receiver` plus a drain of the spool into the store every second.
+"""``agentreel serve``: a `Receiver` plus a drain of the spool into the store.
 
 The receiver's request threads only write spool segments; this loop, in the
 serving thread, ingests them. It opens the store only while it drains (and skips
-a tick while another process holds it), so other agentreel commands can read the
+a turn while another process holds it), so other agentreel commands can read the
 store while the server runs.
+
+Each drain pays costs of its own whatever it takes (opening the store, and per
+transaction rebuilding the runs it touched, pricing, the commit), so under load
+the loop drains seldom and much at a time: when `DRAIN_SPANS` spans have come in
+since the last drain, when the senders have paused (`QUIET_S` without a new span),
+or one `interval` after the last drain, whichever comes first. A drain takes
+transactions of up to `TXN_BYTES` of segments, one after another while a backlog
+remains, and stops between two of them when another process waits for the store;
+the next drain then waits until that process got in (`HANDOVER_S` at most).
 
 A drain that fails (a full disk failing the commit or the checkpoint, the store
 file damaged) does not end the server: what was received stays in the spool, one
@@ -15,6 +24,7 @@ spool, 503 with ``Retry-After`` while it cannot (see `Receiver`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -43,8 +53,19 @@ __all__ = ["serve"]
 
 log = logging.getLogger("agentreel")
 
-#: Seconds of draining per step at most: a waiting command or check makes it stop sooner.
-DRAIN_BUDGET_S = 2.0
+#: Spans received since the last drain that start the next one at once.
+DRAIN_SPANS = 50_000
+#: Seconds without a new span after which what came is drained (the senders paused).
+QUIET_S = 0.1
+#: How often the loop looks at what came in.
+POLL_S = 0.02
+#: Segment bytes one transaction takes at most (about 50,000 OTLP spans of a few
+#: attributes; a waiting command waits for one transaction at most).
+TXN_BYTES = 32 * 1024 * 1024
+#: After letting a waiting process in, how long the next drain waits for it to get in.
+HANDOVER_S = 0.5
+#: After finding the store held by another process, when the drain tries again.
+BUSY_RETRY_S = 0.1
 #: Longest wait between two tries of a drain that keeps failing.
 RETRY_MAX_S = 30.0
 
@@ -94,24 +115,82 @@ class _Drainer:
 def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
     """Ingest what the receiver spooled; None when nothing waits or another process drains.
 
-    The drain is bounded and gives way to a process waiting for the store; what is
-    left is taken by the next steps, which follow at once while a backlog remains.
+    Transactions of at most `TXN_BYTES` follow one another while a backlog remains,
+    up to a process waiting for the store; what is left is taken by the next drain.
     """
     keep_draining(paths)
-    if not paths.pending():
+    pending = paths.pending()
+    if not pending:
         return None
     report = IngestReport()
     try:
         with Store.open(store_dir, create=True) as store:
-            while True:
-                step = store.ingest(budget=DRAIN_BUDGET_S)
+            while pending:
+                step = store.ingest(limit=_bite(pending))
                 report.add(step)
-                if not step.segments or not paths.pending() or readers_waiting(paths):
+                if not (step.segments or step.rejected) or readers_waiting(paths):
                     break
                 keep_draining(paths)
+                pending = paths.pending()
     except StoreBusy:  # another agentreel process holds the store and drains it
         return None
     return report
+
+
+def _bite(pending: list[Path]) -> int:
+    """How many of the `pending` segments (oldest first) make one transaction."""
+    size = 0
+    for n, p in enumerate(pending):
+        with contextlib.suppress(OSError):
+            size += p.stat().st_size
+        if size > TXN_BYTES:
+            return max(n, 1)
+    return len(pending)
+
+
+class _Pace:
+    """When the next drain is due: enough spans came, the senders paused, time passed,
+    or the last drain left a backlog (it gave way to a reader, or found the store busy).
+
+    Fed the receiver's count of spans spooled so far at each look.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last_drain = time.monotonic()
+        self.drained_at = 0  # the receiver's span count when the last drain began
+        self.seen = 0  # the count at the last look, and since when it stands
+        self.seen_at = self.last_drain
+        self.backlog = False
+        self.gave_way = False
+        self.not_before = 0.0
+
+    def due(self, now: float, received: int, paths: SpoolPaths) -> bool:
+        if received != self.seen:
+            self.seen, self.seen_at = received, now
+        if now < self.not_before and (not self.gave_way or readers_waiting(paths)):
+            return False  # the process let in has not got in yet, or the store was busy
+        new = received - self.drained_at
+        return (
+            self.backlog
+            or new >= DRAIN_SPANS
+            or (new > 0 and now - self.seen_at >= QUIET_S)
+            or now - self.last_drain >= self.interval
+        )
+
+    def drained(self, began: float, received: int, took: bool, paths: SpoolPaths) -> None:
+        """A drain that began at `began`, when `received` spans had come, has ended;
+        `took`: it had the store (else another process held it, or it failed)."""
+        now = time.monotonic()
+        self.last_drain = began
+        self.drained_at = received
+        self.gave_way = took and readers_waiting(paths)
+        self.backlog = self.gave_way or (not took and bool(paths.pending()))
+        # a process let in first gets its turn before the store is taken again; a
+        # store held elsewhere (or a drain that failed) is tried again a little later
+        self.not_before = (
+            now + (HANDOVER_S if self.gave_way else BUSY_RETRY_S) if self.backlog else 0.0
+        )
 
 
 def serve(
@@ -130,9 +209,11 @@ def serve(
 ) -> ReceiverStats:
     """Receive OTLP/HTTP traces into the store at `store_dir` until SIGINT, SIGTERM or `stop`.
 
-    Every `interval` seconds, what was received is drained into the store (which is
-    opened only for that, and skipped while another process holds it). `redact`
-    is the receiver's (see `Receiver`). Returns what was received.
+    What is received is drained into the store as it comes (see the module's docstring:
+    many spans at a time under load, at least every `interval` seconds); the store is
+    made before the receiver listens, then opened only to drain, and a drain is tried
+    again shortly while another process holds it. `redact` is the receiver's (see
+    `Receiver`). Returns what was received.
 
     Example::
 
@@ -159,12 +240,21 @@ def serve(
             previous[sig] = signal.signal(sig, _on_signal)
     paths = SpoolPaths(store)
     try:
+        # made (or migrated) now rather than at the first drain, which then only drains
+        with contextlib.suppress(StoreBusy):  # another process has it: drains take turns
+            Store.open(store, create=True).close()
         receiver.start()
         if on_ready is not None:
             on_ready(receiver)
         drainer = _Drainer(store, paths, interval)
-        while not stop.wait(interval):
-            report = drainer.tick(time.monotonic())
+        pace = _Pace(interval)
+        while not stop.wait(POLL_S):
+            received = receiver.stats.spans
+            began = time.monotonic()
+            if not pace.due(began, received, paths):
+                continue
+            report = drainer.tick(began)
+            pace.drained(began, received, report is not None, paths)
             if report is not None and on_ingest is not None:
                 on_ingest(report)
     finally:

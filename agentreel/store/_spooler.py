@@ -18,12 +18,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.store._otlp import Decoded
 
 __all__ = ["Spooler"]
 
-_dumps = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+_json_line = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One record as a JSON line: orjson (several times cheaper than json), else json.
+
+    orjson refuses what JSON from outside may hold and json takes: an integer past 64
+    bits, or text with a lone surrogate (which becomes U+FFFD's stand-in, ``?``).
+    """
+    try:
+        return orjson.dumps(record, default=str)
+    except TypeError:  # orjson.JSONEncodeError
+        return _json_line(record).encode("utf-8", "replace")
 
 
 def process_info(process_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +99,7 @@ class Spooler:
         written: list[Path] = []
         for records, open_ in ((ended, False), (still_open, True)):
             if records:
-                data = ("\n".join(map(_dumps, records)) + "\n").encode("utf-8", "replace")
+                data = b"\n".join(map(_line, records)) + b"\n"
                 path = self.paths.dir / new_segment_name(self.writer_id, open_=open_)
                 write_atomic(path, data)
                 written.append(path)
