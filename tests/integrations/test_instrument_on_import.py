@@ -17,6 +17,7 @@ FRAMEWORKS = (
     "pydantic_ai",
     "langchain_core",
     "langgraph",
+    "mcp",
     "openinference.instrumentation",
 )
 LOADED = f"sorted(m for m in sys.modules if m in {FRAMEWORKS!r})"
@@ -66,7 +67,7 @@ def test_instrument_waits_for_each_framework_and_switches_it_on_when_imported(
         tmp_path,
     )
     assert facts == {
-        "on": ["anthropic", "langchain", "openai", "openai-agents", "pydantic-ai"],
+        "on": ["anthropic", "langchain", "mcp", "openai", "openai-agents", "pydantic-ai"],
         "loaded": [],
         "after openai": ["openai", "openinference.instrumentation"],
         "openai on": True,
