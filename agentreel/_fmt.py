@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "KIND_ICONS",
+    "fmt_agent_edge",
     "fmt_cost",
     "fmt_duration",
     "fmt_limits",
@@ -189,3 +190,20 @@ def tree_prefixes(depths: list[int], *, wide: bool = True) -> list[str]:
         open_levels.extend([False] * (d + 1 - len(open_levels)))
         open_levels[d] = not last[i]
     return out
+
+
+def fmt_agent_edge(edge: Any) -> tuple[str, str]:
+    """An agent graph's edge (`agentreel.store.AgentEdge`) as two parts: who called whom,
+    and what those calls did (``researcher ─call×2→ summarizer``, ``2 llm · 1 error · $0.01``)."""
+    times = f"×{edge.invocations}" if edge.invocations != 1 else ""
+    arrow = f"{edge.caller} ─{edge.how}{times}→ {edge.callee}"
+    tokens = edge.input_tokens + edge.output_tokens
+    parts = [
+        f"{edge.llm_calls} llm",
+        f"{edge.tool_calls} tool",
+        f"{edge.errors} error{'s' * (edge.errors != 1)}",
+        fmt_tokens(tokens if tokens else None) + " tokens",
+        fmt_cost(edge.cost_usd if edge.cost_usd else None),
+        fmt_duration(edge.duration_ms),
+    ]
+    return arrow, " · ".join(parts)

@@ -284,23 +284,33 @@ def runs(
 
 @main.command()
 @click.argument("run_id")
+@click.option(
+    "--graph",
+    is_flag=True,
+    help="Show the run's agents and the calls and handoffs between them, not the span tree.",
+)
 @dir_option
 @json_option
 @handles_errors
-def show(run_id: str, store_dir: Path, as_json: bool) -> None:
+def show(run_id: str, graph: bool, store_dir: Path, as_json: bool) -> None:
     """Show one run as a span tree: kind, name, duration, tokens, cost, status, errors.
 
     RUN_ID may be any unique prefix of at least 4 hex digits.
     """
-    from agentreel.cli._render import span_tree, to_json
+    from agentreel.cli._render import agent_graph_lines, span_tree, to_json
 
     with _open_fresh(store_dir) as store:
         run = store.run(run_id)
         tree = store.tree(run["run_id"])
         events = store.events(run["run_id"]) if as_json else None
         judged = store.evaluations(run["run_id"])
+        agents = store.agent_graph(run["run_id"])
     if as_json:
-        click.echo(to_json({"run": run, "spans": tree, "events": events, "evaluations": judged}))
+        doc = {"run": run, "spans": tree, "events": events, "evaluations": judged}
+        click.echo(to_json({**doc, "agent_graph": agents.to_dict()}))
+    elif graph:
+        for line in agent_graph_lines(run, agents):
+            console.print(line, crop=False, soft_wrap=True)
     else:
         console.print(span_tree(run, tree), crop=False)
         if judged.height:

@@ -360,3 +360,32 @@ def to_json(obj: Any) -> str:
         return _plain(o, key)
 
     return json.dumps(conv(obj), indent=2, ensure_ascii=False)
+
+
+def agent_graph_lines(run: dict[str, Any], graph: Any) -> list[Text]:
+    """`show --graph`: a header, one line per edge (caller ─how→ callee: what it did), and
+    one line per agent with all its invocations' own work."""
+    from agentreel._fmt import fmt_agent_edge
+
+    out = [Text.assemble((run["name"] or "run", "bold"), f"  agents of run {run['run_id'][:12]}")]
+    if not graph.nodes:
+        out.append(Text("no agent spans in this run", style="dim"))
+        return out
+    width = max(len(fmt_agent_edge(e)[0]) for e in graph.edges)
+    for e in graph.edges:
+        arrow, what = fmt_agent_edge(e)
+        line = Text(arrow.ljust(width) + "  ")
+        line.append(what, style="red" if e.errors else "dim")
+        out.append(line)
+    out.append(Text("agents", style="bold"))
+    for n in graph.nodes:
+        tokens = n.input_tokens + n.output_tokens
+        out.append(
+            Text(
+                f"  {n.name}: {n.invocations} invocation{'s' * (n.invocations != 1)}, "
+                f"{n.llm_calls} llm, {n.tool_calls} tool, {n.errors} error{'s' * (n.errors != 1)}, "
+                f"{fmt_tokens(tokens if tokens else None)} tokens, "
+                f"{fmt_cost(n.cost_usd if n.cost_usd else None)}"
+            )
+        )
+    return out

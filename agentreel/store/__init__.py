@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
 from agentreel.store._gc import GcReport
+from agentreel.store._graph import AgentEdge, AgentGraph, AgentNode, agent_graph
 from agentreel.store._ingest import (
     IngestReport,
     SpoolStatus,
@@ -76,6 +77,9 @@ def __dir__() -> list[str]:
 __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
+    "AgentEdge",
+    "AgentGraph",
+    "AgentNode",
     "ExportReport",
     "FilterError",
     "GcReport",
@@ -89,6 +93,7 @@ __all__ = [
     "SpoolStatus",
     "StepPair",
     "Store",
+    "agent_graph",
     "export_otlp_json",
     "export_parquet",
     "import_otlp_json",

@@ -43,6 +43,7 @@ from agentreel.store._gc import (
     remove_runs,
     select_runs,
 )
+from agentreel.store._graph import AgentGraph
 from agentreel.store._ingest import (
     IngestReport,
     drain,
@@ -860,6 +861,13 @@ class Store:
             raise self._query_failed(e) from None
         finally:
             cur.close()
+
+    def agent_graph(self, run_id: str) -> AgentGraph:
+        """The run's agents and the calls and handoffs between them, with each edge's
+        invocations, errors, tokens and cost (docs/data-model.md#agent-graph)."""
+        from agentreel.store._graph import agent_graph
+
+        return agent_graph(self.spans(run_id))
 
     def tree(self, run_id: str) -> pl.DataFrame:
         """The spans of one run depth-first (parents before children), with a ``depth`` column."""

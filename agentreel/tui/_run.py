@@ -57,6 +57,7 @@ class RunScreen(Screen[None]):
         Binding("plus", "mark('good')", "Mark good", key_display="+", show=False),
         Binding("minus", "mark('bad')", "Mark bad", key_display="-", show=False),
         Binding("D", "add_to_dataset", "Add to dataset", show=False),
+        Binding("g", "graph", "Agent graph", show=False),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
@@ -314,6 +315,15 @@ class RunScreen(Screen[None]):
         return s.get("output") or s.get("input") or s.get("error_message")
 
     # -- judging the run, and keeping it as a test ------------------------------
+
+    def action_graph(self) -> None:
+        """The run's agents and the calls between them (docs/tui.md#run-screen)."""
+        if self.detail is None:
+            return
+        from agentreel.tui._graph import GraphScreen
+
+        run = self.detail.run
+        self.app.push_screen(GraphScreen(f"{run['name']} {run['run_id'][:12]}", self.detail.tree))
 
     def action_mark(self, label: str) -> None:
         """Mark the run good or bad, with a comment: an evaluation named ``human``."""

@@ -82,11 +82,22 @@ def test_a_run_recorded_through_a_seam_has_the_bill_and_replays_offline(
         store.ingest()
         runs = store.runs()
         tree = store.spans(rid)
+        graph = store.agent_graph(rid)
     assert runs.height == 1, runs.select("name", "span_count")
     if framework == "openai-agents":  # the seam brings the SDK's agents and handoff along
         agents = set(tree.filter(tree["kind"] == "agent")["name"])
         assert {"triage", "weather"} <= agents, agents
         assert any(n.startswith("handoff") for n in tree["name"])
+        # read as a graph: the run called triage, which handed the question to weather
+        edges = {(e.caller, e.callee, e.how): e for e in graph.edges}
+        handoff = edges[("triage", "weather", "handoff")]
+        assert handoff.invocations == 1
+        assert handoff.errors == 0
+        assert handoff.llm_calls >= 1
+        assert sum(n.llm_calls for n in graph.nodes) == len(bill)
+        assert sum(n.cost_usd for n in graph.nodes) == pytest.approx(
+            _cost(bill, PROVIDERS.get(framework, "openai"))
+        )
     run = runs.row(0, named=True)
     assert run["run_id"] == rid
     assert run["status"] == "ok", run["error_message"]
