@@ -59,18 +59,27 @@ def dump_payload(
     >>> dump_payload({"q": "hi"}, 100)
     ('{"q":"hi"}', None)
     """
-    try:  # orjson is ~6x faster than json on the common shapes
-        text = orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
-    except TypeError:  # circular, > 64-bit ints, odd keys: the slower, more forgiving path
-        try:
-            text = json.JSONEncoder(default=default, ensure_ascii=False).encode(value)
-        except (ValueError, TypeError, RecursionError):
-            text = json.dumps(default(value))
+    try:  # orjson is ~6x faster than json; without `default` when nothing needs it
+        text = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        text = _dump_odd(value, default)
     if redact is not None:
         text = redact(text)
     if len(text) <= cap:
         return text, None
     return json.dumps(text[:cap], ensure_ascii=False), len(text)
+
+
+def _dump_odd(value: Any, default: Callable[[Any], Any]) -> str:
+    """JSON text of a value orjson cannot write as it is: through `default`, else the
+    standard library (circular, > 64-bit ints, odd keys), else `default` of the whole."""
+    try:
+        return orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        try:
+            return json.JSONEncoder(default=default, ensure_ascii=False).encode(value)
+        except (ValueError, TypeError, RecursionError):
+            return json.dumps(default(value))
 
 
 _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
@@ -94,12 +103,22 @@ def dump_exact(
     ('{"q":"hi"}', None, None, None)
     """
     seen: list[type] = []
+    try:  # the common case: nothing JSON cannot hold, so nothing to note
+        text: str | None = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        text = None
+    if text is None:
 
-    def default(o: Any) -> Any:
-        seen.append(type(o))
-        return _fallback(o)
+        def default(o: Any) -> Any:
+            seen.append(type(o))
+            return _fallback(o)
 
-    text, truncated = dump_payload(value, cap, redact, default)
+        text = _dump_odd(value, default)
+    if redact is not None:
+        text = redact(text)
+    truncated: int | None = None
+    if len(text) > cap:
+        text, truncated = json.dumps(text[:cap], ensure_ascii=False), len(text)
     if not seen and type(value) in _PLAIN:
         return text, truncated, None, None
     rebuild: str | None = None

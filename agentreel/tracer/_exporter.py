@@ -24,7 +24,15 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentreel._normalize import KIND, normalize_into
+from agentreel._normalize import (
+    _CONVERT,
+    _FLAT_PREFIXES,
+    _SOURCE_OF,
+    KIND,
+    KINDS,
+    _kind,
+    normalize_into,
+)
 from agentreel._redact import redact_attributes, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
 from agentreel.tracer._steps import release_trace
@@ -61,6 +69,78 @@ def _attributes(s: ReadableSpan) -> Mapping[str, Any]:
     return dict(s.attributes or {})
 
 
+class _Plan:
+    """What `normalize_into` does with one set of attribute keys, worked out once.
+
+    Spans from the same call site carry the same keys in the same order, and which
+    attribute fills which field (and which payload keys leave `attributes`) depends
+    on the keys alone when no value is None; so the mapping is planned once per key
+    tuple and applied to each span with one lookup per field. `own` lists the keys
+    `_redact_own` must look at (those not set from code), each with whether its name
+    alone (not agentreel's or GenAI's) makes it masked whatever its type.
+    """
+
+    __slots__ = ("fields", "own", "used")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        best: dict[str, tuple[int, str]] = {}
+        for k in keys:
+            src = _SOURCE_OF.get(k)
+            if src is not None:
+                field, rank = src
+                cur = best.get(field)
+                if cur is None or rank < cur[0]:
+                    best[field] = (rank, k)
+        self.fields = tuple((f, k, _CONVERT.get(f)) for f, (_, k) in best.items())
+        self.used = frozenset(best[f][1] for f in ("input", "output") if f in best)
+        self.own = tuple(
+            (k, not k.startswith(_OWN_PREFIXES)) for k in keys if k not in _REDACTED_OR_FROM_CODE
+        )
+
+
+_plans: dict[tuple[str, ...], _Plan | None] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(a: Mapping[str, Any]) -> _Plan | None:
+    """The plan for `a`'s keys; None where the general path is needed (flattened
+    messages, or too many distinct key sets to keep)."""
+    keys = tuple(a)
+    plan = _plans.get(keys, _MISSING)
+    if plan is _MISSING:
+        flat = any(k.startswith(_FLAT_PREFIXES) for k in keys)
+        plan = None if flat else _Plan(keys)
+        if len(_plans) < _MAX_PLANS:
+            _plans[keys] = plan
+    return plan  # type: ignore[no-any-return]
+
+
+_MISSING: Any = object()
+
+
+def _normalize_planned(rec: dict[str, Any], a: Mapping[str, Any], plan: _Plan | None) -> None:
+    """`normalize_into(rec, a)`, through `plan` when there is one (the same record)."""
+    if plan is None:
+        normalize_into(rec, a)
+        return
+    fields = plan.fields
+    for f, k, conv in fields:
+        v = a[k]
+        if v is None:  # a None value takes no part in the ranking: the general path
+            for f2, _, _ in fields:
+                rec.pop(f2, None)
+            normalize_into(rec, a)
+            return
+        if conv is not None:
+            v = conv(v)
+        if v is not None:
+            rec[f] = v
+    kind = a.get(KIND)
+    rec["kind"] = kind if kind.__class__ is str and kind in KINDS else _kind(a)
+    used = plan.used
+    rec["attributes"] = {k: v for k, v in a.items() if k not in used} if used else a
+
+
 def record_from_span(
     s: ReadableSpan,
     process_id: str,
@@ -84,15 +164,26 @@ def record_from_span(
     name = s.name
     description = st.description
     attributes = _attributes(s)
-    events = [(e.name, e.timestamp, e.attributes) for e in s.events] if s.events else None
-    if redact is not None:
+    # the SDK's `events` property copies into a tuple under a lock; most spans have none
+    raw_events = getattr(s, "_events", None)
+    if raw_events is None:
+        raw_events = s.events
+    events = [(e.name, e.timestamp, e.attributes) for e in raw_events] if raw_events else None
+    if redact is None:
+        plan = _plan(attributes)
+    else:
         if scope_name != SCOPE:
             attributes = redact_attributes(attributes, redact)
+            plan = _plan(attributes)
             name = redact_name(name, redact)
             if scope_name:
                 scope_name = redact_name(scope_name, redact)
         else:
-            attributes = _redact_own(attributes, redact)
+            plan = _plan(attributes)
+            masked = _redact_own(attributes, redact, plan)
+            if masked is not attributes:  # keys may have been masked too
+                attributes = masked
+                plan = _plan(masked)
         if description:
             description = redact(description)
         if events:
@@ -118,7 +209,7 @@ def record_from_span(
         rec["end_ns"] = s.end_time
     if description:
         rec["status_message"] = description
-    normalize_into(rec, attributes)
+    _normalize_planned(rec, attributes, plan)
     if events:
         out = []
         for n, t, ea in events:
@@ -162,18 +253,27 @@ _REDACTED_OR_FROM_CODE = frozenset(
 _OWN_PREFIXES = ("agentreel.", "gen_ai.")
 
 
-def _redact_own(attributes: Mapping[str, Any], redact: Callable[[str], str]) -> Mapping[str, Any]:
+def _redact_own(
+    attributes: Mapping[str, Any], redact: Callable[[str], str], plan: _Plan | None = None
+) -> Mapping[str, Any]:
     """The attributes of one of agentreel's own spans with what was set other than by
     capture masked: values given to `SpanHandle.set_attribute(s)` or OpenTelemetry's
-    API, run names and tags. The attributes set from code are skipped by name, so a
-    span that carries nothing else costs one set lookup per attribute and no copy.
+    API, run names and tags. The attributes set from code are skipped by name (by the
+    span's plan, when it has one), so a span that carries nothing else costs a type
+    check per remaining attribute and no copy.
     """
     masked: dict[str, Any] | None = None
-    for k, v in attributes.items():
-        if k in _REDACTED_OR_FROM_CODE:
-            continue
+    if plan is not None:
+        checks: Any = ((k, attributes[k], user) for k, user in plan.own)
+    else:
+        checks = (
+            (k, v, not k.startswith(_OWN_PREFIXES))
+            for k, v in attributes.items()
+            if k not in _REDACTED_OR_FROM_CODE
+        )
+    for k, v, user in checks:
         # a string, or any value under a name of the user's (its key may hold a secret)
-        if isinstance(v, str | tuple | list) or not k.startswith(_OWN_PREFIXES):
+        if user or isinstance(v, str | tuple | list):
             if masked is None:
                 masked = {}
             masked[k] = v
