@@ -22,6 +22,7 @@ from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind
 
 from agentreel._normalize import INPUT, KIND, OUTPUT
@@ -194,7 +195,7 @@ class _Step:
                 if extra:
                     out = {**out, **extra} if out else extra
             if out:
-                span.set_attributes(out)
+                _set_attributes(span, out)
         span.end()
 
     def fail(self, span: Span, exc: BaseException) -> None:
@@ -226,6 +227,22 @@ class _Step:
     def canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """This call's canonical request (see `agentreel.tracer._canonical`)."""
         return canonical_request(self.kind, self.step_name, self.arguments(args, kwargs))
+
+
+def _set_attributes(span: Span, attrs: dict[str, Any]) -> None:
+    """`span.set_attributes(attrs)` for attributes already in the form OpenTelemetry
+    keeps (str, int, tuples of str): straight into the SDK span's attribute dict when
+    no limit applies to them, else through the SDK. The SDK's own path takes two
+    locks and inspects every value again, which is most of what a call's result costs.
+    """
+    bounded = getattr(span, "_attributes", None)
+    if type(bounded) is BoundedAttributes and bounded.max_value_len is None:
+        d = getattr(bounded, "_dict", None)
+        limit = bounded.maxlen
+        if type(d) is dict and (limit is None or len(d) + len(attrs) <= limit):
+            d.update(attrs)
+            return
+    span.set_attributes(attrs)
 
 
 def _served(recorded: _replay.RecordedStep) -> Callable[..., Any]:

@@ -264,13 +264,16 @@ def _redact_own(
     """
     masked: dict[str, Any] | None = None
     if plan is not None:
-        checks: Any = ((k, attributes[k], user) for k, user in plan.own)
+        own = plan.own
+        if not own:
+            return attributes
+        checks: Any = [(k, attributes[k], user) for k, user in own]
     else:
-        checks = (
+        checks = [
             (k, v, not k.startswith(_OWN_PREFIXES))
             for k, v in attributes.items()
             if k not in _REDACTED_OR_FROM_CODE
-        )
+        ]
     for k, v, user in checks:
         # a string, or any value under a name of the user's (its key may hold a secret)
         if user or isinstance(v, str | tuple | list):
