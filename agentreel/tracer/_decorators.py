@@ -28,7 +28,14 @@ from opentelemetry.trace import Span, SpanKind
 from agentreel._normalize import INPUT, KIND, OUTPUT
 from agentreel.tracer import _recorder, _replay
 from agentreel.tracer._canonical import canonical_request, module_name, request_hash
-from agentreel.tracer._capture import dump_exact, dump_payload, extract_llm_response
+from agentreel.tracer._capture import (
+    cut,
+    dump_exact,
+    encode,
+    encode_exact,
+    extract_llm_response,
+)
+from agentreel.tracer._exporter import RAW, RAW_INPUT, RAW_OUTPUT
 from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
 from agentreel.tracer._steps import next_step
@@ -155,8 +162,16 @@ class _Step:
                 if not parent or parent.get(KIND) != "agent":
                     attrs["agentreel.env"] = environment_json()
             else:
-                text, truncated = dump_payload(arguments, rec.max_payload_bytes, rec.redactor)
-                attrs = {**attrs, INPUT: text}
+                cap = rec.max_payload_bytes
+                text = encode(arguments)
+                if len(text) <= cap and rec.defers_redaction():
+                    # redacted and cut with the rest of its batch, when written
+                    attrs = {**attrs, INPUT: text, RAW: cap << 2 | RAW_INPUT}
+                    truncated = None
+                else:
+                    redact = rec.redactor
+                    text, truncated = cut(redact(text) if redact is not None else text, cap)
+                    attrs = {**attrs, INPUT: text}
                 if self.replayable:
                     attrs[STEP] = next_step(_get_current_span().get_span_context().trace_id)
                     attrs[HASH] = request_hash(
@@ -172,24 +187,30 @@ class _Step:
             rec = _recorder._recorder
             out: dict[str, Any] | None = None
             if rec is not None and rec.capture and self.capture_output:
+                rebuild = lossy = None
                 if self.replayable:
-                    text, truncated, rebuild, lossy = dump_exact(
-                        result, rec.max_payload_bytes, rec.redactor
-                    )
-                    if rebuild is not None or lossy is not None:
-                        out = {}
-                        if rebuild is not None:
-                            out[OUTPUT + ".type"] = rebuild
-                        if lossy is not None:
-                            out[OUTPUT + ".lossy"] = lossy
-                        out[OUTPUT] = text
-                    else:
-                        out = {OUTPUT: text}
+                    text, rebuild, lossy = encode_exact(result)
                 else:
-                    text, truncated = dump_payload(result, rec.max_payload_bytes, rec.redactor)
-                    out = {OUTPUT: text}
-                if truncated is not None:
-                    out[OUTPUT + ".truncated"] = truncated
+                    text = encode(result)
+                out = {}
+                if rebuild is not None:
+                    out[OUTPUT + ".type"] = rebuild
+                if lossy is not None:
+                    out[OUTPUT + ".lossy"] = lossy
+                cap = rec.max_payload_bytes
+                attrs = _attribute_dict(span)
+                marker = attrs.get(RAW) if attrs is not None else None
+                if len(text) <= cap and rec.defers_redaction():
+                    out[OUTPUT] = text
+                    out[RAW] = (marker if marker is not None else cap << 2) | RAW_OUTPUT
+                else:
+                    redact = rec.redactor
+                    text, truncated = cut(redact(text) if redact is not None else text, cap)
+                    out[OUTPUT] = text
+                    if truncated is not None:
+                        out[OUTPUT + ".truncated"] = truncated
+                    if marker is not None and attrs is not None:
+                        _settle_input(attrs, marker, redact, out)
             if self.kind == "llm":
                 extra = extract_llm_response(result)
                 if extra:
@@ -227,6 +248,26 @@ class _Step:
     def canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """This call's canonical request (see `agentreel.tracer._canonical`)."""
         return canonical_request(self.kind, self.step_name, self.arguments(args, kwargs))
+
+
+def _attribute_dict(span: Span) -> dict[str, Any] | None:
+    """The SDK span's own attribute dict (None for another kind of span)."""
+    d = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return d if type(d) is dict else None
+
+
+def _settle_input(
+    attrs: dict[str, Any], marker: Any, redact: Callable[[str], str] | None, out: dict[str, Any]
+) -> None:
+    """Redact and cut, now, an input captured to be redacted later: another span
+    processor joined the provider while the call ran, and it must see it masked."""
+    text = attrs.get(INPUT)
+    if type(marker) is int and marker & RAW_INPUT and isinstance(text, str):
+        text, truncated = cut(redact(text) if redact is not None else text, marker >> 2)
+        out[INPUT] = text
+        if truncated is not None:
+            out[INPUT + ".truncated"] = truncated
+    out[RAW] = 0  # nothing left to settle; the exporter leaves the key out
 
 
 def _set_attributes(span: Span, attrs: dict[str, Any]) -> None:

@@ -28,19 +28,40 @@ from agentreel._normalize import (
     _CONVERT,
     _FLAT_PREFIXES,
     _SOURCE_OF,
+    INPUT,
     KIND,
     KINDS,
+    OUTPUT,
     _kind,
     normalize_into,
 )
-from agentreel._redact import redact_attributes, redact_name
+from agentreel._redact import redact_attributes, redact_many, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel.tracer._capture import cut
 from agentreel.tracer._steps import release_trace
 
-__all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "SpoolFaults", "record_from_span"]
+__all__ = [
+    "RAW",
+    "RAW_INPUT",
+    "RAW_OUTPUT",
+    "SCOPE",
+    "OpenSpanProcessor",
+    "SpoolExporter",
+    "SpoolFaults",
+    "record_from_span",
+]
 
 #: The instrumentation scope of agentreel's own spans.
 SCOPE = "agentreel"
+
+#: On agentreel's own spans, while agentreel's processor is the only one on the
+#: provider: which payloads still hold their JSON text as captured (`RAW_INPUT`,
+#: `RAW_OUTPUT`), plus four times the cap they are cut to. They are redacted (a batch
+#: at a time) and cut when the span is written; the key never reaches a record.
+RAW = "agentreel.payload.raw"
+RAW_INPUT = 1
+RAW_OUTPUT = 2
+_PAYLOADS = ((RAW_INPUT, INPUT), (RAW_OUTPUT, OUTPUT))
 
 log = logging.getLogger("agentreel")
 
@@ -80,7 +101,7 @@ class _Plan:
     alone (not agentreel's or GenAI's) makes it masked whatever its type.
     """
 
-    __slots__ = ("fields", "own", "used")
+    __slots__ = ("fields", "losers", "own", "used")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         best: dict[str, tuple[int, str]] = {}
@@ -92,6 +113,10 @@ class _Plan:
                 if cur is None or rank < cur[0]:
                     best[field] = (rank, k)
         self.fields = tuple((f, k, _CONVERT.get(f)) for f, (_, k) in best.items())
+        winners = {k for _, k in best.values()}
+        #: keys that would fill a field but lose to another: a None among them does
+        #: not rank, and moves where its field comes in the record
+        self.losers = tuple(k for k in keys if k in _SOURCE_OF and k not in winners)
         self.used = frozenset(best[f][1] for f in ("input", "output") if f in best)
         self.own = tuple(
             (k, not k.startswith(_OWN_PREFIXES)) for k in keys if k not in _REDACTED_OR_FROM_CODE
@@ -124,6 +149,10 @@ def _normalize_planned(rec: dict[str, Any], a: Mapping[str, Any], plan: _Plan | 
         normalize_into(rec, a)
         return
     fields = plan.fields
+    for k in plan.losers:
+        if a[k] is None:
+            normalize_into(rec, a)
+            return
     for f, k, conv in fields:
         v = a[k]
         if v is None:  # a None value takes no part in the ranking: the general path
@@ -147,8 +176,11 @@ def record_from_span(
     *,
     open_: bool = False,
     redact: Callable[[str], str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The spool record of one span (a start record when `open_`).
+
+    `attributes` stands for the span's own (see `_settle`).
 
     With `redact`, everything the span holds is masked before any field of the record
     is read from it: for spans other instrumentation made, every attribute (keys, and
@@ -163,7 +195,8 @@ def record_from_span(
     scope_name = scope.name if scope is not None else None
     name = s.name
     description = st.description
-    attributes = _attributes(s)
+    if attributes is None:
+        attributes = _attributes(s)
     # the SDK's `events` property copies into a tuple under a lock; most spans have none
     raw_events = getattr(s, "_events", None)
     if raw_events is None:
@@ -224,6 +257,42 @@ def record_from_span(
     if rec["status"] == "error" and rec.get("error_message") is None and description:
         rec["error_message"] = description
     return rec
+
+
+def _settle(
+    spans: Sequence[ReadableSpan], redact: Callable[[str], str] | None
+) -> dict[int, dict[str, Any]] | None:
+    """The attributes to write for the spans (by index) whose payloads are still as
+    captured (`RAW`): the payloads redacted (all of the batch's at once) and cut, the
+    marker left out. None when no span has any.
+    """
+    found: dict[int, dict[str, Any]] = {}
+    jobs: list[tuple[dict[str, Any], str, int]] = []
+    texts: list[str] = []
+    for i, s in enumerate(spans):
+        a = _attributes(s)
+        marker = a.get(RAW)
+        if marker is None:
+            continue
+        own = {k: v for k, v in a.items() if k != RAW}
+        found[i] = own
+        if type(marker) is not int:
+            continue
+        cap = marker >> 2
+        for bit, key in _PAYLOADS:
+            text = own.get(key)
+            if marker & bit and isinstance(text, str):
+                jobs.append((own, key, cap))
+                texts.append(text)
+    if not found:
+        return None
+    if redact is not None:
+        texts = redact_many(texts, redact)
+    for (own, key, cap), text in zip(jobs, texts, strict=True):
+        own[key], truncated = cut(text, cap)
+        if truncated is not None:
+            own[key + ".truncated"] = truncated
+    return found
 
 
 #: Attributes of agentreel's own spans that need no redaction here: set from code
@@ -411,7 +480,15 @@ class SpoolExporter(SpanExporter):
         redact = self._redact
         # Encode each record as soon as it is built, so the dicts die young: a list of
         # thousands of live dicts would make the garbage collector scan them repeatedly.
-        lines = [_dumps(record_from_span(s, pid, redact=redact)) for s in spans]
+        settled = _settle(spans, redact)
+        if settled is None:
+            lines = [_dumps(record_from_span(s, pid, redact=redact)) for s in spans]
+        else:
+            get = settled.get
+            lines = [
+                _dumps(record_from_span(s, pid, redact=redact, attributes=get(i)))
+                for i, s in enumerate(spans)
+            ]
         if self._writer.write(lines):
             self.exported += len(lines)
             return SpanExportResult.SUCCESS
@@ -501,9 +578,14 @@ class OpenSpanProcessor(SpanProcessor):
         with self._lock:
             fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
             if fresh:
+                get = (_settle(fresh, self._redact) or {}).get
                 lines = [
-                    _dumps(record_from_span(s, self._process_id, open_=True, redact=self._redact))
-                    for s in fresh
+                    _dumps(
+                        record_from_span(
+                            s, self._process_id, open_=True, redact=self._redact, attributes=get(i)
+                        )
+                    )
+                    for i, s in enumerate(fresh)
                 ]
                 if self._writer.write(lines):
                     ids = (s.context.span_id for s in fresh)

@@ -203,6 +203,11 @@ class Recorder:
         self._closed = False
         provider.add_span_processor(self.batch)
         self.tracer = provider.get_tracer(SCOPE)
+        # The SDK's list of the provider's processors (a tuple it replaces on each
+        # add), to tell whether ours is the only one; None if a later SDK moves it.
+        active = getattr(provider, "_active_span_processor", None)
+        self._active: Any = active if hasattr(active, "_span_processors") else None
+        self._alone = (self.batch,)
         atexit.register(self.shutdown)
 
     def _restore(self) -> None:
@@ -227,6 +232,23 @@ class Recorder:
             info["argv"] = redact_argv(info["argv"], self.redactor)
             info["resource"] = redact_attributes(info["resource"], self.redactor)
         return json.dumps(info).encode()
+
+    def defers_redaction(self) -> bool:
+        """Whether payloads may wait until the span is written to be redacted and cut.
+
+        Only while agentreel's processor is the only one on the provider: then nothing
+        but agentreel's exporter reads a span's attributes, and it redacts a whole
+        batch's payloads at once, off the calling thread. With any other processor
+        (an application's exporter, say), payloads are redacted as they are captured,
+        so nothing else ever sees them unmasked.
+        """
+        active = self._active
+        return (
+            self.redactor is not None
+            and active is not None
+            and active._span_processors == self._alone
+            and not self._closed
+        )
 
     @property
     def dropped(self) -> int:
