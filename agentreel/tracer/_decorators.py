@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
@@ -186,6 +186,7 @@ class _Step:
         if span.is_recording():
             rec = _recorder._recorder
             out: dict[str, Any] | None = None
+            attrs = _attribute_dict(span)
             if rec is not None and rec.capture and self.capture_output:
                 rebuild = lossy = None
                 if self.replayable:
@@ -198,8 +199,7 @@ class _Step:
                 if lossy is not None:
                     out[OUTPUT + ".lossy"] = lossy
                 cap = rec.max_payload_bytes
-                attrs = _attribute_dict(span)
-                marker = attrs.get(RAW) if attrs is not None else None
+                marker = (attrs if attrs is not None else _public_attributes(span)).get(RAW)
                 if len(text) <= cap and rec.defers_redaction():
                     out[OUTPUT] = text
                     out[RAW] = (marker if marker is not None else cap << 2) | RAW_OUTPUT
@@ -209,14 +209,14 @@ class _Step:
                     out[OUTPUT] = text
                     if truncated is not None:
                         out[OUTPUT + ".truncated"] = truncated
-                    if marker is not None and attrs is not None:
-                        _settle_input(attrs, marker, redact, out)
+                    if marker is not None:
+                        _settle_input(attrs or _public_attributes(span), marker, redact, out)
             if self.kind == "llm":
                 extra = extract_llm_response(result)
                 if extra:
                     out = {**out, **extra} if out else extra
             if out:
-                _set_attributes(span, out)
+                _set_attributes(span, out, attrs)
         span.end()
 
     def fail(self, span: Span, exc: BaseException) -> None:
@@ -251,13 +251,21 @@ class _Step:
 
 
 def _attribute_dict(span: Span) -> dict[str, Any] | None:
-    """The SDK span's own attribute dict (None for another kind of span)."""
-    d = getattr(getattr(span, "_attributes", None), "_dict", None)
+    """The SDK span's own attribute dict, where attributes in OpenTelemetry's form may
+    go straight in (no length limit on values); None for another kind of span."""
+    bounded = getattr(span, "_attributes", None)
+    if type(bounded) is not BoundedAttributes or bounded.max_value_len is not None:
+        return None
+    d = getattr(bounded, "_dict", None)
     return d if type(d) is dict else None
 
 
+def _public_attributes(span: Span) -> Mapping[str, Any]:
+    return getattr(span, "attributes", None) or {}
+
+
 def _settle_input(
-    attrs: dict[str, Any], marker: Any, redact: Callable[[str], str] | None, out: dict[str, Any]
+    attrs: Mapping[str, Any], marker: Any, redact: Callable[[str], str] | None, out: dict[str, Any]
 ) -> None:
     """Redact and cut, now, an input captured to be redacted later: another span
     processor joined the provider while the call ran, and it must see it masked."""
@@ -270,18 +278,16 @@ def _settle_input(
     out[RAW] = 0  # nothing left to settle; the exporter leaves the key out
 
 
-def _set_attributes(span: Span, attrs: dict[str, Any]) -> None:
+def _set_attributes(span: Span, attrs: dict[str, Any], own: dict[str, Any] | None) -> None:
     """`span.set_attributes(attrs)` for attributes already in the form OpenTelemetry
-    keeps (str, int, tuples of str): straight into the SDK span's attribute dict when
-    no limit applies to them, else through the SDK. The SDK's own path takes two
-    locks and inspects every value again, which is most of what a call's result costs.
+    keeps (str, int, tuples of str): straight into the span's attribute dict `own` (see
+    `_attribute_dict`) when it has room, else through the SDK. The SDK's own path takes
+    two locks and inspects every value again, which is most of what a result costs.
     """
-    bounded = getattr(span, "_attributes", None)
-    if type(bounded) is BoundedAttributes and bounded.max_value_len is None:
-        d = getattr(bounded, "_dict", None)
-        limit = bounded.maxlen
-        if type(d) is dict and (limit is None or len(d) + len(attrs) <= limit):
-            d.update(attrs)
+    if own is not None:
+        limit = getattr(span, "_attributes", None).maxlen  # type: ignore[union-attr]
+        if limit is None or len(own) + len(attrs) <= limit:
+            own.update(attrs)
             return
     span.set_attributes(attrs)
 

@@ -62,6 +62,7 @@ RAW = "agentreel.payload.raw"
 RAW_INPUT = 1
 RAW_OUTPUT = 2
 _PAYLOADS = ((RAW_INPUT, INPUT), (RAW_OUTPUT, OUTPUT))
+_CHUNK = 256
 
 log = logging.getLogger("agentreel")
 
@@ -480,15 +481,20 @@ class SpoolExporter(SpanExporter):
         redact = self._redact
         # Encode each record as soon as it is built, so the dicts die young: a list of
         # thousands of live dicts would make the garbage collector scan them repeatedly.
-        settled = _settle(spans, redact)
-        if settled is None:
-            lines = [_dumps(record_from_span(s, pid, redact=redact)) for s in spans]
-        else:
-            get = settled.get
-            lines = [
-                _dumps(record_from_span(s, pid, redact=redact, attributes=get(i)))
-                for i, s in enumerate(spans)
-            ]
+        lines: list[bytes] = []
+        # a few hundred spans at a time: payloads are redacted together, and what is
+        # built for them dies young instead of keeping the garbage collector busy
+        for at in range(0, len(spans), _CHUNK):
+            chunk = spans[at : at + _CHUNK]
+            settled = _settle(chunk, redact)
+            if settled is None:
+                lines += [_dumps(record_from_span(s, pid, redact=redact)) for s in chunk]
+            else:
+                get = settled.get
+                lines += [
+                    _dumps(record_from_span(s, pid, redact=redact, attributes=get(i)))
+                    for i, s in enumerate(chunk)
+                ]
         if self._writer.write(lines):
             self.exported += len(lines)
             return SpanExportResult.SUCCESS

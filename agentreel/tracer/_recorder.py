@@ -208,6 +208,11 @@ class Recorder:
         active = getattr(provider, "_active_span_processor", None)
         self._active: Any = active if hasattr(active, "_span_processors") else None
         self._alone = (self.batch,)
+        # A length limit on attribute values (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) would
+        # cut a payload before it is redacted, and a cut secret may no longer look like
+        # one: then payloads are always redacted as they are captured.
+        limits = getattr(self.tracer, "_span_limits", None)
+        self._unlimited = limits is not None and getattr(limits, "max_attribute_length", 0) is None
         atexit.register(self.shutdown)
 
     def _restore(self) -> None:
@@ -236,15 +241,17 @@ class Recorder:
     def defers_redaction(self) -> bool:
         """Whether payloads may wait until the span is written to be redacted and cut.
 
-        Only while agentreel's processor is the only one on the provider: then nothing
-        but agentreel's exporter reads a span's attributes, and it redacts a whole
-        batch's payloads at once, off the calling thread. With any other processor
+        Only while agentreel's processor is the only one on the provider (and the SDK
+        puts no length limit on attribute values): then nothing but agentreel's
+        exporter reads a span's attributes, and it redacts a whole batch's payloads at
+        once, off the calling thread. With any other processor
         (an application's exporter, say), payloads are redacted as they are captured,
         so nothing else ever sees them unmasked.
         """
         active = self._active
         return (
             self.redactor is not None
+            and self._unlimited
             and active is not None
             and active._span_processors == self._alone
             and not self._closed

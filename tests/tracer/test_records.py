@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -155,6 +155,25 @@ def test_a_start_record_of_an_open_call_holds_its_input_redacted(tmp_path: Path)
     starts = [r for r in spool_records(tmp_path) if r["end_ns"] is None]
     assert [json.loads(r["input"]) for r in starts] == [{"prompt": "key [REDACTED]"}]
     assert RAW not in starts[0]["attributes"]
+
+
+def test_a_length_limit_on_attribute_values_keeps_redaction_at_capture(tmp_path: Path) -> None:
+    # The SDK would cut the address to "jane.doe@example.c", which no longer looks like one.
+    limited = TracerProvider(span_limits=SpanLimits(max_attribute_length=24))
+    rec = agentreel.init(tmp_path, tracer_provider=limited)
+    try:
+        assert not rec.defers_redaction()
+
+        @agentreel.tool
+        def mail(q: str) -> str:
+            return "sent"
+
+        mail("jane.doe@example.com")
+        agentreel.flush()
+    finally:
+        agentreel.shutdown()
+    (record,) = [r for r in spool_records(tmp_path) if r["end_ns"] is not None]
+    assert record["input"] == '{"q":"[REDACTED]"}'
 
 
 # -- the exporter's plan gives normalize_into's record ------------------------------
