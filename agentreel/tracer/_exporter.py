@@ -5,7 +5,12 @@ of ended spans becomes one segment. `OpenSpanProcessor` keeps the spans that are
 still open; on each tick it spools a start record for every root, agent and LLM
 span open since the last tick (so a run in progress is visible, and a crashed run
 shows where it stopped) and touches the process's heartbeat file. A span that
-starts and ends between two ticks costs one dict insert and one dict pop.
+starts and ends between two ticks costs one dict insert and one dict pop. The
+recorder does not add it to the provider: its batch processor passes each span's
+start and end on, so a span costs one processor call at each end.
+
+Payloads of agentreel's own spans may reach the exporter as captured (`RAW`); they
+are redacted and cut here, before any record is built (`_settle`).
 """
 
 from __future__ import annotations
@@ -522,7 +527,11 @@ def _wants_start_record(span: Span) -> bool:
 
 
 class OpenSpanProcessor(SpanProcessor):
-    """Spools start records of long-open spans and keeps the process's heartbeat."""
+    """Spools start records of long-open spans and keeps the process's heartbeat.
+
+    Its `on_start` and `on_end` are called by the recorder's batch processor (or it can
+    be added to a provider as a processor of its own).
+    """
 
     def __init__(
         self,
