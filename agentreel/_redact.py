@@ -30,6 +30,7 @@ Shared by the tracer and the store; it imports neither.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import json
@@ -46,6 +47,7 @@ __all__ = [
     "Redactor",
     "redact_argv",
     "redact_attributes",
+    "redact_many",
     "redact_name",
     "redact_value",
     "redactor_from",
@@ -563,4 +565,46 @@ def redact_argv(argv: Iterable[str], redact: Callable[[str], str]) -> list[str]:
             and "=" not in arg
             and (bool(_SECRET_KEY.search(flag)) or flag.lower() == "token")
         )
+    return out
+
+
+def redact_many(texts: list[str], redact: Callable[[str], str]) -> list[str]:
+    """``[redact(t) for t in texts]``, cheaper for many short texts with the default
+    `Redactor`.
+
+    The built-in patterns run once over all the texts joined by a line break, and only
+    the texts a match touches are then redacted one by one, as `redact` alone would.
+    A raw line break ends every built-in pattern's match and looks, to each pattern's
+    look-behind and to the checks around a secret's name, like the start or end of a
+    text; a match running across one (a private key block without its end line) only
+    touches more texts. Texts that hold a line break themselves (JSON text never does)
+    and redactors with patterns or a function of their own go one by one.
+
+    >>> redact_many(['{"q":"hi"}', '{"k":"sk-abcdefghijklmnop1234"}'], Redactor())
+    ['{"q":"hi"}', '{"k":"[REDACTED]"}']
+    """
+    if not (
+        type(redact) is Redactor and redact._defaults and not redact._extra and redact._fn is None
+    ):
+        return [redact(t) for t in texts]
+    out = list(texts)
+    batch = [i for i, t in enumerate(texts) if "\n" not in t]
+    if len(batch) < len(texts):
+        for i in set(range(len(texts))) - set(batch):
+            out[i] = redact(texts[i])
+    if not batch:
+        return out
+    starts: list[int] = []
+    pos = 0
+    for i in batch:
+        starts.append(pos)
+        pos += len(texts[i]) + 1
+    touched: set[int] = set()
+    for a, b in _find("\n".join(texts[i] for i in batch)):
+        first = bisect.bisect_right(starts, a) - 1
+        last = bisect.bisect_right(starts, max(a, b - 1)) - 1
+        touched.update(range(max(first, 0), last + 1))
+    for j in touched:
+        i = batch[j]
+        out[i] = redact(texts[i])
     return out

@@ -17,7 +17,15 @@ import orjson
 
 from agentreel.tracer._canonical import module_name
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "dump_exact", "dump_payload", "extract_llm_response"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "cut",
+    "dump_exact",
+    "dump_payload",
+    "encode",
+    "encode_exact",
+    "extract_llm_response",
+]
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024
 _REPR_LIMIT = 1000
@@ -46,6 +54,22 @@ def _fallback(o: Any) -> Any:
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
+def encode(value: Any, default: Callable[[Any], Any] = _fallback) -> str:
+    """`value` as JSON text, whole and unredacted (see `dump_payload`)."""
+    try:  # orjson is ~6x faster than json; without `default` when nothing needs it
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return _dump_odd(value, default)
+
+
+def cut(text: str, cap: int) -> tuple[str, int | None]:
+    """`text` cut to `cap` characters, and its length when it had to be cut: a text
+    too long is kept as a JSON string of its head."""
+    if len(text) <= cap:
+        return text, None
+    return json.dumps(text[:cap], ensure_ascii=False), len(text)
+
+
 def dump_payload(
     value: Any,
     cap: int,
@@ -59,18 +83,22 @@ def dump_payload(
     >>> dump_payload({"q": "hi"}, 100)
     ('{"q":"hi"}', None)
     """
-    try:  # orjson is ~6x faster than json on the common shapes
-        text = orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
-    except TypeError:  # circular, > 64-bit ints, odd keys: the slower, more forgiving path
-        try:
-            text = json.JSONEncoder(default=default, ensure_ascii=False).encode(value)
-        except (ValueError, TypeError, RecursionError):
-            text = json.dumps(default(value))
+    text = encode(value, default)
     if redact is not None:
         text = redact(text)
-    if len(text) <= cap:
-        return text, None
-    return json.dumps(text[:cap], ensure_ascii=False), len(text)
+    return cut(text, cap)
+
+
+def _dump_odd(value: Any, default: Callable[[Any], Any]) -> str:
+    """JSON text of a value orjson cannot write as it is: through `default`, else the
+    standard library (circular, > 64-bit ints, odd keys), else `default` of the whole."""
+    try:
+        return orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        try:
+            return json.JSONEncoder(default=default, ensure_ascii=False).encode(value)
+        except (ValueError, TypeError, RecursionError):
+            return json.dumps(default(value))
 
 
 _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
@@ -93,22 +121,36 @@ def dump_exact(
     >>> dump_exact({"q": "hi"}, 100)
     ('{"q":"hi"}', None, None, None)
     """
+    text, rebuild, lossy = encode_exact(value)
+    if redact is not None:
+        text = redact(text)
+    text, truncated = cut(text, cap)
+    return text, truncated, rebuild, lossy
+
+
+def encode_exact(value: Any) -> tuple[str, str | None, str | None]:
+    """`encode`, plus `dump_exact`'s `rebuild` and `lossy`: ``(text, rebuild, lossy)``."""
     seen: list[type] = []
+    try:  # the common case: nothing JSON cannot hold, so nothing to note
+        text: str | None = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        text = None
+    if text is None:
 
-    def default(o: Any) -> Any:
-        seen.append(type(o))
-        return _fallback(o)
+        def default(o: Any) -> Any:
+            seen.append(type(o))
+            return _fallback(o)
 
-    text, truncated = dump_payload(value, cap, redact, default)
+        text = _dump_odd(value, default)
     if not seen and type(value) in _PLAIN:
-        return text, truncated, None, None
+        return text, None, None
     rebuild: str | None = None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         rebuild = _type_name(type(value))
     elif seen and seen[0] is type(value) and callable(getattr(value, "model_validate", None)):
         rebuild = _type_name(seen.pop(0))
     lossy = _type_name(seen[0]) if seen else None
-    return text, truncated, rebuild, lossy
+    return text, rebuild, lossy
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -5,23 +5,37 @@ Each works bare (``@agentreel.tool``) or with arguments
 generators and async generators (the span ends when the stream ends) and methods.
 Arguments and results are captured as JSON; exceptions are recorded on the span
 and re-raised unchanged.
+
+Every call is one small state machine on its `_Step`: `start` opens the span with
+the arguments captured, then `finish` (with the result) or `fail` (with the
+exception) ends it. Four thin adapters drive it from each flavour of function, and
+replay enters through one hook, `_Step.runner`, which swaps the function for a
+stand-in that gives back the recorded result.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, SpanKind
 
 from agentreel._normalize import INPUT, KIND, OUTPUT
 from agentreel.tracer import _recorder, _replay
 from agentreel.tracer._canonical import canonical_request, module_name, request_hash
-from agentreel.tracer._capture import dump_exact, dump_payload, extract_llm_response
+from agentreel.tracer._capture import (
+    cut,
+    dump_exact,
+    encode,
+    encode_exact,
+    extract_llm_response,
+)
+from agentreel.tracer._exporter import RAW, RAW_INPUT, RAW_OUTPUT
 from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
 from agentreel.tracer._steps import next_step
@@ -31,8 +45,13 @@ __all__ = ["agent", "llm", "retriever", "tool"]
 F = TypeVar("F", bound=Callable[..., Any])
 #: The key under which a step's `reads=` value is recorded with its arguments.
 READS = "(reads)"
+STEP = "agentreel.step"
+HASH = "agentreel.request.hash"
 _MAX_STREAM_ITEMS = 10_000
 _get_current_span = trace.get_current_span
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = trace.set_span_in_context
 
 
 class _Step:
@@ -50,6 +69,7 @@ class _Step:
         "skip_first",
         "span_kind",
         "span_name",
+        "stand_in",
         "step_name",
         "var_args",
     )
@@ -100,6 +120,8 @@ class _Step:
         self.skip_first = bool(names) and names[0] in ("self", "cls")
         self.names = names[1:] if self.skip_first else names
         self.var_args = var_args
+        #: makes the stand-in replay runs instead of the function (set by `_wrap`)
+        self.stand_in: Callable[[_replay.RecordedStep], Callable[..., Any]] = _served
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.skip_first:
@@ -114,7 +136,11 @@ class _Step:
             d[READS] = self.reads()
         return d
 
+    # -- the call's state machine: start -> finish | fail ---------------------------
+
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+        """Open the call's span, with its arguments captured (and redacted, and hashed
+        for replay) on the calling thread, since they may change once the call runs."""
         rec = _recorder._recorder
         attrs = self.attrs
         name = self.span_name
@@ -136,255 +162,333 @@ class _Step:
                 if not parent or parent.get(KIND) != "agent":
                     attrs["agentreel.env"] = environment_json()
             else:
-                text, truncated = dump_payload(arguments, rec.max_payload_bytes, rec.redactor)
-                attrs = {**attrs, INPUT: text}
+                cap = rec.max_payload_bytes
+                text = encode(arguments)
+                if len(text) <= cap and rec.defers_redaction():
+                    # redacted and cut with the rest of its batch, when written
+                    attrs = {**attrs, INPUT: text, RAW: cap << 2 | RAW_INPUT}
+                    truncated = None
+                else:
+                    redact = rec.redactor
+                    text, truncated = cut(redact(text) if redact is not None else text, cap)
+                    attrs = {**attrs, INPUT: text}
                 if self.replayable:
-                    attrs["agentreel.step"] = next_step(
-                        _get_current_span().get_span_context().trace_id
-                    )
-                    attrs["agentreel.request.hash"] = request_hash(
+                    attrs[STEP] = next_step(_get_current_span().get_span_context().trace_id)
+                    attrs[HASH] = request_hash(
                         canonical_request(self.kind, self.step_name, arguments)
                     )
             if truncated is not None:
                 attrs[INPUT + ".truncated"] = truncated
         return _recorder._tracer.start_span(name, kind=self.span_kind, attributes=attrs)
 
+    def finish(self, span: Span, result: Any) -> None:
+        """End the call's span with its result captured (one attribute write)."""
+        if span.is_recording():
+            rec = _recorder._recorder
+            out: dict[str, Any] | None = None
+            attrs = _attribute_dict(span)
+            if rec is not None and rec.capture and self.capture_output:
+                rebuild = lossy = None
+                if self.replayable:
+                    text, rebuild, lossy = encode_exact(result)
+                else:
+                    text = encode(result)
+                out = {}
+                if rebuild is not None:
+                    out[OUTPUT + ".type"] = rebuild
+                if lossy is not None:
+                    out[OUTPUT + ".lossy"] = lossy
+                cap = rec.max_payload_bytes
+                marker = (attrs if attrs is not None else _public_attributes(span)).get(RAW)
+                if len(text) <= cap and rec.defers_redaction():
+                    out[OUTPUT] = text
+                    out[RAW] = (marker if marker is not None else cap << 2) | RAW_OUTPUT
+                else:
+                    redact = rec.redactor
+                    text, truncated = cut(redact(text) if redact is not None else text, cap)
+                    out[OUTPUT] = text
+                    if truncated is not None:
+                        out[OUTPUT + ".truncated"] = truncated
+                    if marker is not None:
+                        _settle_input(attrs or _public_attributes(span), marker, redact, out)
+            if self.kind == "llm":
+                extra = extract_llm_response(result)
+                if extra:
+                    out = {**out, **extra} if out else extra
+            if out:
+                _set_attributes(span, out, attrs)
+        span.end()
+
+    def fail(self, span: Span, exc: BaseException) -> None:
+        """End the call's span as failed by `exc` (which the caller re-raises)."""
+        record_error(span, exc)
+        span.end()
+
+    # -- replay's one hook ------------------------------------------------------------
+
+    def runner(self, span: Span, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """What runs this call: `fn`, or, in a replay that has this call recorded, a
+        stand-in of the same flavour (plain, async, generator, async generator) that
+        gives back the recorded result or raises the recorded exception. The adapters
+        then record it on the span as they would the function's own."""
+        player = _replay.player
+        if player is None or not self.replayable:
+            return fn
+        try:
+            recorded = player.take(self.kind, self.step_name, self.canonical(args, kwargs))
+        except BaseException as e:  # a divergence, or a stop after a fork
+            self.fail(span, e)
+            raise
+        if recorded is None:
+            span.set_attribute("agentreel.replay.live", True)
+            return fn
+        span.set_attribute("agentreel.replay.step", recorded.index)
+        return self.stand_in(recorded)
+
     def canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """This call's canonical request (see `agentreel.tracer._canonical`)."""
         return canonical_request(self.kind, self.step_name, self.arguments(args, kwargs))
 
-    def finish(self, span: Span, result: Any) -> None:
-        if span.is_recording():
-            rec = _recorder._recorder
-            if rec is not None and rec.capture and self.capture_output:
-                if self.replayable:
-                    text, truncated, rebuild, lossy = dump_exact(
-                        result, rec.max_payload_bytes, rec.redactor
-                    )
-                    if rebuild is not None:
-                        span.set_attribute(OUTPUT + ".type", rebuild)
-                    if lossy is not None:
-                        span.set_attribute(OUTPUT + ".lossy", lossy)
-                else:
-                    text, truncated = dump_payload(result, rec.max_payload_bytes, rec.redactor)
-                span.set_attribute(OUTPUT, text)
-                if truncated is not None:
-                    span.set_attribute(OUTPUT + ".truncated", truncated)
-            if self.kind == "llm":
-                extra = extract_llm_response(result)
-                if extra:
-                    span.set_attributes(extra)
-        span.end()
+
+def _attribute_dict(span: Span) -> dict[str, Any] | None:
+    """The SDK span's own attribute dict, where attributes in OpenTelemetry's form may
+    go straight in (no length limit on values); None for another kind of span."""
+    bounded = getattr(span, "_attributes", None)
+    if type(bounded) is not BoundedAttributes or bounded.max_value_len is not None:
+        return None
+    d = getattr(bounded, "_dict", None)
+    return d if type(d) is dict else None
+
+
+def _public_attributes(span: Span) -> Mapping[str, Any]:
+    return getattr(span, "attributes", None) or {}
+
+
+def _settle_input(
+    attrs: Mapping[str, Any], marker: Any, redact: Callable[[str], str] | None, out: dict[str, Any]
+) -> None:
+    """Redact and cut, now, an input captured to be redacted later: another span
+    processor joined the provider while the call ran, and it must see it masked."""
+    text = attrs.get(INPUT)
+    if type(marker) is int and marker & RAW_INPUT and isinstance(text, str):
+        text, truncated = cut(redact(text) if redact is not None else text, marker >> 2)
+        out[INPUT] = text
+        if truncated is not None:
+            out[INPUT + ".truncated"] = truncated
+    out[RAW] = 0  # nothing left to settle; the exporter leaves the key out
+
+
+def _set_attributes(span: Span, attrs: dict[str, Any], own: dict[str, Any] | None) -> None:
+    """`span.set_attributes(attrs)` for attributes already in the form OpenTelemetry
+    keeps (str, int, tuples of str): straight into the span's attribute dict `own` (see
+    `_attribute_dict`) when it has room, else through the SDK. The SDK's own path takes
+    two locks and inspects every value again, which is most of what a result costs.
+    """
+    if own is not None:
+        limit = getattr(span, "_attributes", None).maxlen  # type: ignore[union-attr]
+        if limit is None or len(own) + len(attrs) <= limit:
+            own.update(attrs)
+            return
+    span.set_attributes(attrs)
+
+
+def _served(recorded: _replay.RecordedStep) -> Callable[..., Any]:
+    def served(*args: Any, **kwargs: Any) -> Any:
+        return recorded.value()
+
+    return served
+
+
+async def _wait_to_be_cancelled() -> None:
+    import asyncio
+
+    await asyncio.get_running_loop().create_future()
+
+
+def _served_async(recorded: _replay.RecordedStep) -> Callable[..., Any]:
+    async def served(*args: Any, **kwargs: Any) -> Any:
+        if recorded.cancelled:  # cancelled from outside when recorded: so again
+            await _wait_to_be_cancelled()
+        return recorded.value()
+
+    return served
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _served_gen(recorded: _replay.RecordedStep) -> Callable[..., Any]:
+    def served(*args: Any, **kwargs: Any) -> Generator[Any, Any, None]:
+        yield from _items(recorded.value())
+
+    return served
+
+
+def _served_agen(recorded: _replay.RecordedStep) -> Callable[..., Any]:
+    async def served(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        if recorded.cancelled:
+            await _wait_to_be_cancelled()
+        for item in _items(recorded.value()):
+            yield item
+
+    return served
+
+
+# -- thin adapters: drive the state machine from each flavour of function --------------
 
 
 def _wrap(fn: Any, step_for: Callable[[Callable[..., Any]], _Step]) -> Any:
     if isinstance(fn, staticmethod | classmethod):
         return type(fn)(_wrap(fn.__func__, step_for))
     step = step_for(fn)
-    attach = otel_context.attach
-    detach = otel_context.detach
-    in_context = trace.set_span_in_context
-
     if inspect.isasyncgenfunction(fn):
-
-        @functools.wraps(fn)
-        async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-            span = step.start(args, kwargs)
-            if _replay.player is not None and step.replayable:
-                served = _serve(step, span, args, kwargs, stream=True, is_async=True)
-                if served is _PENDING:
-                    await _pending(span)
-                if served is not None:
-                    for item in served:
-                        yield item
-                    return
-            ctx = in_context(span)
-            agen = fn(*args, **kwargs)
-            items: list[Any] = []
-            to_send: Any = None
-            to_throw: BaseException | None = None
-            try:
-                while True:
-                    token = attach(ctx)
-                    try:
-                        if to_throw is not None:
-                            exc, to_throw = to_throw, None
-                            item = await agen.athrow(exc)
-                        else:
-                            item = await agen.asend(to_send)
-                    except StopAsyncIteration:
-                        break
-                    finally:
-                        detach(token)
-                    if len(items) < _MAX_STREAM_ITEMS:
-                        items.append(item)
-                    try:
-                        to_send = yield item
-                    except GeneratorExit:
-                        await agen.aclose()
-                        raise
-                    except BaseException as e:
-                        to_throw = e
-            except GeneratorExit:
-                step.finish(span, items)
-                raise
-            except BaseException as e:
-                record_error(span, e)
-                span.end()
-                raise
-            step.finish(span, items)
-
-        return agen_wrapper
-
+        step.stand_in = _served_agen
+        return functools.wraps(fn)(_async_gen_adapter(step, fn))
     if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            span = step.start(args, kwargs)
-            if _replay.player is not None and step.replayable:
-                served = _serve(step, span, args, kwargs, stream=True)
-                if served is not None:
-                    yield from served
-                    return None
-            ctx = in_context(span)
-            token = attach(ctx)
-            try:
-                gen = fn(*args, **kwargs)
-            finally:
-                detach(token)
-            items: list[Any] = []
-            to_send: Any = None
-            to_throw: BaseException | None = None
-            try:
-                while True:
-                    token = attach(ctx)
-                    try:
-                        if to_throw is not None:
-                            exc, to_throw = to_throw, None
-                            item = gen.throw(exc)
-                        else:
-                            item = gen.send(to_send)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                    finally:
-                        detach(token)
-                    if len(items) < _MAX_STREAM_ITEMS:
-                        items.append(item)
-                    try:
-                        to_send = yield item
-                    except GeneratorExit:
-                        gen.close()
-                        raise
-                    except BaseException as e:
-                        to_throw = e
-            except GeneratorExit:
-                step.finish(span, items)
-                raise
-            except BaseException as e:
-                record_error(span, e)
-                span.end()
-                raise
-            step.finish(span, items)
-            return result
-
-        return gen_wrapper
-
+        step.stand_in = _served_gen
+        return functools.wraps(fn)(_gen_adapter(step, fn))
     if inspect.iscoroutinefunction(fn):
+        step.stand_in = _served_async
+        return functools.wraps(fn)(_async_adapter(step, fn))
+    step.stand_in = _served
+    return functools.wraps(fn)(_sync_adapter(step, fn))
 
-        @functools.wraps(fn)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            span = step.start(args, kwargs)
-            if _replay.player is not None and step.replayable:
-                served = _serve(step, span, args, kwargs, is_async=True)
-                if served is _PENDING:
-                    await _pending(span)
-                if served is not None:
-                    return served[0]
-            token = attach(in_context(span))
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as e:
-                record_error(span, e)
-                span.end()
-                raise
-            finally:
-                detach(token)
-            step.finish(span, result)
-            return result
 
-        return async_wrapper
+def _sync_adapter(step: _Step, fn: Callable[..., Any]) -> Callable[..., Any]:
+    start, finish, fail, runner = step.start, step.finish, step.fail, step.runner
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = step.start(args, kwargs)
-        if _replay.player is not None and step.replayable:
-            served = _serve(step, span, args, kwargs)
-            if served is not None:
-                return served[0]
-        token = attach(in_context(span))
+    def call(*args: Any, **kwargs: Any) -> Any:
+        span = start(args, kwargs)
+        run = fn if _replay.player is None else runner(span, fn, args, kwargs)
+        token = _attach(_in_context(span))
         try:
-            result = fn(*args, **kwargs)
+            result = run(*args, **kwargs)
         except BaseException as e:
-            record_error(span, e)
-            span.end()
+            fail(span, e)
             raise
         finally:
-            detach(token)
-        step.finish(span, result)
+            _detach(token)
+        finish(span, result)
         return result
 
-    return wrapper
+    return call
 
 
-_PENDING: list[Any] = []
+def _async_adapter(step: _Step, fn: Callable[..., Any]) -> Callable[..., Any]:
+    start, finish, fail, runner = step.start, step.finish, step.fail, step.runner
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        span = start(args, kwargs)
+        run = fn if _replay.player is None else runner(span, fn, args, kwargs)
+        token = _attach(_in_context(span))
+        try:
+            result = await run(*args, **kwargs)
+        except BaseException as e:
+            fail(span, e)
+            raise
+        finally:
+            _detach(token)
+        finish(span, result)
+        return result
+
+    return call
 
 
-async def _pending(span: Span) -> None:
-    """Wait until cancelled, as the recorded call was; the span records the cancellation."""
-    import asyncio
+def _gen_adapter(step: _Step, fn: Callable[..., Any]) -> Callable[..., Any]:
+    start, finish, fail, runner = step.start, step.finish, step.fail, step.runner
 
-    try:
-        await asyncio.get_running_loop().create_future()
-    except BaseException as e:
-        record_error(span, e)
-        span.end()
-        raise
+    def call(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        span = start(args, kwargs)
+        run = fn if _replay.player is None else runner(span, fn, args, kwargs)
+        ctx = _in_context(span)
+        token = _attach(ctx)
+        try:
+            gen = run(*args, **kwargs)
+        finally:
+            _detach(token)
+        # Each step of the generator runs with the span current; what the consumer sends
+        # or throws in is passed through; the span ends with the stream.
+        items: list[Any] = []
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(to_send)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                finally:
+                    _detach(token)
+                if len(items) < _MAX_STREAM_ITEMS:
+                    items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as e:
+                    to_throw = e
+        except GeneratorExit:
+            finish(span, items)
+            raise
+        except BaseException as e:
+            fail(span, e)
+            raise
+        finish(span, items)
+        return result
+
+    return call
 
 
-def _serve(
-    step: _Step,
-    span: Span,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    stream: bool = False,
-    is_async: bool = False,
-) -> list[Any] | None:
-    """In a replay: the recorded result of this call, or None to run it live.
+def _async_gen_adapter(step: _Step, fn: Callable[..., Any]) -> Callable[..., Any]:
+    start, finish, fail, runner = step.start, step.finish, step.fail, step.runner
 
-    The result comes back in a one-item list (for generators: the list of items),
-    so that a recorded ``None`` is told apart from "run it live". A recorded
-    exception is raised again; the span records what happened either way.
-    """
-    player = _replay.player
-    assert player is not None
-    try:
-        recorded = player.take(step.kind, step.step_name, step.canonical(args, kwargs))
-        if recorded is None:
-            span.set_attribute("agentreel.replay.live", True)
-            return None
-        span.set_attribute("agentreel.replay.step", recorded.index)
-        if recorded.cancelled and is_async:
-            return _PENDING  # cancelled from outside when recorded: wait to be cancelled again
-        value = recorded.value()
-    except BaseException as e:
-        record_error(span, e)
-        span.end()
-        raise
-    step.finish(span, value)
-    if stream:
-        return list(value) if isinstance(value, list) else [value]
-    return [value]
+    async def call(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        span = start(args, kwargs)
+        run = fn if _replay.player is None else runner(span, fn, args, kwargs)
+        ctx = _in_context(span)
+        agen = run(*args, **kwargs)
+        items: list[Any] = []
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = await agen.athrow(exc)
+                    else:
+                        item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    _detach(token)
+                if len(items) < _MAX_STREAM_ITEMS:
+                    items.append(item)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as e:
+                    to_throw = e
+        except GeneratorExit:
+            finish(span, items)
+            raise
+        except BaseException as e:
+            fail(span, e)
+            raise
+        finish(span, items)
+
+    return call
 
 
 def _fn_name(fn: Any) -> str:

@@ -5,7 +5,12 @@ of ended spans becomes one segment. `OpenSpanProcessor` keeps the spans that are
 still open; on each tick it spools a start record for every root, agent and LLM
 span open since the last tick (so a run in progress is visible, and a crashed run
 shows where it stopped) and touches the process's heartbeat file. A span that
-starts and ends between two ticks costs one dict insert and one dict pop.
+starts and ends between two ticks costs one dict insert and one dict pop. The
+recorder does not add it to the provider: its batch processor passes each span's
+start and end on, so a span costs one processor call at each end.
+
+Payloads of agentreel's own spans may reach the exporter as captured (`RAW`); they
+are redacted and cut here, before any record is built (`_settle`).
 """
 
 from __future__ import annotations
@@ -24,15 +29,45 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentreel._normalize import KIND, normalize_into
-from agentreel._redact import redact_attributes, redact_name
+from agentreel._normalize import (
+    _CONVERT,
+    _FLAT_PREFIXES,
+    _SOURCE_OF,
+    INPUT,
+    KIND,
+    KINDS,
+    OUTPUT,
+    _kind,
+    normalize_into,
+)
+from agentreel._redact import redact_attributes, redact_many, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel.tracer._capture import cut
 from agentreel.tracer._steps import release_trace
 
-__all__ = ["SCOPE", "OpenSpanProcessor", "SpoolExporter", "SpoolFaults", "record_from_span"]
+__all__ = [
+    "RAW",
+    "RAW_INPUT",
+    "RAW_OUTPUT",
+    "SCOPE",
+    "OpenSpanProcessor",
+    "SpoolExporter",
+    "SpoolFaults",
+    "record_from_span",
+]
 
 #: The instrumentation scope of agentreel's own spans.
 SCOPE = "agentreel"
+
+#: On agentreel's own spans, while agentreel's processor is the only one on the
+#: provider: which payloads still hold their JSON text as captured (`RAW_INPUT`,
+#: `RAW_OUTPUT`), plus four times the cap they are cut to. They are redacted (a batch
+#: at a time) and cut when the span is written; the key never reaches a record.
+RAW = "agentreel.payload.raw"
+RAW_INPUT = 1
+RAW_OUTPUT = 2
+_PAYLOADS = ((RAW_INPUT, INPUT), (RAW_OUTPUT, OUTPUT))
+_CHUNK = 256
 
 log = logging.getLogger("agentreel")
 
@@ -61,14 +96,97 @@ def _attributes(s: ReadableSpan) -> Mapping[str, Any]:
     return dict(s.attributes or {})
 
 
+class _Plan:
+    """What `normalize_into` does with one set of attribute keys, worked out once.
+
+    Spans from the same call site carry the same keys in the same order, and which
+    attribute fills which field (and which payload keys leave `attributes`) depends
+    on the keys alone when no value is None; so the mapping is planned once per key
+    tuple and applied to each span with one lookup per field. `own` lists the keys
+    `_redact_own` must look at (those not set from code), each with whether its name
+    alone (not agentreel's or GenAI's) makes it masked whatever its type.
+    """
+
+    __slots__ = ("fields", "losers", "own", "used")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        best: dict[str, tuple[int, str]] = {}
+        for k in keys:
+            src = _SOURCE_OF.get(k)
+            if src is not None:
+                field, rank = src
+                cur = best.get(field)
+                if cur is None or rank < cur[0]:
+                    best[field] = (rank, k)
+        self.fields = tuple((f, k, _CONVERT.get(f)) for f, (_, k) in best.items())
+        winners = {k for _, k in best.values()}
+        #: keys that would fill a field but lose to another: a None among them does
+        #: not rank, and moves where its field comes in the record
+        self.losers = tuple(k for k in keys if k in _SOURCE_OF and k not in winners)
+        self.used = frozenset(best[f][1] for f in ("input", "output") if f in best)
+        self.own = tuple(
+            (k, not k.startswith(_OWN_PREFIXES)) for k in keys if k not in _REDACTED_OR_FROM_CODE
+        )
+
+
+_plans: dict[tuple[str, ...], _Plan | None] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(a: Mapping[str, Any]) -> _Plan | None:
+    """The plan for `a`'s keys; None where the general path is needed (flattened
+    messages, or too many distinct key sets to keep)."""
+    keys = tuple(a)
+    plan = _plans.get(keys, _MISSING)
+    if plan is _MISSING:
+        flat = any(k.startswith(_FLAT_PREFIXES) for k in keys)
+        plan = None if flat else _Plan(keys)
+        if len(_plans) < _MAX_PLANS:
+            _plans[keys] = plan
+    return plan  # type: ignore[no-any-return]
+
+
+_MISSING: Any = object()
+
+
+def _normalize_planned(rec: dict[str, Any], a: Mapping[str, Any], plan: _Plan | None) -> None:
+    """`normalize_into(rec, a)`, through `plan` when there is one (the same record)."""
+    if plan is None:
+        normalize_into(rec, a)
+        return
+    fields = plan.fields
+    for k in plan.losers:
+        if a[k] is None:
+            normalize_into(rec, a)
+            return
+    for f, k, conv in fields:
+        v = a[k]
+        if v is None:  # a None value takes no part in the ranking: the general path
+            for f2, _, _ in fields:
+                rec.pop(f2, None)
+            normalize_into(rec, a)
+            return
+        if conv is not None:
+            v = conv(v)
+        if v is not None:
+            rec[f] = v
+    kind = a.get(KIND)
+    rec["kind"] = kind if kind.__class__ is str and kind in KINDS else _kind(a)
+    used = plan.used
+    rec["attributes"] = {k: v for k, v in a.items() if k not in used} if used else a
+
+
 def record_from_span(
     s: ReadableSpan,
     process_id: str,
     *,
     open_: bool = False,
     redact: Callable[[str], str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The spool record of one span (a start record when `open_`).
+
+    `attributes` stands for the span's own (see `_settle`).
 
     With `redact`, everything the span holds is masked before any field of the record
     is read from it: for spans other instrumentation made, every attribute (keys, and
@@ -83,16 +201,28 @@ def record_from_span(
     scope_name = scope.name if scope is not None else None
     name = s.name
     description = st.description
-    attributes = _attributes(s)
-    events = [(e.name, e.timestamp, e.attributes) for e in s.events] if s.events else None
-    if redact is not None:
+    if attributes is None:
+        attributes = _attributes(s)
+    # the SDK's `events` property copies into a tuple under a lock; most spans have none
+    raw_events = getattr(s, "_events", None)
+    if raw_events is None:
+        raw_events = s.events
+    events = [(e.name, e.timestamp, e.attributes) for e in raw_events] if raw_events else None
+    if redact is None:
+        plan = _plan(attributes)
+    else:
         if scope_name != SCOPE:
             attributes = redact_attributes(attributes, redact)
+            plan = _plan(attributes)
             name = redact_name(name, redact)
             if scope_name:
                 scope_name = redact_name(scope_name, redact)
         else:
-            attributes = _redact_own(attributes, redact)
+            plan = _plan(attributes)
+            masked = _redact_own(attributes, redact, plan)
+            if masked is not attributes:  # keys may have been masked too
+                attributes = masked
+                plan = _plan(masked)
         if description:
             description = redact(description)
         if events:
@@ -118,7 +248,7 @@ def record_from_span(
         rec["end_ns"] = s.end_time
     if description:
         rec["status_message"] = description
-    normalize_into(rec, attributes)
+    _normalize_planned(rec, attributes, plan)
     if events:
         out = []
         for n, t, ea in events:
@@ -133,6 +263,42 @@ def record_from_span(
     if rec["status"] == "error" and rec.get("error_message") is None and description:
         rec["error_message"] = description
     return rec
+
+
+def _settle(
+    spans: Sequence[ReadableSpan], redact: Callable[[str], str] | None
+) -> dict[int, dict[str, Any]] | None:
+    """The attributes to write for the spans (by index) whose payloads are still as
+    captured (`RAW`): the payloads redacted (all of the batch's at once) and cut, the
+    marker left out. None when no span has any.
+    """
+    found: dict[int, dict[str, Any]] = {}
+    jobs: list[tuple[dict[str, Any], str, int]] = []
+    texts: list[str] = []
+    for i, s in enumerate(spans):
+        a = _attributes(s)
+        marker = a.get(RAW)
+        if marker is None:
+            continue
+        own = {k: v for k, v in a.items() if k != RAW}
+        found[i] = own
+        if type(marker) is not int:
+            continue
+        cap = marker >> 2
+        for bit, key in _PAYLOADS:
+            text = own.get(key)
+            if marker & bit and isinstance(text, str):
+                jobs.append((own, key, cap))
+                texts.append(text)
+    if not found:
+        return None
+    if redact is not None:
+        texts = redact_many(texts, redact)
+    for (own, key, cap), text in zip(jobs, texts, strict=True):
+        own[key], truncated = cut(text, cap)
+        if truncated is not None:
+            own[key + ".truncated"] = truncated
+    return found
 
 
 #: Attributes of agentreel's own spans that need no redaction here: set from code
@@ -162,18 +328,30 @@ _REDACTED_OR_FROM_CODE = frozenset(
 _OWN_PREFIXES = ("agentreel.", "gen_ai.")
 
 
-def _redact_own(attributes: Mapping[str, Any], redact: Callable[[str], str]) -> Mapping[str, Any]:
+def _redact_own(
+    attributes: Mapping[str, Any], redact: Callable[[str], str], plan: _Plan | None = None
+) -> Mapping[str, Any]:
     """The attributes of one of agentreel's own spans with what was set other than by
     capture masked: values given to `SpanHandle.set_attribute(s)` or OpenTelemetry's
-    API, run names and tags. The attributes set from code are skipped by name, so a
-    span that carries nothing else costs one set lookup per attribute and no copy.
+    API, run names and tags. The attributes set from code are skipped by name (by the
+    span's plan, when it has one), so a span that carries nothing else costs a type
+    check per remaining attribute and no copy.
     """
     masked: dict[str, Any] | None = None
-    for k, v in attributes.items():
-        if k in _REDACTED_OR_FROM_CODE:
-            continue
+    if plan is not None:
+        own = plan.own
+        if not own:
+            return attributes
+        checks: Any = [(k, attributes[k], user) for k, user in own]
+    else:
+        checks = [
+            (k, v, not k.startswith(_OWN_PREFIXES))
+            for k, v in attributes.items()
+            if k not in _REDACTED_OR_FROM_CODE
+        ]
+    for k, v, user in checks:
         # a string, or any value under a name of the user's (its key may hold a secret)
-        if isinstance(v, str | tuple | list) or not k.startswith(_OWN_PREFIXES):
+        if user or isinstance(v, str | tuple | list):
             if masked is None:
                 masked = {}
             masked[k] = v
@@ -308,7 +486,20 @@ class SpoolExporter(SpanExporter):
         redact = self._redact
         # Encode each record as soon as it is built, so the dicts die young: a list of
         # thousands of live dicts would make the garbage collector scan them repeatedly.
-        lines = [_dumps(record_from_span(s, pid, redact=redact)) for s in spans]
+        lines: list[bytes] = []
+        # a few hundred spans at a time: payloads are redacted together, and what is
+        # built for them dies young instead of keeping the garbage collector busy
+        for at in range(0, len(spans), _CHUNK):
+            chunk = spans[at : at + _CHUNK]
+            settled = _settle(chunk, redact)
+            if settled is None:
+                lines += [_dumps(record_from_span(s, pid, redact=redact)) for s in chunk]
+            else:
+                get = settled.get
+                lines += [
+                    _dumps(record_from_span(s, pid, redact=redact, attributes=get(i)))
+                    for i, s in enumerate(chunk)
+                ]
         if self._writer.write(lines):
             self.exported += len(lines)
             return SpanExportResult.SUCCESS
@@ -336,7 +527,11 @@ def _wants_start_record(span: Span) -> bool:
 
 
 class OpenSpanProcessor(SpanProcessor):
-    """Spools start records of long-open spans and keeps the process's heartbeat."""
+    """Spools start records of long-open spans and keeps the process's heartbeat.
+
+    Its `on_start` and `on_end` are called by the recorder's batch processor (or it can
+    be added to a provider as a processor of its own).
+    """
 
     def __init__(
         self,
@@ -398,9 +593,14 @@ class OpenSpanProcessor(SpanProcessor):
         with self._lock:
             fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
             if fresh:
+                get = (_settle(fresh, self._redact) or {}).get
                 lines = [
-                    _dumps(record_from_span(s, self._process_id, open_=True, redact=self._redact))
-                    for s in fresh
+                    _dumps(
+                        record_from_span(
+                            s, self._process_id, open_=True, redact=self._redact, attributes=get(i)
+                        )
+                    )
+                    for i, s in enumerate(fresh)
                 ]
                 if self._writer.write(lines):
                     ids = (s.context.span_id for s in fresh)

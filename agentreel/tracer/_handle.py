@@ -12,6 +12,7 @@ from agentreel._normalize import INPUT, OUTPUT
 from agentreel.tracer import _recorder
 from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
+from agentreel.tracer._exporter import RAW, RAW_INPUT, RAW_OUTPUT
 
 __all__ = ["SpanHandle", "current_span", "record_error", "set_payload"]
 
@@ -25,6 +26,9 @@ def set_payload(span: Span, key: str, value: Any) -> None:
     span.set_attribute(key, text)
     if truncated is not None:
         span.set_attribute(key + ".truncated", truncated)
+    marker = (getattr(span, "attributes", None) or {}).get(RAW)
+    if type(marker) is int:  # this payload is redacted already: not again when written
+        span.set_attribute(RAW, marker & ~(RAW_INPUT if key == INPUT else RAW_OUTPUT))
 
 
 def record_error(span: Span, exc: BaseException) -> None:

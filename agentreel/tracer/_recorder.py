@@ -88,8 +88,12 @@ def _flush_mode() -> float | None:
 QUEUE_SIZE = 100_000
 
 
-class _CountingBatchProcessor(BatchSpanProcessor):
-    """OpenTelemetry's `BatchSpanProcessor`, counting the spans its full queue drops.
+class _SpoolBatchProcessor(BatchSpanProcessor):
+    """OpenTelemetry's `BatchSpanProcessor`, also keeping the open spans and counting drops.
+
+    The one processor agentreel adds to the provider: every span start and end passes
+    through one call each, which tells `open_spans` (the start records of long-open
+    spans) and queues the ended span for the exporter.
 
     The SDK drops the oldest queued span when a new one arrives at a full queue, with
     a log line of its own and no count anyone can read; agentreel counts each in
@@ -101,23 +105,48 @@ class _CountingBatchProcessor(BatchSpanProcessor):
     full queue.
     """
 
-    def __init__(self, exporter: SpoolExporter, faults: SpoolFaults, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        exporter: SpoolExporter,
+        faults: SpoolFaults,
+        open_spans: OpenSpanProcessor,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(exporter, **kwargs)
         self._faults = faults
         self._capacity = int(kwargs.get("max_queue_size") or QUEUE_SIZE)
-        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        self.on_start = open_spans.on_start  # type: ignore[method-assign]
+        self._ended = open_spans.on_end
+        batch = getattr(self, "_batch_processor", None)
+        queue = getattr(batch, "_queue", None)
         self._queue: Any = queue if hasattr(queue, "__len__") else None
+        emit = getattr(batch, "emit", None)
+        self._emit: Callable[[ReadableSpan], None] | None = emit if callable(emit) else None
 
     def on_end(self, span: ReadableSpan) -> None:
-        q = self._queue
+        self._ended(span)
         ctx = span.context
-        if (
-            q is not None
-            and ctx is not None
-            and ctx.trace_flags.sampled
-            and len(q) >= self._capacity
-        ):
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        q = self._queue
+        if q is not None and len(q) >= self._capacity:
             self._faults.overflowed(self._capacity)
+        if self._emit is not None:
+            self._emit(span)
+        else:
+            super().on_end(span)
+
+
+class _SpoolSimpleProcessor(SimpleSpanProcessor):
+    """OpenTelemetry's `SimpleSpanProcessor` (a write per span), also keeping the open spans."""
+
+    def __init__(self, exporter: SpoolExporter, open_spans: OpenSpanProcessor) -> None:
+        super().__init__(exporter)
+        self.on_start = open_spans.on_start  # type: ignore[method-assign]
+        self._ended = open_spans.on_end
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._ended(span)
         super().on_end(span)
 
 
@@ -157,21 +186,33 @@ class Recorder:
             redactor,
             faults=self.faults,
         )
+        # One processor on the provider: each span's start and end cost one call of
+        # ours, which keeps the open spans and queues the ended one for the exporter.
         self.batch: SpanProcessor
         if flush_interval is None:
-            self.batch = SimpleSpanProcessor(self.exporter)
+            self.batch = _SpoolSimpleProcessor(self.exporter, self.open_spans)
         else:
-            self.batch = _CountingBatchProcessor(
+            self.batch = _SpoolBatchProcessor(
                 self.exporter,
                 self.faults,
+                self.open_spans,
                 max_queue_size=QUEUE_SIZE,
                 schedule_delay_millis=flush_interval * 1000,
                 max_export_batch_size=min(4096, QUEUE_SIZE),
             )
         self._closed = False
-        provider.add_span_processor(self.open_spans)
         provider.add_span_processor(self.batch)
         self.tracer = provider.get_tracer(SCOPE)
+        # The SDK's list of the provider's processors (a tuple it replaces on each
+        # add), to tell whether ours is the only one; None if a later SDK moves it.
+        active = getattr(provider, "_active_span_processor", None)
+        self._active: Any = active if hasattr(active, "_span_processors") else None
+        self._alone = (self.batch,)
+        # A length limit on attribute values (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) would
+        # cut a payload before it is redacted, and a cut secret may no longer look like
+        # one: then payloads are always redacted as they are captured.
+        limits = getattr(self.tracer, "_span_limits", None)
+        self._unlimited = limits is not None and getattr(limits, "max_attribute_length", 0) is None
         atexit.register(self.shutdown)
 
     def _restore(self) -> None:
@@ -196,6 +237,25 @@ class Recorder:
             info["argv"] = redact_argv(info["argv"], self.redactor)
             info["resource"] = redact_attributes(info["resource"], self.redactor)
         return json.dumps(info).encode()
+
+    def defers_redaction(self) -> bool:
+        """Whether payloads may wait until the span is written to be redacted and cut.
+
+        Only while agentreel's processor is the only one on the provider (and the SDK
+        puts no length limit on attribute values): then nothing but agentreel's
+        exporter reads a span's attributes, and it redacts a whole batch's payloads at
+        once, off the calling thread. With any other processor
+        (an application's exporter, say), payloads are redacted as they are captured,
+        so nothing else ever sees them unmasked.
+        """
+        active = self._active
+        return (
+            self.redactor is not None
+            and self._unlimited
+            and active is not None
+            and active._span_processors == self._alone
+            and not self._closed
+        )
 
     @property
     def dropped(self) -> int:
