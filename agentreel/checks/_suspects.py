@@ -12,8 +12,6 @@ validated over every span instead.
 from __future__ import annotations
 
 from agentreel.checks._models import (
-    _SPAN_ID,
-    _TRACE_ID,
     KINDS,
     MAX_INPUT_TOKENS,
     MAX_OUTPUT_TOKENS,
@@ -22,14 +20,23 @@ from agentreel.checks._models import (
 
 __all__ = ["SPAN_SUSPECTS"]
 
+_HEX = "0123456789abcdef"
+
 
 def _quoted(values: list[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def _id(col: str, pattern: str, nullable: bool = False) -> str:
-    bad = f"NOT coalesce(regexp_matches(s.{col}, '{pattern}'), false)"
-    return f"(s.{col} IS NOT NULL AND {bad})" if nullable else f"(s.{col} IS NULL OR {bad})"
+def _id(col: str, digits: int, *, nullable: bool = False, repeats: bool = False) -> str:
+    """Not `digits` lowercase hex digits (`SpanModel`'s id patterns, ``^[0-9a-f]{32}$`` and
+    ``^[0-9a-f]{16}$``). For ids that `repeats` (a run's, on each of its spans: DuckDB
+    runs a function once per distinct value of such a column) trimming the hex digits
+    from the left is quickest, leaving nothing of a good id; for unique ids RE2 is."""
+    if repeats:
+        bad = f"strlen(s.{col}) <> {digits} OR ltrim(s.{col}, '{_HEX}') <> ''"
+    else:
+        bad = f"NOT regexp_full_match(s.{col}, '[0-9a-f]{{{digits}}}')"
+    return f"(s.{col} IS NOT NULL AND ({bad}))" if nullable else f"(s.{col} IS NULL OR {bad})"
 
 
 def _in_range(col: str, high: float | None) -> str:
@@ -44,10 +51,10 @@ def _in_range(col: str, high: float | None) -> str:
 SPAN_SUSPECTS = " OR ".join(
     f"({cond})"
     for cond in [
-        _id("run_id", _TRACE_ID),
-        _id("trace_id", _TRACE_ID),
-        _id("span_id", _SPAN_ID),
-        _id("parent_span_id", _SPAN_ID, nullable=True),
+        _id("run_id", 32, repeats=True),
+        _id("trace_id", 32, repeats=True),
+        _id("span_id", 16),
+        _id("parent_span_id", 16, nullable=True),
         f"s.kind IS NULL OR s.kind NOT IN {_quoted(KINDS)}",
         f"s.status IS NULL OR s.status NOT IN {_quoted(['ok', 'error', 'unset'])}",
         "s.start_time IS NULL",

@@ -141,6 +141,47 @@ def test_a_tool_span_outside_the_genai_conventions_is_no_suspect() -> None:
     assert _flagged(handoff.with_columns(operation=pl.lit("execute_tool"))) == {0}
 
 
+@pytest.mark.parametrize(
+    "span_id",
+    [
+        "0123456789abcdef",
+        "0123456789ABCDEF",
+        "0123456789abcde",
+        "0123456789abcdef0",
+        "0123456789abcde\n",
+        "0123456789abcdeé",
+        "0123456789abcdeg",
+        " 123456789abcdef",
+        "",
+    ],
+)
+def test_an_id_is_a_suspect_exactly_when_it_breaks_the_pattern(span_id: str) -> None:
+    row = {
+        "run_id": "a" * 32,
+        "trace_id": "a" * 32,
+        "span_id": span_id,
+        "parent_span_id": span_id,
+        "kind": "chain",
+        "status": "ok",
+        "start_time": 0,
+        "end_time": 1,
+        "duration_ms": 0.001,
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cost_usd": 0.0,
+        "agent_name": None,
+        "tool_name": None,
+        "request_model": None,
+        "response_model": None,
+        "operation": None,
+    }
+    spans = pl.DataFrame(
+        [row], schema_overrides={k: pl.String for k, v in row.items() if v is None}
+    )
+    spans = spans.with_columns(pl.col("start_time", "end_time").cast(pl.Datetime("ns")))
+    assert _flagged(spans) == _failing(spans)
+
+
 def _metrics(data: WindowData) -> list[dict[str, Any]]:
     check = BUILTINS["span_schema"]()
     out = []
