@@ -100,7 +100,9 @@ class WindowData:
     tool call failing, with no success of it between: a retry storm), and one column per
     ``attributes.KEY`` asked for.
 
-    ``spans``, when loaded in full, has `SPAN_COLUMNS` plus ``model``, ``args_hash``,
+    ``spans``, when loaded in full, has `SPAN_COLUMNS` plus ``model``, ``args_hash`` (63
+    bits: Pandera, which writes a failing row into its failure case, takes no unsigned
+    64-bit number),
     ``args_json`` (does a tool input written as a JSON object parse; null for other
     text, such as a handoff's agent name) and ``args_keys`` (its sorted top-level
     keys, comma-joined). Otherwise it is None, and the window holds instead its tool
@@ -175,7 +177,8 @@ def _spans_sql(where: str, columns: Sequence[str]) -> str:
     return f"""
         SELECT {cols},
             coalesce(s.response_model, s.request_model) AS model,
-            CASE WHEN s.kind = 'tool' THEN hash(s.input) END AS args_hash, {_ARGS}
+            CASE WHEN s.kind = 'tool' THEN (hash(s.input) >> 1)::BIGINT END AS args_hash,
+            {_ARGS}
         FROM spans s
         WHERE {_IN_WINDOW.format(where=where)}
     """
