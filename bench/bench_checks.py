@@ -68,17 +68,26 @@ print(json.dumps({"code": code, "wall_s": wall, "cpu_s": r.ru_utime + r.ru_stime
 """
 
 
-def check_once(store_dir: Path, baseline: Path, report: Path) -> dict[str, Any]:
-    """One `agentreel check` process, measured by a fresh launcher."""
+def check_once(
+    store_dir: Path, baseline: Path, report: Path, source: Path | None = None
+) -> dict[str, Any]:
+    """One `agentreel check` process, measured by a fresh launcher; with `source`, the
+    agentreel of that source tree runs."""
     cmd = [sys.executable, "-m", "agentreel", "check", "--dir", str(store_dir)]
     cmd += ["--baseline", str(baseline), "--format", "json"]
     env = {**os.environ, "CI": "true"}
     env.pop("GITHUB_ACTIONS", None)
+    # this checkout's agentreel, or `source`'s: first on the path, and the command runs
+    # in the work directory, where no other agentreel shadows it (`-m` puts the current
+    # directory first)
+    paths = [str(source or BENCH_DIR.parent), *env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     r = subprocess.run(
         [sys.executable, "-S", "-c", _LAUNCHER, str(report), *cmd],
         capture_output=True,
         text=True,
         env=env,
+        cwd=store_dir.parent,
         check=True,
     )
     figures: dict[str, Any] = json.loads(r.stdout)
@@ -135,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-r", "--repeats", type=int, default=5, help="measured processes")
     ap.add_argument("--quick", action="store_true", help="2,000 runs and 3 repeats")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="also run the agentreel of this source tree (e.g. a checkout of main), "
+        "alternating with this one, and print the paired ratios",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.repeats = 2_000, 3
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="agentreel-bench-checks-"))
     rounds: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
     try:
         with step(f"writing {args.runs:,} runs x {args.spans_per_run} spans (not measured)"):
             info = make_store(
@@ -158,9 +175,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
         with step("warm-up: one agentreel check (file cache, bytecode)"):
             check_once(work / "big", baseline, work / "report.json")
+        if args.against:
+            check_once(work / "big", baseline, work / "report.json", args.against)
         for i in range(args.repeats):
             with step(f"repeat {i + 1}/{args.repeats}: agentreel check, a fresh process"):
+                # with --against, the two sides alternate which goes first
+                if args.against and i % 2:
+                    others.append(check_once(work / "big", baseline, work / "o.json", args.against))
                 rounds.append(check_once(work / "big", baseline, work / "report.json"))
+                if args.against and not i % 2:
+                    others.append(check_once(work / "big", baseline, work / "o.json", args.against))
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -201,6 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in sorted(split["checks"].items(), key=lambda kv: -kv[1]):
         print(f"    {name:28} {s:6.3f} s")
     print(f"  status: {last['status']}, rows: {last['counts']}")
+    if others:
+        print(f"  against {args.against} (paired rounds; ratio = this / that):")
+        for key, what in (("wall_s", "wall"), ("cpu_s", "CPU"), ("rss_mb", "peak RSS")):
+            theirs = [o[key] for o in others]
+            ratios = [r[key] / o[key] for r, o in zip(rounds, others, strict=True)]
+            print(
+                f"    {what:9} that: median {statistics.median(theirs):7.2f}   ratio median "
+                f"{statistics.median(ratios):.2f} (spread {min(ratios):.2f}-{max(ratios):.2f})"
+            )
     meets = statistics.median(walls) < WALL_LIMIT_S and statistics.median(rsss) < RSS_LIMIT_MB
     print(f"{'meets' if meets else 'MISSES'} the limits (medians)")
 
@@ -213,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         "spans": last["current"]["spans"],
         "limits": {"wall_s": WALL_LIMIT_S, "rss_mb": RSS_LIMIT_MB},
         "rounds": [{k: v for k, v in r.items() if k != "report"} for r in rounds],
+        "against": str(args.against) if args.against else None,
+        "against_rounds": [{k: v for k, v in r.items() if k != "report"} for r in others],
         "timings": timings,
         "split_median": split,
         "status": last["status"],
