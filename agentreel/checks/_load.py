@@ -227,7 +227,7 @@ def _list(values: Sequence[str]) -> str:
 #: succeeded (a loop) and the longest streak of one identical call failing (a retry
 #: storm; each success of the call starts a new streak). A tie goes to the greatest
 #: name, so the same runs give the same answer every time.
-_PER_RUN = """
+_PER_RUN_LLM = """
 WITH llm_calls AS NOT MATERIALIZED (
     SELECT s.run_id, s.end_time, {finish_reason} AS finish_reason,
         coalesce(s.response_model, s.request_model) AS model
@@ -249,8 +249,13 @@ models AS (
     FROM (SELECT run_id, model, count(*) AS n FROM llm_calls
           WHERE model IS NOT NULL GROUP BY run_id, model)
     GROUP BY run_id
-),
-calls AS NOT MATERIALIZED (
+)
+SELECT llm.run_id, llm.final_finish_reason, llm.any_refusal_reason, models.model
+FROM llm LEFT JOIN models ON models.run_id = llm.run_id
+"""
+
+_PER_RUN_TOOL = """
+WITH calls AS NOT MATERIALIZED (
     SELECT s.run_id, s.tool_name, hash(s.input) AS args, s.status, s.start_time, s.span_id
     FROM spans s
     WHERE s.kind = 'tool' AND {in_window}
@@ -278,27 +283,22 @@ storms AS (
     FROM (SELECT run_id, tool_name, args, streak, count(*) AS n FROM streaks
           WHERE status = 'error' GROUP BY run_id, tool_name, args, streak)
     GROUP BY run_id
-),
-ids AS (
-    SELECT run_id FROM llm UNION SELECT run_id FROM models UNION SELECT run_id FROM loops
-    UNION SELECT run_id FROM storms
 )
-SELECT ids.run_id, llm.final_finish_reason, llm.any_refusal_reason, models.model,
-    loops.max_repeat, loops.loop_tool, storms.max_failed_repeat, storms.retry_tool
-FROM ids
-    LEFT JOIN llm ON llm.run_id = ids.run_id
-    LEFT JOIN models ON models.run_id = ids.run_id
-    LEFT JOIN loops ON loops.run_id = ids.run_id
-    LEFT JOIN storms ON storms.run_id = ids.run_id
+SELECT coalesce(loops.run_id, storms.run_id) AS run_id, loops.max_repeat, loops.loop_tool,
+    storms.max_failed_repeat, storms.retry_tool
+FROM loops FULL JOIN storms ON storms.run_id = loops.run_id
 """
 
 
-def _per_run_sql(where: str) -> str:
-    return _PER_RUN.format(
-        finish_reason=_FINISH_REASON_EXPR,
-        in_window=_IN_WINDOW.format(where=where),
-        refused=_list(REFUSED),
-    )
+def _per_run_sql(where: str) -> tuple[str, str]:
+    """The per-run aggregates of the LLM calls and of the tool calls: two queries, so
+    DuckDB holds the working memory of one at a time."""
+    values = {
+        "finish_reason": _FINISH_REASON_EXPR,
+        "in_window": _IN_WINDOW.format(where=where),
+        "refused": _list(REFUSED),
+    }
+    return _PER_RUN_LLM.format(**values), _PER_RUN_TOOL.format(**values)
 
 
 def _orphans_sql(where: str) -> str:
@@ -354,7 +354,10 @@ def load_window(
         store=store,
     )
     store.give_way()  # another command waits for one query, not for the whole check
-    data.runs = _derive_runs(runs, store.sql(_per_run_sql(where), params))
+    llm_sql, tool_sql = _per_run_sql(where)
+    per_llm = store.sql(llm_sql, params)
+    store.give_way()
+    data.runs = _derive_runs(runs, per_llm, store.sql(tool_sql, params))
     store.give_way()
     if full_spans:
         data.spans = store.sql(_spans_sql(where, [*SPAN_COLUMNS, *span_extra]), params)
@@ -379,9 +382,9 @@ def load_window(
     return data
 
 
-def _derive_runs(runs: pl.DataFrame, per_run: pl.DataFrame) -> pl.DataFrame:
+def _derive_runs(runs: pl.DataFrame, llm: pl.DataFrame, tools: pl.DataFrame) -> pl.DataFrame:
     """The runs with their calls' aggregates, and the columns worked out from both."""
-    out = runs.join(per_run, on="run_id", how="left")
+    out = runs.join(llm, on="run_id", how="left").join(tools, on="run_id", how="left")
     return out.with_columns(
         failed=pl.col("status").is_in(["error", "interrupted"]),
         tokens=pl.sum_horizontal("input_tokens", "output_tokens"),
