@@ -11,8 +11,8 @@
     print(report.results)
 
 Row contracts are Pandera models (`SpanModel`, `RunModel`); aggregate and drift
-statistics are computed in polars into a metrics frame whose thresholds Pandera
-applies (`MetricsModel`). Importing this package also registers agentreel's
+statistics are computed in DuckDB and polars into a metrics frame whose thresholds
+Pandera applies (`MetricsModel`). Importing this package also registers agentreel's
 statistical checks as Pandera check methods (``psi_at_most``,
 ``ks_distance_at_most``, ``js_distance_at_most``, ``no_new_values``,
 ``chi_square_p_at_least``, ``rate_not_above``, ``impact_ratio_at_least``), for

@@ -1,6 +1,7 @@
 """``span_schema`` and ``run_schema``: the current window's rows against the row contracts.
 
-Pandera validates the whole frame lazily, so one pass collects every broken rule;
+Pandera validates the whole frame lazily, so one pass collects every broken rule
+(of the spans, only those that may break one: see `agentreel.checks._suspects`);
 each broken rule becomes one row of the report (its scope is the column and the
 Pandera check), with the failing spans or runs, taken from Pandera's
 ``failure_cases`` by row index, listed under it.
@@ -14,6 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params
+from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
 from agentreel.checks._models import RunModel, SpanModel
 from agentreel.checks._timing import pandera_timer
@@ -67,12 +69,17 @@ class RowContract(BuiltinCheck):
     def __init__(self, model: type[pa.DataFrameModel] | None = None) -> None:
         self.model = model or self.default_model
 
+    def rows_to_validate(self, data: WindowData) -> tuple[pl.DataFrame, int]:
+        """(the rows Pandera validates, how many rows the window has)."""
+        frame: pl.DataFrame = getattr(data, self.frame)
+        return frame, frame.height
+
     def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
-        frame: pl.DataFrame = getattr(inputs.current, self.frame)
+        frame, n = self.rows_to_validate(inputs.current)
         common: dict[str, Any] = {
             "check": self.name,
             "statistic": "rows breaking the contract",
-            "n": frame.height,
+            "n": n,
             "min_n": p["min_n"],
             "warn": p["max_warn"],
             "error": p["max_error"],
@@ -93,7 +100,7 @@ class RowContract(BuiltinCheck):
             out.append(
                 Metric(
                     scope=scope,
-                    value=frame.height if whole else rows,
+                    value=n if whole else rows,
                     message=str(first)[:120] if whole else f"e.g. {str(first)[:80]}",
                     failures=rule.select("failure_case").head(20)
                     if whole
@@ -121,6 +128,13 @@ class SpanSchema(RowContract):
     frame = "spans"
     default_model = SpanModel
     show: ClassVar[list[str]] = ["run_id", "span_id", "kind", "name"]
+
+    def rows_to_validate(self, data: WindowData) -> tuple[pl.DataFrame, int]:
+        """Only the spans that may break the default contract, when the window was read
+        that way (`SPAN_SUSPECTS`): the others pass every rule."""
+        if data.span_suspects is not None and self.model is SpanModel:
+            return data.span_suspects, data.n_spans
+        return data.all_spans(), data.n_spans
 
 
 class RunSchema(RowContract):

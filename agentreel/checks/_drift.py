@@ -223,7 +223,7 @@ class CategoricalDrift(BuiltinCheck):
         judged whatever `min_n` is (none of the baseline's values is no small sample).
         """
         kind = {"model": "llm", "finish_reason": "llm", "tool": "tool"}.get(col)
-        if kind is not None and data.of_kind(kind).height == 0:
+        if kind is not None and data.count_of_kind(kind) == 0:
             what = "no LLM calls" if kind == "llm" else "no tool calls"
         else:
             what = self._nothing(col)

@@ -64,7 +64,7 @@ class MissingData(BuiltinCheck):
     def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
         return {
             "runs": data.runs.height,
-            "calls": {str(k): data.of_kind(str(k)).height for k in p["kinds"]},
+            "calls": {str(k): data.count_of_kind(str(k)) for k in p["kinds"]},
         }
 
     def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:

@@ -56,11 +56,13 @@ class RatioCheck(BuiltinCheck):
         scopes: dict[str, list[float | int | None]] = {}
         for dim in [None, *p["group_by"]]:
             frame, col, _ = self.sources(data, dim)
-            frame = frame.filter(pl.col(col).is_not_null())
+            # only the columns used: a filtered copy of every column of a million spans
+            # would double the memory the check needs
+            values = frame.select(*([dim] if dim else []), col).filter(pl.col(col).is_not_null())
             if dim is None:
-                scopes["all"] = [frame.height, frame.select(self.stat(col)).item()]
+                scopes["all"] = [values.height, values.select(self.stat(col)).item()]
                 continue
-            g = frame.group_by(dim).agg(n=pl.len(), v=self.stat(col)).drop_nulls(dim).sort(dim)
+            g = values.group_by(dim).agg(n=pl.len(), v=self.stat(col)).drop_nulls(dim).sort(dim)
             for value, n, v in g.select(dim, "n", "v").iter_rows():
                 scopes[scope_name(dim, value)] = [int(n), v]
         return {"scopes": scopes}

@@ -286,12 +286,22 @@ class OrphanSpans(RateCheck):
     failure_columns: ClassVar[list[str]] = ["run_id", "span_id", "parent_span_id", "kind"]
     params: ClassVar[dict[str, Param]] = rate_params(0.0, 0.01, None, None, [])
 
+    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+        if data.orphans is not None and not p["group_by"]:
+            return {"scopes": {"all": [data.orphans.height, data.n_spans]}}
+        return super().measure(data, p)
+
+    def failing(self, data: WindowData, p: Params, scope: str) -> pl.DataFrame:
+        if data.orphans is not None and scope == "all":
+            return data.orphans.select(self.failure_columns)
+        return super().failing(data, p, scope)
+
     def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
         # Runs are whole in a window, so a parent found nowhere in it is missing from its
         # run. Ids are compared by 64-bit hash: four times faster, and a collision among
         # a million ids has a chance of about 1 in 30 million.
         known = pl.col("span_id").hash().implode()
-        return data.spans.with_columns(
+        return data.all_spans().with_columns(
             orphan=pl.col("parent_span_id").is_not_null()
             & ~pl.col("parent_span_id").hash().is_in(known)
         )

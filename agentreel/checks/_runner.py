@@ -24,15 +24,18 @@ from typing import Any, Literal
 import polars as pl
 
 from agentreel.checks._baseline import SavedBaseline, baseline_path, read_baseline, write_baseline
-from agentreel.checks._check import Check, Inputs
+from agentreel.checks._check import BuiltinCheck, Check, Inputs
 from agentreel.checks._config import CheckConfig, load_config
 from agentreel.checks._contracts import RunSchema, SpanSchema
 from agentreel.checks._disparity import DEFAULT_REFUSAL
 from agentreel.checks._errors import BaselineError, CheckConfigError, CheckError
 from agentreel.checks._load import SPAN_COLUMNS, WindowData, load_window
 from agentreel.checks._metric import Metric, metrics_frame
+from agentreel.checks._models import SpanModel
+from agentreel.checks._rates import OrphanSpans, ToolErrorRate
 from agentreel.checks._registry import BUILTINS
 from agentreel.checks._report import CheckReport
+from agentreel.checks._suspects import SPAN_SUSPECTS
 from agentreel.checks._thresholds import statuses
 from agentreel.checks._timing import Timings, timed
 from agentreel.checks._user import MetricCheck, UserChecks, load_files
@@ -83,6 +86,28 @@ class _Plan:
             dict.fromkeys(d[len("attributes.") :] for d in dims if d.startswith("attributes."))
         )
 
+    def needs_spans(self) -> bool:
+        """Does a check read the full spans frame? The built-in ones, as configured by
+        default, need only counts and the tool and LLM calls (see `load_window`)."""
+        for check, p in self.checks:
+            if isinstance(check, SpanSchema) and check.model is not SpanModel:
+                return True  # your rules may need every span
+            if isinstance(check, MetricCheck) and check.over == "spans" and check.sql is None:
+                return True
+            if isinstance(check, OrphanSpans) and p.get("group_by"):
+                return True
+            if isinstance(check, ToolErrorRate) and {"model", "kind"} & set(p.get("group_by", [])):
+                return True  # columns the tool calls are not loaded with
+            if not isinstance(check, BuiltinCheck | MetricCheck):
+                return True
+        return False
+
+    def span_suspects(self) -> str | None:
+        """The SQL picking the spans ``span_schema`` must validate, when it runs."""
+        if any(isinstance(c, SpanSchema) and c.model is SpanModel for c, _ in self.checks):
+            return SPAN_SUSPECTS
+        return None
+
 
 def _plan(config: CheckConfig, only: Sequence[str], extra: Iterable[MetricCheck]) -> _Plan:
     user = load_files(config.files, config.where())
@@ -132,6 +157,7 @@ def _load(store: Store, window: Window, plan: _Plan, config: CheckConfig) -> Win
         run_extra = [c for c in plan.user.run_model.to_schema().columns if c in have]
     refusal = config.params("group_disparity").get("refusal_pattern", DEFAULT_REFUSAL)
     store.give_way()
+    full = plan.needs_spans()
     return load_window(
         store,
         window,
@@ -139,6 +165,8 @@ def _load(store: Store, window: Window, plan: _Plan, config: CheckConfig) -> Win
         span_extra=[c for c in span_extra if c not in SPAN_COLUMNS],
         run_extra=run_extra,
         attributes=plan.attributes(),
+        full_spans=full,
+        suspects=None if full else plan.span_suspects(),
     )
 
 
@@ -284,7 +312,7 @@ def run_checks(
     return CheckReport(
         results=results,
         metrics=metrics,
-        current={**current.as_dict(), "runs": cur.runs.height, "spans": cur.spans.height},
+        current={**current.as_dict(), "runs": cur.runs.height, "spans": cur.n_spans},
         baseline=_baseline_info(base, base_data, label),
         timings=timings,
         checked_at=now,
@@ -340,7 +368,7 @@ def _baseline_info(
             "description": label,
         }
     if isinstance(base, Window) and data is not None:
-        return {**base.as_dict(), "runs": data.runs.height, "spans": data.spans.height}
+        return {**base.as_dict(), "runs": data.runs.height, "spans": data.n_spans}
     return {"description": label} if base is None else None
 
 
@@ -372,4 +400,4 @@ def save_baseline(
     measures = {check.name: check.measure(data, p) for check, p in plan.checks}
     target = Path(path) if path is not None else baseline_path(name, config.baseline_dir)
     window_info = {**window.as_dict(), "hours": data.hours}
-    return write_baseline(target, name, window_info, data.runs.height, data.spans.height, measures)
+    return write_baseline(target, name, window_info, data.runs.height, data.n_spans, measures)

@@ -145,7 +145,7 @@ def js_distance(base: Mapping[str, float], cur: Mapping[str, float]) -> float:
     if tb <= 0 or tc <= 0:
         return 0.0
     jsd = 0.0
-    for k in set(base) | set(cur):
+    for k in sorted(set(base) | set(cur)):  # one order: the same sum on every run
         p, q = base.get(k, 0.0) / tb, cur.get(k, 0.0) / tc
         m = (p + q) / 2
         if p > 0:

@@ -149,7 +149,7 @@ class MetricCheck:
     def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
         if self.sql is not None:
             return {"scopes": self._sql(data)}
-        frame = data.runs if self.over == "runs" else data.spans
+        frame = data.runs if self.over == "runs" else data.all_spans()
         scopes: dict[str, list[Any]] = {"all": [frame.height, self._value(frame)]}
         if self.group_by:
             framed = with_dims(frame, self.group_by, data.runs if self.over == "spans" else None)
