@@ -105,6 +105,20 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "gen_ai.usage.completion_tokens",
         "llm.token_count.completion",
     ),
+    # parts of input_tokens (cached) and of output_tokens (reasoning), as the GenAI
+    # conventions count them; OpenInference's prompt/completion details likewise
+    "cache_read_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "cache_creation_tokens": (
+        "gen_ai.usage.cache_creation.input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "gen_ai.usage.reasoning.output_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
     "finish_reason": ("gen_ai.response.finish_reasons",),
     "session_id": ("gen_ai.conversation.id", "session.id"),
     "error_type": ("error.type",),
@@ -132,6 +146,9 @@ _SOURCE_OF: dict[str, tuple[str, int]] = {
 _CONVERT: dict[str, Any] = {
     "input_tokens": _int,
     "output_tokens": _int,
+    "cache_read_tokens": _int,
+    "cache_creation_tokens": _int,
+    "reasoning_tokens": _int,
     "input": _text,
     "output": _text,
     "finish_reason": _first_reason,

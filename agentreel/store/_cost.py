@@ -9,9 +9,19 @@ not know gets NULL rates, and its spans a NULL cost, never zero. Tiered prices
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["resolve_price"]
+__all__ = ["Price", "resolve_price"]
+
+
+class Price(NamedTuple):
+    """USD per token of one model (None: not in the table), and where the price came from."""
+
+    input: float | None
+    output: float | None
+    source: str
+    cache_read: float | None = None  # input read from the prompt cache
+    cache_write: float | None = None  # input written to it
 
 
 def _rate(v: Any) -> float | None:
@@ -23,28 +33,30 @@ def _rate(v: Any) -> float | None:
     return float(base) / 1_000_000 if base is not None else None
 
 
-def resolve_price(provider: str | None, model: str) -> tuple[float | None, float | None, str]:
-    """USD per input and per output token of `model`, or (None, None) when unknown."""
+def resolve_price(provider: str | None, model: str) -> Price:
+    """USD per input, output and cached-input token of `model`; None where unknown."""
     try:
         from genai_prices import Usage, calc_price
     except ImportError:  # pragma: no cover - a declared dependency
-        return None, None, "genai-prices not installed"
+        return Price(None, None, "genai-prices not installed")
     try:
         calc = calc_price(
             Usage(input_tokens=1, output_tokens=1), model_ref=model, provider_id=provider
         )
     except LookupError:
         if provider is None:
-            return None, None, "unknown model"
+            return Price(None, None, "unknown model")
         try:
             calc = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model)
         except LookupError:
-            return None, None, "unknown model"
+            return Price(None, None, "unknown model")
     except Exception as e:  # a bad entry in the table must not stop ingest
-        return None, None, f"price lookup failed: {e}"
+        return Price(None, None, f"price lookup failed: {e}")
     mp = calc.model_price
-    return (
+    return Price(
         _rate(getattr(mp, "input_mtok", None)),
         _rate(getattr(mp, "output_mtok", None)),
         f"genai-prices {calc.model.id}",
+        _rate(getattr(mp, "cache_read_mtok", None)),
+        _rate(getattr(mp, "cache_write_mtok", None)),
     )

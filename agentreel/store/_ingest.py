@@ -368,9 +368,22 @@ _DATA_ERRORS = (
 
 _VALID = "b.trace_id IS NOT NULL AND b.span_id IS NOT NULL AND b.start_ns IS NOT NULL"
 
+
 # Records go straight from the segment files into `spans` (no staging copy: the
 # payload text is the bulk of the bytes, and moving it twice cost a third of the
 # drain). Cost comes from the cached per-token prices.
+def _cost_sql(t: str) -> str:
+    """The cost of an LLM span `t` at the prices `p`: cached input at the cache's rates
+    (input's when the table has none), the rest of the input and the output at theirs."""
+    read, written = f"coalesce({t}.cache_read_tokens, 0)", f"coalesce({t}.cache_creation_tokens, 0)"
+    return (
+        f"greatest(coalesce({t}.input_tokens, 0) - {read} - {written}, 0) * p.input_usd_per_token"
+        f" + {read} * coalesce(p.cache_read_usd_per_token, p.input_usd_per_token)"
+        f" + {written} * coalesce(p.cache_write_usd_per_token, p.input_usd_per_token)"
+        f" + coalesce({t}.output_tokens, 0) * p.output_usd_per_token"
+    )
+
+
 _INSERT_SPANS = """
 INSERT INTO spans BY NAME
 SELECT
@@ -381,9 +394,9 @@ SELECT
     coalesce(b.status, 'unset') AS status, b.status_message, b.error_type, b.error_message,
     b.agent_name, b.tool_name, b.tool_call_id, b.operation, b.provider, b.request_model,
     b.response_model, b.input_tokens, b.output_tokens,
+    b.cache_read_tokens, b.cache_creation_tokens, b.reasoning_tokens,
     CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
-         THEN coalesce(b.input_tokens, 0) * p.input_usd_per_token
-            + coalesce(b.output_tokens, 0) * p.output_usd_per_token END AS cost_usd,
+         THEN {cost} END AS cost_usd,
     b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope,
     b.process_id, $ingest_id AS ingest_id
 FROM {source} b
@@ -391,7 +404,7 @@ LEFT JOIN prices p
   ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
  AND p.provider IS NOT DISTINCT FROM b.provider
 WHERE {where}
-"""
+""".replace("{cost}", _cost_sql("b"))
 
 
 def _find_unreadable(
@@ -490,14 +503,24 @@ def _price_new_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
     if not missing:
         return
     for provider, model in missing:
-        inp, out, source = resolve_price(provider, model)
+        price = resolve_price(provider, model)
         con.execute(
-            "INSERT INTO prices VALUES (?, ?, ?, ?, ?)", [provider, model, inp, out, source]
+            "INSERT INTO prices (provider, model, input_usd_per_token, output_usd_per_token, "
+            "source, cache_read_usd_per_token, cache_write_usd_per_token) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                provider,
+                model,
+                price.input,
+                price.output,
+                price.source,
+                price.cache_read,
+                price.cache_write,
+            ],
         )
     con.execute(
-        """
-        UPDATE spans s SET cost_usd = coalesce(s.input_tokens, 0) * p.input_usd_per_token
-                                    + coalesce(s.output_tokens, 0) * p.output_usd_per_token
+        f"""
+        UPDATE spans s SET cost_usd = {_cost_sql("s")}
         FROM prices p
         WHERE s.ingest_id = $i AND s.kind = 'llm' AND s.cost_usd IS NULL
           AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)

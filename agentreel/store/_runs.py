@@ -149,7 +149,7 @@ WITH s AS (
     -- the columns used below, not the payloads' (this CTE is read five times)
     SELECT run_id, span_id, parent_span_id, name, kind, status, status_message, error_type,
            error_message, start_time, end_time, agent_name, input_tokens, output_tokens,
-           cost_usd, usage_counted, session_id, process_id, attributes, output
+           cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_usd, usage_counted, session_id, process_id, attributes, output
     FROM spans WHERE run_id IN (SELECT run_id FROM touched)
 ),
 root AS (
@@ -195,6 +195,9 @@ agg AS (
         count(*) FILTER (WHERE status = 'error') AS error_count,
         sum(input_tokens) FILTER (WHERE usage_counted) AS input_tokens,
         sum(output_tokens) FILTER (WHERE usage_counted) AS output_tokens,
+        sum(cache_read_tokens) FILTER (WHERE usage_counted) AS cache_read_tokens,
+        sum(cache_creation_tokens) FILTER (WHERE usage_counted) AS cache_creation_tokens,
+        sum(reasoning_tokens) FILTER (WHERE usage_counted) AS reasoning_tokens,
         sum(cost_usd) FILTER (WHERE usage_counted) AS cost_usd,
         count(*) FILTER (WHERE usage_counted AND cost_usd IS NULL) AS unpriced_llm_count,
         any_value(session_id) AS session_id,
@@ -217,6 +220,7 @@ SELECT
          ELSE 'ok' END AS status,
     agg.span_count, agg.agent_count, agg.llm_count, agg.tool_count, agg.retriever_count,
     agg.error_count, agg.input_tokens, agg.output_tokens, agg.cost_usd, agg.unpriced_llm_count,
+    agg.cache_read_tokens, agg.cache_creation_tokens, agg.reasoning_tokens,
     -- tags that are not JSON (sent by hand over OTLP, say) are left out, not a failed drain
     CASE WHEN json_valid(json_extract_string(root.attributes, '$."agentreel.run.tags"'))
          THEN CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON) END

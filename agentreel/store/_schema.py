@@ -222,8 +222,22 @@ WHERE a."agentreel.evaluation.id" IS NULL
    OR a."agentreel.evaluation.id" NOT IN (SELECT evaluation_id FROM evaluation_records)
 """
 
+# v7: the parts of a model call's tokens that are billed differently: input read from
+# or written to the provider's prompt cache (inside input_tokens, as the GenAI
+# conventions count them) and reasoning output (inside output_tokens); and their prices.
+_V7 = """
+ALTER TABLE spans ADD COLUMN cache_read_tokens BIGINT;
+ALTER TABLE spans ADD COLUMN cache_creation_tokens BIGINT;
+ALTER TABLE spans ADD COLUMN reasoning_tokens BIGINT;
+ALTER TABLE runs ADD COLUMN cache_read_tokens BIGINT;
+ALTER TABLE runs ADD COLUMN cache_creation_tokens BIGINT;
+ALTER TABLE runs ADD COLUMN reasoning_tokens BIGINT;
+ALTER TABLE prices ADD COLUMN cache_read_usd_per_token DOUBLE;   -- NULL: as input
+ALTER TABLE prices ADD COLUMN cache_write_usd_per_token DOUBLE;  -- NULL: as input
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 #: Migrating from a version below this rebuilds every run with the current rules.
 RUNS_REBUILT_AT = 5
 #: The step to this version leaves in ``touched`` the runs whose spans it changed.

@@ -84,6 +84,9 @@ RUN_COLUMNS = (
     "error_type",
     "error_message",
     "output",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
 )
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 _MIGRATE_LOCK = threading.Lock()

@@ -159,6 +159,10 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
+def _count(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
 def extract_llm_response(result: Any) -> dict[str, Any]:
     """GenAI attributes read from an LLM call's return value, where it has them.
 
@@ -177,10 +181,26 @@ def extract_llm_response(result: Any) -> dict[str, Any]:
         out = _get(usage, "output_tokens")
         if out is None:
             out = _get(usage, "completion_tokens")
+        # the GenAI conventions count cached input inside input_tokens; Anthropic reports
+        # it beside input_tokens (cache_read_input_tokens, cache_creation_input_tokens)
+        read = _count(_get(usage, "cache_read_input_tokens"))
+        written = _count(_get(usage, "cache_creation_input_tokens"))
+        if read is not None or written is not None:  # Anthropic's form
+            if isinstance(inp, int) and not isinstance(inp, bool):
+                inp += (read or 0) + (written or 0)
+        else:  # OpenAI's: prompt_tokens already holds the cached ones
+            read = _count(_get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
+        reasoning = _count(_get(_get(usage, "completion_tokens_details"), "reasoning_tokens"))
         if isinstance(inp, int) and not isinstance(inp, bool):
             attrs["gen_ai.usage.input_tokens"] = inp
         if isinstance(out, int) and not isinstance(out, bool):
             attrs["gen_ai.usage.output_tokens"] = out
+        if read:
+            attrs["gen_ai.usage.cache_read.input_tokens"] = read
+        if written:
+            attrs["gen_ai.usage.cache_creation.input_tokens"] = written
+        if reasoning:
+            attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning
     model = _get(result, "model")
     if isinstance(model, str):
         attrs["gen_ai.response.model"] = model
