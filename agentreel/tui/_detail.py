@@ -83,6 +83,17 @@ def render_span(
             f"{fmt_tokens(span.get('input_tokens'))} in / {fmt_tokens(span.get('output_tokens'))} out"
             + (f"  ({NOT_COUNTED})" if span.get("usage_counted") is False else ""),
         )
+        parts_of = [
+            f"{fmt_tokens(span.get(col))} {label}"
+            for col, label in (
+                ("cache_read_tokens", "read from cache"),
+                ("cache_creation_tokens", "written to cache"),
+                ("reasoning_tokens", "reasoning"),
+            )
+            if span.get(col)
+        ]
+        if parts_of:
+            facts.add_row("of which", ", ".join(parts_of))
     if span.get("cost_usd") is not None:
         facts.add_row("cost", fmt_cost(span["cost_usd"]))
     if facts.row_count:

@@ -109,3 +109,19 @@ def test_openinference_token_details_land_in_the_same_columns(recorded: Recorded
     with recorded.store() as store:
         (span,) = store.sql("SELECT * FROM spans WHERE kind = 'llm'").to_dicts()
     assert (span["cache_read_tokens"], span["reasoning_tokens"]) == (900, 4)
+
+
+def test_the_span_detail_says_what_part_of_the_tokens_was_cached(recorded: Recorded) -> None:
+    from rich.console import Console
+
+    from agentreel.tui._detail import render_span
+
+    with agentreel.run("cached"):
+        openai_call()
+    with recorded.store() as store:
+        (span,) = store.sql("SELECT * FROM spans WHERE kind = 'llm'").to_dicts()
+    console = Console(width=200, record=True, color_system=None)
+    console.print(render_span(span, span["start_time"]))
+    text = console.export_text()
+    assert "of which" in text
+    assert "8000 read from cache, 300 reasoning" in text
