@@ -36,9 +36,7 @@ from typing import Any
 
 import httpx
 
-from agentreel.tracer._capture import extract_llm_response
-from agentreel.tracer._decorators import llm
-from agentreel.tracer._handle import current_span
+from agentreel.tracer.seams import current_span, extract_llm_response, llm
 
 __all__ = ["AsyncReplayableTransport", "ReplayableTransport"]
 

@@ -42,8 +42,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agentreel.tracer._decorators import llm
-from agentreel.tracer._integrations import bridge_langchain_context
+from agentreel.tracer.seams import bridge_langchain_context, llm
 
 __all__ = ["ReplayableChatModel", "propagate_context"]
 

@@ -44,8 +44,7 @@ from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.tracing import SpanError, generation_span
 
-from agentreel.tracer._decorators import llm
-from agentreel.tracer._integrations import ensure_instrumented
+from agentreel.tracer.seams import ensure_instrumented, llm
 
 __all__ = ["ReplayableModel"]
 

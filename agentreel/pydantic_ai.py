@@ -33,9 +33,7 @@ from pydantic_ai.models import ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-from agentreel.tracer._decorators import llm
-from agentreel.tracer._replay import NOT_REPLAYABLE
-from agentreel.tracer._span import span
+from agentreel.tracer.seams import NOT_REPLAYABLE, llm, span
 
 __all__ = ["ReplayableModel"]
 

@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from agentreel.checks import CheckReport
-    from agentreel.checks._recorded import RecordedSpans
+    from agentreel.checks import CheckReport, RecordedSpans
 
 __all__ = ["CheckItem", "DatasetCaseItem", "agentreel_spans"]
 
@@ -82,15 +81,9 @@ class _Session:
         self._error: str | None = None
 
     def names(self) -> list[str]:
-        from agentreel.checks import BUILTINS
+        from agentreel.checks import enabled_checks
 
-        names = [n for n in BUILTINS if self.config.params(n)["enabled"]]
-        return names + [m.name for m in self.config.metrics] + self._file_metrics()
-
-    def _file_metrics(self) -> list[str]:
-        from agentreel.checks._user import load_files
-
-        return [m.name for m in load_files(self.config.files, self.config.where()).metrics]
+        return enabled_checks(self.config)
 
     def report(self) -> CheckReport:
         from agentreel._errors import AgentreelError
@@ -254,7 +247,7 @@ def agentreel_spans(tmp_path: Path) -> Iterator[RecordedSpans]:
     from opentelemetry.sdk.trace import TracerProvider
 
     import agentreel
-    from agentreel.checks._recorded import RecordedSpans
+    from agentreel.checks import RecordedSpans
 
     if agentreel.recorder() is not None:
         pytest.fail(

@@ -124,3 +124,27 @@ def test_the_pytest_plugin_is_cheap_to_load() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "none"
+
+
+def _top(path: Path) -> str:
+    """The package (or top-level module) a file belongs to: tracer, store, cli, httpx..."""
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_no_package_imports_another_packages_private_modules() -> None:
+    """A package's contract is what its `__init__` (or a public submodule) gives: replay and
+    the framework seams reach the tracer through `agentreel.tracer.seams`, the pytest
+    plugin the checks through `agentreel.checks`, datasets the replay through
+    `agentreel.replay`."""
+    bad = []
+    for f in PKG.rglob("*.py"):
+        own = _top(f)
+        for m in _imports(f):
+            parts = m.split(".")
+            if parts[0] != "agentreel" or len(parts) < 3:
+                continue
+            private = [p for p in parts[2:] if p.startswith("_")]
+            if parts[1] != own and private:
+                bad.append(f"{f.relative_to(PKG.parent)} imports {m}")
+    assert not bad, "\n".join(sorted(bad))

@@ -52,7 +52,7 @@ from agentreel.checks._stats import (
 )
 from agentreel.checks._text import render_text
 from agentreel.checks._thresholds import MetricsModel
-from agentreel.checks._user import MetricCheck, metric_check
+from agentreel.checks._user import MetricCheck, enabled_checks, metric_check
 from agentreel.checks._window import Window
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "baseline_path",
     "chi_square",
     "default_windows",
+    "enabled_checks",
     "format_limits",
     "format_value",
     "github_annotations",

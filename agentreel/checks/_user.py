@@ -286,6 +286,16 @@ def _leaf(models: list[type[pa.DataFrameModel]], what: str) -> Any:
     return leaves[0] if leaves else None
 
 
+def enabled_checks(config: Any) -> list[str]:
+    """The names of the checks `config` (a `CheckConfig`) runs: the enabled built-ins,
+    then its metrics, then those of the Python files it names (imported here)."""
+    from agentreel.checks._registry import BUILTINS
+
+    names = [n for n in BUILTINS if config.params(n)["enabled"]]
+    names += [m.name for m in config.metrics]
+    return names + [m.name for m in load_files(config.files, config.where()).metrics]
+
+
 def load_files(paths: Sequence[Path], source: str) -> UserChecks:
     """Import the Python files `paths` and collect their checks and models.
 

@@ -428,7 +428,7 @@ def run_case(
     The replay is recorded into `store_dir` (a temporary store when None, so that a
     test run leaves nothing behind).
     """
-    from agentreel.replay._run import _execute, _finish
+    from agentreel.replay import run_plan
 
     plan = {
         **case.plan,
@@ -439,8 +439,7 @@ def run_case(
     }
     with tempfile.TemporaryDirectory(prefix="agentreel-case-") as tmp:
         where = Path(store_dir) if store_dir is not None else Path(tmp)
-        plan, res = _execute(where, plan, timeout)
-        result = _finish(where, plan, res)
+        result = run_plan(plan, where, timeout=timeout)
     return _judge(case, result)
 
 

@@ -22,8 +22,8 @@ Example::
 from __future__ import annotations
 
 from agentreel.replay._plan import NotReplayable, build_plan
-from agentreel.replay._run import DEFAULT_TIMEOUT, ReplayResult, fork, replay, steps
-from agentreel.tracer._replay import NetworkBlocked, ReplayedError
+from agentreel.replay._run import DEFAULT_TIMEOUT, ReplayResult, fork, replay, run_plan, steps
+from agentreel.tracer.seams import NetworkBlocked, ReplayedError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -34,5 +34,6 @@ __all__ = [
     "build_plan",
     "fork",
     "replay",
+    "run_plan",
     "steps",
 ]

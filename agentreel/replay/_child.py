@@ -22,17 +22,17 @@ from typing import Any
 import agentreel
 from agentreel.replay._script import load_script
 from agentreel.tracer import _replay
-from agentreel.tracer._canonical import module_name
-from agentreel.tracer._capture import dump_payload
-from agentreel.tracer._fingerprint import environment
-from agentreel.tracer._integrations import ensure_instrumented
-from agentreel.tracer._replay import (
+from agentreel.tracer.seams import (
     Player,
     RecordedStep,
     ReplayDiverged,
     ReplayFailed,
     ReplayStopped,
-    _import_attr,
+    dump_payload,
+    ensure_instrumented,
+    environment,
+    import_attr,
+    module_name,
 )
 
 __all__ = ["main"]
@@ -51,11 +51,11 @@ def _entry(plan: dict[str, Any], notes: list[str]) -> Any:
                 f"run things ({lines}); the replay calls {qualname} itself"
             )
     else:
-        fn = _import_attr(f"{module}:{qualname}")
+        fn = import_attr(f"{module}:{qualname}")
         recorded_cwd = (plan.get("env") or {}).get("cwd")
         if fn is None and recorded_cwd and recorded_cwd not in sys.path:
             sys.path.append(recorded_cwd)  # where the run was recorded
-            fn = _import_attr(f"{module}:{qualname}")
+            fn = import_attr(f"{module}:{qualname}")
     if not callable(fn):
         where = (plan.get("env") or {}).get("cwd")
         hint = f"; run the replay from {where}, where it was recorded" if where else ""

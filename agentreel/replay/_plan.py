@@ -13,8 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from agentreel._errors import AgentreelError
-from agentreel.tracer._canonical import canonical_request
-from agentreel.tracer._replay import NOT_REPLAYABLE, pretty_request
+from agentreel.tracer.seams import NOT_REPLAYABLE, canonical_request, pretty_request
 
 if TYPE_CHECKING:
     from agentreel.store import Store

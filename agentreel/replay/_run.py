@@ -17,7 +17,7 @@ from typing import Any
 from agentreel._errors import AgentreelError
 from agentreel.replay._plan import NotReplayable, build_plan
 
-__all__ = ["DEFAULT_TIMEOUT", "ReplayResult", "fork", "replay", "steps"]
+__all__ = ["DEFAULT_TIMEOUT", "ReplayResult", "fork", "replay", "run_plan", "steps"]
 
 #: Seconds a replay may run before it is stopped.
 DEFAULT_TIMEOUT = 600.0
@@ -256,6 +256,20 @@ def fork(
     plan, res = _execute(path, plan, timeout, progress)
     if res.get("outcome") == "failed" and res.get("replay_run_id") is None:
         raise NotReplayable(f"run {plan['run_id'][:12]} cannot be forked: {res.get('reason')}")
+    return _finish(path, plan, res)
+
+
+def run_plan(
+    plan: dict[str, Any],
+    store_dir: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ReplayResult:
+    """Replay a plan as `build_plan` makes it (or as a dataset case holds it), recording
+    the replay into `store_dir`. The plan's ``on_divergence``, ``network``, ``name`` and
+    ``tags`` say how; `replay` is this with a plan read from the store."""
+    path = Path(store_dir)
+    plan, res = _execute(path, plan, timeout)
     return _finish(path, plan, res)
 
 

@@ -20,7 +20,7 @@ import sys
 import types
 from pathlib import Path
 
-from agentreel.tracer._canonical import SCRIPT_MODULE
+from agentreel.tracer.seams import SCRIPT_MODULE
 
 __all__ = ["load_script"]
 _DEFINES = (
