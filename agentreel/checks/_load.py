@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -78,6 +79,7 @@ RUN_COLUMNS = [
     "service_name",
     "code_version",
     "error_type",
+    "session_id",
 ]
 #: Finish reasons that mean the model stopped because it ran out of tokens.
 TRUNCATED = ["length", "max_tokens", "model_length", "max_output_tokens"]
@@ -122,6 +124,9 @@ class WindowData:
     kind_counts: dict[str, int] | None = None
     orphans: pl.DataFrame | None = None
     span_suspects: pl.DataFrame | None = None
+    #: The scored evaluations of the window's runs (the ``evaluations`` view): run_id,
+    #: span_id, evaluation (its name), score, label, source.
+    evaluations: pl.DataFrame | None = None
     _kinds: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
@@ -318,6 +323,19 @@ def _orphans_sql(where: str) -> str:
     """
 
 
+def _evaluations(store: Store, where: str, params: dict[str, Any]) -> pl.DataFrame | None:
+    """The scored evaluations of the window's runs; None in a store older than them."""
+    try:
+        return store.sql(
+            "SELECT e.run_id, e.span_id, e.name AS evaluation, e.score, e.label, e.source "
+            f"FROM evaluations e WHERE e.score IS NOT NULL AND e.run_id IN "
+            f"(SELECT r.run_id FROM runs r WHERE {where})",
+            params,
+        )
+    except Exception:  # a read-only store of an older schema has no evaluations view
+        return None
+
+
 def load_window(
     store: Store,
     window: Window,
@@ -359,6 +377,7 @@ def load_window(
     store.give_way()
     data.runs = _derive_runs(runs, per_llm, store.sql(tool_sql, params))
     store.give_way()
+    data.evaluations = _evaluations(store, where, params)
     if full_spans:
         data.spans = store.sql(_spans_sql(where, [*SPAN_COLUMNS, *span_extra]), params)
         return data

@@ -17,6 +17,7 @@ from agentreel.checks._rates import (
     ToolErrorRate,
     TruncatedOutput,
 )
+from agentreel.checks._sessions_evals import EvaluationBelow, SessionFailureRate
 from agentreel.checks._tool_args import ToolArgs
 from agentreel.checks._volume import Volume
 
@@ -30,6 +31,7 @@ BUILTINS: dict[str, type[BuiltinCheck]] = {
         SpanSchema,
         RunSchema,
         RunErrorRate,
+        SessionFailureRate,
         ToolErrorRate,
         LatencyP50,
         LatencyP95,
@@ -46,5 +48,6 @@ BUILTINS: dict[str, type[BuiltinCheck]] = {
         OrphanSpans,
         Volume,
         GroupDisparity,
+        EvaluationBelow,
     )
 }

@@ -1,0 +1,99 @@
+"""Checks over what runs belong to and what was said of them: sessions and evaluations.
+
+``session_failure_rate``: of the sessions with a turn in the window (runs grouped by
+``session_id``, docs/data-model.md#sessions), the share whose last turn failed or was
+abandoned mid-turn (its process gone: ``interrupted``).
+
+``evaluation_below``: of the scored evaluations of the window's runs (agentreel's
+records and ``gen_ai.evaluation.result`` events alike), the share whose score is
+below `threshold`, overall and per evaluation name; with a baseline, a rise of that
+share is a drift of the scores.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import polars as pl
+
+from agentreel.checks._check import Param, Params
+from agentreel.checks._load import WindowData
+from agentreel.checks._rates import RateCheck, rate_params
+
+__all__ = ["EvaluationBelow", "SessionFailureRate"]
+
+
+class SessionFailureRate(RateCheck):
+    name = "session_failure_rate"
+    summary = (
+        "share of sessions (conversations) whose last turn ended in error or was abandoned mid-turn"
+    )
+    label = "failed sessions"
+    counted = "sessions"
+    failure_columns: ClassVar[list[str]] = ["session_id", "turns", "status", "run_id", "name"]
+    params: ClassVar[dict[str, Param]] = rate_params(0.10, 0.25, 0.02, 0.05, [])
+
+    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+        runs = data.runs
+        if "session_id" not in runs.columns:
+            return pl.DataFrame(schema={"session_id": pl.String, "status": pl.String})
+        return (
+            runs.filter(pl.col("session_id").is_not_null())
+            .sort("start_time", "run_id")
+            .group_by("session_id", maintain_order=True)
+            .agg(
+                turns=pl.len(),
+                status=pl.col("status").last(),
+                run_id=pl.col("run_id").last(),
+                name=pl.col("name").last(),
+                **{
+                    c: pl.col(c).last()
+                    for c in ("service_name", "code_version", "model")
+                    if c in runs.columns
+                },
+            )
+        )
+
+    def event(self, p: Params) -> pl.Expr:
+        return pl.col("status").is_in(["error", "interrupted"])
+
+
+class EvaluationBelow(RateCheck):
+    name = "evaluation_below"
+    summary = "share of scored evaluations below `threshold`, overall and per evaluation name"
+    label = "scores below threshold"
+    counted = "scored evaluations"
+    min_n = 10
+    failure_columns: ClassVar[list[str]] = [
+        "run_id",
+        "span_id",
+        "evaluation",
+        "score",
+        "label",
+        "source",
+    ]
+    params: ClassVar[dict[str, Param]] = {
+        **rate_params(None, None, 0.05, 0.10, ["evaluation"]),
+        "threshold": Param(0.5, (float, int), "a score below this counts"),
+    }
+
+    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+        empty = pl.DataFrame(
+            schema={
+                "run_id": pl.String,
+                "span_id": pl.String,
+                "evaluation": pl.String,
+                "score": pl.Float64,
+                "label": pl.String,
+                "source": pl.String,
+            }
+        )
+        frame = data.evaluations
+        if frame is None or frame.height == 0:
+            return empty
+        # the run's own dimensions, so that group_by name, model, ... work here too
+        keep = [c for c in ("name", "service_name", "code_version", "model") if c in data.runs]
+        return frame.join(data.runs.select("run_id", *keep), on="run_id", how="left")
+
+    def event(self, p: Params) -> pl.Expr:
+        return pl.col("score") < float(p["threshold"])
