@@ -74,10 +74,16 @@ def test_a_clean_change_fires_nothing(
     assert fired(report) == {}
     assert report.status == "pass"
     assert report.exit_code() == 0
-    # everything was judged but group_disparity (no groups configured) and volume
-    # (the current window is not a time range)
+    # everything was judged but group_disparity (no groups configured), volume (the
+    # current window is not a time range), and what the simulated runs do not have:
+    # sessions and evaluations
     skipped = report.results.filter(pl.col("status") == "skip")["check"].unique().sort()
-    assert skipped.to_list() == ["group_disparity", "volume"]
+    assert skipped.to_list() == [
+        "evaluation_below",
+        "group_disparity",
+        "session_failure_rate",
+        "volume",
+    ]
 
 
 @pytest.mark.parametrize("regression", list(EXPECTED))
