@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 import agentreel
 from agentreel.checks import RecordedSpans
 from agentreel.conventions import RULES, lint_span
+from tests._cli import agentreel_cli
 from tests.conftest import Recorded
 
 CHAT = {
@@ -214,18 +213,9 @@ OTLP = {
 
 def test_the_command_lists_findings_with_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text(json.dumps(OTLP))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTREEL_")}
-    env["AGENTREEL_DIR"] = str(tmp_path / "store")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agentreel", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return agentreel_cli(tmp_path / "store", *args, cwd=tmp_path)
 
     assert cli("import", "old.json").returncode == 0
     out = cli("lint-spans", "--json")

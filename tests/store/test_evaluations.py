@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 import agentreel
 from agentreel._errors import AgentreelError, RunNotFound
 from agentreel.store import Store, export_otlp_json, import_otlp_json, rebuild
+from tests._cli import agentreel_cli
 from tests.conftest import Recorded
 
 
@@ -214,18 +213,8 @@ def _run_file() -> Any:
 
 
 def test_the_cli_evaluates_lists_and_shows(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTREEL_")}
-    env["AGENTREEL_DIR"] = str(tmp_path / ".agentreel")
-
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agentreel", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return agentreel_cli(tmp_path / ".agentreel", *args, cwd=tmp_path)
 
     with Store.open(tmp_path / ".agentreel", create=True) as store:
         import_otlp_json(store, [_RUN_FILE])

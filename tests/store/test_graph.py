@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import agentreel
 from agentreel.demo import run_demo
 from agentreel.store import Store, agent_graph
 from agentreel.tui import AgentreelApp
+from tests._cli import agentreel_cli
 from tests.tui.test_app import drive, runs_ready, text_of, until
 
 
@@ -90,19 +89,11 @@ def test_a_handoff_named_on_the_agent_span_is_an_edge_from_the_agent_it_left() -
 
 
 def test_show_graph_and_json(demo: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTREEL_")}
-    env["AGENTREEL_DIR"] = str(demo)
     with Store.open(demo) as store:
         rid = store.runs(limit=1)["run_id"][0]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agentreel", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return agentreel_cli(demo, *args)
 
     out = cli("show", rid[:8], "--graph")
     assert out.returncode == 0, out.stderr
