@@ -15,7 +15,7 @@ from agentreel.demo import run_demo
 from agentreel.store import Store, agent_graph
 from agentreel.tui import AgentreelApp
 from tests._cli import agentreel_cli
-from tests.tui.test_app import drive, runs_ready, text_of, until
+from tests.tui.test_app import drive, runs_ready, runs_table, text_of, until
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_g_opens_the_agent_graph_on_the_run_screen(demo: Path) -> None:
     from agentreel.tui._run import RunScreen
 
     async def steps(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: runs_ready(pilot))
+        await until(pilot, lambda: runs_ready(pilot) and runs_table(pilot).row_count > 0)
         await pilot.press("enter")
         await until(
             pilot, lambda: isinstance(pilot.app.screen, RunScreen) and bool(pilot.app.screen.rows)
