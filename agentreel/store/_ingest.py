@@ -346,11 +346,26 @@ def _joined(
                 m.unlink()
 
 
+def _gone(pid: str) -> bool:
+    """Whether the process `pid` (from a joined file's name) is no longer running."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):  # not a number, or another user's live process
+        return False
+    return False
+
+
 def _remove_stale_joined(dir_: Path) -> None:
+    """Joined files a killed drain left: its process is gone, or the file is old."""
     now = time.time()
     try:
         for e in os.scandir(dir_):
-            if e.name.startswith(_JOINED_PREFIX) and now - e.stat().st_mtime > _JOINED_STALE_S:
+            if not e.name.startswith(_JOINED_PREFIX):
+                continue
+            pid = e.name[len(_JOINED_PREFIX) :].split("-", 1)[0]
+            if _gone(pid) or now - e.stat().st_mtime > _JOINED_STALE_S:
                 with contextlib.suppress(OSError):
                     os.unlink(e.path)
     except OSError:

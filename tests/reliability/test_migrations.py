@@ -45,9 +45,11 @@ def _value(column: str, type_: str, v: int) -> Any:
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     rows = con.execute(
+        # the store's own tables: not the temporary ones a migration step leaves behind
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-        "WHERE schema_name = 'main' AND table_name IN "
-        "(SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main') "
+        "WHERE schema_name = 'main' AND database_name = current_database() AND table_name IN "
+        "(SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "AND database_name = current_database() AND NOT temporary) "
         "ORDER BY table_name, column_index"
     ).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}
