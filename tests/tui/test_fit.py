@@ -18,7 +18,7 @@ from agentreel.tui._format import clip
 from agentreel.tui._run import RunScreen
 from agentreel.tui._runs import RunsScreen, _cells, columns_for
 from agentreel.tui._spanview import SpanView
-from tests.tui.test_app import demo_dir, drive, runs_table, until
+from tests.tui.test_app import demo_dir, drive, runs_ready, runs_table, until
 from tests.tui.test_checks import checked_dir
 
 __all__ = ["checked_dir", "demo_dir"]  # the fixtures, shared with those modules
@@ -90,6 +90,8 @@ def test_at_160_columns_the_run_header_cuts_the_run_id_with_an_ellipsis(demo_dir
         run_id = str(store.runs(status="error")["run_id"][0])
 
     async def steps(pilot: Pilot[None]) -> None:
+        # after the runs screen: the app pushes it once the store is open, over any other
+        await until(pilot, lambda: runs_ready(pilot))
         pilot.app.push_screen(RunScreen(pilot.app.reader, run_id))  # type: ignore[attr-defined]
         await until(
             pilot,
@@ -187,7 +189,7 @@ def test_checks_messages_fit_the_screen_and_end_in_an_ellipsis(checked_dir: Path
     app = AgentreelApp(checked_dir, refresh_every=60)
 
     async def open_checks(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await until(pilot, lambda: runs_ready(pilot))  # mounted: it takes the key
         await pilot.press("c")
         await steps(pilot)
 
