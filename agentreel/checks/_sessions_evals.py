@@ -12,12 +12,13 @@ share is a drift of the scores.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import polars as pl
 
-from agentreel.checks._check import Param, Params
+from agentreel.checks._check import Inputs, Param, Params
 from agentreel.checks._load import WindowData
+from agentreel.checks._metric import Metric
 from agentreel.checks._rates import RateCheck, rate_params
 
 __all__ = ["EvaluationBelow", "SessionFailureRate"]
@@ -75,7 +76,59 @@ class EvaluationBelow(RateCheck):
     params: ClassVar[dict[str, Param]] = {
         **rate_params(None, None, 0.05, 0.10, ["evaluation"]),
         "threshold": Param(0.5, (float, int), "a score below this counts"),
+        "mean_decrease_warn": Param(
+            0.05, (float, int), "warn when the mean score falls this much below the baseline's"
+        ),
+        "mean_decrease_error": Param(
+            0.10, (float, int), "error when the mean score falls this much below the baseline's"
+        ),
     }
+
+    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+        out = super().measure(data, p)
+        frame = self._frame(data, p)
+        means: dict[str, list[float]] = {}
+        if frame.height:
+            means["all"] = [float(frame["score"].mean()), frame.height]  # type: ignore[arg-type]
+            for d in p["group_by"]:
+                g = frame.group_by(d).agg(m=pl.col("score").mean(), n=pl.len()).drop_nulls(d)
+                for value, m, n in g.sort(d).iter_rows():
+                    means[f"{d}={value}"] = [float(m), int(n)]
+        out["means"] = means
+        return out
+
+    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+        out = super().evaluate(inputs, p)
+        base = (inputs.baseline or {}).get("means") if inputs.baseline is not None else None
+        for scope, (mean, n) in inputs.measured.get("means", {}).items():
+            bmean, bn = (base or {}).get(scope, (None, None))
+            skip = None
+            if base is None:
+                if scope != "all":
+                    continue
+                skip = "no baseline"
+            elif bmean is None:
+                skip = "not in the baseline"
+            out.append(
+                Metric(
+                    check=self.name,
+                    scope=scope,
+                    statistic="mean score vs baseline",
+                    value=mean,
+                    baseline=bmean,
+                    op=">=",
+                    warn=None if bmean is None else bmean - p["mean_decrease_warn"],
+                    error=None if bmean is None else bmean - p["mean_decrease_error"],
+                    n=int(n),
+                    baseline_n=None if bn is None else int(bn),
+                    min_n=p["min_n"],
+                    severity=p["severity"],
+                    message=f"mean {mean:.3g} of {int(n)} scores"
+                    + ("" if bmean is None else f" vs {bmean:.3g}"),
+                    skip=skip,
+                )
+            )
+        return out
 
     def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
         empty = pl.DataFrame(

@@ -101,3 +101,8 @@ def test_low_scores_rising_against_the_baseline_fire_per_evaluation(tmp_path: Pa
     assert (tone["value"], tone["status"]) == (0.0, "pass")
     overall = rows[("all", "scores below threshold vs baseline")]
     assert overall["n"] == 80  # the label-only evaluations are not scores
+    # the mean score, against the baseline's: helpfulness fell from 0.83 to 0.55
+    mean = rows[("evaluation=helpfulness", "mean score vs baseline")]
+    assert (mean["value"], mean["baseline"]) == (pytest.approx(0.55), pytest.approx(0.83))
+    assert mean["status"] == "error"
+    assert rows[("evaluation=tone", "mean score vs baseline")]["status"] == "pass"
