@@ -154,7 +154,7 @@ def test_evaluations_survive_a_rebuild_and_go_with_their_runs_in_gc(recorded: Re
     agentreel.init(recorded.path, tracer_provider=recorded.provider)  # for the fixture's end
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)  # two stores per example: about 0.25 s each
 @given(
     explanation=st.text(max_size=200),
     label=st.text(min_size=1, max_size=40),
