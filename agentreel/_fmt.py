@@ -18,6 +18,7 @@ __all__ = [
     "fmt_tags",
     "fmt_time",
     "fmt_tokens",
+    "said",
     "tree_prefixes",
 ]
 
@@ -207,3 +208,20 @@ def fmt_agent_edge(edge: Any) -> tuple[str, str]:
         fmt_duration(edge.duration_ms),
     ]
     return arrow, " · ".join(parts)
+
+
+def said(payload: str | None, limit: int) -> str:
+    """A run's input or output payload as one line of at most `limit` characters: a JSON
+    string unquoted, a one-field object as its value (``{"question": "..."}``), anything
+    else as compact JSON; cut with an ellipsis."""
+    if payload is None:
+        return ""
+    try:
+        value: Any = json.loads(payload)
+    except ValueError:
+        value = payload
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +20,6 @@ def _tokens(r: dict[str, Any]) -> int | None:
     if r["input_tokens"] is None and r["output_tokens"] is None:
         return None
     return int((r["input_tokens"] or 0) + (r["output_tokens"] or 0))
-
-
-def _said(payload: str | None, limit: int) -> str:
-    """A turn's input or output as one line of text: a JSON string unquoted, else JSON."""
-    if payload is None:
-        return ""
-    try:
-        value = json.loads(payload)
-    except ValueError:
-        value = payload
-    if isinstance(value, dict) and len(value) == 1:
-        value = next(iter(value.values()))  # {"question": "..."}: the question
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @main.command()
@@ -63,7 +47,7 @@ def sessions(
     A run belongs to a session when its spans carry gen_ai.conversation.id or session.id
     (agentreel.run(..., session=...) writes it).
     """
-    from agentreel._fmt import fmt_cost, fmt_duration, fmt_time, fmt_tokens
+    from agentreel._fmt import fmt_cost, fmt_duration, fmt_time, fmt_tokens, said
     from agentreel.cli._commands import _open_fresh
     from agentreel.cli._render import plain_lines, to_json
 
@@ -80,12 +64,12 @@ def sessions(
             head.append(r["status"], style=_ENDED_STYLE.get(r["status"], ""))
             head.append(f"  {fmt_duration(r['duration_ms'])}  {fmt_cost(r['cost_usd'])}")
             console.print(head, crop=False)
-            console.print(Text("  user   ", style="dim") + Text(_said(r["input"], width)))
+            console.print(Text("  user   ", style="dim") + Text(said(r["input"], width)))
             if r["status"] == "error":
-                said = f"{r['error_type'] or 'error'}: {r['error_message'] or ''}"
-                console.print(Text("  error  ", style="dim") + Text(said, style="red"))
+                failed = f"{r['error_type'] or 'error'}: {r['error_message'] or ''}"
+                console.print(Text("  error  ", style="dim") + Text(failed, style="red"))
             else:
-                console.print(Text("  agent  ", style="dim") + Text(_said(r["output"], width)))
+                console.print(Text("  agent  ", style="dim") + Text(said(r["output"], width)))
         return
 
     with _open_fresh(store_dir) as store:

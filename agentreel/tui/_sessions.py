@@ -8,7 +8,6 @@ enter on a turn opens its run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,13 +21,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
-from agentreel._fmt import fmt_cost, fmt_duration, fmt_tokens
+from agentreel._fmt import fmt_cost, fmt_duration, fmt_tokens, said
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import column_widths, fmt_time, status_text
 from agentreel.tui._messages import StoreFailed
 from agentreel.tui._reader import StoreReader
 
-__all__ = ["SessionsScreen", "said"]
+__all__ = ["SessionsScreen"]
 
 _SESSION_COLUMNS = ("session", "turns", "started", "took", "tokens", "cost", "err", "ended")
 _TURN_COLUMNS = ("turn", "run", "status", "user", "agent")
@@ -45,22 +44,6 @@ class SessionsLoaded(Message):
 class TurnsLoaded(Message):
     session_id: str
     turns: pl.DataFrame
-
-
-def said(payload: str | None, limit: int = SAID_WIDTH) -> str:
-    """A turn's input or output as one line: a JSON string unquoted, a one-field object
-    as its value (``{"question": "..."}``), anything else as compact JSON."""
-    if payload is None:
-        return ""
-    try:
-        value: Any = json.loads(payload)
-    except ValueError:
-        value = payload
-    if isinstance(value, dict) and len(value) == 1:
-        value = next(iter(value.values()))
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _session_cells(r: dict[str, Any]) -> list[Text]:
@@ -85,12 +68,12 @@ def _turn_cells(i: int, r: dict[str, Any]) -> list[Text]:
     if r["status"] == "error":
         answer = Text(f"{r['error_type'] or 'error'}: {r['error_message'] or ''}", style="red")
     else:
-        answer = Text(said(r["output"]))
+        answer = Text(said(r["output"], SAID_WIDTH))
     return [
         Text(str(i), justify="right"),
         Text(r["run_id"][:8], style="dim"),
         status_text(r["status"]),
-        Text(said(r["input"])),
+        Text(said(r["input"], SAID_WIDTH)),
         answer,
     ]
 

@@ -10,9 +10,10 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 import agentreel
+from agentreel._fmt import said
 from agentreel.tui import AgentreelApp
 from agentreel.tui._run import RunScreen
-from agentreel.tui._sessions import SessionsScreen, said
+from agentreel.tui._sessions import SAID_WIDTH, SessionsScreen
 from tests.tui.test_app import cell_text, drive, runs_ready, text_of, until
 
 
@@ -127,7 +128,7 @@ def test_a_store_without_sessions_says_how_to_make_one(tmp_path: Path) -> None:
     ],
 )
 def test_what_a_turn_said_is_one_line(payload: str | None, shown: str) -> None:
-    assert said(payload) == shown
+    assert said(payload, SAID_WIDTH) == shown
 
 
 def test_plus_marks_a_run_good_with_a_comment_and_d_keeps_it_as_a_case(
