@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "user_source"]
+
+
+def user_source() -> str:
+    """``user:LOGIN``: the source of an evaluation a person makes (the CLI, the TUI)."""
+    import getpass
+
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "user"
 
 
 def _caller() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +9,10 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from agentreel._evaluate import user_source
 from agentreel.cli import dir_option, handles_errors, json_option, main
 
 console = Console(highlight=False)
-
-
-def _who() -> str:
-    try:
-        return f"user:{getpass.getuser()}"
-    except (KeyError, OSError):  # no name for this uid (a container)
-        return "user"
 
 
 @main.command()
@@ -56,7 +49,7 @@ def evaluate(
             label=label,
             explanation=explanation,
             span_id=span_id,
-            source=source or _who(),
+            source=source or user_source(),
         )
     if as_json:
         click.echo(to_json(row))

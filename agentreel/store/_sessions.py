@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from agentreel.store._store import _STATUS_EXPR
+
 if TYPE_CHECKING:
     from agentreel.store._store import Store
 
@@ -51,16 +53,14 @@ def sessions(
     abandoned mid-turn).
     """
     where, params = store._run_filter(None, None, None, since, until, query, origin)
-    status = (
-        "CASE WHEN status = 'running' AND (process_id IS NULL OR NOT "
-        "list_contains($live, process_id)) THEN 'interrupted' ELSE status END"
-    )
     matching = "SELECT DISTINCT session_id FROM runs WHERE session_id IS NOT NULL"
     if where:
         matching += " AND " + " AND ".join(where)
     # the turns counted are the matching sessions' runs of the same origin rule
     own, oparams = store._run_filter(None, None, None, None, None, None, origin)
-    turns = "SELECT * FROM runs WHERE session_id IN (" + matching + ")"
+    turns = (
+        f"SELECT * REPLACE ({_STATUS_EXPR} AS status) FROM runs WHERE session_id IN ({matching})"
+    )
     if own:
         turns += " AND " + " AND ".join(own)
     params.update({k: v for k, v in oparams.items() if k != "live"})
@@ -76,8 +76,8 @@ def sessions(
                sum(output_tokens)::BIGINT AS output_tokens,
                sum(cost_usd) AS cost_usd,
                sum(error_count)::BIGINT AS error_count,
-               count(*) FILTER (WHERE {status} = 'error') AS failed_turns,
-               arg_max({status}, start_time) AS ended,
+               count(*) FILTER (WHERE status = 'error') AS failed_turns,
+               arg_max(status, start_time) AS ended,
                arg_max(run_id, start_time) AS last_run_id,
                list(DISTINCT name ORDER BY name) AS names
         FROM t GROUP BY session_id
@@ -96,17 +96,16 @@ def session_turns(store: Store, session_id: str) -> pl.DataFrame:
     from agentreel._errors import RunNotFound
 
     where, params = store._run_filter(None, None, None, None, None, None, None)
+    turns = f"SELECT * REPLACE ({_STATUS_EXPR} AS status) FROM runs WHERE session_id = $session"
+    if where:
+        turns += " AND " + " AND ".join(f"({w})" for w in where)
     q = (
-        "SELECT r.* REPLACE (CASE WHEN r.status = 'running' AND (r.process_id IS NULL OR NOT "
-        "list_contains($live, r.process_id)) THEN 'interrupted' ELSE r.status END AS status), "
+        f"WITH r AS ({turns}) SELECT r.*, "
         # what the turn was given: its root span's input, else its first agent's
         "coalesce(s.input, (SELECT a.input FROM spans a WHERE a.run_id = r.run_id "
         "AND a.kind = 'agent' AND a.input IS NOT NULL ORDER BY a.start_time LIMIT 1)) AS input "
-        "FROM runs r LEFT JOIN spans s ON s.run_id = r.run_id AND s.span_id = r.root_span_id "
-        "WHERE r.session_id = $session"
+        "FROM r LEFT JOIN spans s ON s.run_id = r.run_id AND s.span_id = r.root_span_id"
     )
-    if where:
-        q += " AND " + " AND ".join(f"({w})" for w in where)
     params["session"] = session_id
     frame = store.sql(q + " ORDER BY r.start_time, r.run_id", params)
     if not frame.height:

@@ -135,12 +135,9 @@ class StoreReader:
 
     def evaluate(self, run_id: str, name: str, **kwargs: Any) -> dict[str, Any]:
         """Store an evaluation of a run (`Store.evaluate`), made by this user in the TUI."""
-        import getpass
+        from agentreel._evaluate import user_source
 
-        try:
-            who = f"user:{getpass.getuser()}"
-        except (KeyError, OSError):
-            who = "user"
+        who = user_source()
         return self._with(lambda store: store.evaluate(run_id, name, source=who, **kwargs))
 
     def sessions(self) -> pl.DataFrame:
