@@ -324,16 +324,20 @@ def _orphans_sql(where: str) -> str:
 
 
 def _evaluations(store: Store, where: str, params: dict[str, Any]) -> pl.DataFrame | None:
-    """The scored evaluations of the window's runs; None in a store older than them."""
-    try:
-        return store.sql(
-            "SELECT e.run_id, e.span_id, e.name AS evaluation, e.score, e.label, e.source "
-            f"FROM evaluations e WHERE e.score IS NOT NULL AND e.run_id IN "
-            f"(SELECT r.run_id FROM runs r WHERE {where})",
-            params,
-        )
-    except Exception:  # a read-only store of an older schema has no evaluations view
+    """The scored evaluations of the window's runs; None in a store older than them
+    (opened read-only, so not migrated)."""
+    has_view = store.sql(
+        "SELECT count(*) AS n FROM duckdb_views() WHERE view_name = 'evaluations' "
+        "AND database_name = current_database()"
+    )["n"][0]
+    if not has_view:
         return None
+    return store.sql(
+        "SELECT e.run_id, e.span_id, e.name AS evaluation, e.score, e.label, e.source "
+        f"FROM evaluations e WHERE e.score IS NOT NULL AND e.run_id IN "
+        f"(SELECT r.run_id FROM runs r WHERE {where})",
+        params,
+    )
 
 
 def load_window(
