@@ -11,6 +11,7 @@ from typing import Any
 __all__ = [
     "KIND_ICONS",
     "fmt_agent_edge",
+    "fmt_agent_node",
     "fmt_cost",
     "fmt_duration",
     "fmt_limits",
@@ -193,21 +194,30 @@ def tree_prefixes(depths: list[int], *, wide: bool = True) -> list[str]:
     return out
 
 
+def _agent_work(w: Any) -> list[str]:
+    tokens = w.input_tokens + w.output_tokens
+    return [
+        f"{w.llm_calls} llm",
+        f"{w.tool_calls} tool",
+        f"{w.errors} error{'s' * (w.errors != 1)}",
+        fmt_tokens(tokens if tokens else None) + " tokens",
+        fmt_cost(w.cost_usd if w.cost_usd else None),
+    ]
+
+
 def fmt_agent_edge(edge: Any) -> tuple[str, str]:
     """An agent graph's edge (`agentreel.store.AgentEdge`) as two parts: who called whom,
     and what those calls did (``researcher ─call×2→ summarizer``, ``2 llm · 1 error · $0.01``)."""
     times = f"×{edge.invocations}" if edge.invocations != 1 else ""
     arrow = f"{edge.caller} ─{edge.how}{times}→ {edge.callee}"
-    tokens = edge.input_tokens + edge.output_tokens
-    parts = [
-        f"{edge.llm_calls} llm",
-        f"{edge.tool_calls} tool",
-        f"{edge.errors} error{'s' * (edge.errors != 1)}",
-        fmt_tokens(tokens if tokens else None) + " tokens",
-        fmt_cost(edge.cost_usd if edge.cost_usd else None),
-        fmt_duration(edge.duration_ms),
-    ]
-    return arrow, " · ".join(parts)
+    return arrow, " · ".join([*_agent_work(edge), fmt_duration(edge.duration_ms)])
+
+
+def fmt_agent_node(node: Any) -> str:
+    """What an agent (`agentreel.store.AgentNode`) did in all its invocations:
+    ``2 invocations · 3 llm · 11 tool · 0 errors · 1179 tokens · $0.00075``."""
+    n = node.invocations
+    return " · ".join([f"{n} invocation{'s' * (n != 1)}", *_agent_work(node)])
 
 
 def said(payload: str | None, limit: int) -> str:

@@ -365,7 +365,7 @@ def to_json(obj: Any) -> str:
 def agent_graph_lines(run: dict[str, Any], graph: Any) -> list[Text]:
     """`show --graph`: a header, one line per edge (caller ─how→ callee: what it did), and
     one line per agent with all its invocations' own work."""
-    from agentreel._fmt import fmt_agent_edge
+    from agentreel._fmt import fmt_agent_edge, fmt_agent_node
 
     out = [Text.assemble((run["name"] or "run", "bold"), f"  agents of run {run['run_id'][:12]}")]
     if not graph.nodes:
@@ -379,13 +379,5 @@ def agent_graph_lines(run: dict[str, Any], graph: Any) -> list[Text]:
         out.append(line)
     out.append(Text("agents", style="bold"))
     for n in graph.nodes:
-        tokens = n.input_tokens + n.output_tokens
-        out.append(
-            Text(
-                f"  {n.name}: {n.invocations} invocation{'s' * (n.invocations != 1)}, "
-                f"{n.llm_calls} llm, {n.tool_calls} tool, {n.errors} error{'s' * (n.errors != 1)}, "
-                f"{fmt_tokens(tokens if tokens else None)} tokens, "
-                f"{fmt_cost(n.cost_usd if n.cost_usd else None)}"
-            )
-        )
+        out.append(Text(f"  {n.name}: {fmt_agent_node(n)}"))
     return out

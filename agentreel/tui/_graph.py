@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from agentreel._fmt import fmt_agent_edge, fmt_cost, fmt_tokens
+from agentreel._fmt import fmt_agent_edge, fmt_agent_node
 from agentreel.store import agent_graph
 from agentreel.tui._format import ERROR_STYLE
 
@@ -38,15 +38,8 @@ def graph_text(title: str, tree: pl.DataFrame) -> Text:
         out.append(what + "\n", style=ERROR_STYLE if e.errors else "dim")
     out.append("\nagents\n", style="bold")
     for n in graph.nodes:
-        tokens = n.input_tokens + n.output_tokens
         out.append(f"  {n.name}", style="bold")
-        out.append(
-            f"  {n.invocations}× · {n.llm_calls} llm · {n.tool_calls} tool · "
-            f"{n.errors} error{'s' * (n.errors != 1)} · "
-            f"{fmt_tokens(tokens if tokens else None)} tokens · "
-            f"{fmt_cost(n.cost_usd if n.cost_usd else None)}\n",
-            style=ERROR_STYLE if n.errors else "",
-        )
+        out.append(f"  {fmt_agent_node(n)}\n", style=ERROR_STYLE if n.errors else "")
     out.rstrip()
     return out
 
