@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -49,6 +48,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 WALL_LIMIT_S = 3.0
 RSS_LIMIT_MB = 600.0
 
+from _env import environment as bench_environment  # noqa: E402
 from _synthetic import make_store  # noqa: E402
 
 import agentreel  # noqa: E402
@@ -102,27 +102,12 @@ def environment() -> dict[str, Any]:
     import pandera
     import polars as pl
 
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return out.stdout.strip()
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "agentreel": agentreel.__version__,
-        "duckdb": duckdb.__version__,
-        "polars": pl.__version__,
-        "pandera": pandera.__version__,
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
-    }
+    return bench_environment(
+        agentreel=agentreel.__version__,
+        duckdb=duckdb.__version__,
+        polars=pl.__version__,
+        pandera=pandera.__version__,
+    )
 
 
 @contextmanager

@@ -28,10 +28,8 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +49,7 @@ from agentreel.store import DB_NAME, Store
 from agentreel.store._archive import restore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import environment as bench_environment
 from _spool_maker import TEMPLATE_SPANS, make_spool, spool_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -341,26 +340,11 @@ def drain_phases(store_dir: Path) -> dict[str, float] | None:
 def environment() -> dict[str, Any]:
     from importlib.metadata import version
 
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return out.stdout.strip()
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "agentreel": agentreel.__version__,
-        "duckdb": duckdb.__version__,
-        "opentelemetry-sdk": version("opentelemetry-sdk"),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
-    }
+    return bench_environment(
+        agentreel=agentreel.__version__,
+        duckdb=duckdb.__version__,
+        **{"opentelemetry-sdk": version("opentelemetry-sdk")},
+    )
 
 
 def warn_if_busy() -> float:

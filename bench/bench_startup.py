@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -33,6 +32,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from _env import environment as bench_environment  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -170,24 +171,7 @@ def report(figures: dict[str, dict[str, list[dict[str, float]]]]) -> None:
 
 
 def environment() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return out.stdout.strip()
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg()[0],
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
-    }
+    return bench_environment(load_average=os.getloadavg()[0])
 
 
 def main() -> None:

@@ -25,10 +25,8 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _env import environment as bench_environment  # bench/, beside this script
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -319,25 +318,9 @@ def span_attributes(record: dict[str, Any]) -> dict[str, Any]:
 def environment() -> dict[str, Any]:
     from importlib.metadata import version
 
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        return out.stdout.strip()
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "agentreel": agentreel.__version__,
-        "opentelemetry-sdk": version("opentelemetry-sdk"),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(status) if status is not None else None,
-    }
+    return bench_environment(
+        agentreel=agentreel.__version__, **{"opentelemetry-sdk": version("opentelemetry-sdk")}
+    )
 
 
 def warn_if_busy() -> float:
