@@ -298,18 +298,18 @@ def show(run_id: str, graph: bool, store_dir: Path, as_json: bool) -> None:
     RUN_ID may be any unique prefix of at least 4 hex digits.
     """
     from agentreel.cli._render import agent_graph_lines, span_tree, to_json
+    from agentreel.store import agent_graph
 
     with _open_fresh(store_dir) as store:
         run = store.run(run_id)
         tree = store.tree(run["run_id"])
         events = store.events(run["run_id"]) if as_json else None
         judged = store.evaluations(run["run_id"])
-        agents = store.agent_graph(run["run_id"])
     if as_json:
         doc = {"run": run, "spans": tree, "events": events, "evaluations": judged}
-        click.echo(to_json({**doc, "agent_graph": agents.to_dict()}))
+        click.echo(to_json({**doc, "agent_graph": agent_graph(tree).to_dict()}))
     elif graph:
-        for line in agent_graph_lines(run, agents):
+        for line in agent_graph_lines(run, agent_graph(tree)):
             console.print(line, crop=False, soft_wrap=True)
     else:
         console.print(span_tree(run, tree), crop=False)
