@@ -19,7 +19,7 @@ import pytest
 
 from agentreel.store import Store, import_otlp_json
 from tests.conftest import Recorded
-from tests.replay.test_replay import _cli, _env, _json
+from tests.replay._harness import _cli, _env, _json
 
 pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra (SDK 2.x) is not installed")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.replay.test_replay import _env
+from tests.replay._harness import _env
 
 ROOT = Path(__file__).resolve().parents[2]
 
