@@ -78,12 +78,17 @@ class Decoded:
 
     `resources` maps each process id in `records` to its resource attributes;
     `rejected` counts spans refused, and `reasons` keeps the first few why.
+    `contents` holds the content records decoded from OTLP log records
+    (store/_otlp_logs.py): messages meant for a span's payload columns.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    #: what `rejected` counts, for the error message
+    unit: str = "span"
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -92,6 +97,7 @@ class Decoded:
 
     def extend(self, other: Decoded) -> None:
         self.records.extend(other.records)
+        self.contents.extend(other.contents)
         self.resources.update(other.resources)
         self.rejected += other.rejected
         for r in other.reasons:
@@ -103,7 +109,7 @@ class Decoded:
         """Why spans were rejected, in one line ('' when none were)."""
         if not self.rejected:
             return ""
-        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons)
+        return f"{self.rejected} {self.unit}(s) rejected: " + "; ".join(self.reasons)
 
 
 class _BadSpan(ValueError):
