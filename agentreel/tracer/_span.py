@@ -15,6 +15,7 @@ from agentreel._errors import ConfigError
 from agentreel._normalize import INPUT, KIND, KINDS
 from agentreel.tracer import _recorder
 from agentreel.tracer._handle import SpanHandle, record_error, set_payload
+from agentreel.tracer._semconv import latest_genai
 
 __all__ = ["run", "span"]
 
@@ -122,6 +123,11 @@ def run(
     (written as ``gen_ai.conversation.id``); ``agentreel sessions`` groups runs by it.
     The handle's ``run_id`` names the run in ``agentreel show``.
 
+    With ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`` the root span is
+    the GenAI conventions' workflow span: named ``invoke_workflow NAME``, with
+    ``gen_ai.operation.name = invoke_workflow`` and ``gen_ai.workflow.name = NAME``;
+    by default it is named ``NAME`` (docs/conventions.md).
+
     Example::
 
         with agentreel.run("nightly-eval", tags={"dataset": "qa-v2"}) as r:
@@ -143,4 +149,9 @@ def run(
         if not isinstance(session, str) or not session:
             raise ConfigError(f"agentreel.run(session={session!r}) must be a non-empty string")
         attrs["gen_ai.conversation.id"] = _masked(session)
-    return _SpanScope(name, attrs, new_trace=True, input=input)
+    span_name = name
+    if latest_genai():
+        attrs["gen_ai.operation.name"] = "invoke_workflow"
+        attrs["gen_ai.workflow.name"] = name
+        span_name = f"invoke_workflow {name}"
+    return _SpanScope(span_name, attrs, new_trace=True, input=input)
