@@ -81,6 +81,7 @@ RECORD_FIELDS: dict[str, str] = {
     "events": "JSON",
     "scope": "VARCHAR",
     "process_id": "VARCHAR",
+    "links": "JSON",
 }
 
 #: The fields of a content record (a segment ending in `CONTENT_SUFFIX`): the input

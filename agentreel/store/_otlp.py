@@ -160,6 +160,7 @@ def _record(
     scope: str | None,
     process_id: str,
     redact: Callable[[str], str] | None = None,
+    links: list[dict[str, Any]] | None = None,
 ) -> None:
     """Validate one span's times and append its record, built as `record_from_span` does.
 
@@ -182,6 +183,8 @@ def _record(
         for e in events:
             e["name"] = redact_name(e["name"], redact)
             e["attributes"] = redact_attributes(e["attributes"], redact)
+        for link in links or ():
+            link["attributes"] = redact_attributes(link["attributes"], redact)
     rec: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -199,6 +202,7 @@ def _record(
         "events": None,
         "scope": scope or None,
         "process_id": process_id,
+        "links": links or None,
     }
     normalize_into(rec, attributes)
     if events:
@@ -276,6 +280,16 @@ def _pb_span(
         }
         for e in s.events
     ]
+    # a link that names no span is dropped, not the span that holds it
+    links = [
+        {
+            "trace_id": link.trace_id.hex(),
+            "span_id": link.span_id.hex(),
+            "attributes": _pb_attributes(link.attributes),
+        }
+        for link in s.links
+        if len(link.trace_id) == 16 and len(link.span_id) == 8 and any(link.span_id)
+    ]
     _record(
         dec,
         trace_id=trace_id,
@@ -292,6 +306,7 @@ def _pb_span(
         scope=scope,
         process_id=process_id,
         redact=redact,
+        links=links,
     )
 
 
@@ -504,6 +519,18 @@ def _json_span(
                 "attributes": _json_attributes(_list(e, "attributes", "event")),
             }
         )
+    links = []
+    for raw_link in _list(s, "links", f"span {label}"):
+        link = _obj(raw_link, f"span {label}: a link")
+        try:
+            ids = (
+                _json_id(_get(link, "traceId"), 16, "linked trace id", label),
+                _json_id(_get(link, "spanId"), 8, "linked span id", label),
+            )
+        except _BadSpan:
+            continue  # a link that names no span is dropped, not the span that holds it
+        attributes = _json_attributes(_list(link, "attributes", "link"))
+        links.append({"trace_id": ids[0], "span_id": ids[1], "attributes": attributes})
     status = _obj(_get(s, "status"), f"span {label}: status")
     message = _get(status, "message")
     _record(
@@ -522,6 +549,7 @@ def _json_span(
         scope=scope,
         process_id=process_id,
         redact=redact,
+        links=links,
     )
 
 

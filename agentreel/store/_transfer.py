@@ -348,6 +348,16 @@ def _otlp_span(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str
         span["status"]["message"] = row["status_message"]
     if events:
         span["events"] = events
+    links = json.loads(row["links"]) if row.get("links") else None
+    if links:
+        span["links"] = [
+            {
+                "traceId": link["trace_id"],
+                "spanId": link["span_id"],
+                "attributes": _key_values(link.get("attributes") or {}),
+            }
+            for link in links
+        ]
     return span
 
 
@@ -438,7 +448,7 @@ def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport
         store.sql(
             "SELECT trace_id, span_id, parent_span_id, name, span_kind, "
             "epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns, status, "
-            "status_message, input, output, attributes, scope, process_id "
+            "status_message, input, output, attributes, scope, process_id, links "
             "FROM spans WHERE list_contains($ids, run_id) "
             "ORDER BY process_id, start_time, span_id",
             {"ids": ids},
