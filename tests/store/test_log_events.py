@@ -362,3 +362,23 @@ def test_messages_in_log_records_are_masked_before_they_are_spooled() -> None:
     [content] = decoded.contents
     assert secret not in json.dumps(content)
     assert json.loads(content["input"])[0]["role"] == "user"
+
+
+def test_gc_removes_the_messages_waiting_in_a_run_it_removes(tmp_path: Path) -> None:
+    waiting = {
+        "eventName": "gen_ai.user.message",
+        "traceId": TRACE_ID,
+        "spanId": "00f067aa0ba902ff",  # a span of the run that never came
+        "body": _any({"content": "hi"}),
+    }
+    f = tmp_path / "otlp.jsonl"
+    lines = [_span_request("00f067aa0ba902b7", {}), _logs_request([waiting])]
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    store_dir = tmp_path / "store"
+    import_otlp_json(store_dir, [f])
+    with Store.open(store_dir, create=True) as store:
+        store.ingest()
+        before = store.sql("SELECT count(*) AS n FROM span_content")["n"][0]
+        store.gc(older_than="1d")  # the run ended in 2023
+        after = store.sql("SELECT count(*) AS n FROM span_content")["n"][0]
+    assert (before, after) == (1, 0)
