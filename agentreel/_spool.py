@@ -86,8 +86,9 @@ RECORD_FIELDS: dict[str, str] = {
 
 #: The fields of a content record (a segment ending in `CONTENT_SUFFIX`): the input
 #: and output messages of span (`trace_id`, `span_id`), which the drain lands in
-#: that span's payload columns whichever arrives first, and the event's other
-#: attributes, which fill the span's attributes where it has none of the same name.
+#: that span's payload columns whichever arrives first, the event's other
+#: attributes, which fill the span's attributes where it has none of the same name,
+#: and span events (evaluation results) to add to the span's.
 CONTENT_FIELDS: dict[str, str] = {
     "trace_id": "VARCHAR",
     "span_id": "VARCHAR",
@@ -96,6 +97,7 @@ CONTENT_FIELDS: dict[str, str] = {
     "input": "VARCHAR",
     "output": "VARCHAR",
     "attributes": "JSON",
+    "events": "JSON",
     "process_id": "VARCHAR",
 }
 

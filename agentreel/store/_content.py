@@ -6,8 +6,9 @@ records travel separately (two exporters, two requests, in any order), so the
 drain keeps each content record in ``span_content`` and, in the same transaction:
 
 1. fills the `input` and `output` of the spans it names where they are NULL (a
-   payload the span carried itself wins), and adds the record's other attributes
-   to the span's attributes where the span has none of that name;
+   payload the span carried itself wins), adds the record's other attributes
+   to the span's attributes where the span has none of that name, and appends its
+   span events (evaluation results) to the span's, once each;
 2. forgets the content records whose span is now in complete: what remains in
    ``span_content`` waits for a span still to come (or still open: a complete
    record replaces a start record whole, and takes the content from here).
@@ -22,7 +23,10 @@ Example (inside a drain's transaction, after its spans went in)::
 
 from __future__ import annotations
 
+import json
+
 import duckdb
+import polars as pl
 
 from agentreel._spool import CONTENT_FIELDS
 from agentreel.store._otlp_logs import CHOICE_EVENT, MESSAGE_EVENTS
@@ -36,7 +40,7 @@ CONTENT_COLUMNS = "{" + ", ".join(f"'{k}': '{t}'" for k, t in CONTENT_FIELDS.ite
 INSERT_CONTENT = """
 INSERT INTO span_content BY NAME
 SELECT c.trace_id, c.span_id, c.time_ns, c.event, c.input, c.output, c.attributes,
-       c.process_id, $ingest_id AS ingest_id
+       c.events, c.process_id, $ingest_id AS ingest_id
 FROM {source} c
 WHERE c.trace_id IS NOT NULL AND c.span_id IS NOT NULL
 """
@@ -71,7 +75,9 @@ SELECT trace_id, span_id,
                FILTER (WHERE NOT whole AND output IS NOT NULL))) AS VARCHAR)
        ) AS output,
        first(attributes ORDER BY time_ns NULLS LAST, seq) FILTER (WHERE attributes IS NOT NULL)
-           AS attributes
+           AS attributes,
+       CAST(to_json(flatten(list(from_json(events, '["JSON"]') ORDER BY time_ns NULLS LAST, seq)
+           FILTER (WHERE events IS NOT NULL))) AS VARCHAR) AS events
 FROM rows
 GROUP BY ALL
 """.replace("{older}", ", ".join(f"'{e}'" for e in (*MESSAGE_EVENTS, CHOICE_EVENT)))
@@ -105,6 +111,39 @@ WHERE span_content.trace_id = done.trace_id AND span_content.span_id = done.span
 """
 
 
+def _add_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Append the content's span events (evaluation results) to their spans' events.
+
+    An event the span already holds (same name and time: the same log record sent
+    again) is not added twice.
+    """
+    rows = con.execute(
+        "SELECT s.rowid, s.events, p.events FROM spans s JOIN content_pairs p "
+        "ON s.trace_id = p.trace_id AND s.span_id = p.span_id WHERE p.events IS NOT NULL"
+    ).fetchall()
+    ids: list[int] = []
+    merged: list[str] = []
+    for rowid, had, new in rows:
+        events = json.loads(had) if had else []
+        seen = {(e.get("name"), e.get("time_ns")) for e in events}
+        added = False
+        for e in json.loads(new):
+            key = (e.get("name"), e.get("time_ns"))
+            if key not in seen:
+                seen.add(key)
+                events.append(e)
+                added = True
+        if added:
+            ids.append(rowid)
+            merged.append(json.dumps(events, ensure_ascii=False))
+    if not ids:
+        return
+    with_events = pl.DataFrame(  # noqa: F841 - read by the SQL below
+        {"rid": ids, "events": merged}, schema={"rid": pl.Int64, "events": pl.String}
+    )
+    con.execute("UPDATE spans SET events = w.events FROM with_events w WHERE spans.rowid = w.rid")
+
+
 def merge_content(con: duckdb.DuckDBPyConnection, ingest_id: int) -> list[str]:
     """Land the content records that meet their span in drain `ingest_id`.
 
@@ -121,6 +160,7 @@ def merge_content(con: duckdb.DuckDBPyConnection, ingest_id: int) -> list[str]:
         if not row or not row[0]:
             return []
         con.execute(_FILL)
+        _add_events(con)
         runs = [r[0] for r in con.execute(_OLDER_RUNS, params).fetchall()]
         con.execute(_FORGET)
         return runs

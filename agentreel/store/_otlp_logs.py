@@ -9,7 +9,9 @@ as, span attributes:
   ``gen_ai.system_instructions`` attributes a span may carry, in structured form;
 - the older per-message events: ``gen_ai.system.message``, ``gen_ai.user.message``,
   ``gen_ai.assistant.message`` and ``gen_ai.tool.message`` (one input message each,
-  in the body) and ``gen_ai.choice`` (one output choice each).
+  in the body) and ``gen_ai.choice`` (one output choice each);
+- ``gen_ai.evaluation.result``, an evaluation of the span's output, which becomes an
+  event of the span (as if sent as a span event), so `evaluations` reads it.
 
 A record that carries a trace id and a span id becomes a *content record* for
 that span (`agentreel._spool.CONTENT_FIELDS`): its input and output exactly as
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHOICE_EVENT",
     "DETAILS_EVENT",
+    "EVALUATION_EVENT",
     "MESSAGE_EVENTS",
     "decode_logs_json",
     "decode_logs_json_object",
@@ -79,6 +82,8 @@ MESSAGE_EVENTS = {
     "gen_ai.tool.message": "tool",
 }
 CHOICE_EVENT = "gen_ai.choice"
+#: An evaluation of the span's output: kept as an event of the span, as if sent on it.
+EVALUATION_EVENT = "gen_ai.evaluation.result"
 #: Attributes that make any event a carrier of a span's content (as on a span).
 _CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 #: The attribute older SDKs name an event by, before log records had an event name.
@@ -90,7 +95,16 @@ _MESSAGE_FIELDS = ("tool_calls", "id")
 class _Span:
     """What one request's log records say about one span."""
 
-    __slots__ = ("attributes", "choices", "events", "input", "messages", "output", "time_ns")
+    __slots__ = (
+        "attributes",
+        "choices",
+        "events",
+        "input",
+        "messages",
+        "output",
+        "span_events",
+        "time_ns",
+    )
 
     def __init__(self) -> None:
         self.events: dict[str, None] = {}  # the event names, in the order first seen
@@ -100,6 +114,7 @@ class _Span:
         self.attributes: dict[str, Any] = {}
         self.messages: list[tuple[int, int, dict[str, Any]]] = []  # (time, order, message)
         self.choices: list[tuple[int, int, dict[str, Any]]] = []  # (index, order, choice)
+        self.span_events: list[dict[str, Any]] = []  # evaluation results, as span events
 
 
 class _Gather:
@@ -129,7 +144,8 @@ class _Gather:
         if isinstance(body, dict) and any(k in body for k in _CONTENT_KEYS):
             attributes = {**body, **attributes}  # the details carried in the body instead
         details = event == DETAILS_EVENT or any(k in attributes for k in _CONTENT_KEYS)
-        if not details and event not in MESSAGE_EVENTS and event != CHOICE_EVENT:
+        known = event in MESSAGE_EVENTS or event in (CHOICE_EVENT, EVALUATION_EVENT)
+        if not details and not known:
             raise _BadSpan(
                 f"log record {event or '(no event name)'!r} is not a GenAI content event; "
                 "only those are kept"
@@ -148,7 +164,9 @@ class _Gather:
         else:
             span.events[event] = None
         attributes.pop(_EVENT_NAME_ATTRIBUTE, None)
-        if details:
+        if event == EVALUATION_EVENT:
+            span.span_events.append({"name": event, "time_ns": time_ns, "attributes": attributes})
+        elif details:
             rec: dict[str, Any] = {"name": None}
             normalize_into(rec, attributes)
             span.input = span.input or rec.get("input")
@@ -181,6 +199,7 @@ class _Gather:
                     "input": span.input,
                     "output": span.output,
                     "attributes": span.attributes or None,
+                    "events": span.span_events or None,
                     "process_id": process_id,
                 }
             )

@@ -247,6 +247,7 @@ CREATE TABLE span_content (
     input VARCHAR,                    -- JSON text, as spans.input
     output VARCHAR,
     attributes JSON,                  -- the events' other attributes
+    events JSON,                      -- span events to add: [{name, time_ns, attributes}]
     process_id VARCHAR,
     ingest_id BIGINT NOT NULL
 );

@@ -382,3 +382,38 @@ def test_gc_removes_the_messages_waiting_in_a_run_it_removes(tmp_path: Path) -> 
         store.gc(older_than="1d")  # the run ended in 2023
         after = store.sql("SELECT count(*) AS n FROM span_content")["n"][0]
     assert (before, after) == (1, 0)
+
+
+def test_an_evaluation_sent_as_a_log_record_is_an_evaluation_of_its_span_once(
+    tmp_path: Path,
+) -> None:
+    evaluation = {
+        "eventName": "gen_ai.evaluation.result",
+        "timeUnixNano": "1700000002000000000",
+        "traceId": TRACE_ID,
+        "spanId": "00f067aa0ba902b7",
+        "attributes": [
+            {"key": "gen_ai.evaluation.name", "value": _any("Relevance")},
+            {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": 0.75}},
+            {"key": "gen_ai.evaluation.score.label", "value": _any("relevant")},
+        ],
+    }
+    store_dir = tmp_path / "store"
+    first, again = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    # the evaluation comes before its span, then once more (an exporter's retry)
+    first.write_text(
+        json.dumps(_logs_request([evaluation]))
+        + "\n"
+        + json.dumps(_span_request("00f067aa0ba902b7", {"gen_ai.operation.name": "chat"}))
+        + "\n"
+    )
+    again.write_text(json.dumps(_logs_request([evaluation])) + "\n")
+    for f in (first, again):
+        import_otlp_json(store_dir, [f])
+        with Store.open(store_dir, create=True) as store:
+            store.ingest()
+    with Store.open(store_dir) as store:
+        evals = store.evaluations(TRACE_ID).to_dicts()
+    assert [(e["span_id"], e["name"], e["score"], e["label"]) for e in evals] == [
+        ("00f067aa0ba902b7", "Relevance", 0.75, "relevant")
+    ]
