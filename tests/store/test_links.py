@@ -50,6 +50,17 @@ def test_a_handoff_link_is_kept_and_drawn_as_the_edge_into_the_agent(
     assert back == [(ids["billing"], ids["triage"], '{"agentreel.link.kind":"handoff"}')]
 
 
+def test_a_span_handed_off_from_another_links_to_it_from_its_start(recorded: Recorded) -> None:
+    with agentreel.run("support") as r:
+        with agentreel.span("triage", kind="agent") as t:
+            pass
+        with agentreel.span("billing", kind="agent", handoff_from=t):
+            pass
+    with recorded.store() as store:
+        edges = {(e.caller, e.callee, e.how) for e in store.agent_graph(r.run_id).edges}
+    assert edges == {("(run)", "triage", "call"), ("triage", "billing", "handoff")}
+
+
 def test_a_link_received_over_otlp_names_a_call_edge_when_it_says_so(tmp_path: Path) -> None:
     trace = "5" * 32
 
