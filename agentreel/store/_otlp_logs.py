@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentreel._normalize import normalize_into
-from agentreel._redact import redact_attributes
+from agentreel._redact import redact_attributes, redact_name
 from agentreel.store._otlp import (
     _ODD_VALUES,
     Decoded,
@@ -160,6 +160,8 @@ class _Gather:
             span.time_ns = time_ns
         self.order += 1
         if details:  # named first: the record carries whole message lists (store/_content.py)
+            if event and event != DETAILS_EVENT and self.redact is not None:
+                event = redact_name(event, self.redact)  # a name of the sender's own
             span.events = {event or DETAILS_EVENT: None, **span.events}
         else:
             span.events[event] = None
