@@ -46,6 +46,7 @@ _OPERATION_KINDS = {
     "execute_tool": "tool",
     "embeddings": "embedding",
     "retrieval": "retriever",
+    "invoke_workflow": "chain",
 }
 
 

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "CONTENT_FIELDS",
+    "CONTENT_SUFFIX",
     "OPEN_SUFFIX",
     "RECORD_FIELDS",
     "SEGMENT_SUFFIX",
@@ -40,6 +42,8 @@ __all__ = [
 
 SEGMENT_SUFFIX = ".jsonl"
 OPEN_SUFFIX = ".open.jsonl"
+#: Segments of content records: a span's messages carried in OTLP log records.
+CONTENT_SUFFIX = ".content.jsonl"
 
 #: The fields of a span record, with the DuckDB type the store reads them as.
 #: A record with ``end_ns`` null is a *start record*: a span still open when
@@ -76,6 +80,24 @@ RECORD_FIELDS: dict[str, str] = {
     "attributes": "JSON",
     "events": "JSON",
     "scope": "VARCHAR",
+    "process_id": "VARCHAR",
+    "links": "JSON",
+}
+
+#: The fields of a content record (a segment ending in `CONTENT_SUFFIX`): the input
+#: and output messages of span (`trace_id`, `span_id`), which the drain lands in
+#: that span's payload columns whichever arrives first, the event's other
+#: attributes, which fill the span's attributes where it has none of the same name,
+#: and span events (evaluation results) to add to the span's.
+CONTENT_FIELDS: dict[str, str] = {
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "time_ns": "BIGINT",
+    "event": "VARCHAR",
+    "input": "VARCHAR",
+    "output": "VARCHAR",
+    "attributes": "JSON",
+    "events": "JSON",
     "process_id": "VARCHAR",
 }
 

@@ -161,8 +161,10 @@ def import_cmd(
     """Import OTLP/JSON files (such as the Collector's file exporter output) into the store.
 
     Each FILE holds one ExportTraceServiceRequest JSON object, or one per line
-    (gzip-compressed files are read too). Spans that cannot be placed (bad ids,
-    no start time) are counted and skipped; the exit code is then 2. Secrets are
+    (gzip-compressed files are read too); ExportLogsServiceRequest lines bring
+    the messages GenAI events carry into their spans. Spans that cannot be placed
+    (bad ids, no start time) are counted and skipped; the exit code is then 2.
+    Log records that are not GenAI events of a span are counted and skipped. Secrets are
     masked before anything is written, as agentreel's tracer does.
     """
     from agentreel.cli._render import to_json
@@ -194,6 +196,13 @@ def import_cmd(
             f"imported {report.spans} spans from {report.files} files "
             f"({report.segments} segments) into {store_dir}"
             + (f"; rejected {report.rejected} spans" if report.rejected else "")
+            + (f"; messages of {report.contents} spans from log records" if report.contents else "")
+            + (
+                f"; skipped {report.rejected_log_records} log records that are not "
+                "GenAI events of a span"
+                if report.rejected_log_records
+                else ""
+            )
             + (
                 f"; {ingest.duplicates} records repeated spans already stored and were dropped"
                 if ingest is not None and ingest.duplicates

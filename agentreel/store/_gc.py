@@ -252,6 +252,10 @@ def remove_runs(
             "DELETE FROM evaluation_records WHERE list_contains($ids::VARCHAR[], run_id)",
             {"ids": run_ids},
         )
+        con.execute(  # messages still waiting for a span of these runs (the run id is the trace's)
+            "DELETE FROM span_content WHERE list_contains($ids::VARCHAR[], trace_id)",
+            {"ids": run_ids},
+        )
         con.execute(
             "DELETE FROM processes WHERE process_id NOT IN "
             "(SELECT DISTINCT process_id FROM spans WHERE process_id IS NOT NULL) "
@@ -326,6 +330,7 @@ def kept_without(run_ids: list[str], doomed: list[str], live: list[str]) -> Kept
     return {
         "spans": (runs_kept, gone),
         "runs": (runs_kept, gone),
+        "span_content": (runs_kept.replace("run_id", "trace_id"), gone),
         "blobs": (f"hash IN ({reached_sql(runs_kept.replace('run_id', 'r.run_id'))})", gone),
         "processes": (
             "NOT coalesce(process_id NOT IN (SELECT DISTINCT process_id FROM spans "

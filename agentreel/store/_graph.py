@@ -8,6 +8,11 @@ Two kinds of edge, read from the spans whichever instrumentation wrote them:
   ``graph.node.parent_id`` (OpenInference, for the Agents SDK's handoffs), or in
   ``gen_ai.agent.handoff.from`` (agentreel's name for it). The handoff replaces the
   call edge the nesting would give.
+- a **link**: an agent span with an OpenTelemetry link to a span of the same run; the
+  agent at or above the linked span is the caller, and the link's
+  ``agentreel.link.kind`` attribute (``handoff`` when it has none) says how. A link
+  comes first, then the handoff attribute, then the nesting: each invocation is one
+  edge, so its work is counted once.
 
 An agent's own work is the LLM and tool spans whose nearest agent is it; a node
 counts its invocations, errors, LLM and tool calls, tokens and cost, and an edge into
@@ -27,6 +32,8 @@ __all__ = ["RUN_NODE", "AgentEdge", "AgentGraph", "AgentNode", "agent_graph"]
 #: The caller of an agent that no other agent called: the run itself.
 RUN_NODE = "(run)"
 _HANDOFF_FROM = ("graph.node.parent_id", "gen_ai.agent.handoff.from")
+#: The attribute of a link that says what it stands for (`SpanHandle.link`).
+LINK_KIND = "agentreel.link.kind"
 
 
 @dataclass
@@ -58,7 +65,7 @@ class AgentEdge(_Work):
 
     caller: str = ""
     callee: str = ""
-    how: str = "call"  # call | handoff
+    how: str = "call"  # call | handoff, or a link's own agentreel.link.kind
 
 
 @dataclass
@@ -84,6 +91,16 @@ def _attrs(raw: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
+def _links(raw: Any) -> list[dict[str, Any]]:
+    if not raw:
+        return []
+    try:
+        v = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
 def _agent_name(s: dict[str, Any]) -> str:
     return str(s.get("agent_name") or s.get("name") or "agent")
 
@@ -92,6 +109,18 @@ def agent_graph(tree: pl.DataFrame) -> AgentGraph:
     """The agent graph of one run's spans (as `Store.tree` or `Store.spans` gives them)."""
     spans = tree.to_dicts()
     by_id = {s["span_id"]: s for s in spans}
+
+    def linked_agent(s: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+        """The agent at or above the first span of this run that `s` links to, and how."""
+        for link in _links(s.get("links")):
+            target = by_id.get(str(link.get("span_id") or ""))
+            if target is None or target is s:
+                continue
+            agent = target if target["kind"] == "agent" else agent_above(target)
+            if agent is not None and agent is not s:
+                kind = _attrs(link.get("attributes")).get(LINK_KIND)
+                return agent, str(kind) if kind else "handoff"
+        return None
 
     def agent_above(s: dict[str, Any]) -> dict[str, Any] | None:
         p = by_id.get(s.get("parent_span_id") or "")
@@ -153,7 +182,10 @@ def agent_graph(tree: pl.DataFrame) -> AgentGraph:
         node.add(work)
         a = _attrs(s.get("attributes"))
         handed = next((str(a[k]) for k in _HANDOFF_FROM if a.get(k)), None)
-        if handed is not None and handed != name:
+        linked = linked_agent(s)
+        if linked is not None:
+            caller, how = _agent_name(linked[0]), linked[1]
+        elif handed is not None and handed != name:
             caller, how = handed, "handoff"
         else:
             above = agent_above(s)

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import duckdb
 
-from agentreel._spool import OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
+from agentreel._spool import CONTENT_SUFFIX, OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
 from agentreel.store._archive import note_archived
 from agentreel.store._blobs import address_batch
+from agentreel.store._content import CONTENT_COLUMNS, INSERT_CONTENT, merge_content
 from agentreel.store._cost import resolve_price
 from agentreel.store._dedupe import dedupe_batch
 from agentreel.store._runs import rebuild_touched
@@ -413,7 +414,7 @@ SELECT
     CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
          THEN {cost} END AS cost_usd,
     b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope,
-    b.process_id, $ingest_id AS ingest_id
+    b.process_id, b.links, $ingest_id AS ingest_id
 FROM {source} b
 LEFT JOIN prices p
   ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
@@ -565,8 +566,9 @@ def _apply(
     constraints catch one without identity; `strict` (the retry after such a
     failure) filters them out instead.
     """
-    closed = [p for p in files if not p.name.endswith(OPEN_SUFFIX)]
+    contents = [p for p in files if p.name.endswith(CONTENT_SUFFIX)]
     opened = [p for p in files if p.name.endswith(OPEN_SUFFIX)]
+    closed = [p for p in files if not p.name.endswith((OPEN_SUFFIX, CONTENT_SUFFIX))]
     params = {"ingest_id": ingest_id}
     if closed:
         with _joined(paths.dir, closed, sizes) as (read, limit):
@@ -597,9 +599,15 @@ def _apply(
         got = con.execute("SELECT count(*) FROM start_records").fetchone()
         start_records_dropped = (int(got[0]) if got else 0) - (int(row[0]) if row else 0)
         con.execute("DROP TABLE start_records")
+    if contents:
+        with _joined(paths.dir, contents, sizes) as (read, limit):
+            con.execute(
+                INSERT_CONTENT.format(source=_source(read, CONTENT_COLUMNS, limit=limit)), params
+            )
     # The records went in; now each span keeps one row (the rule: store/_dedupe.py).
     completed, duplicates = dedupe_batch(con, ingest_id)
     duplicates += start_records_dropped
+    content_runs = merge_content(con, ingest_id)  # messages sent as log records
     address_batch(con, ingest_id)
     _load_processes(con, paths, ingest_id)
     _price_new_models(con, ingest_id)
@@ -607,6 +615,11 @@ def _apply(
         "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM spans WHERE ingest_id = $i",
         {"i": ingest_id},
     )
+    if content_runs:
+        con.execute(
+            "INSERT INTO touched SELECT unnest($r) EXCEPT SELECT run_id FROM touched",
+            {"r": content_runs},
+        )
     rebuild_touched(con)
     con.execute(
         "INSERT INTO segments SELECT unnest($names), (now() AT TIME ZONE 'UTC'), NULL, 'ingested', NULL",
@@ -622,6 +635,9 @@ def _apply(
 def _invalid_records(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, files: list[Path]) -> int:
     """Records that cannot be placed (no trace id, span id or start time): counted, dropped."""
     cols = "{'trace_id': 'VARCHAR', 'span_id': 'VARCHAR', 'start_ns': 'BIGINT'}"
+    files = [p for p in files if not p.name.endswith(CONTENT_SUFFIX)]  # no spans there
+    if not files:
+        return 0
     with _joined(paths.dir, files) as (read, limit):
         row = con.execute(
             f"SELECT count(*) FROM {_source(read, cols, limit=limit)} b WHERE NOT ({_VALID})"

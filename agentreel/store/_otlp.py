@@ -78,12 +78,17 @@ class Decoded:
 
     `resources` maps each process id in `records` to its resource attributes;
     `rejected` counts spans refused, and `reasons` keeps the first few why.
+    `contents` holds the content records decoded from OTLP log records
+    (store/_otlp_logs.py): messages meant for a span's payload columns.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    #: what `rejected` counts, for the error message
+    unit: str = "span"
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -92,6 +97,7 @@ class Decoded:
 
     def extend(self, other: Decoded) -> None:
         self.records.extend(other.records)
+        self.contents.extend(other.contents)
         self.resources.update(other.resources)
         self.rejected += other.rejected
         for r in other.reasons:
@@ -103,7 +109,7 @@ class Decoded:
         """Why spans were rejected, in one line ('' when none were)."""
         if not self.rejected:
             return ""
-        return f"{self.rejected} span(s) rejected: " + "; ".join(self.reasons)
+        return f"{self.rejected} {self.unit}(s) rejected: " + "; ".join(self.reasons)
 
 
 class _BadSpan(ValueError):
@@ -154,6 +160,7 @@ def _record(
     scope: str | None,
     process_id: str,
     redact: Callable[[str], str] | None = None,
+    links: list[dict[str, Any]] | None = None,
 ) -> None:
     """Validate one span's times and append its record, built as `record_from_span` does.
 
@@ -176,6 +183,8 @@ def _record(
         for e in events:
             e["name"] = redact_name(e["name"], redact)
             e["attributes"] = redact_attributes(e["attributes"], redact)
+        for link in links or ():
+            link["attributes"] = redact_attributes(link["attributes"], redact)
     rec: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -193,6 +202,7 @@ def _record(
         "events": None,
         "scope": scope or None,
         "process_id": process_id,
+        "links": links or None,
     }
     normalize_into(rec, attributes)
     if events:
@@ -270,6 +280,16 @@ def _pb_span(
         }
         for e in s.events
     ]
+    # a link that names no span is dropped, not the span that holds it
+    links = [
+        {
+            "trace_id": link.trace_id.hex(),
+            "span_id": link.span_id.hex(),
+            "attributes": _pb_attributes(link.attributes),
+        }
+        for link in s.links
+        if len(link.trace_id) == 16 and len(link.span_id) == 8 and any(link.span_id)
+    ]
     _record(
         dec,
         trace_id=trace_id,
@@ -286,6 +306,7 @@ def _pb_span(
         scope=scope,
         process_id=process_id,
         redact=redact,
+        links=links,
     )
 
 
@@ -498,6 +519,18 @@ def _json_span(
                 "attributes": _json_attributes(_list(e, "attributes", "event")),
             }
         )
+    links = []
+    for raw_link in _list(s, "links", f"span {label}"):
+        link = _obj(raw_link, f"span {label}: a link")
+        try:
+            ids = (
+                _json_id(_get(link, "traceId"), 16, "linked trace id", label),
+                _json_id(_get(link, "spanId"), 8, "linked span id", label),
+            )
+        except _BadSpan:
+            continue  # a link that names no span is dropped, not the span that holds it
+        attributes = _json_attributes(_list(link, "attributes", "link"))
+        links.append({"trace_id": ids[0], "span_id": ids[1], "attributes": attributes})
     status = _obj(_get(s, "status"), f"span {label}: status")
     message = _get(status, "message")
     _record(
@@ -516,6 +549,7 @@ def _json_span(
         scope=scope,
         process_id=process_id,
         redact=redact,
+        links=links,
     )
 
 

@@ -2,7 +2,8 @@
 
 `Receiver` answers ``POST /v1/traces`` (protobuf or JSON, optionally gzip) as the
 OTLP/HTTP specification asks, and writes each request's spans to the spool as one
-segment. Its request threads never open DuckDB: draining the spool into the
+segment; ``POST /v1/logs`` takes GenAI events (log records carrying a span's
+messages, store/_otlp_logs.py) the same way. Its request threads never open DuckDB: draining the spool into the
 store is `agentreel.store._serve.serve`'s job (or any reader's).
 
 Under load it sheds rather than queues without bound, as the OTLP/HTTP
@@ -57,6 +58,7 @@ from agentreel._errors import ConfigError
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json, decode_protobuf
+from agentreel.store._otlp_logs import decode_logs_json, decode_logs_protobuf
 from agentreel.store._spooler import Spooler
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_MAX_PER_ADDRESS",
     "DEFAULT_PORT",
+    "LOGS_PATH",
     "QUEUE_WAIT_S",
     "TRACES_PATH",
     "Receiver",
@@ -79,6 +82,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 TRACES_PATH = "/v1/traces"
+#: GenAI events (log records carrying a span's messages): store/_otlp_logs.py.
+LOGS_PATH = "/v1/logs"
 #: Requests read, decoded and spooled at once (decoding holds the GIL: more buys nothing).
 DEFAULT_MAX_INFLIGHT = 4
 #: Open connections (one thread each); more are answered 503 and closed on accept.
@@ -111,6 +116,9 @@ class ReceiverStats:
     requests: int = 0
     spans: int = 0
     rejected_spans: int = 0
+    #: content records spooled from POST /v1/logs (one per span), and log records refused
+    contents: int = 0
+    rejected_log_records: int = 0
     failed_requests: int = 0
     #: requests answered 503 with Retry-After because the receiver was at its limits
     shed_requests: int = 0
@@ -391,6 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "agentreel"
     timeout = SEND_TIMEOUT_S  # for sending answers; reads run against _DeadlineReader's clock
     _body_done = False
+    _logs = False  # the request is POST /v1/logs
 
     def setup(self) -> None:
         super().setup()
@@ -465,6 +474,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, body, _JSON, close=close, headers=headers)
 
     def _success(self, protobuf: bool, decoded: Decoded) -> None:
+        if self._logs:
+            self._logs_success(protobuf, decoded)
+            return
         if protobuf:
             from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
                 ExportTracePartialSuccess,
@@ -484,6 +496,30 @@ class _Handler(BaseHTTPRequestHandler):
         if decoded.rejected:  # proto3 JSON: int64 as a string
             doc["partialSuccess"] = {
                 "rejectedSpans": str(decoded.rejected),
+                "errorMessage": decoded.error_message,
+            }
+        self._send(200, json.dumps(doc).encode(), _JSON)
+
+    def _logs_success(self, protobuf: bool, decoded: Decoded) -> None:
+        if protobuf:
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsPartialSuccess,
+                ExportLogsServiceResponse,
+            )
+
+            resp = ExportLogsServiceResponse()
+            if decoded.rejected:
+                resp.partial_success.CopyFrom(
+                    ExportLogsPartialSuccess(
+                        rejected_log_records=decoded.rejected, error_message=decoded.error_message
+                    )
+                )
+            self._send(200, resp.SerializeToString(), _PROTOBUF)
+            return
+        doc: dict[str, Any] = {}
+        if decoded.rejected:
+            doc["partialSuccess"] = {
+                "rejectedLogRecords": str(decoded.rejected),
                 "errorMessage": decoded.error_message,
             }
         self._send(200, json.dumps(doc).encode(), _JSON)
@@ -560,9 +596,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         path = urlsplit(self.path).path
-        if path != TRACES_PATH:
-            self._error(404, f"no such path {path}; send OTLP traces to POST {TRACES_PATH}")
+        if path not in (TRACES_PATH, LOGS_PATH):
+            self._error(
+                404,
+                f"no such path {path}; send OTLP traces to POST {TRACES_PATH} "
+                f"and GenAI events to POST {LOGS_PATH}",
+            )
             return
+        self._logs = path == LOGS_PATH
         if self.command != "POST":
             self._error(
                 405, f"{self.command} is not allowed; use POST", headers=(("Allow", "POST"),)
@@ -598,9 +639,18 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         try:
             redact = self.server.spooler.redact  # masked while decoded, before anything is read
-            decoded = (
-                decode_protobuf(body, redact) if ctype == _PROTOBUF else decode_json(body, redact)
-            )
+            if self._logs:
+                decoded = (
+                    decode_logs_protobuf(body, redact)
+                    if ctype == _PROTOBUF
+                    else decode_logs_json(body, redact)
+                )
+            else:
+                decoded = (
+                    decode_protobuf(body, redact)
+                    if ctype == _PROTOBUF
+                    else decode_json(body, redact)
+                )
         except OTLPDecodeError as e:
             self._error(400, str(e))
             return None
@@ -615,7 +665,16 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=(("Retry-After", str(RETRY_AFTER_S)),),
             )
             return None
-        self.server.count(requests=1, spans=len(decoded.records), rejected_spans=decoded.rejected)
+        if self._logs:
+            self.server.count(
+                requests=1,
+                contents=len(decoded.contents),
+                rejected_log_records=decoded.rejected,
+            )
+        else:
+            self.server.count(
+                requests=1, spans=len(decoded.records), rejected_spans=decoded.rejected
+            )
         return decoded
 
     def _read_body(self) -> bytes | None:

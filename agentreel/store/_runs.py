@@ -207,7 +207,8 @@ agg AS (
 )
 SELECT
     agg.run_id,
-    coalesce(json_extract_string(root.attributes, '$."agentreel.run.name"'), root.agent_name,
+    coalesce(json_extract_string(root.attributes, '$."agentreel.run.name"'),
+             json_extract_string(root.attributes, '$."gen_ai.workflow.name"'), root.agent_name,
              na.agent_name, root.name,
              CASE WHEN root.span_id IS NULL THEN '(no root span)' END) AS name,
     root.span_id AS root_span_id,

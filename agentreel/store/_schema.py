@@ -236,8 +236,39 @@ ALTER TABLE prices ADD COLUMN cache_read_usd_per_token DOUBLE;   -- NULL: as inp
 ALTER TABLE prices ADD COLUMN cache_write_usd_per_token DOUBLE;  -- NULL: as input
 """
 
+# v8: a span's messages carried in OTLP log records (GenAI events) wait here for their
+# span; the drain lands them in its payload columns (store/_content.py).
+_V8 = """
+CREATE TABLE span_content (
+    trace_id VARCHAR NOT NULL,
+    span_id VARCHAR NOT NULL,
+    time_ns BIGINT,                   -- the earliest log record's time
+    event VARCHAR,                    -- the event names it came from, comma-separated
+    input VARCHAR,                    -- JSON text, as spans.input
+    output VARCHAR,
+    attributes JSON,                  -- the events' other attributes
+    events JSON,                      -- span events to add: [{name, time_ns, attributes}]
+    process_id VARCHAR,
+    ingest_id BIGINT NOT NULL
+);
+"""
+
+# v9: OpenTelemetry span links (a handoff from one agent to another, a call between
+# agents in two traces), and a view with one row per link.
+_V9 = """
+ALTER TABLE spans ADD COLUMN links JSON;  -- [{trace_id, span_id, attributes}], NULL when none
+CREATE VIEW span_links AS
+SELECT run_id, span_id, l.trace_id AS linked_trace_id, l.span_id AS linked_span_id,
+       l.attributes AS attributes
+FROM (
+    SELECT run_id, span_id,
+           unnest(from_json(links, '[{"trace_id": "VARCHAR", "span_id": "VARCHAR", "attributes": "JSON"}]')) AS l
+    FROM spans WHERE links IS NOT NULL
+);
+"""
+
 #: Forward-only migrations; entry i takes a store from version i to i + 1.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
 #: Migrating from a version below this rebuilds every run with the current rules.
 RUNS_REBUILT_AT = 5
 #: The step to this version leaves in ``touched`` the runs whose spans it changed.

@@ -249,7 +249,7 @@ def serve(
         drainer = _Drainer(store, paths, interval)
         pace = _Pace(interval)
         while not stop.wait(POLL_S):
-            received = receiver.stats.spans
+            received = receiver.stats.spans + receiver.stats.contents
             began = time.monotonic()
             if not pace.due(began, received, paths):
                 continue

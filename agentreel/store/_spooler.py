@@ -20,7 +20,13 @@ from typing import Any
 
 import orjson
 
-from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel._spool import (
+    CONTENT_SUFFIX,
+    SEGMENT_SUFFIX,
+    SpoolPaths,
+    new_segment_name,
+    write_atomic,
+)
 from agentreel.store._otlp import Decoded
 
 __all__ = ["Spooler"]
@@ -91,7 +97,8 @@ class Spooler:
 
         Records of spans with no end (read as still open) go to a segment of their own,
         named as the tracer names its start-record segments, so the drain treats them
-        alike; a batch of ended spans is one segment.
+        alike; a batch of ended spans is one segment, and its content records (from
+        log records) another, ending in `CONTENT_SUFFIX`.
         """
         self._write_processes(decoded.resources)
         ended = [r for r in decoded.records if r["end_ns"] is not None]
@@ -103,6 +110,11 @@ class Spooler:
                 path = self.paths.dir / new_segment_name(self.writer_id, open_=open_)
                 write_atomic(path, data)
                 written.append(path)
+        if decoded.contents:
+            data = b"\n".join(map(_line, decoded.contents)) + b"\n"
+            name = new_segment_name(self.writer_id).removesuffix(SEGMENT_SUFFIX) + CONTENT_SUFFIX
+            write_atomic(self.paths.dir / name, data)
+            written.append(self.paths.dir / name)
         if self.heartbeat and written:
             for pid in decoded.resources:
                 self._touch(self.paths.live / pid)

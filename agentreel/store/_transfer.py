@@ -38,6 +38,7 @@ from agentreel._spool import SpoolPaths
 from agentreel.store._blobs import expanded_spans_sql
 from agentreel.store._evaluations import evaluation_event
 from agentreel.store._otlp import Decoded, OTLPDecodeError, _get, decode_json_object
+from agentreel.store._otlp_logs import decode_logs_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
 
@@ -68,6 +69,10 @@ class ImportReport:
     rejected: int = 0
     segments: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: content records from OTLP/JSON logs requests (GenAI events, one per span), and
+    #: log records refused (no span, or not a GenAI content event)
+    contents: int = 0
+    rejected_log_records: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,7 +199,8 @@ def import_otlp_json(
     """Write the spans of OTLP/JSON files into the spool of `target`; ingest afterwards.
 
     A file holds one ``ExportTraceServiceRequest`` JSON object, or one per line as
-    the OpenTelemetry Collector's file exporter writes (gzip-compressed files are
+    the OpenTelemetry Collector's file exporter writes; ``ExportLogsServiceRequest``
+    objects (GenAI events carrying spans' messages) are read too (gzip-compressed files are
     read too). Every path is checked before anything is written; a file that is not
     OTLP/JSON raises `OTLPDecodeError` naming it, and nothing of that call stays in
     the spool. Spans that cannot be placed are counted in ``rejected``. `redact`
@@ -236,25 +242,34 @@ def import_otlp_json(
     try:
         for p in checked:
             for n, doc in _requests(p):
-                if not isinstance(doc, dict) or _get(doc, "resourceSpans") is None:
+                logs = isinstance(doc, dict) and _get(doc, "resourceLogs") is not None
+                if not logs and (not isinstance(doc, dict) or _get(doc, "resourceSpans") is None):
                     # a request with no resourceSpans key is not what a trace exporter
                     # writes: another JSON file named by mistake must not import as empty
                     raise OTLPDecodeError(
-                        f"{p}, line {n}: not an OTLP/JSON trace request "
-                        "(a JSON object with a resourceSpans array)"
+                        f"{p}, line {n}: not an OTLP/JSON trace or logs request "
+                        "(a JSON object with a resourceSpans or resourceLogs array)"
                     )
                 try:
-                    dec = decode_json_object(doc, redactor)
+                    dec = (
+                        decode_logs_json_object(doc, redactor)
+                        if logs
+                        else decode_json_object(doc, redactor)
+                    )
                 except OTLPDecodeError as e:
                     raise OTLPDecodeError(f"{p}, line {n}: {e}") from None
                 report.requests += 1
                 report.spans += len(dec.records)
-                report.rejected += dec.rejected
+                report.contents += len(dec.contents)
+                if logs:
+                    report.rejected_log_records += dec.rejected
+                else:
+                    report.rejected += dec.rejected
                 for r in dec.reasons:
                     if len(report.reasons) < 5 and r not in report.reasons:
                         report.reasons.append(r)
                 batch.extend(dec)
-                if len(batch.records) >= _SEGMENT_RECORDS:
+                if len(batch.records) + len(batch.contents) >= _SEGMENT_RECORDS:
                     flush()
             report.files += 1
         flush()
@@ -333,6 +348,16 @@ def _otlp_span(row: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str
         span["status"]["message"] = row["status_message"]
     if events:
         span["events"] = events
+    links = json.loads(row["links"]) if row.get("links") else None
+    if links:
+        span["links"] = [
+            {
+                "traceId": link["trace_id"],
+                "spanId": link["span_id"],
+                "attributes": _key_values(link.get("attributes") or {}),
+            }
+            for link in links
+        ]
     return span
 
 
@@ -423,7 +448,7 @@ def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport
         store.sql(
             "SELECT trace_id, span_id, parent_span_id, name, span_kind, "
             "epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns, status, "
-            "status_message, input, output, attributes, scope, process_id "
+            "status_message, input, output, attributes, scope, process_id, links "
             "FROM spans WHERE list_contains($ids, run_id) "
             "ORDER BY process_id, start_time, span_id",
             {"ids": ids},

@@ -509,21 +509,52 @@ def _decorator(fn: Any, make: Callable[[Callable[..., Any]], _Step]) -> Any:
 @overload
 def agent(fn: F, /) -> F: ...
 @overload
-def agent(*, name: str | None = None, capture: bool = True) -> Callable[[F], F]: ...
-def agent(fn: Any = None, /, *, name: str | None = None, capture: bool = True) -> Any:
+def agent(
+    *,
+    name: str | None = None,
+    capture: bool = True,
+    version: str | None = None,
+    remote: bool = False,
+    provider: str | None = None,
+) -> Callable[[F], F]: ...
+def agent(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    capture: bool = True,
+    version: str | None = None,
+    remote: bool = False,
+    provider: str | None = None,
+) -> Any:
     """Record each call as an agent invocation (``gen_ai.operation.name = invoke_agent``).
+
+    `version` is written as ``gen_ai.agent.version``. The span is INTERNAL, as the
+    GenAI conventions have it for an agent that runs in this process; `remote`
+    makes it CLIENT, for a function that calls an agent running elsewhere (a
+    service), and `provider` (``gen_ai.provider.name``) names who serves it.
 
     Example::
 
-        @agentreel.agent(name="researcher")
+        @agentreel.agent(name="researcher", version="2.1")
         async def research(question: str) -> str: ...
     """
 
     def make(f: Callable[..., Any]) -> _Step:
         n = name or _fn_name(f)
         attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": n}
+        if version:
+            attrs["gen_ai.agent.version"] = version
+        if provider:
+            attrs["gen_ai.provider.name"] = provider
         return _Step(
-            f, "agent", f"invoke_agent {n}", attrs, capture_input=capture, capture_output=capture
+            f,
+            "agent",
+            f"invoke_agent {n}",
+            attrs,
+            span_kind=SpanKind.CLIENT if remote else SpanKind.INTERNAL,
+            capture_input=capture,
+            capture_output=capture,
         )
 
     return _decorator(fn, make)

@@ -262,7 +262,26 @@ def record_from_span(
         rec["events"] = out
     if rec["status"] == "error" and rec.get("error_message") is None and description:
         rec["error_message"] = description
+    raw_links = getattr(s, "_links", None)  # as for events: most spans have none
+    if raw_links:
+        rec["links"] = links_of(raw_links, redact)
     return rec
+
+
+def links_of(links: Any, redact: Callable[[str], str] | None) -> list[dict[str, Any]]:
+    """A span's links as record values: the linked span's ids and the link's attributes."""
+    out = []
+    for link in links:
+        c = link.context
+        la = dict(link.attributes or {})
+        out.append(
+            {
+                "trace_id": f"{c.trace_id:032x}",
+                "span_id": f"{c.span_id:016x}",
+                "attributes": redact_attributes(la, redact) if redact is not None else la,
+            }
+        )
+    return out
 
 
 def _settle(

@@ -14,7 +14,10 @@ from agentreel.tracer._canonical import module_name
 from agentreel.tracer._capture import dump_payload
 from agentreel.tracer._exporter import RAW, RAW_INPUT, RAW_OUTPUT
 
-__all__ = ["SpanHandle", "current_span", "record_error", "set_payload"]
+__all__ = ["LINK_KIND", "SpanHandle", "current_span", "record_error", "set_payload"]
+
+#: The attribute of a link `SpanHandle.link` makes that says what the link stands for.
+LINK_KIND = "agentreel.link.kind"
 
 
 def set_payload(span: Span, key: str, value: Any) -> None:
@@ -136,6 +139,23 @@ class SpanHandle:
     def record_error(self, exc: BaseException) -> None:
         """Mark the step failed by `exc` without raising it."""
         record_error(self.span, exc)
+
+    def link(self, other: SpanHandle, *, kind: str = "handoff") -> None:
+        """Link this step to `other`'s with an OpenTelemetry span link.
+
+        For agents that are not nested in one another: an agent taking over from
+        another (`kind` ``handoff``), or one called from another trace. The link
+        carries ``agentreel.link.kind = kind``; the store keeps it (``span_links``)
+        and the agent graph draws it as an edge from `other`'s agent to this one.
+
+        Example::
+
+            @agentreel.agent
+            def billing(question: str, handed_by: agentreel.SpanHandle) -> str:
+                agentreel.current_span().link(handed_by)
+                ...
+        """
+        self.span.add_link(other.span.get_span_context(), {LINK_KIND: kind})
 
 
 def current_span() -> SpanHandle:

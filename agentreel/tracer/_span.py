@@ -14,7 +14,8 @@ from opentelemetry.trace import SpanKind
 from agentreel._errors import ConfigError
 from agentreel._normalize import INPUT, KIND, KINDS
 from agentreel.tracer import _recorder
-from agentreel.tracer._handle import SpanHandle, record_error, set_payload
+from agentreel.tracer._handle import LINK_KIND, SpanHandle, record_error, set_payload
+from agentreel.tracer._semconv import latest_genai
 
 __all__ = ["run", "span"]
 
@@ -29,8 +30,17 @@ _OPERATIONS = {
 class _SpanScope:
     """A span made current for the body of a ``with`` (or ``async with``) block."""
 
-    def __init__(self, name: str, attrs: dict[str, Any], *, new_trace: bool, input: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        attrs: dict[str, Any],
+        *,
+        new_trace: bool,
+        input: Any,
+        links: list[trace.Link] | None = None,
+    ) -> None:
         self._name = name
+        self._links = links
         self._attrs = attrs
         self._new_trace = new_trace
         self._input = input
@@ -40,7 +50,9 @@ class _SpanScope:
     def __enter__(self) -> SpanHandle:
         ctx = Context() if self._new_trace else None
         kind = SpanKind.CLIENT if self._attrs.get(KIND) == "llm" else SpanKind.INTERNAL
-        s = _recorder._tracer.start_span(self._name, context=ctx, kind=kind, attributes=self._attrs)
+        s = _recorder._tracer.start_span(
+            self._name, context=ctx, kind=kind, attributes=self._attrs, links=self._links
+        )
         self._token = otel_context.attach(trace.set_span_in_context(s))
         self._handle = SpanHandle(s)
         if self._input is not None:
@@ -76,13 +88,20 @@ def _masked(name: str) -> str:
 
 
 def span(
-    name: str, kind: str = "other", *, input: Any = None, attributes: dict[str, Any] | None = None
+    name: str,
+    kind: str = "other",
+    *,
+    input: Any = None,
+    attributes: dict[str, Any] | None = None,
+    handoff_from: SpanHandle | None = None,
 ) -> _SpanScope:
     """Record the enclosed block as one step; yields a `SpanHandle`.
 
     `kind` is one of agent, llm, tool, retriever, embedding, chain, other. Works as
     ``with`` and ``async with``; an exception escaping the block is recorded and
-    re-raised unchanged.
+    re-raised unchanged. `handoff_from` links the step, from its start, to the step
+    it takes over from (``SpanHandle.link`` with kind ``handoff``): an agent that is
+    handed a conversation by another it is not nested in.
 
     Example::
 
@@ -102,7 +121,10 @@ def span(
         attrs["gen_ai.agent.name"] = name
     if attributes:
         attrs.update(attributes)
-    return _SpanScope(name, attrs, new_trace=False, input=input)
+    links = None
+    if handoff_from is not None:
+        links = [trace.Link(handoff_from.span.get_span_context(), {LINK_KIND: "handoff"})]
+    return _SpanScope(name, attrs, new_trace=False, input=input, links=links)
 
 
 _TagValue = str | int | float | bool
@@ -121,6 +143,11 @@ def run(
     `session` names the conversation (or user session) the run is one turn of
     (written as ``gen_ai.conversation.id``); ``agentreel sessions`` groups runs by it.
     The handle's ``run_id`` names the run in ``agentreel show``.
+
+    With ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`` the root span is
+    the GenAI conventions' workflow span: named ``invoke_workflow NAME``, with
+    ``gen_ai.operation.name = invoke_workflow`` and ``gen_ai.workflow.name = NAME``;
+    by default it is named ``NAME`` (docs/conventions.md).
 
     Example::
 
@@ -143,4 +170,9 @@ def run(
         if not isinstance(session, str) or not session:
             raise ConfigError(f"agentreel.run(session={session!r}) must be a non-empty string")
         attrs["gen_ai.conversation.id"] = _masked(session)
-    return _SpanScope(name, attrs, new_trace=True, input=input)
+    span_name = name
+    if latest_genai():
+        attrs["gen_ai.operation.name"] = "invoke_workflow"
+        attrs["gen_ai.workflow.name"] = name
+        span_name = f"invoke_workflow {name}"
+    return _SpanScope(span_name, attrs, new_trace=True, input=input)
