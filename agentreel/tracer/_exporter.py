@@ -266,17 +266,19 @@ def record_from_span(
 
 
 def _settle(
-    spans: Sequence[ReadableSpan], redact: Callable[[str], str] | None
+    spans: Sequence[ReadableSpan],
+    redact: Callable[[str], str] | None,
+    attributes: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[int, dict[str, Any]] | None:
     """The attributes to write for the spans (by index) whose payloads are still as
     captured (`RAW`): the payloads redacted (all of the batch's at once) and cut, the
-    marker left out. None when no span has any.
+    marker left out. None when no span has any. `attributes` stands for the spans' own.
     """
     found: dict[int, dict[str, Any]] = {}
     jobs: list[tuple[dict[str, Any], str, int]] = []
     texts: list[str] = []
     for i, s in enumerate(spans):
-        a = _attributes(s)
+        a = _attributes(s) if attributes is None else attributes[i]
         marker = a.get(RAW)
         if marker is None:
             continue
@@ -556,7 +558,9 @@ class OpenSpanProcessor(SpanProcessor):
         self._thread.start()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if not self._stop.is_set() and _wants_start_record(span):
+        # Whether the span wants a start record is asked at the tick, of its attributes
+        # then: a decorated call may put its attributes in after its span started.
+        if not self._stop.is_set():
             self._open[span.context.span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -592,15 +596,25 @@ class OpenSpanProcessor(SpanProcessor):
         """Spool start records of spans opened since the last tick; touch the heartbeat."""
         with self._lock:
             fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
+            # Spans that want none are looked at once; those that do, until one is written.
+            self._spooled.update(s.context.span_id for s in fresh if not _wants_start_record(s))
+            fresh = [s for s in fresh if s.context.span_id not in self._spooled]
             if fresh:
-                get = (_settle(fresh, self._redact) or {}).get
+                # The spans are open: their calling threads may be writing attributes
+                # now, so each record is made from a copy (one C-level step).
+                attrs = [dict(_attributes(s)) for s in fresh]
+                settled = _settle(fresh, self._redact, attrs) or {}
                 lines = [
                     _dumps(
                         record_from_span(
-                            s, self._process_id, open_=True, redact=self._redact, attributes=get(i)
+                            s,
+                            self._process_id,
+                            open_=True,
+                            redact=self._redact,
+                            attributes=settled.get(i, a),
                         )
                     )
-                    for i, s in enumerate(fresh)
+                    for i, (s, a) in enumerate(zip(fresh, attrs, strict=True))
                 ]
                 if self._writer.write(lines):
                     ids = (s.context.span_id for s in fresh)
