@@ -278,6 +278,10 @@ _KEYS = [
     "gen_ai.prompt.0.content",
     "llm.output_messages.1.message.role",
     "custom.thing",
+    "traceloop.entity.name",
+    "traceloop.span.kind",
+    "mcp.method.name",
+    RAW,
 ]
 _VALUES = st.one_of(
     st.none(),
@@ -297,6 +301,33 @@ def test_the_planned_record_is_normalize_intos(attrs: dict[str, Any]) -> None:
     got: dict[str, Any] = {}
     _normalize_planned(got, attrs, _plan(attrs))
     assert list(got.items()) == list(expected.items())
+
+
+_SETTLED = st.fixed_dictionaries(
+    {},
+    optional={
+        "agentreel.input": st.text(max_size=5),
+        "agentreel.output": st.text(max_size=5),
+        "agentreel.input.truncated": st.integers(0, 99),
+        "agentreel.output.truncated": st.integers(0, 99),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8), _SETTLED)
+def test_payloads_settled_at_writing_give_the_record_of_attributes_holding_them(
+    attrs: dict[str, Any], settled: dict[str, Any]
+) -> None:
+    # the exporter puts payloads redacted since capture in place of the span's own,
+    # without `RAW`, and without copying the span's attributes to do it
+    settled = {k: v for k, v in settled.items() if k.endswith("truncated") or k in attrs}
+    merged = {k: v for k, v in attrs.items() if k != RAW} | settled
+    expected: dict[str, Any] = {}
+    normalize_into(expected, merged)
+    got: dict[str, Any] = {}
+    _normalize_planned(got, attrs, _plan(attrs), settled)
+    assert got == expected
 
 
 # -- redacting many texts at once masks what each alone would -----------------------
