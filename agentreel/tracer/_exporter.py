@@ -564,6 +564,13 @@ def _none(i: int) -> None:
     return None
 
 
+def _starting(span: Span) -> bool:
+    """Whether `span` is one of agentreel's own whose call has not yet written its
+    attributes in (each carries at least its kind): it is looked at on the next tick."""
+    scope = span.instrumentation_scope
+    return scope is not None and scope.name == SCOPE and not _attributes(span)
+
+
 def _wants_start_record(span: Span) -> bool:
     if span.parent is None:
         return True
@@ -645,7 +652,11 @@ class OpenSpanProcessor(SpanProcessor):
     def tick(self) -> None:
         """Spool start records of spans opened since the last tick; touch the heartbeat."""
         with self._lock:
-            fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
+            fresh = [
+                s
+                for sid, s in list(self._open.items())
+                if sid not in self._spooled and not _starting(s)
+            ]
             # Spans that want none are looked at once; those that do, until one is written.
             self._spooled.update(s.context.span_id for s in fresh if not _wants_start_record(s))
             fresh = [s for s in fresh if s.context.span_id not in self._spooled]

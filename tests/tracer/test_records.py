@@ -202,6 +202,28 @@ def test_start_records_are_chosen_by_the_attributes_a_call_put_in_its_span(
     assert starts == ["chat m", "invoke_agent main"]  # the tool span wants none
 
 
+def test_a_span_caught_between_its_start_and_its_attributes_is_looked_at_again(
+    tmp_path: Path,
+) -> None:
+    rec = agentreel.init(tmp_path, tracer_provider=TracerProvider())
+    try:
+        with agentreel.run("outer"):
+            # what a decorated call does in the instant between opening its span bare and
+            # writing its attributes in: a tick then must not decide the span wants none
+            span = rec.tracer.start_span("chat m")
+            rec.open_spans.tick()
+            span.set_attributes({"agentreel.span.kind": "llm", "gen_ai.operation.name": "chat"})
+            rec.open_spans.tick()
+            span.end()
+        agentreel.flush()
+    finally:
+        agentreel.shutdown()
+    starts = [r for r in spool_records(tmp_path) if r["end_ns"] is None]
+    assert sorted(r["name"] for r in starts) == ["chat m", "outer"]
+    (chat,) = [r for r in starts if r["name"] == "chat m"]
+    assert chat["kind"] == "llm"
+
+
 class _Watching(Sampler):
     """A sampler of the application's own, which decides on a span's attributes."""
 
