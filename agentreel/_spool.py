@@ -151,7 +151,7 @@ def new_segment_name(process_id: str, *, open_: bool = False) -> str:
     return f"{time.time_ns():020d}-{process_id}-{n:07d}{OPEN_SUFFIX if open_ else SEGMENT_SUFFIX}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | bytearray) -> None:
     """Write `data` to `path` so that readers see all of it or nothing.
 
     The bytes go to a hidden temporary file in the same directory, are flushed,

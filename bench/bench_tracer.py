@@ -38,13 +38,22 @@ from typing import Any
 
 import orjson
 from _env import environment as bench_environment  # bench/, beside this script
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import agentreel
-from agentreel._normalize import INPUT, OUTPUT, normalize_into
+from agentreel._normalize import INPUT, OUTPUT
+from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
-from agentreel.tracer._exporter import SpoolExporter, record_from_span
+from agentreel.tracer._exporter import (
+    _CHUNK,
+    SpoolExporter,
+    _attributes,
+    _normalize_planned,
+    _plan,
+    _settle,
+    record_from_span,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -216,7 +225,9 @@ def ours(n: int, *, profiles: list[cProfile.Profile] | None = None) -> tuple[Rou
         if len(complete) != n:
             raise SystemExit(f"the spool holds {len(complete)} span records, expected {n}")
         if profiles is not None and profile is not None and meter.profile is not None:
-            profiles += [profile, meter.profile]
+            # the exporter's profile is empty when every export ran in the flush, on the
+            # calling thread (whose own profile covers it)
+            profiles += [p for p in (profile, meter.profile) if p.getstats()]
         rnd = Round(t1 - t0, t2 - t1, n, c1 - c0, meter.cpu_ns, len(records) - len(complete))
         return rnd, complete[0]
 
@@ -253,55 +264,76 @@ def baseline(n: int, name: str, attrs: dict[str, Any]) -> Round:
     return Round(t1 - t0, t2 - t1, n, c1 - c0, meter.cpu_ns)
 
 
-class _Collect(SpanProcessor):
-    """Keeps every ended span, for timing the exporter's steps on them afterwards."""
+def _recorded_spans(n: int) -> list[ReadableSpan]:
+    """`n` ended spans of the decorated function, as agentreel's exporter receives them
+    in the timed rounds: its processor alone on the provider, so the payloads arrive as
+    captured (redacted and cut by the exporter) and the attributes were written straight
+    into the span. They are taken from the exporter instead of being written."""
+    spans: list[ReadableSpan] = []
 
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
+    def keep(batch: Sequence[ReadableSpan]) -> SpanExportResult:
+        spans.extend(batch)
+        return SpanExportResult.SUCCESS
 
-    def on_end(self, span: ReadableSpan) -> None:
-        self.spans.append(span)
+    with tempfile.TemporaryDirectory(prefix="agentreel-bench-") as d:
+        rec = agentreel.init(d, tracer_provider=TracerProvider(), propagate_threads=False)
+        try:
+            if not (rec.defers_redaction() and rec.writes_attributes()):
+                raise SystemExit("agentreel's processor is not alone on the bench's provider")
+            rec.exporter.export = keep  # type: ignore[method-assign]
+            for _ in range(n):
+                traced_search(QUERY)
+            agentreel.flush()
+        finally:
+            agentreel.shutdown()
+    return spans
 
 
 def export_breakdown(n: int, repeats: int = 3) -> dict[str, float]:
-    """µs per span of the exporter's steps, timed one after another on `n` recorded spans.
+    """CPU µs per span of the exporter's steps, timed one after another on `n` spans
+    recorded as in the timed rounds (see `_recorded_spans`), single-threaded.
 
-    Single-threaded and outside the timed rounds: `normalize_into` (attributes ->
-    typed fields), `record_from_span` (which includes it), and the whole
-    `SpoolExporter.export` (records, JSON encoding, one segment file); the
-    difference of the last two is JSON encoding plus the write.
+    `settle` (the payloads redacted, a chunk's at once, and cut), `record_from_span`
+    given them (the record, `normalize` within it: attributes -> typed fields), and the
+    whole `SpoolExporter.export` (both, plus JSON encoding and one segment file); the
+    rest of the export is `json_and_write`.
     """
+    spans = _recorded_spans(n)
+    redact = redactor_from(True)
+    chunks = [spans[i : i + _CHUNK] for i in range(0, len(spans), _CHUNK)]
+    settled = [_settle(c, redact) or {} for c in chunks]
+    attrs = [dict(_attributes(s)) for s in spans]
+    times: dict[str, list[int]] = {
+        "settle": [],
+        "normalize": [],
+        "record_from_span": [],
+        "export": [],
+    }
+    clock = time.thread_time_ns
     with tempfile.TemporaryDirectory(prefix="agentreel-bench-") as d:
-        provider = TracerProvider()
-        collect = _Collect()
-        provider.add_span_processor(collect)
-        agentreel.init(d, tracer_provider=provider, propagate_threads=False)
-        try:
-            for _ in range(n):
-                traced_search(QUERY)
-        finally:
-            agentreel.shutdown()
-        spans = collect.spans
-        attrs = [dict(s.attributes or {}) for s in spans]
-        times: dict[str, list[int]] = {"normalize_into": [], "record_from_span": [], "export": []}
         for i in range(repeats):
             gc.collect()
-            t0 = time.perf_counter_ns()
+            t0 = clock()
+            for c in chunks:
+                _settle(c, redact)
+            t1 = clock()
             for a in attrs:
-                normalize_into({}, a)
-            t1 = time.perf_counter_ns()
-            for sp in spans:
-                record_from_span(sp, "bench")
-            t2 = time.perf_counter_ns()
+                _normalize_planned({}, a, _plan(a), {})
+            t2 = clock()
+            for c, got in zip(chunks, settled, strict=True):
+                for j, sp in enumerate(c):
+                    record_from_span(sp, "bench", redact=redact, settled=got.get(j))
+            t3 = clock()
             paths = SpoolPaths(Path(d) / f"again-{i}")
             paths.create()
-            SpoolExporter(paths, "bench").export(spans)
-            t3 = time.perf_counter_ns()
-            times["normalize_into"].append(t1 - t0)
-            times["record_from_span"].append(t2 - t1)
-            times["export"].append(t3 - t2)
+            SpoolExporter(paths, "bench", redact).export(spans)
+            t4 = clock()
+            times["settle"].append(t1 - t0)
+            times["normalize"].append(t2 - t1)
+            times["record_from_span"].append(t3 - t2)
+            times["export"].append(t4 - t3)
     us = {k: statistics.median(v) / len(spans) / 1000 for k, v in times.items()}
-    us["json_and_write"] = us["export"] - us["record_from_span"]
+    us["json_and_write"] = us["export"] - us["record_from_span"] - us["settle"]
     return us
 
 
@@ -421,9 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     steps = export_breakdown(n)
     print(
-        "exporter steps, single-threaded, µs per span: "
+        "exporter steps, single-threaded, CPU µs per span: "
+        f"payloads redacted and cut {steps['settle']:.2f}, "
         f"record_from_span {steps['record_from_span']:.2f} "
-        f"(of which normalize_into {steps['normalize_into']:.2f}), "
+        f"(of which normalize {steps['normalize']:.2f}), "
         f"JSON encode + segment write {steps['json_and_write']:.2f}, "
         f"whole export {steps['export']:.2f}"
     )

@@ -179,6 +179,12 @@ class _Step:
                     )
             if truncated is not None:
                 attrs[INPUT + ".truncated"] = truncated
+        if rec is not None and rec.writes_attributes():
+            # opened bare, its attributes put straight in: the SDK would check each value
+            # again, which costs more than the rest of the span's start together
+            span = _recorder._tracer.start_span(name, kind=self.span_kind)
+            _set_attributes(span, attrs, _attribute_dict(span))
+            return span
         return _recorder._tracer.start_span(name, kind=self.span_kind, attributes=attrs)
 
     def finish(self, span: Span, result: Any) -> None:

@@ -38,6 +38,7 @@ from agentreel._normalize import (
     KINDS,
     OUTPUT,
     _kind,
+    _tool_name,
     normalize_into,
 )
 from agentreel._redact import redact_attributes, redact_many, redact_name
@@ -73,6 +74,8 @@ log = logging.getLogger("agentreel")
 
 _STATUS = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
 _SPAN_KIND = {k: k.name.lower() for k in SpanKind}
+_INTERNAL = SpanKind.INTERNAL
+_UNSET = StatusCode.UNSET
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
@@ -107,7 +110,7 @@ class _Plan:
     alone (not agentreel's or GenAI's) makes it masked whatever its type.
     """
 
-    __slots__ = ("fields", "losers", "own", "used")
+    __slots__ = ("drop", "fields", "losers", "own", "used")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         best: dict[str, tuple[int, str]] = {}
@@ -124,6 +127,9 @@ class _Plan:
         #: not rank, and moves where its field comes in the record
         self.losers = tuple(k for k in keys if k in _SOURCE_OF and k not in winners)
         self.used = frozenset(best[f][1] for f in ("input", "output") if f in best)
+        #: what the record's `attributes` leave out when payloads were settled since
+        #: capture (see `_settle`): the payloads used, and `RAW`
+        self.drop = self.used | {RAW} if RAW in keys else self.used
         self.own = tuple(
             (k, not k.startswith(_OWN_PREFIXES)) for k in keys if k not in _REDACTED_OR_FROM_CODE
         )
@@ -149,31 +155,63 @@ def _plan(a: Mapping[str, Any]) -> _Plan | None:
 _MISSING: Any = object()
 
 
-def _normalize_planned(rec: dict[str, Any], a: Mapping[str, Any], plan: _Plan | None) -> None:
-    """`normalize_into(rec, a)`, through `plan` when there is one (the same record)."""
-    if plan is None:
-        normalize_into(rec, a)
+def _merged(a: Mapping[str, Any], settled: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes `a` with the payloads `settled` put in, and without `RAW`."""
+    out = {k: v for k, v in a.items() if k != RAW}
+    out.update(settled)
+    return out
+
+
+def _normalize_planned(
+    rec: dict[str, Any],
+    a: Mapping[str, Any],
+    plan: _Plan | None,
+    settled: Mapping[str, Any] | None = None,
+) -> None:
+    """`normalize_into(rec, a)`, through `plan` when there is one (the same record).
+
+    `settled` holds payloads of `a` redacted and cut since capture (see `_settle`):
+    the record is `normalize_into`'s of `a` with them put in and `RAW` left out,
+    made without that copy of `a`.
+    """
+    if plan is None or (settled is not None and RAW not in plan.drop):
+        normalize_into(rec, a if settled is None else _merged(a, settled))
         return
     fields = plan.fields
     for k in plan.losers:
         if a[k] is None:
-            normalize_into(rec, a)
+            normalize_into(rec, a if settled is None else _merged(a, settled))
             return
     for f, k, conv in fields:
         v = a[k]
         if v is None:  # a None value takes no part in the ranking: the general path
             for f2, _, _ in fields:
                 rec.pop(f2, None)
-            normalize_into(rec, a)
+            normalize_into(rec, a if settled is None else _merged(a, settled))
             return
+        if settled is not None and k in settled:
+            v = settled[k]
         if conv is not None:
             v = conv(v)
         if v is not None:
             rec[f] = v
     kind = a.get(KIND)
     rec["kind"] = kind if kind.__class__ is str and kind in KINDS else _kind(a)
+    if rec["kind"] == "tool" and "tool_name" not in rec:
+        tool_name = _tool_name(rec, a)
+        if tool_name is not None:
+            rec["tool_name"] = tool_name
     used = plan.used
-    rec["attributes"] = {k: v for k, v in a.items() if k not in used} if used else a
+    if settled is None:
+        rec["attributes"] = {k: v for k, v in a.items() if k not in used} if used else a
+        return
+    drop = plan.drop
+    attributes = {k: v for k, v in a.items() if k not in drop}
+    if settled:  # what the cut payloads add (their lengths)
+        extra = {k: v for k, v in settled.items() if k not in used}
+        if extra:
+            attributes.update(extra)
+    rec["attributes"] = attributes
 
 
 def record_from_span(
@@ -183,10 +221,12 @@ def record_from_span(
     open_: bool = False,
     redact: Callable[[str], str] | None = None,
     attributes: Mapping[str, Any] | None = None,
+    settled: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The spool record of one span (a start record when `open_`).
 
-    `attributes` stands for the span's own (see `_settle`).
+    `attributes` stands for the span's own; `settled` holds its payloads redacted and
+    cut since they were captured (see `_settle`).
 
     With `redact`, everything the span holds is masked before any field of the record
     is read from it: for spans other instrumentation made, every attribute (keys, and
@@ -203,6 +243,9 @@ def record_from_span(
     description = st.description
     if attributes is None:
         attributes = _attributes(s)
+    if settled is not None and (redact is None or scope_name != SCOPE):
+        # not agentreel's own span (or nothing to mask): the payloads go in first
+        attributes, settled = _merged(attributes, settled), None
     # the SDK's `events` property copies into a tuple under a lock; most spans have none
     raw_events = getattr(s, "_events", None)
     if raw_events is None:
@@ -231,13 +274,14 @@ def record_from_span(
                 for n, t, ea in events
             ]
     # Null fields are left out: smaller segments, and readers take a missing field as null.
+    kind, code = s.kind, st.status_code  # enum members hash in Python: compared first
     rec: dict[str, Any] = {
         "trace_id": f"{c.trace_id:032x}",
         "span_id": f"{c.span_id:016x}",
         "name": name,
-        "span_kind": _SPAN_KIND[s.kind],
+        "span_kind": "internal" if kind is _INTERNAL else _SPAN_KIND[kind],
         "start_ns": s.start_time,
-        "status": "unset" if open_ else _STATUS[st.status_code],
+        "status": "unset" if open_ or code is _UNSET else _STATUS[code],
         "scope": scope_name,
         "process_id": process_id,
     }
@@ -248,7 +292,7 @@ def record_from_span(
         rec["end_ns"] = s.end_time
     if description:
         rec["status_message"] = description
-    _normalize_planned(rec, attributes, plan)
+    _normalize_planned(rec, attributes, plan, settled)
     if events:
         out = []
         for n, t, ea in events:
@@ -285,27 +329,31 @@ def links_of(links: Any, redact: Callable[[str], str] | None) -> list[dict[str, 
 
 
 def _settle(
-    spans: Sequence[ReadableSpan], redact: Callable[[str], str] | None
+    spans: Sequence[ReadableSpan],
+    redact: Callable[[str], str] | None,
+    attributes: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[int, dict[str, Any]] | None:
-    """The attributes to write for the spans (by index) whose payloads are still as
-    captured (`RAW`): the payloads redacted (all of the batch's at once) and cut, the
-    marker left out. None when no span has any.
+    """For the spans (by index) whose payloads are still as captured (`RAW`), those
+    payloads redacted (all of the batch's at once) and cut, with the lengths of those
+    cut (``agentreel.input.truncated``): what the record puts in place of the span's
+    own, leaving the marker out. None when no span has any. `attributes` stands for
+    the spans' own.
     """
     found: dict[int, dict[str, Any]] = {}
     jobs: list[tuple[dict[str, Any], str, int]] = []
     texts: list[str] = []
     for i, s in enumerate(spans):
-        a = _attributes(s)
+        a = _attributes(s) if attributes is None else attributes[i]
         marker = a.get(RAW)
         if marker is None:
             continue
-        own = {k: v for k, v in a.items() if k != RAW}
+        own: dict[str, Any] = {}
         found[i] = own
         if type(marker) is not int:
             continue
         cap = marker >> 2
         for bit, key in _PAYLOADS:
-            text = own.get(key)
+            text = a.get(key)
             if marker & bit and isinstance(text, str):
                 jobs.append((own, key, cap))
                 texts.append(text)
@@ -450,14 +498,17 @@ class _SegmentWriter:
         self.open_ = open_
         self.faults = faults if faults is not None else SpoolFaults()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | bytearray) -> None:
         write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
 
     def write(self, lines: Sequence[bytes]) -> bool:
         """Write encoded records as one segment; False (and counted) when the disk says no."""
-        if not lines:
+        return self.write_lines(b"\n".join(lines) + b"\n", len(lines)) if lines else True
+
+    def write_lines(self, data: bytes | bytearray, n: int) -> bool:
+        """`write` for `n` records already joined, each line ending in a line break."""
+        if not n:
             return True
-        data = b"\n".join(lines) + b"\n"
         try:
             try:
                 self._write(data)
@@ -468,7 +519,7 @@ class _SegmentWriter:
                 self.faults.restore()
                 self._write(data)
         except OSError as e:
-            self.faults.failed(self.paths.dir, e, len(lines), open_=self.open_)
+            self.faults.failed(self.paths.dir, e, n, open_=self.open_)
             return False
         self.faults.succeeded()
         return True
@@ -503,24 +554,21 @@ class SpoolExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = self._process_id
         redact = self._redact
-        # Encode each record as soon as it is built, so the dicts die young: a list of
-        # thousands of live dicts would make the garbage collector scan them repeatedly.
-        lines: list[bytes] = []
-        # a few hundred spans at a time: payloads are redacted together, and what is
-        # built for them dies young instead of keeping the garbage collector busy
+        # Each record is encoded as soon as it is built and its line added to one
+        # buffer, so the dicts and the encoded lines die young: keeping thousands of
+        # lines alive to join them costs more than building them (and live dicts
+        # would keep the garbage collector scanning).
+        data = bytearray()
+        # a few hundred spans at a time: payloads are redacted together
         for at in range(0, len(spans), _CHUNK):
             chunk = spans[at : at + _CHUNK]
             settled = _settle(chunk, redact)
-            if settled is None:
-                lines += [_dumps(record_from_span(s, pid, redact=redact)) for s in chunk]
-            else:
-                get = settled.get
-                lines += [
-                    _dumps(record_from_span(s, pid, redact=redact, attributes=get(i)))
-                    for i, s in enumerate(chunk)
-                ]
-        if self._writer.write(lines):
-            self.exported += len(lines)
+            get = settled.get if settled is not None else _none
+            for i, s in enumerate(chunk):
+                data += _dumps(record_from_span(s, pid, redact=redact, settled=get(i)))
+                data += b"\n"
+        if self._writer.write_lines(data, len(spans)):
+            self.exported += len(spans)
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 
@@ -529,6 +577,17 @@ class SpoolExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _none(i: int) -> None:
+    return None
+
+
+def _starting(span: Span) -> bool:
+    """Whether `span` is one of agentreel's own whose call has not yet written its
+    attributes in (each carries at least its kind): it is looked at on the next tick."""
+    scope = span.instrumentation_scope
+    return scope is not None and scope.name == SCOPE and not _attributes(span)
 
 
 def _wants_start_record(span: Span) -> bool:
@@ -575,7 +634,9 @@ class OpenSpanProcessor(SpanProcessor):
         self._thread.start()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if not self._stop.is_set() and _wants_start_record(span):
+        # Whether the span wants a start record is asked at the tick, of its attributes
+        # then: a decorated call may put its attributes in after its span started.
+        if not self._stop.is_set():
             self._open[span.context.span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -610,16 +671,31 @@ class OpenSpanProcessor(SpanProcessor):
     def tick(self) -> None:
         """Spool start records of spans opened since the last tick; touch the heartbeat."""
         with self._lock:
-            fresh = [s for sid, s in list(self._open.items()) if sid not in self._spooled]
+            fresh = [
+                s
+                for sid, s in list(self._open.items())
+                if sid not in self._spooled and not _starting(s)
+            ]
+            # Spans that want none are looked at once; those that do, until one is written.
+            self._spooled.update(s.context.span_id for s in fresh if not _wants_start_record(s))
+            fresh = [s for s in fresh if s.context.span_id not in self._spooled]
             if fresh:
-                get = (_settle(fresh, self._redact) or {}).get
+                # The spans are open: their calling threads may be writing attributes
+                # now, so each record is made from a copy (one C-level step).
+                attrs = [dict(_attributes(s)) for s in fresh]
+                get = (_settle(fresh, self._redact, attrs) or {}).get
                 lines = [
                     _dumps(
                         record_from_span(
-                            s, self._process_id, open_=True, redact=self._redact, attributes=get(i)
+                            s,
+                            self._process_id,
+                            open_=True,
+                            redact=self._redact,
+                            attributes=a,
+                            settled=get(i),
                         )
                     )
-                    for i, s in enumerate(fresh)
+                    for i, (s, a) in enumerate(zip(fresh, attrs, strict=True))
                 ]
                 if self._writer.write(lines):
                     ids = (s.context.span_id for s in fresh)

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from agentreel._errors import ConfigError
@@ -213,6 +213,11 @@ class Recorder:
         # one: then payloads are always redacted as they are captured.
         limits = getattr(self.tracer, "_span_limits", None)
         self._unlimited = limits is not None and getattr(limits, "max_attribute_length", 0) is None
+        # Decorated calls may write their attributes straight into the span (see
+        # `writes_attributes`) when no sampler reads them at the span's start.
+        self._direct = self._unlimited and _ignores_attributes(
+            getattr(self.tracer, "sampler", None)
+        )
         atexit.register(self.shutdown)
 
     def _restore(self) -> None:
@@ -238,6 +243,24 @@ class Recorder:
             info["resource"] = redact_attributes(info["resource"], self.redactor)
         return json.dumps(info).encode()
 
+    def alone(self) -> bool:
+        """Whether agentreel's processor is the only one on the provider (and recording):
+        then nothing but agentreel reads a span's attributes before it is written."""
+        active = self._active
+        return active is not None and active._span_processors == self._alone and not self._closed
+
+    def writes_attributes(self) -> bool:
+        """Whether a decorated call may open its span bare and put its attributes
+        straight into the span's attribute dict, skipping the SDK's checks of values
+        the decorator built itself (strings and integers, which is most of what a span
+        costs to start).
+
+        Only while agentreel's processor is alone on the provider (so no other
+        processor's `on_start` expects them), the sampler is one of the SDK's own,
+        which never look at attributes, and no length limit applies to values.
+        """
+        return self._direct and self.alone()
+
     def defers_redaction(self) -> bool:
         """Whether payloads may wait until the span is written to be redacted and cut.
 
@@ -248,14 +271,7 @@ class Recorder:
         (an application's exporter, say), payloads are redacted as they are captured,
         so nothing else ever sees them unmasked.
         """
-        active = self._active
-        return (
-            self.redactor is not None
-            and self._unlimited
-            and active is not None
-            and active._span_processors == self._alone
-            and not self._closed
-        )
+        return self.redactor is not None and self._unlimited and self.alone()
 
     @property
     def dropped(self) -> int:
@@ -287,6 +303,25 @@ class Recorder:
         self.batch.shutdown()
         self.open_spans.shutdown()
         atexit.unregister(self.shutdown)
+
+
+def _ignores_attributes(sampler: object) -> bool:
+    """Whether `sampler` is built from the SDK's own samplers, none of which reads a
+    span's attributes (a sampler of the application's own might)."""
+    if type(sampler).__module__ != sampling.__name__:
+        return False
+    if isinstance(sampler, sampling.StaticSampler | sampling.TraceIdRatioBased):
+        return True
+    if isinstance(sampler, sampling.ParentBased):
+        delegates = (
+            "_root",
+            "_remote_parent_sampled",
+            "_remote_parent_not_sampled",
+            "_local_parent_sampled",
+            "_local_parent_not_sampled",
+        )
+        return all(_ignores_attributes(getattr(sampler, d, None)) for d in delegates)
+    return False
 
 
 def _program_name() -> str:

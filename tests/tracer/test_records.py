@@ -19,6 +19,14 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    DEFAULT_ON,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    SamplingResult,
+)
 
 import agentreel
 from agentreel._normalize import SOURCES, normalize_into
@@ -157,12 +165,120 @@ def test_a_start_record_of_an_open_call_holds_its_input_redacted(tmp_path: Path)
     assert RAW not in starts[0]["attributes"]
 
 
+def test_start_records_are_chosen_by_the_attributes_a_call_put_in_its_span(
+    tmp_path: Path,
+) -> None:
+    # A decorated call opens its span bare and writes its attributes in afterwards, so
+    # whether an open span wants a start record is read at the tick, not at its start.
+    rec = agentreel.init(tmp_path, tracer_provider=TracerProvider())
+    inside, release = threading.Event(), threading.Event()
+    try:
+        assert rec.writes_attributes()
+
+        @agentreel.llm(provider="openai", model="m")
+        def chat(prompt: str) -> str:
+            inside.set()
+            assert release.wait(10)
+            return "ok"
+
+        @agentreel.tool
+        def ask(q: str) -> str:
+            return chat(q)
+
+        @agentreel.agent
+        def main() -> str:
+            return ask("why")
+
+        t = threading.Thread(target=main)
+        t.start()
+        assert inside.wait(10)
+        rec.open_spans.tick()
+        release.set()
+        t.join(10)
+        agentreel.flush()
+    finally:
+        agentreel.shutdown()
+    starts = sorted(r["name"] for r in spool_records(tmp_path) if r["end_ns"] is None)
+    assert starts == ["chat m", "invoke_agent main"]  # the tool span wants none
+
+
+def test_a_span_caught_between_its_start_and_its_attributes_is_looked_at_again(
+    tmp_path: Path,
+) -> None:
+    rec = agentreel.init(tmp_path, tracer_provider=TracerProvider())
+    try:
+        with agentreel.run("outer"):
+            # what a decorated call does in the instant between opening its span bare and
+            # writing its attributes in: a tick then must not decide the span wants none
+            span = rec.tracer.start_span("chat m")
+            rec.open_spans.tick()
+            span.set_attributes({"agentreel.span.kind": "llm", "gen_ai.operation.name": "chat"})
+            rec.open_spans.tick()
+            span.end()
+        agentreel.flush()
+    finally:
+        agentreel.shutdown()
+    starts = [r for r in spool_records(tmp_path) if r["end_ns"] is None]
+    assert sorted(r["name"] for r in starts) == ["chat m", "outer"]
+    (chat,) = [r for r in starts if r["name"] == "chat m"]
+    assert chat["kind"] == "llm"
+
+
+class _Watching(Sampler):
+    """A sampler of the application's own, which decides on a span's attributes."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        self.seen.append(dict(args[4] or {}))
+        return ALWAYS_ON.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "watching"
+
+
+def test_a_sampler_of_the_applications_own_sees_a_calls_attributes_at_start(
+    tmp_path: Path,
+) -> None:
+    watching = _Watching()
+    rec = agentreel.init(tmp_path, tracer_provider=TracerProvider(sampler=watching))
+    try:
+        assert not rec.writes_attributes()
+
+        @agentreel.tool
+        def lookup(q: str) -> str:
+            return "found"
+
+        lookup("capital")
+    finally:
+        agentreel.shutdown()
+    (seen,) = watching.seen
+    assert seen["gen_ai.tool.name"] == "lookup"
+    assert json.loads(seen["agentreel.input"]) == {"q": "capital"}
+
+
+def test_the_sdks_own_samplers_let_a_call_write_its_attributes(tmp_path: Path) -> None:
+    for sampler in (DEFAULT_ON, ParentBasedTraceIdRatio(0.5), ALWAYS_ON):
+        rec = agentreel.init(tmp_path, tracer_provider=TracerProvider(sampler=sampler))
+        try:
+            assert rec.writes_attributes()
+        finally:
+            agentreel.shutdown()
+    rec = agentreel.init(tmp_path, tracer_provider=TracerProvider(sampler=ParentBased(_Watching())))
+    try:
+        assert not rec.writes_attributes()
+    finally:
+        agentreel.shutdown()
+
+
 def test_a_length_limit_on_attribute_values_keeps_redaction_at_capture(tmp_path: Path) -> None:
     # The SDK would cut the address to "jane.doe@example.c", which no longer looks like one.
     limited = TracerProvider(span_limits=SpanLimits(max_attribute_length=24))
     rec = agentreel.init(tmp_path, tracer_provider=limited)
     try:
         assert not rec.defers_redaction()
+        assert not rec.writes_attributes()
 
         @agentreel.tool
         def mail(q: str) -> str:
@@ -184,6 +300,10 @@ _KEYS = [
     "gen_ai.prompt.0.content",
     "llm.output_messages.1.message.role",
     "custom.thing",
+    "traceloop.entity.name",
+    "traceloop.span.kind",
+    "mcp.method.name",
+    RAW,
 ]
 _VALUES = st.one_of(
     st.none(),
@@ -203,6 +323,33 @@ def test_the_planned_record_is_normalize_intos(attrs: dict[str, Any]) -> None:
     got: dict[str, Any] = {}
     _normalize_planned(got, attrs, _plan(attrs))
     assert list(got.items()) == list(expected.items())
+
+
+_SETTLED = st.fixed_dictionaries(
+    {},
+    optional={
+        "agentreel.input": st.text(max_size=5),
+        "agentreel.output": st.text(max_size=5),
+        "agentreel.input.truncated": st.integers(0, 99),
+        "agentreel.output.truncated": st.integers(0, 99),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8), _SETTLED)
+def test_payloads_settled_at_writing_give_the_record_of_attributes_holding_them(
+    attrs: dict[str, Any], settled: dict[str, Any]
+) -> None:
+    # the exporter puts payloads redacted since capture in place of the span's own,
+    # without `RAW`, and without copying the span's attributes to do it
+    settled = {k: v for k, v in settled.items() if k.endswith("truncated") or k in attrs}
+    merged = {k: v for k, v in attrs.items() if k != RAW} | settled
+    expected: dict[str, Any] = {}
+    normalize_into(expected, merged)
+    got: dict[str, Any] = {}
+    _normalize_planned(got, attrs, _plan(attrs), settled)
+    assert got == expected
 
 
 # -- redacting many texts at once masks what each alone would -----------------------
