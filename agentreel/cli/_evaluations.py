@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.text import Text
 
 from agentreel._evaluate import user_source
 from agentreel.cli import dir_option, handles_errors, json_option, main
+
+if TYPE_CHECKING:
+    from agentreel.store import Evaluation
 
 console = Console(highlight=False)
 
@@ -58,7 +61,7 @@ def evaluate(
         console.print(f"evaluated {on} {row['run_id'][:12]}: {describe(row)}")
 
 
-def describe(e: dict[str, Any]) -> str:
+def describe(e: Evaluation) -> str:
     """One evaluation in words: ``helpfulness 0.8 good: cites two sources``."""
     parts = [e["name"]]
     if e["score"] is not None:

@@ -197,7 +197,7 @@ class ReplayScreen(Screen[None]):
         self.query_one("#replay-header", Static).update(
             Text.assemble(
                 ("▶ " if self.playing else "⏸ ", "bold green" if self.playing else "bold"),
-                (run["name"], "bold"),
+                (run["name"] or "(unnamed)", "bold"),
                 f"  ·  step {self.index + 1}/{n}  ·  +{fmt_duration(self.playhead_ms)} of "
                 f"{fmt_duration(self.state.offset_ms(self.state.end))}  ·  {self.speed:g}x  ·  {mode}",
             )
