@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +13,8 @@ from agentreel._evaluate import user_source
 from agentreel.cli import dir_option, handles_errors, json_option, main
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from agentreel.store import Evaluation
 
 console = Console(highlight=False)
@@ -88,6 +90,7 @@ def evaluations(
     from agentreel._fmt import fmt_time
     from agentreel.cli._commands import _open_fresh
     from agentreel.cli._render import plain_lines, to_json
+    from agentreel.store import Evaluation, records
 
     with _open_fresh(store_dir) as store:
         df = store.evaluations(run_id, name=name, since=since)
@@ -109,7 +112,7 @@ def evaluations(
             (fmt_time(r["created_at"]), "dim"),
             (" ".join((r["explanation"] or "").split()), ""),
         ]
-        for r in df.iter_rows(named=True)
+        for r in records(df, Evaluation)
     ]
     for line in plain_lines(header, rows, frozenset({3})):
         console.print(line, crop=False, soft_wrap=True)
@@ -119,10 +122,12 @@ def _label_style(label: str | None) -> str:
     return {"good": "green", "bad": "bold red"}.get((label or "").lower(), "")
 
 
-def evaluations_block(df: Any) -> Text:
+def evaluations_block(df: pl.DataFrame) -> Text:
     """The evaluations under `show`'s tree."""
+    from agentreel.store import Evaluation, records
+
     out = Text("evaluations\n", style="bold")
-    for r in df.iter_rows(named=True):
+    for r in records(df, Evaluation):
         where = f"span {r['span_id'][:8]}" if r["span_id"] else "run"
         out.append(f"  {where:<13} ", style="dim")
         out.append(describe(r), style=_label_style(r["label"]))

@@ -25,7 +25,7 @@ from agentreel._fmt import (
     fmt_tokens,
     tree_prefixes,
 )
-from agentreel.store import Run, records
+from agentreel.store import Run, Span, records
 
 __all__ = [
     "KIND_ICONS",
@@ -278,7 +278,7 @@ class _SpanRows:
             for p in tree_prefixes(tree["depth"].to_list())
         ]
         self.rows: list[tuple[str, str, list[str], str, str | None]] = []
-        for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
+        for prefix, s in zip(prefixes, records(tree, Span), strict=True):
             st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
             tok = fmt_span_tokens(s)
             label = f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}"
