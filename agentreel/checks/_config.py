@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -265,6 +266,13 @@ def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
             raise CheckConfigError(
                 f"{file}: [{where}] kinds has {bad[0]!r}, not a span kind; use " + ", ".join(_KINDS)
             )
+    if key == "refusal_pattern":
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise CheckConfigError(
+                f"{file}: [{where}] refusal_pattern = {value!r} is not a regular expression ({e})"
+            ) from None
     if key == "schemas":
         for tool, spec in value.items():
             _tool_schema(spec, file, f"{where}.schemas.{tool}")

@@ -92,7 +92,7 @@ _NEAR: dict[type, st.SearchStrategy[Any]] = {
         ),
         max_size=2,
     ),
-    str: st.sampled_from(["warn", "error", "(?i)sorry"]),
+    str: st.sampled_from(["warn", "error", "(?i)sorry", "(sorry"]),
     int: st.integers(-3, 50),
     bool: st.booleans(),
     float: st.one_of(st.floats(-1, 5, allow_nan=False), st.booleans()),
@@ -143,6 +143,16 @@ def test_a_setting_that_is_not_a_limit_cannot_be_turned_off(tmp_path: Path) -> N
     assert str(e.value) == (
         f"{file}: [checks.evaluation_below] threshold = false must be a number; "
         "write e.g. threshold = 0.5"
+    )
+
+
+def test_a_refusal_pattern_that_is_not_a_regular_expression_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "agentreel.toml"
+    file.write_text('[checks.group_disparity]\nrefusal_pattern = "(sorry"\n')
+    with pytest.raises(CheckConfigError) as e:
+        load_config(file)
+    assert str(e.value).startswith(
+        f"{file}: [checks.group_disparity] refusal_pattern = '(sorry' is not a regular expression ("
     )
 
 
