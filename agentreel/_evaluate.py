@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentreel.store import Evaluation
 
 __all__ = ["evaluate", "user_source"]
 
@@ -43,7 +46,7 @@ def evaluate(
     span_id: str | None = None,
     source: str | None = None,
     store: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Attach an evaluation to a recorded run (or one of its spans) and store it.
 
     `score` is a number, `label` a category (``good``, ``bad``, ``hallucinated``);

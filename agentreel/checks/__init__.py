@@ -16,14 +16,14 @@ Pandera applies (`MetricsModel`). Importing this package also registers agentree
 statistical checks as Pandera check methods (``psi_at_most``,
 ``ks_distance_at_most``, ``js_distance_at_most``, ``no_new_values``,
 ``chi_square_p_at_least``, ``rate_not_above``, ``impact_ratio_at_least``), for
-models of your own. docs/checks.md describes every built-in check.
+models of your own. docs/checks.md describes every built-in check, and lists these
+names under "Python".
 """
 
 from __future__ import annotations
 
 from agentreel.checks import _pandera_checks  # noqa: F401  (registers the check methods)
-from agentreel.checks._baseline import SavedBaseline, baseline_path, read_baseline
-from agentreel.checks._check import BuiltinCheck
+from agentreel.checks._baseline import SavedBaseline, read_baseline
 from agentreel.checks._config import CheckConfig, load_config
 from agentreel.checks._errors import BaselineError, CheckConfigError, CheckError
 from agentreel.checks._formats import (
@@ -37,10 +37,9 @@ from agentreel.checks._formats import (
 from agentreel.checks._metric import Metric
 from agentreel.checks._models import RunModel, SpanModel
 from agentreel.checks._recorded import RecordedSpans
-from agentreel.checks._registry import BUILTINS
 from agentreel.checks._report import CheckReport
-from agentreel.checks._runner import default_windows, in_ci, run_checks, save_baseline
-from agentreel.checks._save import results_rows, save_results
+from agentreel.checks._runner import in_ci, run_checks, save_baseline
+from agentreel.checks._save import save_results
 from agentreel.checks._stats import (
     chi_square,
     js_distance,
@@ -56,9 +55,7 @@ from agentreel.checks._user import MetricCheck, enabled_checks, metric_check
 from agentreel.checks._window import Window
 
 __all__ = [
-    "BUILTINS",
     "BaselineError",
-    "BuiltinCheck",
     "CheckConfig",
     "CheckConfigError",
     "CheckError",
@@ -71,9 +68,7 @@ __all__ = [
     "SavedBaseline",
     "SpanModel",
     "Window",
-    "baseline_path",
     "chi_square",
-    "default_windows",
     "enabled_checks",
     "format_limits",
     "format_value",
@@ -87,7 +82,6 @@ __all__ = [
     "psi",
     "read_baseline",
     "render_text",
-    "results_rows",
     "run_checks",
     "save_baseline",
     "save_results",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentreel.checks._errors import BaselineError, CheckConfigError
+from agentreel.checks._shape import Shape, ShapeError, any_object, count, fields, mapping, text
 
 __all__ = ["FORMAT", "VERSION", "SavedBaseline", "baseline_path", "read_baseline", "write_baseline"]
 
@@ -88,7 +89,12 @@ def _jsonable(v: object) -> object:
 
 
 def read_baseline(path: Path) -> SavedBaseline:
-    """Read a baseline file; `BaselineError` when it is missing or not one."""
+    """Read a baseline file; `BaselineError` when it is missing, or not one, or malformed.
+
+    The file's shape is checked (docs/checks.md#the-baseline-file): every part a check
+    reads must be there and of its type, so a damaged or hand-edited file is refused
+    here, naming the file and the part, instead of failing inside a check.
+    """
     try:
         body = json.loads(path.read_text())
     except FileNotFoundError:
@@ -99,16 +105,48 @@ def read_baseline(path: Path) -> SavedBaseline:
         raise BaselineError(f"cannot read the baseline {path}: {e}") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise BaselineError(f"{path} is not an agentreel baseline file")
-    if int(body.get("version", 0)) > VERSION:
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BaselineError(f"{path} has version {version!r}; an agentreel baseline has 1")
+    if version > VERSION:
         raise BaselineError(
-            f"{path} was saved by a newer agentreel (format {body['version']}); upgrade agentreel"
+            f"{path} was saved by a newer agentreel (format {version}); upgrade agentreel"
         )
+    try:
+        _FILE(body, "the file")
+        for check, measure in body["measures"].items():
+            _measure_shape(check)(measure, f"measures.{check}")
+    except ShapeError as e:
+        raise BaselineError(
+            f"{path} is not a valid baseline: {e}; save it again with "
+            f"`agentreel baseline save {path.stem}`"
+        ) from None
     return SavedBaseline(
-        name=str(body.get("name", path.stem)),
+        name=body["name"],
         path=path,
-        created_at=str(body.get("created_at", "")),
-        window=dict(body.get("window") or {}),
-        runs=int(body.get("runs", 0)),
-        spans=int(body.get("spans", 0)),
-        measures=dict(body.get("measures") or {}),
+        created_at=body["created_at"],
+        window=body["window"],
+        runs=body["runs"],
+        spans=body["spans"],
+        measures=body["measures"],
     )
+
+
+#: The top level of a baseline file (``format`` and ``version`` are checked first).
+_FILE = fields(
+    name=text,
+    created_at=text,
+    window=fields(description=text),
+    runs=count,
+    spans=count,
+    measures=mapping(any_object),
+)
+
+
+def _measure_shape(check: str) -> Shape:
+    """The shape of `check`'s measure: a built-in check's own, else a metric check's."""
+    from agentreel.checks._registry import BUILTINS
+    from agentreel.checks._user import MetricCheck
+
+    builtin = BUILTINS.get(check)
+    return builtin.measure_shape if builtin is not None else MetricCheck.measure_shape

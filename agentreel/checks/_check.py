@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import polars as pl
 
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Severity
+from agentreel.checks._shape import Shape, any_object
 
 __all__ = [
     "COMMON_PARAMS",
     "BuiltinCheck",
     "Check",
+    "CommonParams",
     "Inputs",
     "Param",
     "Params",
@@ -33,6 +35,23 @@ __all__ = [
 Params = Mapping[str, Any]
 
 
+class CommonParams(TypedDict):
+    """The settings every built-in check has; each check's own params type adds its settings.
+
+    A check's settings arrive as this plain dict (defaults with the config's overrides,
+    validated by `load_config` against `BuiltinCheck.params`), so a misspelt or
+    mistyped setting is a mypy error in the check's code and a `CheckConfigError`
+    in the user's config.
+    """
+
+    enabled: bool
+    severity: Severity
+    min_n: int
+
+
+P = TypeVar("P", bound=CommonParams)
+
+
 @dataclass(frozen=True)
 class Param:
     """One setting of a check: its default, the TOML types it accepts, what it means."""
@@ -40,6 +59,8 @@ class Param:
     default: Any
     types: tuple[type, ...]
     help: str
+    #: For a number: whether ``false`` turns it off (a limit), read as None.
+    off: bool = True
 
 
 COMMON_PARAMS: dict[str, Param] = {
@@ -74,8 +95,13 @@ class Check(Protocol):
     def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]: ...
 
 
-class BuiltinCheck:
-    """A built-in check. Subclasses set the class attributes and implement `evaluate`."""
+class BuiltinCheck(Generic[P]):
+    """A built-in check. Subclasses set the class attributes and implement `evaluate`.
+
+    `P` is the check's params type (a `CommonParams` TypedDict): `measure` and
+    `evaluate` read their settings from it by name, checked by mypy; `params` declares
+    the same settings for the config loader and the docs (a test keeps the two equal).
+    """
 
     name: ClassVar[str]
     #: One line: what it measures.
@@ -83,6 +109,8 @@ class BuiltinCheck:
     severity: ClassVar[Severity] = "error"
     min_n: ClassVar[int] = 20
     params: ClassVar[dict[str, Param]] = {}
+    #: What `measure` returns, as a saved baseline keeps it (checked when one is read).
+    measure_shape: ClassVar[Shape] = any_object
 
     @classmethod
     def all_params(cls) -> dict[str, Param]:
@@ -95,11 +123,11 @@ class BuiltinCheck:
     def defaults(cls) -> dict[str, Any]:
         return {k: p.default for k, p in cls.all_params().items()}
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: P) -> dict[str, Any]:
         """The statistics of `data` this check compares (JSON-ready). Default: none."""
         return {}
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: P) -> list[Metric]:
         raise NotImplementedError
 
 

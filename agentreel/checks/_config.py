@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ _METRIC_KEYS = {
     "min_n",
     "description",
 }
+_KINDS = ("llm", "tool", "retriever", "agent", "embedding", "chain", "other")
 _DIMS = ("tool", "model", "kind", "name", "service_name", "code_version", "status")
 _NUMERIC = (
     "duration_ms",
@@ -224,7 +226,7 @@ def _dim_ok(dim: object) -> bool:
 
 def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
     numeric = float in param.types
-    if numeric and value is False:  # `false` turns a threshold off
+    if numeric and value is False and param.off:  # `false` turns a limit off
         return None
     ok = isinstance(value, param.types) and not (
         isinstance(value, bool) and bool not in param.types
@@ -244,7 +246,7 @@ def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
             .replace("False", "false")
         )
         raise CheckConfigError(
-            f"{file}: [{where}] {key} = {value!r} must be {kind}; write e.g. {example}"
+            f"{file}: [{where}] {key} = {_toml(value)} must be {kind}; write e.g. {example}"
         )
     if numeric and isinstance(value, float) and not math.isfinite(value):
         raise CheckConfigError(f"{file}: [{where}] {key} = {value!r} must be a finite number")
@@ -258,6 +260,22 @@ def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
             raise CheckConfigError(
                 f"{file}: [{where}] measures has {bad[0]!r}; use success, refusal, latency or cost"
             )
+    if key == "kinds":
+        bad = [k for k in value if k not in _KINDS]
+        if bad:
+            raise CheckConfigError(
+                f"{file}: [{where}] kinds has {bad[0]!r}, not a span kind; use " + ", ".join(_KINDS)
+            )
+    if key == "refusal_pattern":
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise CheckConfigError(
+                f"{file}: [{where}] refusal_pattern = {value!r} is not a regular expression ({e})"
+            ) from None
+    if key == "schemas":
+        for tool, spec in value.items():
+            _tool_schema(spec, file, f"{where}.schemas.{tool}")
     if key == "columns" and where.endswith("numeric_drift"):
         bad = [c for c in value if c not in _NUMERIC]
         if bad:
@@ -280,6 +298,29 @@ def _value(param: Param, value: Any, file: Path, where: str, key: str) -> Any:
                 f"{', '.join(_DIMS)}, tags.KEY or attributes.KEY"
             )
     return float(value) if numeric and isinstance(value, int) else value
+
+
+def _tool_schema(spec: Any, file: Path, where: str) -> None:
+    """A declared tool schema: a table of ``required`` and ``properties`` key names."""
+    example = 'required = ["query"]'
+    if not isinstance(spec, dict):
+        raise CheckConfigError(
+            f"{file}: [{where}] must be a table of required and properties; write e.g. {example}"
+        )
+    for k, v in spec.items():
+        if k not in ("required", "properties"):
+            raise _unknown(file, where, k, ["properties", "required"])
+        names = list(v) if k == "properties" and isinstance(v, dict) else v
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CheckConfigError(
+                f"{file}: [{where}] {k} = {_toml(v)} must be a list of key names; "
+                f'write e.g. {k} = ["query"]'
+            )
+
+
+def _toml(value: Any) -> str:
+    """`value` as the TOML file wrote it, as far as a message needs (``false``, not ``False``)."""
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
 
 
 def _check_table(

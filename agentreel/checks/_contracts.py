@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandera.polars as pa
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
 from agentreel.checks._models import RunModel, SpanModel
@@ -23,6 +23,13 @@ from agentreel.checks._timing import pandera_timer
 __all__ = ["RunSchema", "SpanSchema", "contract_failures"]
 
 _NUM = (float, int)
+
+
+class ContractParams(CommonParams):
+    """`span_schema` and `run_schema`: how many rows may break the contract."""
+
+    max_warn: float | None
+    max_error: float | None
 
 
 def contract_failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFrame:
@@ -54,7 +61,7 @@ def _short(check: str, limit: int = 48) -> str:
     return check if len(check) <= limit else check[: limit - 1] + "…"
 
 
-class RowContract(BuiltinCheck):
+class RowContract(BuiltinCheck[ContractParams]):
     """Rows of one frame of the window against a Pandera model."""
 
     frame: ClassVar[str]
@@ -74,7 +81,7 @@ class RowContract(BuiltinCheck):
         frame: pl.DataFrame = getattr(data, self.frame)
         return frame, frame.height
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: ContractParams) -> list[Metric]:
         frame, n = self.rows_to_validate(inputs.current)
         common: dict[str, Any] = {
             "check": self.name,

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params, scope_name, with_dims
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, scope_name, with_dims
 from agentreel.checks._metric import Metric
 from agentreel.checks._stats import ks_distance, ks_pvalue, sketch, two_proportion_p
 
@@ -31,13 +31,25 @@ DEFAULT_REFUSAL = (
 _MEASURES = ("success", "refusal", "latency", "cost")
 
 
+class DisparityParams(CommonParams):
+    """`group_disparity`: impact-ratio limits across the groups of `by`."""
+
+    by: list[str]
+    measures: list[str]
+    ratio_warn: float | None
+    ratio_error: float | None
+    alpha: float | None
+    small_n: int
+    refusal_pattern: str
+
+
 def _fmt(v: float | None, measure: str) -> str:
     if v is None:
         return "-"
     return f"{v:.1%}" if measure in ("success", "refusal") else f"{v:.4g}"
 
 
-class GroupDisparity(BuiltinCheck):
+class GroupDisparity(BuiltinCheck[DisparityParams]):
     name = "group_disparity"
     summary = "success, refusal, latency and cost compared across groups (four-fifths rule)"
     min_n = 30
@@ -53,7 +65,7 @@ class GroupDisparity(BuiltinCheck):
         ),
     }
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: DisparityParams) -> list[Metric]:
         """Compares groups within the current window; it needs no baseline."""
         if not p["by"]:
             return [
@@ -85,7 +97,7 @@ class GroupDisparity(BuiltinCheck):
         measure: str,
         groups: dict[str, pl.DataFrame],
         big: dict[str, pl.DataFrame],
-        p: Params,
+        p: DisparityParams,
     ) -> list[Metric]:
         def value(g: pl.DataFrame) -> float | None:
             if measure == "success":

@@ -13,10 +13,11 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params, dim_expr
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, dim_expr
 from agentreel.checks._formats import format_value
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Unit
+from agentreel.checks._shape import Shape, count, fields, list_of, mapping, number
 from agentreel.checks._stats import (
     chi_square,
     js_distance,
@@ -33,14 +34,44 @@ __all__ = ["CategoricalDrift", "NumericDrift"]
 _NUM = (float, int)
 
 
-def _gate(n: int, bn: int, p: Params, pvalue: float) -> tuple[float | None, float | None]:
+class NumericDriftParams(CommonParams):
+    """`numeric_drift`: PSI and KS limits over numeric run columns."""
+
+    columns: list[str]
+    psi_warn: float | None
+    psi_error: float | None
+    ks_warn: float | None
+    ks_error: float | None
+    bins: int
+    alpha: float | None
+    small_n: int
+
+
+class CategoricalDriftParams(CommonParams):
+    """`categorical_drift`: Jensen–Shannon and new-value limits over categories."""
+
+    columns: list[str]
+    js_warn: float | None
+    js_error: float | None
+    new_warn: float | None
+    new_error: float | None
+    alpha: float | None
+    small_n: int
+
+
+def _gate(
+    n: int, bn: int, p: NumericDriftParams | CategoricalDriftParams, pvalue: float
+) -> tuple[float | None, float | None]:
     """(p_value, alpha) for the metrics frame: a gate only at small n."""
     if min(n, bn) < p["small_n"]:
         return pvalue, p["alpha"]
     return None, None
 
 
-class NumericDrift(BuiltinCheck):
+class NumericDrift(BuiltinCheck[NumericDriftParams]):
+    measure_shape: ClassVar[Shape] = fields(
+        optional=True, columns=mapping(fields(n=count, sketch=list_of(number)))
+    )
     name = "numeric_drift"
     summary = "PSI and KS distance of numeric run columns against the baseline"
     severity = "warn"
@@ -58,7 +89,7 @@ class NumericDrift(BuiltinCheck):
         "small_n": Param(1000, (int,), "below this n (either window) p-values gate the shift"),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: NumericDriftParams) -> dict[str, Any]:
         cols: dict[str, Any] = {}
         for c in p["columns"]:
             if c in data.runs.columns:
@@ -66,7 +97,7 @@ class NumericDrift(BuiltinCheck):
                 cols[c] = {"n": s.len(), "sketch": sketch(s)}
         return {"columns": cols}
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: NumericDriftParams) -> list[Metric]:
         base = inputs.baseline.get("columns") if inputs.baseline is not None else None
         out: list[Metric] = []
         for col, cur in inputs.measured["columns"].items():
@@ -167,7 +198,8 @@ def _q(sk: list[float], q: float, col: str) -> str:
     return format_value(sketch_quantile(sk, q), _UNITS.get(col, "count"))
 
 
-class CategoricalDrift(BuiltinCheck):
+class CategoricalDrift(BuiltinCheck[CategoricalDriftParams]):
+    measure_shape: ClassVar[Shape] = fields(optional=True, columns=mapping(mapping(count)))
     name = "categorical_drift"
     summary = "Jensen–Shannon distance and unseen values of models, tools and finish reasons"
     severity = "warn"
@@ -213,7 +245,7 @@ class CategoricalDrift(BuiltinCheck):
         col: str,
         b: dict[str, int],
         skip: str | None,
-        p: Params,
+        p: CategoricalDriftParams,
         common: dict[str, Any],
     ) -> list[Metric]:
         """The rows of a column the baseline had values of and the current window has none.
@@ -254,14 +286,14 @@ class CategoricalDrift(BuiltinCheck):
             ),
         ]
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: CategoricalDriftParams) -> dict[str, Any]:
         cols: dict[str, dict[str, int]] = {}
         for c in p["columns"]:
             vc = self._values(data, c).drop_nulls().value_counts()
             cols[c] = {str(v): int(k) for v, k in vc.iter_rows()}
         return {"columns": cols}
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: CategoricalDriftParams) -> list[Metric]:
         base = inputs.baseline.get("columns") if inputs.baseline is not None else None
         out: list[Metric] = []
         for col, cur in inputs.measured["columns"].items():

@@ -22,14 +22,22 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
+from agentreel.checks._shape import Shape, count, fields, mapping
 
 __all__ = ["MissingData"]
 
 _NUM = (float, int)
 _LABELS = {"llm": "LLM calls", "tool": "tool calls", "retriever": "retriever calls"}
+
+
+class MissingParams(CommonParams):
+    """`missing_data`: which kinds of call must not vanish, and the test's alpha."""
+
+    kinds: list[str]
+    alpha: float | None
 
 
 def _label(kind: str) -> str:
@@ -44,7 +52,8 @@ def _where(data: WindowData) -> str:
     return where
 
 
-class MissingData(BuiltinCheck):
+class MissingData(BuiltinCheck[MissingParams]):
+    measure_shape: ClassVar[Shape] = fields(optional=True, runs=count, calls=mapping(count))
     name = "missing_data"
     summary = "runs where they were expected (in CI), and every kind of call the baseline had"
     min_n = 1
@@ -61,13 +70,13 @@ class MissingData(BuiltinCheck):
         ),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: MissingParams) -> dict[str, Any]:
         return {
             "runs": data.runs.height,
             "calls": {str(k): data.count_of_kind(str(k)) for k in p["kinds"]},
         }
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: MissingParams) -> list[Metric]:
         data, runs = inputs.current, int(inputs.measured["runs"])
         base = inputs.baseline
         bruns = int(base["runs"]) if base is not None and "runs" in base else None

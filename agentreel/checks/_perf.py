@@ -11,17 +11,41 @@ half as long again whenever the machine is busy, and nobody waits on that.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params, scope_name, with_dims
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, scope_name, with_dims
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Unit
+from agentreel.checks._shape import Shape, count, fields, mapping, nullable, number, pair
 
 __all__ = ["CostPerRun", "LatencyP50", "LatencyP95", "StepsPerRun", "TokensPerRun"]
 
 _NUM = (float, int)
+
+
+class RatioParams(CommonParams):
+    """The settings of a ratio check (docs/checks.md#tokens_per_run-and-cost_per_run)."""
+
+    ratio_warn: float | None
+    ratio_error: float | None
+    group_by: list[str]
+
+
+class LatencyParams(RatioParams):
+    """`latency_p50` and `latency_p95`: a ratio, and at least `min_increase_ms` more."""
+
+    min_increase_ms: float | None
+
+
+class StepsParams(RatioParams):
+    """`steps_per_run`: a ratio, and no run over `hard_max` steps."""
+
+    hard_max: int | None
+
+
+QP = TypeVar("QP", bound=RatioParams)
 
 
 def ratio_params(warn: float, error: float, group_by: list[str]) -> dict[str, Param]:
@@ -34,8 +58,12 @@ def ratio_params(warn: float, error: float, group_by: list[str]) -> dict[str, Pa
     }
 
 
-class RatioCheck(BuiltinCheck):
+class RatioCheck(BuiltinCheck[QP]):
     """A per-scope statistic of one column, compared with the baseline's as a ratio."""
+
+    measure_shape: ClassVar[Shape] = fields(
+        optional=True, scopes=mapping(pair(count, nullable(number)))
+    )
 
     label: ClassVar[str]
     column: ClassVar[str]
@@ -44,15 +72,15 @@ class RatioCheck(BuiltinCheck):
     def stat(self, col: str) -> pl.Expr:
         return pl.col(col).mean()
 
-    def limit(self, base: float | None, ratio: float, p: Params) -> float | None:
-        """The largest value allowed: `ratio` times the baseline's value."""
-        return base * ratio if base is not None else None
+    def limit(self, base: float | None, ratio: float | None, p: QP) -> float | None:
+        """The largest value allowed: `ratio` times the baseline's value (None: no limit)."""
+        return base * ratio if base is not None and ratio is not None else None
 
     def sources(self, data: WindowData, dim: str | None) -> tuple[pl.DataFrame, str, list[str]]:
         """(frame, value column, columns to show as failures) for one dimension."""
         return data.runs, self.column, ["run_id", "name", self.column]
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: QP) -> dict[str, Any]:
         scopes: dict[str, list[float | int | None]] = {}
         for dim in [None, *p["group_by"]]:
             frame, col, _ = self.sources(data, dim)
@@ -67,7 +95,7 @@ class RatioCheck(BuiltinCheck):
                 scopes[scope_name(dim, value)] = [int(n), v]
         return {"scopes": scopes}
 
-    def failing(self, data: WindowData, p: Params, scope: str) -> pl.DataFrame:
+    def failing(self, data: WindowData, p: QP, scope: str) -> pl.DataFrame:
         dim, value = (None, None) if scope == "all" else scope.split("=", 1)
         frame, col, show = self.sources(data, dim)
         if dim is not None:
@@ -75,7 +103,7 @@ class RatioCheck(BuiltinCheck):
         top = frame.filter(pl.col(col).is_not_null()).sort(col, descending=True)
         return top.select(c for c in show if c in top.columns).head(20)
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: QP) -> list[Metric]:
         out: list[Metric] = []
         base = inputs.baseline.get("scopes", {}) if inputs.baseline is not None else None
         data = inputs.current
@@ -116,7 +144,7 @@ class RatioCheck(BuiltinCheck):
         return out
 
 
-class _Latency(RatioCheck):
+class _Latency(RatioCheck[LatencyParams]):
     column = "duration_ms"
     unit = "ms"
     q: ClassVar[float]
@@ -124,9 +152,9 @@ class _Latency(RatioCheck):
     def stat(self, col: str) -> pl.Expr:
         return pl.col(col).quantile(self.q, "nearest")
 
-    def limit(self, base: float | None, ratio: float, p: Params) -> float | None:
+    def limit(self, base: float | None, ratio: float | None, p: LatencyParams) -> float | None:
         """`ratio` times the baseline's latency, and at least `min_increase_ms` more."""
-        if base is None:
+        if base is None or ratio is None:
             return None
         return max(base * ratio, base + float(p["min_increase_ms"] or 0))
 
@@ -166,13 +194,13 @@ class LatencyP95(_Latency):
     }
 
 
-class _PerRun(RatioCheck):
+class _PerRun(RatioCheck[QP]):
     def sources(self, data: WindowData, dim: str | None) -> tuple[pl.DataFrame, str, list[str]]:
         runs = with_dims(data.runs, [dim], None) if dim else data.runs
         return runs, self.column, ["run_id", "name", self.column]
 
 
-class TokensPerRun(_PerRun):
+class TokensPerRun(_PerRun[RatioParams]):
     name = "tokens_per_run"
     summary = "mean tokens (input + output) of a run's LLM calls"
     label = "mean tokens per run"
@@ -181,7 +209,7 @@ class TokensPerRun(_PerRun):
     params: ClassVar[dict[str, Param]] = ratio_params(1.2, 1.5, [])
 
 
-class CostPerRun(_PerRun):
+class CostPerRun(_PerRun[RatioParams]):
     name = "cost_per_run"
     summary = "mean cost of a run's LLM calls in US dollars (runs with a known price)"
     label = "mean cost per run"
@@ -190,7 +218,10 @@ class CostPerRun(_PerRun):
     params: ClassVar[dict[str, Param]] = ratio_params(1.2, 1.5, [])
 
 
-class StepsPerRun(_PerRun):
+class StepsPerRun(_PerRun[StepsParams]):
+    measure_shape: ClassVar[Shape] = fields(
+        optional=True, scopes=mapping(pair(count, nullable(number))), max=nullable(count)
+    )
     name = "steps_per_run"
     summary = "mean LLM, tool and retriever calls per run, and a hard maximum for any one run"
     label = "mean steps per run"
@@ -200,12 +231,12 @@ class StepsPerRun(_PerRun):
         "hard_max": Param(100, (int,), "error when any run takes more steps than this"),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: StepsParams) -> dict[str, Any]:
         out = super().measure(data, p)
         out["max"] = data.runs["steps"].max() if data.runs.height else None
         return out
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: StepsParams) -> list[Metric]:
         out = super().evaluate(inputs, p)
         if p["hard_max"] is None:
             return out

@@ -11,20 +11,21 @@ large n, where every difference is significant, the increase limit decides.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import polars as pl
 
 from agentreel.checks._check import (
     BuiltinCheck,
+    CommonParams,
     Inputs,
     Param,
-    Params,
     grouped_counts,
     with_dims,
 )
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
+from agentreel.checks._shape import Shape, count, fields, mapping, pair
 from agentreel.checks._stats import two_proportion_p
 
 __all__ = [
@@ -39,6 +40,26 @@ __all__ = [
 ]
 
 _NUM = (float, int)
+
+
+class RateParams(CommonParams):
+    """The settings of a rate check (docs/checks.md#run_error_rate)."""
+
+    max_warn: float | None
+    max_error: float | None
+    increase_warn: float | None
+    increase_error: float | None
+    alpha: float | None
+    group_by: list[str]
+
+
+class RepeatParams(RateParams):
+    """`loops` and `retry_storm`: a rate check of runs with a streak of `repeat` calls."""
+
+    repeat: int
+
+
+RP = TypeVar("RP", bound=RateParams)
 
 
 def rate_params(
@@ -62,8 +83,10 @@ def rate_params(
     }
 
 
-class RateCheck(BuiltinCheck):
+class RateCheck(BuiltinCheck[RP]):
     """A share of rows (runs or spans) for which `event` holds."""
+
+    measure_shape: ClassVar[Shape] = fields(optional=True, scopes=mapping(pair(count, count)))
 
     label: ClassVar[str]
     #: What the rows are, for a skip message ("no runs in the current window").
@@ -72,19 +95,19 @@ class RateCheck(BuiltinCheck):
     span_level: ClassVar[bool] = False
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "status", "error_type"]
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RP) -> pl.DataFrame:
         return data.runs
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RP) -> pl.Expr:
         raise NotImplementedError
 
-    def _frame(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def _frame(self, data: WindowData, p: RP) -> pl.DataFrame:
         return with_dims(self.rows(data, p), p["group_by"], data.runs if self.span_level else None)
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: RP) -> dict[str, Any]:
         return {"scopes": grouped_counts(self._frame(data, p), self.event(p), p["group_by"])}
 
-    def failing(self, data: WindowData, p: Params, scope: str) -> pl.DataFrame:
+    def failing(self, data: WindowData, p: RP, scope: str) -> pl.DataFrame:
         f = self._frame(data, p).filter(self.event(p))
         if scope != "all":
             dim, value = scope.split("=", 1)
@@ -94,7 +117,7 @@ class RateCheck(BuiltinCheck):
     def message(self, k: int, n: int) -> str:
         return f"{k} of {n}"
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: RP) -> list[Metric]:
         out: list[Metric] = []
         base_scopes: dict[str, list[int]] | None = (
             inputs.baseline.get("scopes") if inputs.baseline is not None else None
@@ -163,17 +186,17 @@ class RateCheck(BuiltinCheck):
         return out
 
 
-class RunErrorRate(RateCheck):
+class RunErrorRate(RateCheck[RateParams]):
     name = "run_error_rate"
     summary = "share of runs that ended in error or were interrupted"
     label = "error rate"
     params: ClassVar[dict[str, Param]] = rate_params(0.10, 0.25, 0.02, 0.05, [])
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("failed")
 
 
-class ToolErrorRate(RateCheck):
+class ToolErrorRate(RateCheck[RateParams]):
     name = "tool_error_rate"
     summary = "share of tool calls that failed, overall and per tool"
     label = "tool error rate"
@@ -188,14 +211,14 @@ class ToolErrorRate(RateCheck):
     ]
     params: ClassVar[dict[str, Param]] = rate_params(None, None, 0.02, 0.05, ["tool"])
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RateParams) -> pl.DataFrame:
         return data.of_kind("tool")
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("status").eq("error")
 
 
-class Loops(RateCheck):
+class Loops(RateCheck[RepeatParams]):
     name = "loops"
     summary = (
         "share of runs that call one tool with the same arguments, successfully, "
@@ -211,11 +234,11 @@ class Loops(RateCheck):
         ),
     }
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RepeatParams) -> pl.Expr:
         return pl.col("max_repeat").ge(int(p["repeat"]))
 
 
-class RetryStorm(RateCheck):
+class RetryStorm(RateCheck[RepeatParams]):
     name = "retry_storm"
     summary = (
         "share of runs in which one tool call with the same arguments fails `repeat` times "
@@ -240,11 +263,11 @@ class RetryStorm(RateCheck):
         ),
     }
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RepeatParams) -> pl.Expr:
         return pl.col("max_failed_repeat").ge(int(p["repeat"]))
 
 
-class EmptyOutput(RateCheck):
+class EmptyOutput(RateCheck[RateParams]):
     name = "empty_output"
     summary = "share of successful runs whose final output is empty"
     label = "empty outputs"
@@ -252,14 +275,14 @@ class EmptyOutput(RateCheck):
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "final_finish_reason"]
     params: ClassVar[dict[str, Param]] = rate_params(0.01, 0.05, None, None, [])
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RateParams) -> pl.DataFrame:
         return data.runs.filter(pl.col("status") == "ok")
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("output_empty")
 
 
-class TruncatedOutput(RateCheck):
+class TruncatedOutput(RateCheck[RateParams]):
     name = "truncated_output"
     summary = "share of runs whose last LLM call stopped on its token limit (finish reason length)"
     label = "truncated outputs"
@@ -268,14 +291,14 @@ class TruncatedOutput(RateCheck):
     failure_columns: ClassVar[list[str]] = ["run_id", "name", "model", "final_finish_reason"]
     params: ClassVar[dict[str, Param]] = rate_params(0.05, 0.20, 0.02, 0.05, [])
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RateParams) -> pl.DataFrame:
         return data.runs.filter(pl.col("final_finish_reason").is_not_null())
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("truncated")
 
 
-class OrphanSpans(RateCheck):
+class OrphanSpans(RateCheck[RateParams]):
     name = "orphan_spans"
     summary = "share of spans whose parent is not in the store (lost or never flushed)"
     label = "orphan spans"
@@ -286,17 +309,17 @@ class OrphanSpans(RateCheck):
     failure_columns: ClassVar[list[str]] = ["run_id", "span_id", "parent_span_id", "kind"]
     params: ClassVar[dict[str, Param]] = rate_params(0.0, 0.01, None, None, [])
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: RateParams) -> dict[str, Any]:
         if data.orphans is not None and not p["group_by"]:
             return {"scopes": {"all": [data.orphans.height, data.n_spans]}}
         return super().measure(data, p)
 
-    def failing(self, data: WindowData, p: Params, scope: str) -> pl.DataFrame:
+    def failing(self, data: WindowData, p: RateParams, scope: str) -> pl.DataFrame:
         if data.orphans is not None and scope == "all":
             return data.orphans.select(self.failure_columns)
         return super().failing(data, p, scope)
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RateParams) -> pl.DataFrame:
         # Runs are whole in a window, so a parent found nowhere in it is missing from its
         # run. Ids are compared by 64-bit hash: four times faster, and a collision among
         # a million ids has a chance of about 1 in 30 million.
@@ -306,5 +329,5 @@ class OrphanSpans(RateCheck):
             & ~pl.col("parent_span_id").hash().is_in(known)
         )
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("orphan")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from agentreel.checks._check import BuiltinCheck
 from agentreel.checks._contracts import RunSchema, SpanSchema
 from agentreel.checks._disparity import GroupDisparity
@@ -24,7 +26,7 @@ from agentreel.checks._volume import Volume
 __all__ = ["BUILTINS"]
 
 #: Every built-in check class by name, in report order.
-BUILTINS: dict[str, type[BuiltinCheck]] = {
+BUILTINS: dict[str, type[BuiltinCheck[Any]]] = {
     c.name: c
     for c in (
         MissingData,

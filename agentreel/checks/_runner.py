@@ -71,7 +71,7 @@ def default_windows(
 
 @dataclass
 class _Plan:
-    checks: list[tuple[Check, dict[str, Any]]]
+    checks: list[tuple[Check | BuiltinCheck[Any], dict[str, Any]]]
     user: UserChecks
 
     def attributes(self) -> list[str]:
@@ -116,7 +116,7 @@ def _plan(config: CheckConfig, only: Sequence[str], extra: Iterable[MetricCheck]
     for name in only:
         if name not in known:
             raise CheckConfigError(f"no check named {name!r}; the checks are: {', '.join(known)}")
-    checks: list[tuple[Check, dict[str, Any]]] = []
+    checks: list[tuple[Check | BuiltinCheck[Any], dict[str, Any]]] = []
     for name, cls in BUILTINS.items():
         p = config.params(name)
         if (only and name not in only) or (not only and not p["enabled"]):

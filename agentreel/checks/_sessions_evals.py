@@ -16,15 +16,24 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from agentreel.checks._check import Inputs, Param, Params
+from agentreel.checks._check import Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
-from agentreel.checks._rates import RateCheck, rate_params
+from agentreel.checks._rates import RateCheck, RateParams, rate_params
+from agentreel.checks._shape import Shape, count, fields, mapping, number, pair
 
 __all__ = ["EvaluationBelow", "SessionFailureRate"]
 
 
-class SessionFailureRate(RateCheck):
+class EvaluationParams(RateParams):
+    """`evaluation_below`: the share of scores below `threshold`, and the mean score."""
+
+    threshold: float
+    mean_decrease_warn: float | None
+    mean_decrease_error: float | None
+
+
+class SessionFailureRate(RateCheck[RateParams]):
     name = "session_failure_rate"
     summary = (
         "share of sessions (conversations) whose last turn ended in error or was abandoned mid-turn"
@@ -34,7 +43,7 @@ class SessionFailureRate(RateCheck):
     failure_columns: ClassVar[list[str]] = ["session_id", "turns", "status", "run_id", "name"]
     params: ClassVar[dict[str, Param]] = rate_params(0.10, 0.25, 0.02, 0.05, [])
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: RateParams) -> pl.DataFrame:
         runs = data.runs
         if "session_id" not in runs.columns:
             return pl.DataFrame(schema={"session_id": pl.String, "status": pl.String})
@@ -55,11 +64,16 @@ class SessionFailureRate(RateCheck):
             )
         )
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: RateParams) -> pl.Expr:
         return pl.col("status").is_in(["error", "interrupted"])
 
 
-class EvaluationBelow(RateCheck):
+class EvaluationBelow(RateCheck[EvaluationParams]):
+    measure_shape: ClassVar[Shape] = fields(
+        optional=True,
+        scopes=mapping(pair(count, count)),
+        means=mapping(pair(number, count)),
+    )
     name = "evaluation_below"
     summary = "share of scored evaluations below `threshold`, overall and per evaluation name"
     label = "scores below threshold"
@@ -75,7 +89,7 @@ class EvaluationBelow(RateCheck):
     ]
     params: ClassVar[dict[str, Param]] = {
         **rate_params(None, None, 0.05, 0.10, ["evaluation"]),
-        "threshold": Param(0.5, (float, int), "a score below this counts"),
+        "threshold": Param(0.5, (float, int), "a score below this counts", off=False),
         "mean_decrease_warn": Param(
             0.05, (float, int), "warn when the mean score falls this much below the baseline's"
         ),
@@ -84,7 +98,7 @@ class EvaluationBelow(RateCheck):
         ),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: EvaluationParams) -> dict[str, Any]:
         out = super().measure(data, p)
         frame = self._frame(data, p)
         means: dict[str, list[float]] = {}
@@ -97,7 +111,7 @@ class EvaluationBelow(RateCheck):
         out["means"] = means
         return out
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: EvaluationParams) -> list[Metric]:
         out = super().evaluate(inputs, p)
         base = (inputs.baseline or {}).get("means") if inputs.baseline is not None else None
         for scope, (mean, n) in inputs.measured.get("means", {}).items():
@@ -130,7 +144,7 @@ class EvaluationBelow(RateCheck):
             )
         return out
 
-    def rows(self, data: WindowData, p: Params) -> pl.DataFrame:
+    def rows(self, data: WindowData, p: EvaluationParams) -> pl.DataFrame:
         empty = pl.DataFrame(
             schema={
                 "run_id": pl.String,
@@ -148,5 +162,5 @@ class EvaluationBelow(RateCheck):
         keep = [c for c in ("name", "service_name", "code_version", "model") if c in data.runs]
         return frame.join(data.runs.select("run_id", *keep), on="run_id", how="left")
 
-    def event(self, p: Params) -> pl.Expr:
+    def event(self, p: EvaluationParams) -> pl.Expr:
         return pl.col("score") < float(p["threshold"])

@@ -10,17 +10,33 @@ recorded, were cut for size, or are not a JSON object are not judged.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import polars as pl
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params, scope_name
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, scope_name
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
+from agentreel.checks._shape import Shape, count, fields, mapping, pair
 
 __all__ = ["ToolArgs"]
 
 _NUM = (float, int)
+
+
+class ToolArgsParams(CommonParams):
+    """`tool_args`: limits on the share of bad calls, and declared argument schemas."""
+
+    max_warn: float | None
+    max_error: float | None
+    schemas: dict[str, ToolSchema]
+
+
+class ToolSchema(TypedDict, total=False):
+    """One tool's declared arguments, as JSON Schema names them."""
+
+    required: list[str]
+    properties: list[str] | dict[str, Any]
 
 
 def _schema(
@@ -55,7 +71,12 @@ def _why(
     return None
 
 
-class ToolArgs(BuiltinCheck):
+class ToolArgs(BuiltinCheck[ToolArgsParams]):
+    measure_shape: ClassVar[Shape] = fields(
+        optional=True,
+        calls=mapping(pair(count, count)),
+        keysets=mapping(mapping(count)),
+    )
     name = "tool_args"
     summary = "share of tool calls whose arguments are not valid JSON or break the tool's schema"
     min_n = 1
@@ -67,7 +88,7 @@ class ToolArgs(BuiltinCheck):
         ),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: ToolArgsParams) -> dict[str, Any]:
         # a call that names no tool (an OpenInference handoff) has no schema to keep
         tools = data.of_kind("tool").filter(pl.col("tool_name").is_not_null())
         calls = tools.group_by("tool_name").agg(
@@ -87,7 +108,7 @@ class ToolArgs(BuiltinCheck):
             "keysets": ks,
         }
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: ToolArgsParams) -> list[Metric]:
         base_keys = inputs.baseline.get("keysets", {}) if inputs.baseline is not None else {}
         declared = dict(p["schemas"])
         cur = inputs.measured

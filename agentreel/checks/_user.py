@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, ClassVar, Literal, overload
 
 import pandera.polars as pa
 import polars as pl
@@ -40,6 +40,7 @@ from agentreel.checks._errors import CheckConfigError, CheckError
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Severity
 from agentreel.checks._models import RunModel, SpanModel
+from agentreel.checks._shape import Shape, count, fields, mapping, pair, scalar
 
 __all__ = ["MetricCheck", "UserChecks", "load_files", "metric_check"]
 
@@ -52,6 +53,9 @@ class MetricCheck:
     Made by `metric_check` (Python) or from ``[tool.agentreel.checks.metrics.NAME]``
     (``sql`` or ``polars``). Calling it calls your function.
     """
+
+    #: ``{"scopes": {scope: [n, value]}}``, as a saved baseline keeps it.
+    measure_shape: ClassVar[Shape] = fields(optional=True, scopes=mapping(pair(count, scalar)))
 
     def __init__(
         self,

@@ -5,16 +5,25 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from agentreel.checks._check import BuiltinCheck, Inputs, Param, Params
+from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
+from agentreel.checks._shape import Shape, count, fields, nullable, number
 
 __all__ = ["Volume"]
 
 _NUM = (float, int)
 
 
-class Volume(BuiltinCheck):
+class VolumeParams(CommonParams):
+    """`volume`: fold-change limits on the number of runs an hour."""
+
+    fold_warn: float | None
+    fold_error: float | None
+    alpha: float | None
+
+
+class Volume(BuiltinCheck[VolumeParams]):
     """Runs in the current window against the baseline's runs per hour times its length.
 
     The statistic is the fold change, ``max(current / expected, expected / current)``
@@ -22,6 +31,8 @@ class Volume(BuiltinCheck):
     counts only when a Poisson test (normal approximation) gives ``p < alpha``.
     Both windows must be time ranges (a saved baseline keeps its length).
     """
+
+    measure_shape: ClassVar[Shape] = fields(optional=True, runs=count, hours=nullable(number))
 
     name = "volume"
     summary = "runs in the window against the baseline's rate (fold change)"
@@ -32,10 +43,10 @@ class Volume(BuiltinCheck):
         "alpha": Param(0.05, _NUM, "a change counts only when the Poisson p is below this"),
     }
 
-    def measure(self, data: WindowData, p: Params) -> dict[str, Any]:
+    def measure(self, data: WindowData, p: VolumeParams) -> dict[str, Any]:
         return {"runs": data.runs.height, "hours": data.hours}
 
-    def evaluate(self, inputs: Inputs, p: Params) -> list[Metric]:
+    def evaluate(self, inputs: Inputs, p: VolumeParams) -> list[Metric]:
         c, hours = int(inputs.measured["runs"]), inputs.measured["hours"]
         common: dict[str, Any] = {
             "check": self.name,

@@ -15,7 +15,7 @@ from agentreel.cli import dir_option, handles_errors, json_option, main
 from agentreel.cli._commands import _open_fresh
 
 if TYPE_CHECKING:
-    from agentreel.store import RunDiff
+    from agentreel.store import RunDiff, Span
 
 console = Console(highlight=False)
 _OP_STYLE = {"same": "dim", "changed": "yellow", "only_a": "red", "only_b": "green"}
@@ -33,12 +33,12 @@ def diff_table(d: RunDiff, width: int) -> Table:
     first = d.first_difference
     for i, p in enumerate(d.pairs):
 
-        def cell(s: dict[str, object] | None) -> Text:
+        def cell(s: Span | None) -> Text:
             if s is None:
                 return Text("")
-            depth = int(s.get("depth") or 0)  # type: ignore[call-overload]
+            depth = int(s.get("depth") or 0)
             name = s.get("tool_name") or s.get("agent_name") or s["name"]
-            label = f"{'  ' * depth}{KIND_ICONS.get(str(s['kind']), '·')} {name}  {fmt_duration(s.get('duration_ms'))}"  # type: ignore[arg-type]
+            label = f"{'  ' * depth}{KIND_ICONS.get(str(s['kind']), '·')} {name}  {fmt_duration(s.get('duration_ms'))}"
             return Text(label, style="red" if s.get("status") == "error" else "")
 
         mark = Text(_OP_MARK[p.op], style=_OP_STYLE[p.op])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,6 +11,11 @@ from rich.text import Text
 
 from agentreel._evaluate import user_source
 from agentreel.cli import dir_option, handles_errors, json_option, main
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from agentreel.store import Evaluation
 
 console = Console(highlight=False)
 
@@ -58,7 +63,7 @@ def evaluate(
         console.print(f"evaluated {on} {row['run_id'][:12]}: {describe(row)}")
 
 
-def describe(e: dict[str, Any]) -> str:
+def describe(e: Evaluation) -> str:
     """One evaluation in words: ``helpfulness 0.8 good: cites two sources``."""
     parts = [e["name"]]
     if e["score"] is not None:
@@ -85,6 +90,7 @@ def evaluations(
     from agentreel._fmt import fmt_time
     from agentreel.cli._commands import _open_fresh
     from agentreel.cli._render import plain_lines, to_json
+    from agentreel.store import Evaluation, records
 
     with _open_fresh(store_dir) as store:
         df = store.evaluations(run_id, name=name, since=since)
@@ -106,7 +112,7 @@ def evaluations(
             (fmt_time(r["created_at"]), "dim"),
             (" ".join((r["explanation"] or "").split()), ""),
         ]
-        for r in df.iter_rows(named=True)
+        for r in records(df, Evaluation)
     ]
     for line in plain_lines(header, rows, frozenset({3})):
         console.print(line, crop=False, soft_wrap=True)
@@ -116,10 +122,12 @@ def _label_style(label: str | None) -> str:
     return {"good": "green", "bad": "bold red"}.get((label or "").lower(), "")
 
 
-def evaluations_block(df: Any) -> Text:
+def evaluations_block(df: pl.DataFrame) -> Text:
     """The evaluations under `show`'s tree."""
+    from agentreel.store import Evaluation, records
+
     out = Text("evaluations\n", style="bold")
-    for r in df.iter_rows(named=True):
+    for r in records(df, Evaluation):
         where = f"span {r['span_id'][:8]}" if r["span_id"] else "run"
         out.append(f"  {where:<13} ", style="dim")
         out.append(describe(r), style=_label_style(r["label"]))

@@ -25,6 +25,7 @@ from agentreel._fmt import (
     fmt_tokens,
     tree_prefixes,
 )
+from agentreel.store import Run, Span, records
 
 __all__ = [
     "KIND_ICONS",
@@ -75,7 +76,7 @@ _RUN_COLUMNS = (
 )
 
 
-def _run_cells(r: dict[str, Any], *, whole: bool, width: int) -> dict[str, str]:
+def _run_cells(r: Run, *, whole: bool, width: int) -> dict[str, str]:
     tokens = (
         None
         if r["input_tokens"] is None and r["output_tokens"] is None
@@ -98,7 +99,7 @@ def _run_cells(r: dict[str, Any], *, whole: bool, width: int) -> dict[str, str]:
     }
 
 
-def _styles(r: dict[str, Any]) -> dict[str, str]:
+def _styles(r: Run) -> dict[str, str]:
     return {
         "status": STATUS_STYLE.get(r["status"], ""),
         "err": "red" if r["error_count"] else "dim",
@@ -110,7 +111,7 @@ class _Runs:
         self.runs = runs
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        rows = list(self.runs.iter_rows(named=True))
+        rows = list(records(self.runs, Run))
         if not options.is_terminal:
             header = [c for c, _, _ in _RUN_COLUMNS]
             cells = [_run_cells(r, whole=True, width=0) for r in rows]
@@ -182,7 +183,7 @@ def plain_lines(
         yield line(row)
 
 
-def span_tree(run: dict[str, Any], tree: pl.DataFrame) -> RenderableType:
+def span_tree(run: Run, tree: pl.DataFrame) -> RenderableType:
     """A run's header and its span tree with kind, duration, tokens, cost and status.
 
     On a terminal it fits the width (long span names are cut with "…"); without one,
@@ -192,7 +193,7 @@ def span_tree(run: dict[str, Any], tree: pl.DataFrame) -> RenderableType:
 
 
 class _RunView:
-    def __init__(self, run: dict[str, Any], tree: pl.DataFrame) -> None:
+    def __init__(self, run: Run, tree: pl.DataFrame) -> None:
         self.run, self.tree = run, tree
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -221,7 +222,7 @@ class _RunView:
             for x in (
                 fmt_tags(run.get("tags")),
                 f"service={run['service_name']}" if run.get("service_name") else "",
-                f"code={run['code_version'][:10]}" if run.get("code_version") else "",
+                f"code={run['code_version'][:10]}" if run["code_version"] else "",
             )
             if x
         )
@@ -277,7 +278,7 @@ class _SpanRows:
             for p in tree_prefixes(tree["depth"].to_list())
         ]
         self.rows: list[tuple[str, str, list[str], str, str | None]] = []
-        for prefix, s in zip(prefixes, tree.iter_rows(named=True), strict=True):
+        for prefix, s in zip(prefixes, records(tree, Span), strict=True):
             st = "open" if s["end_time"] is None else ("error" if s["status"] == "error" else "ok")
             tok = fmt_span_tokens(s)
             label = f"{KIND_ICONS.get(s['kind'], '·')} {s['name']}"
@@ -362,7 +363,7 @@ def to_json(obj: Any) -> str:
     return json.dumps(conv(obj), indent=2, ensure_ascii=False)
 
 
-def agent_graph_lines(run: dict[str, Any], graph: Any) -> list[Text]:
+def agent_graph_lines(run: Run, graph: Any) -> list[Text]:
     """`show --graph`: a header, one line per edge (caller ─how→ callee: what it did), and
     one line per agent with all its invocations' own work."""
     from agentreel._fmt import fmt_agent_edge, fmt_agent_node

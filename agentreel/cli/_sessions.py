@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,12 +11,15 @@ from rich.text import Text
 
 from agentreel.cli import dir_option, handles_errors, json_option, main
 
+if TYPE_CHECKING:
+    from agentreel.store import Session
+
 console = Console(highlight=False)
 
 _ENDED_STYLE = {"ok": "green", "error": "bold red", "running": "yellow", "interrupted": "magenta"}
 
 
-def _tokens(r: dict[str, Any]) -> int | None:
+def _tokens(r: Session) -> int | None:
     if r["input_tokens"] is None and r["output_tokens"] is None:
         return None
     return int((r["input_tokens"] or 0) + (r["output_tokens"] or 0))
@@ -50,6 +53,7 @@ def sessions(
     from agentreel._fmt import fmt_cost, fmt_duration, fmt_time, fmt_tokens, said
     from agentreel.cli._commands import _open_fresh
     from agentreel.cli._render import plain_lines, to_json
+    from agentreel.store import Run, Session, records
 
     if session_id is not None:
         with _open_fresh(store_dir) as store:
@@ -58,7 +62,7 @@ def sessions(
             click.echo(to_json(turns))
             return
         width = max(console.width - 12, 40) if console.is_terminal else 10_000
-        for i, r in enumerate(turns.iter_rows(named=True), 1):
+        for i, r in enumerate(records(turns, Run), 1):
             head = Text(f"turn {i}  ", style="bold")
             head.append(f"{r['run_id'][:12]}  {fmt_time(r['start_time'])}  ")
             head.append(r["status"], style=_ENDED_STYLE.get(r["status"], ""))
@@ -87,17 +91,17 @@ def sessions(
         return
     header = ["session", "turns", "started", "took", "tokens", "cost", "err", "ended"]
     rows = []
-    for r in df.iter_rows(named=True):
+    for s in records(df, Session):
         rows.append(
             [
-                (r["session_id"], ""),
-                (str(r["turns"]), ""),
-                (fmt_time(r["start_time"]), ""),
-                (fmt_duration(r["duration_ms"]), ""),
-                (fmt_tokens(_tokens(r)), ""),
-                (fmt_cost(r["cost_usd"]), ""),
-                (str(r["error_count"]), "red" if r["error_count"] else "dim"),
-                (r["ended"], _ENDED_STYLE.get(r["ended"], "")),
+                (s["session_id"], ""),
+                (str(s["turns"]), ""),
+                (fmt_time(s["start_time"]), ""),
+                (fmt_duration(s["duration_ms"]), ""),
+                (fmt_tokens(_tokens(s)), ""),
+                (fmt_cost(s["cost_usd"]), ""),
+                (str(s["error_count"]), "red" if s["error_count"] else "dim"),
+                (s["ended"], _ENDED_STYLE.get(s["ended"], "")),
             ]
         )
     for line in plain_lines(header, rows, frozenset({1, 3, 4, 5, 6})):

@@ -28,6 +28,7 @@ from agentreel.store._ingest import (
     spool_status,
     stop_draining,
 )
+from agentreel.store._records import Evaluation, Event, Run, Session, Span, records
 from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._store import DB_NAME, Store
 
@@ -80,6 +81,8 @@ __all__ = [
     "AgentEdge",
     "AgentGraph",
     "AgentNode",
+    "Evaluation",
+    "Event",
     "ExportReport",
     "FilterError",
     "GcReport",
@@ -89,7 +92,10 @@ __all__ = [
     "RebuildReport",
     "Receiver",
     "ReceiverStats",
+    "Run",
     "RunDiff",
+    "Session",
+    "Span",
     "SpoolStatus",
     "StepPair",
     "Store",
@@ -99,6 +105,7 @@ __all__ = [
     "import_otlp_json",
     "keep_draining",
     "rebuild",
+    "records",
     "serve",
     "spool_status",
     "stop_draining",

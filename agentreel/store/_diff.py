@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from agentreel.store._records import Run, Span, records
+
 __all__ = ["RunDiff", "StepPair", "diff_runs"]
 
 _VOLATILE = re.compile(
@@ -26,7 +28,7 @@ DURATION_FACTOR = 2.0
 _MIN_DURATION_MS = 5.0
 
 
-def _step_key(s: dict[str, Any]) -> tuple[str, str]:
+def _step_key(s: Span) -> tuple[str, str]:
     kind = s["kind"]
     label = s.get("tool_name") or s.get("agent_name") or s.get("request_model") or s["name"]
     return kind, str(label)
@@ -51,8 +53,8 @@ def _canon(payload: str | None) -> str:
 class StepPair:
     """One row of the alignment: a step of run A, of run B, or of both."""
 
-    a: dict[str, Any] | None
-    b: dict[str, Any] | None
+    a: Span | None
+    b: Span | None
     changes: list[str] = field(default_factory=list)
 
     @property
@@ -68,7 +70,7 @@ class StepPair:
         return self.op != "same"
 
     def as_dict(self) -> dict[str, Any]:
-        def brief(s: dict[str, Any] | None) -> dict[str, Any] | None:
+        def brief(s: Span | None) -> dict[str, Any] | None:
             if s is None:
                 return None
             return {
@@ -93,8 +95,8 @@ class StepPair:
 class RunDiff:
     """The aligned steps of two runs, and where they first part."""
 
-    run_a: dict[str, Any]
-    run_b: dict[str, Any]
+    run_a: Run
+    run_b: Run
     pairs: list[StepPair]
 
     @property
@@ -133,7 +135,7 @@ def _where_they_differ(a: Any, b: Any) -> str:
     return f"{sx} → {sy}" if max(len(sx), len(sy)) <= 24 else ""
 
 
-def _compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def _compare(a: Span, b: Span) -> list[str]:
     changes: list[str] = []
     if (a["status"] == "error") != (b["status"] == "error"):
         sa, sb = ("error" if s["status"] == "error" else "ok" for s in (a, b))
@@ -163,12 +165,10 @@ def _compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return changes
 
 
-def diff_runs(
-    run_a: dict[str, Any], tree_a: pl.DataFrame, run_b: dict[str, Any], tree_b: pl.DataFrame
-) -> RunDiff:
+def diff_runs(run_a: Run, tree_a: pl.DataFrame, run_b: Run, tree_b: pl.DataFrame) -> RunDiff:
     """Align two runs' spans (each in tree order) and compare the aligned steps."""
-    sa = list(tree_a.iter_rows(named=True))
-    sb = list(tree_b.iter_rows(named=True))
+    sa = list(records(tree_a, Span))
+    sb = list(records(tree_b, Span))
     # Align on what a step is and what it was asked, so an inserted call shifts nothing;
     # steps of the same kind and name left unmatched are then paired as changed.
     ka = [(*_step_key(s), _canon(s.get("input"))) for s in sa]

@@ -25,6 +25,7 @@ import polars as pl
 
 from agentreel._errors import AgentreelError
 from agentreel.store._attach import cursor
+from agentreel.store._records import Evaluation
 
 if TYPE_CHECKING:
     from agentreel.store._store import Store
@@ -90,7 +91,7 @@ def add_evaluation(
     explanation: str | None = None,
     span_id: str | None = None,
     source: str,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Store one evaluation of run `run_id` (a unique prefix), or of one of its spans.
 
     Returns the stored row. Raises `RunNotFound` for an unknown run and
@@ -107,7 +108,7 @@ def add_evaluation(
             what = "no span" if not found else f"{len(found)} spans"
             raise AgentreelError(f"run {rid[:12]} has {what} whose id starts {span_id!r}")
         span_id = str(found[0])
-    row = {
+    row: Evaluation = {
         "evaluation_id": uuid.uuid4().hex,
         "run_id": rid,
         "span_id": span_id,
@@ -124,14 +125,14 @@ def add_evaluation(
         cur.execute(
             f"INSERT INTO evaluation_records ({', '.join(_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
-            [row[c] for c in _COLUMNS],
+            [row.get(c) for c in _COLUMNS],
         )
     finally:
         cur.close()
     return row
 
 
-def _journal(root: Path, row: dict[str, Any]) -> None:
+def _journal(root: Path, row: Evaluation) -> None:
     path = root / JOURNAL
     line = json.dumps({**row, "created_at": row["created_at"].isoformat()}) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

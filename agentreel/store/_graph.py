@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
+
+from agentreel.store._records import Span
 
 __all__ = ["RUN_NODE", "AgentEdge", "AgentGraph", "AgentNode", "agent_graph"]
 
@@ -101,16 +103,16 @@ def _links(raw: Any) -> list[dict[str, Any]]:
     return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
 
 
-def _agent_name(s: dict[str, Any]) -> str:
+def _agent_name(s: Span) -> str:
     return str(s.get("agent_name") or s.get("name") or "agent")
 
 
 def agent_graph(tree: pl.DataFrame) -> AgentGraph:
     """The agent graph of one run's spans (as `Store.tree` or `Store.spans` gives them)."""
-    spans = tree.to_dicts()
+    spans = cast("list[Span]", tree.to_dicts())
     by_id = {s["span_id"]: s for s in spans}
 
-    def linked_agent(s: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    def linked_agent(s: Span) -> tuple[Span, str] | None:
         """The agent at or above the first span of this run that `s` links to, and how."""
         for link in _links(s.get("links")):
             target = by_id.get(str(link.get("span_id") or ""))
@@ -122,7 +124,7 @@ def agent_graph(tree: pl.DataFrame) -> AgentGraph:
                 return agent, str(kind) if kind else "handoff"
         return None
 
-    def agent_above(s: dict[str, Any]) -> dict[str, Any] | None:
+    def agent_above(s: Span) -> Span | None:
         p = by_id.get(s.get("parent_span_id") or "")
         seen = 0
         while p is not None and seen < len(by_id):
@@ -180,8 +182,8 @@ def agent_graph(tree: pl.DataFrame) -> AgentGraph:
             node = nodes[name] = AgentNode(name=name)
             graph.nodes.append(node)
         node.add(work)
-        a = _attrs(s.get("attributes"))
-        handed = next((str(a[k]) for k in _HANDOFF_FROM if a.get(k)), None)
+        attrs = _attrs(s.get("attributes"))
+        handed = next((str(attrs[k]) for k in _HANDOFF_FROM if attrs.get(k)), None)
         linked = linked_agent(s)
         if linked is not None:
             caller, how = _agent_name(linked[0]), linked[1]

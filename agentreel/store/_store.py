@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -51,6 +51,7 @@ from agentreel.store._ingest import (
     readers_waiting,
     waiting_for,
 )
+from agentreel.store._records import Evaluation, Run
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
 
@@ -648,7 +649,7 @@ class Store:
         explanation: str | None = None,
         span_id: str | None = None,
         source: str = "python",
-    ) -> dict[str, Any]:
+    ) -> Evaluation:
         """Attach an evaluation (a score and/or a label, with an explanation) to a run,
         or to one of its spans (`span_id`, a unique prefix). Returns the stored row.
 
@@ -819,10 +820,10 @@ class Store:
             )
         return str(rows["run_id"][0])
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> Run:
         """One run's row as a dict (`run_id` may be a unique prefix)."""
         rid = self.resolve_run(run_id)
-        return self.runs_by_id([rid]).row(0, named=True)
+        return cast("Run", self.runs_by_id([rid]).row(0, named=True))
 
     def runs_by_id(self, run_ids: list[str]) -> pl.DataFrame:
         live = live_processes(self.paths)

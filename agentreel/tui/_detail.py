@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from agentreel._fmt import NOT_COUNTED
+from agentreel.store import Span
 from agentreel.tui._format import (
     ERROR_STYLE,
     KIND_ICONS,
@@ -38,7 +39,7 @@ def _section(title: str) -> Text:
 
 
 def render_span(
-    span: dict[str, Any], run_start: datetime | None, *, hint: str = "", open_as: str = "running"
+    span: Span, run_start: datetime | None, *, hint: str = "", open_as: str = "running"
 ) -> RenderableType:
     """A span's header, model and usage, error with traceback, input, output and attributes.
 
@@ -84,13 +85,13 @@ def render_span(
             + (f"  ({NOT_COUNTED})" if span.get("usage_counted") is False else ""),
         )
         parts_of = [
-            f"{fmt_tokens(span.get(col))} {label}"
-            for col, label in (
-                ("cache_read_tokens", "read from cache"),
-                ("cache_creation_tokens", "written to cache"),
-                ("reasoning_tokens", "reasoning"),
+            f"{fmt_tokens(n)} {label}"
+            for n, label in (
+                (span.get("cache_read_tokens"), "read from cache"),
+                (span.get("cache_creation_tokens"), "written to cache"),
+                (span.get("reasoning_tokens"), "reasoning"),
             )
-            if span.get(col)
+            if n
         ]
         if parts_of:
             facts.add_row("of which", ", ".join(parts_of))
@@ -136,7 +137,7 @@ def _json(raw: Any) -> Any:
     return raw
 
 
-def _events(span: dict[str, Any]) -> list[dict[str, Any]]:
+def _events(span: Span) -> list[dict[str, Any]]:
     ev = _json(span.get("events"))
     return [e for e in ev if isinstance(e, dict)] if isinstance(ev, list) else []
 
@@ -156,9 +157,7 @@ class SpanDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Text("select a span", style="dim"), id="detail-body")
 
-    def show(
-        self, span: dict[str, Any], run_start: datetime | None, open_as: str = "running"
-    ) -> None:
+    def show(self, span: Span, run_start: datetime | None, open_as: str = "running") -> None:
         self.query_one("#detail-body", Static).update(
             render_span(span, run_start, hint=self.hint, open_as=open_as)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
-from agentreel.store import RunDiff
+from agentreel.store import RunDiff, Span
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import ERROR_STYLE, KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
@@ -26,7 +26,7 @@ _OP_STYLE = {"same": "dim", "changed": "yellow", "only_a": "red", "only_b": "gre
 _OP_MARK = {"same": " ", "changed": "~", "only_a": "-", "only_b": "+"}
 
 
-def _cell(s: dict[str, Any] | None) -> Text:
+def _cell(s: Span | None) -> Text:
     if s is None:
         return Text("")
     name = s.get("tool_name") or s.get("agent_name") or s["name"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Group, RenderableType
@@ -11,6 +11,9 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from agentreel._fmt import KIND_ICONS, fmt_cost, fmt_duration, fmt_time, fmt_tokens
+
+if TYPE_CHECKING:
+    from agentreel.store import Evaluation
 
 __all__ = [
     "ERROR_GLYPH",
@@ -78,7 +81,7 @@ def column_widths(headers: list[str], rows: list[list[Text]]) -> list[int]:
     return widths
 
 
-def evaluations_line(evaluations: list[dict[str, Any]]) -> Text:
+def evaluations_line(evaluations: list[Evaluation]) -> Text:
     """A run's evaluations on one line: ``human bad: wrong city · helpfulness 0.8``."""
     out = Text(no_wrap=True, overflow="ellipsis")
     for i, e in enumerate(evaluations):

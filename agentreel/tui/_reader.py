@@ -21,7 +21,17 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, keep_draining, spool_status
+from agentreel.store import (
+    DB_NAME,
+    Evaluation,
+    IngestReport,
+    Run,
+    RunDiff,
+    Store,
+    keep_draining,
+    records,
+    spool_status,
+)
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
@@ -46,10 +56,10 @@ class RunsPage:
 class RunDetail:
     """One run and its spans in tree order."""
 
-    run: dict[str, Any]
+    run: Run
     tree: pl.DataFrame
     #: The run's evaluations (scores, labels, comments), oldest first.
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
 
 
 class StoreReader:
@@ -133,7 +143,7 @@ class StoreReader:
             frame = frame.filter(pl.col("check_run_id") != frame["check_run_id"][-1])
         return frame
 
-    def evaluate(self, run_id: str, name: str, **kwargs: Any) -> dict[str, Any]:
+    def evaluate(self, run_id: str, name: str, **kwargs: Any) -> Evaluation:
         """Store an evaluation of a run (`Store.evaluate`), made by this user in the TUI."""
         from agentreel._evaluate import user_source
 
@@ -151,7 +161,7 @@ class StoreReader:
     def run(self, run_id: str) -> RunDetail:
         def read(store: Store) -> RunDetail:
             run = store.run(run_id)
-            judged = store.evaluations(run["run_id"]).to_dicts()
+            judged = list(records(store.evaluations(run["run_id"]), Evaluation))
             return RunDetail(run, store.tree(run["run_id"]), judged)
 
         return self._with(read)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 from rich.console import Group, RenderableType
@@ -37,6 +37,9 @@ from agentreel.tui._format import (
 from agentreel.tui._reader import RunDetail
 from agentreel.tui._replay_state import Moment, ReplayState
 
+if TYPE_CHECKING:
+    from agentreel.store import Span
+
 __all__ = ["ReplayScreen"]
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -49,7 +52,7 @@ def lanes(state: ReplayState, width: int, playhead_ms: float) -> RenderableType:
     """One lane per agent, one for LLM calls, one per tool, on the run's time axis."""
     total = max(state.offset_ms(state.end), 1.0)
     order: list[str] = []
-    rows: dict[str, list[dict[str, Any]]] = {}
+    rows: dict[str, list[Span]] = {}
     for s in state.steps:
         if s["kind"] == "agent":
             lane = f"◆ {s.get('agent_name') or s['name']}"
@@ -197,7 +200,7 @@ class ReplayScreen(Screen[None]):
         self.query_one("#replay-header", Static).update(
             Text.assemble(
                 ("▶ " if self.playing else "⏸ ", "bold green" if self.playing else "bold"),
-                (run["name"], "bold"),
+                (run["name"] or "(unnamed)", "bold"),
                 f"  ·  step {self.index + 1}/{n}  ·  +{fmt_duration(self.playhead_ms)} of "
                 f"{fmt_duration(self.state.offset_ms(self.state.end))}  ·  {self.speed:g}x  ·  {mode}",
             )

@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from agentreel.store import Span, records
+
 __all__ = ["Moment", "ReplayState"]
 
 
@@ -21,7 +23,7 @@ class Moment:
     """The state at the start of one step."""
 
     index: int
-    span: dict[str, Any]
+    span: Span
     at: datetime
     elapsed_ms: float
     active_agent: str | None
@@ -75,9 +77,7 @@ class ReplayState:
     """The steps of a run (its spans in start order) and the state before each."""
 
     def __init__(self, spans: pl.DataFrame) -> None:
-        self.steps: list[dict[str, Any]] = list(
-            spans.sort(["start_time", "span_id"]).iter_rows(named=True)
-        )
+        self.steps: list[Span] = list(records(spans.sort(["start_time", "span_id"]), Span))
         self.start: datetime | None = self.steps[0]["start_time"] if self.steps else None
         ends = [s["end_time"] for s in self.steps if s["end_time"] is not None]
         self.end: datetime | None = max(ends) if ends else self.start

@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 
 from agentreel._editor import editor_command, pager_command
 from agentreel._errors import AgentreelError
-from agentreel.store import spool_status
+from agentreel.store import Span, records, spool_status
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._external import run_outside
 from agentreel.tui._focus import focus_now, keep_typing
@@ -68,11 +68,11 @@ class RunScreen(Screen[None]):
         self.run_id = run_id
         self.span_id = span_id  # where the cursor starts (a failing check's span), if given
         self.detail: RunDetail | None = None
-        self.rows: list[dict[str, Any]] = []  # the visible spans, in table order
+        self.rows: list[Span] = []  # the visible spans, in table order
         self.collapsed: set[str] = set()
         self.search_text = ""
         self._detail_timer: Timer | None = None
-        self._shown: tuple[dict[str, Any], str] | None = None  # what the detail pane shows
+        self._shown: tuple[Span, str] | None = None  # what the detail pane shows
         self._pending = False  # spans of this store waited in the spool at the last tick
 
     def compose(self) -> ComposeResult:
@@ -132,7 +132,7 @@ class RunScreen(Screen[None]):
         # before the time and the id; whatever does not fit ends in an ellipsis.
         errors = run["error_count"]
         header = Text.assemble(
-            (run["name"], "bold"),
+            (run["name"] or "(unnamed)", "bold"),
             "  ",
             status_text(run["status"]),
             "  ·  ",
@@ -159,8 +159,8 @@ class RunScreen(Screen[None]):
 
     def _rebuild(self, keep: str | None = None) -> None:
         assert self.detail is not None
-        spans = list(self.detail.tree.iter_rows(named=True))
-        visible: list[dict[str, Any]] = []
+        spans = list(records(self.detail.tree, Span))
+        visible: list[Span] = []
         hide_below: int | None = None
         for s in spans:
             if hide_below is not None and s["depth"] > hide_below:
@@ -209,7 +209,7 @@ class RunScreen(Screen[None]):
         index = event.index
         self._detail_timer = self.set_timer(0.06, lambda: self._show(index))
 
-    def current(self) -> dict[str, Any] | None:
+    def current(self) -> Span | None:
         row = self.query_one("#spans", SpanView).cursor_row
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
@@ -262,7 +262,7 @@ class RunScreen(Screen[None]):
         focus_now(search)
         search.select_all()
 
-    def _hit(self, s: dict[str, Any]) -> bool:
+    def _hit(self, s: Span) -> bool:
         needle = self.search_text
         return bool(needle) and any(
             needle in str(s.get(k) or "").lower()
@@ -279,7 +279,8 @@ class RunScreen(Screen[None]):
             view.mark(set())
             return
         self.collapsed.clear()  # a match may be folded away
-        self._rebuild(keep=(self.current() or {}).get("span_id"))
+        shown = self.current()
+        self._rebuild(keep=shown["span_id"] if shown else None)
         self._find(1, start=True)
 
     def _find(self, step: int, *, start: bool = False) -> None:
@@ -410,8 +411,7 @@ class RunScreen(Screen[None]):
             if s.get("end_time") is None
             else "ok"
         )
-        for k in ("input", "output"):
-            raw = s.get(k)
+        for k, raw in (("input", s["input"]), ("output", s["output"])):
             try:
                 body[k] = json.loads(raw) if raw else None
             except ValueError:

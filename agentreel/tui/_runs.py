@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_tags
+from agentreel.store import Run, records
 from agentreel.tui._focus import focus_now, keep_typing
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import (
@@ -72,7 +73,7 @@ def columns_for(width: int) -> list[str]:
     return keys
 
 
-def _cells(r: dict[str, Any], keys: list[str]) -> list[Any]:
+def _cells(r: Run, keys: list[str]) -> list[Any]:
     tokens = None
     if r["input_tokens"] is not None or r["output_tokens"] is not None:
         tokens = (r["input_tokens"] or 0) + (r["output_tokens"] or 0)
@@ -299,7 +300,7 @@ class RunsScreen(Screen[None]):
         # the read, the cells and their widths: all off the UI thread, which only adds rows
         try:
             page = self.reader.runs(query, order_by, descending, limit=limit)
-            cells = [_cells(r, keys) for r in page.runs.iter_rows(named=True)]
+            cells = [_cells(r, keys) for r in records(page.runs, Run)]
         except AgentreelError as e:
             self.post_message(StoreFailed(str(e)))
         else:

@@ -9,7 +9,7 @@ enter on a turn opens its run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 from rich.text import Text
@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 
 from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_cost, fmt_duration, fmt_tokens, said
+from agentreel.store import Run, Session, records
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import column_widths, fmt_time, status_text
 from agentreel.tui._messages import StoreFailed
@@ -46,7 +47,7 @@ class TurnsLoaded(Message):
     turns: pl.DataFrame
 
 
-def _session_cells(r: dict[str, Any]) -> list[Text]:
+def _session_cells(r: Session) -> list[Text]:
     tokens = (
         None
         if r["input_tokens"] is None and r["output_tokens"] is None
@@ -64,7 +65,7 @@ def _session_cells(r: dict[str, Any]) -> list[Text]:
     ]
 
 
-def _turn_cells(i: int, r: dict[str, Any]) -> list[Text]:
+def _turn_cells(i: int, r: Run) -> list[Text]:
     if r["status"] == "error":
         answer = Text(f"{r['error_type'] or 'error'}: {r['error_message'] or ''}", style="red")
     else:
@@ -93,9 +94,9 @@ class SessionsScreen(Screen[None]):
         super().__init__()
         self.reader = reader
         self.refresh_every = refresh_every
-        self.sessions: list[dict[str, Any]] = []
+        self.sessions: list[Session] = []
         self._loaded_once = False
-        self.turns: list[dict[str, Any]] = []
+        self.turns: list[Run] = []
         self.shown: str | None = None  # the session whose turns are shown
 
     def compose(self) -> ComposeResult:
@@ -136,7 +137,7 @@ class SessionsScreen(Screen[None]):
 
     @on(SessionsLoaded)
     def _loaded(self, event: SessionsLoaded) -> None:
-        rows = list(event.sessions.iter_rows(named=True))
+        rows = list(records(event.sessions, Session))
         if self._loaded_once and rows == self.sessions:
             return  # nothing new: keep the cursor where it is
         self._loaded_once = True
@@ -172,7 +173,7 @@ class SessionsScreen(Screen[None]):
     @on(TurnsLoaded)
     def _turns_loaded(self, event: TurnsLoaded) -> None:
         self.shown = event.session_id
-        self.turns = list(event.turns.iter_rows(named=True))
+        self.turns = list(records(event.turns, Run))
         self.query_one("#turns-header", Static).update(
             Text.assemble(
                 ("transcript ", "bold"),

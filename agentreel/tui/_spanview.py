@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -31,6 +31,9 @@ from agentreel.tui._format import (
     fmt_duration,
 )
 
+if TYPE_CHECKING:
+    from agentreel.store import Span
+
 __all__ = ["SpanView"]
 
 _NAME_W = 46
@@ -44,7 +47,7 @@ _STATUS_STYLE = {"ok": "green", "error": ERROR_STYLE, "open": "cyan", "interrupt
 
 @dataclass
 class _Row:
-    span: dict[str, Any]
+    span: Span
     prefix: str
     folded: bool
 
@@ -93,7 +96,7 @@ class SpanView(ScrollView, can_focus=True):
 
     def set_rows(
         self,
-        spans: list[dict[str, Any]],
+        spans: list[Span],
         folded: set[str],
         t0: datetime | None,
         total_s: float,
@@ -155,7 +158,7 @@ class SpanView(ScrollView, can_focus=True):
         )
         found = s["span_id"] in self._marked
         name.append(
-            s["name"],
+            s["name"] or "",
             style=(ERROR_STYLE if err else "") + (" reverse" if found else ""),
         )
         name.truncate(self._name_width(width) - 1, overflow="ellipsis", pad=True)

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing.parametric import column, dataframes
 
-from agentreel.checks import BUILTINS, RunModel, SpanModel, Window
+from agentreel.checks import RunModel, SpanModel, Window
 from agentreel.checks._check import Inputs
 from agentreel.checks._load import WindowData
+from agentreel.checks._registry import BUILTINS
 
 HEX = "0123456789abcdef"
 KINDS = ["agent", "llm", "tool", "retriever", "embedding", "chain", "other"]

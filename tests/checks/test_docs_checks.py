@@ -1,11 +1,13 @@
-"""docs/checks.md documents every built-in check, every setting and every CLI option."""
+"""docs/checks.md documents every built-in check, every setting, every CLI option and
+every name `agentreel.checks` exports."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from agentreel.checks import BUILTINS
+import agentreel.checks
+from agentreel.checks._registry import BUILTINS
 from agentreel.cli import main
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "checks.md").read_text()
@@ -59,3 +61,12 @@ def test_every_check_option_is_documented() -> None:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--") and opt not in ("--dir", "--config", "--output"):
                     assert opt in DOC, f"docs/checks.md does not mention {opt}"
+
+
+def test_agentreel_checks_exports_what_the_docs_list_and_nothing_else() -> None:
+    table = DOC.split("### What `agentreel.checks` exports", 1)[1].split("\n## ", 1)[0]
+    listed: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            listed |= set(re.findall(r"`(\w+)", line.split("|")[1]))
+    assert listed == set(agentreel.checks.__all__)

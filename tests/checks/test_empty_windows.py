@@ -15,9 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
-from agentreel.checks import BUILTINS, CheckConfig, CheckReport, Window, run_checks
+from agentreel.checks import CheckConfig, CheckReport, Window, run_checks
 from agentreel.checks._check import Inputs
 from agentreel.checks._load import WindowData
+from agentreel.checks._registry import BUILTINS
 from agentreel.store import Store
 from tests.checks._simulate import record_runs
 from tests.checks.conftest import fired

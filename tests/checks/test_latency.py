@@ -7,10 +7,11 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from agentreel.checks import BUILTINS, Window
+from agentreel.checks import Window
 from agentreel.checks._check import Inputs
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import metrics_frame
+from agentreel.checks._registry import BUILTINS
 from agentreel.checks._thresholds import statuses
 
 WINDOW = WindowData(Window(), pl.DataFrame(), pl.DataFrame(), None, datetime(2026, 1, 1))

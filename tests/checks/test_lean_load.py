@@ -17,10 +17,11 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from agentreel.checks import BUILTINS, SpanModel, Window
+from agentreel.checks import SpanModel, Window
 from agentreel.checks._check import Inputs
 from agentreel.checks._disparity import DEFAULT_REFUSAL
 from agentreel.checks._load import WindowData, load_window
+from agentreel.checks._registry import BUILTINS
 from agentreel.checks._suspects import SPAN_SUSPECTS
 from agentreel.store import Store
 from tests.checks.test_contracts import valid_spans

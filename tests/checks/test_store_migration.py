@@ -7,7 +7,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from agentreel.checks import CheckConfig, Window, results_rows, run_checks
+from agentreel.checks import CheckConfig, Window, run_checks
+from agentreel.checks._save import results_rows
 from agentreel.store import DB_NAME, SCHEMA_VERSION, Store
 from agentreel.store._schema import MIGRATIONS
 

@@ -10,14 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from agentreel.checks import (
-    BaselineError,
-    CheckConfig,
-    CheckConfigError,
-    Window,
-    default_windows,
-    run_checks,
-)
+from agentreel.checks import BaselineError, CheckConfig, CheckConfigError, Window, run_checks
+from agentreel.checks._runner import default_windows
 from agentreel.store import Store
 from tests.checks._simulate import record_runs
 from tests.checks.conftest import fired

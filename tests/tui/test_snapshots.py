@@ -197,7 +197,8 @@ def checked_store(snapshot_store: Path) -> Path:
 
     import polars as pl
 
-    from agentreel.checks import Window, results_rows, run_checks
+    from agentreel.checks import Window, run_checks
+    from agentreel.checks._save import results_rows
     from tests.tui.test_checks import strict_config
 
     with Store.open(snapshot_store) as store:
