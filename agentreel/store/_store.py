@@ -22,10 +22,12 @@ from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFo
 from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
 from agentreel._when import ago, out_of_range, range_hint
+from agentreel.store import _access
+from agentreel.store._access import Access, Purpose
 from agentreel.store._archive import BUDGET_S as COMPRESS_BUDGET_S
 from agentreel.store._archive import SHARE as COMPRESS_SHARE
 from agentreel.store._archive import compress_archived
-from agentreel.store._attach import Handle, cursor, held_by_this_thread, holders
+from agentreel.store._attach import Handle, cursor, holders
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._damage import damaged, is_damage
@@ -44,13 +46,8 @@ from agentreel.store._gc import (
     select_runs,
 )
 from agentreel.store._graph import AgentGraph
-from agentreel.store._ingest import (
-    IngestReport,
-    drain,
-    live_processes,
-    readers_waiting,
-    waiting_for,
-)
+from agentreel.store._ingest import IngestReport
+from agentreel.store._markers import live_processes
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
 
@@ -90,11 +87,6 @@ RUN_COLUMNS = (
 )
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 _MIGRATE_LOCK = threading.Lock()
-#: How long `Store.give_way` waits for the waiting process to get in, and then to get back.
-GIVE_WAY_HANDOVER_S = 0.5
-GIVE_WAY_WAIT_S = 10.0
-#: Seconds per step of `Store.ingest(give_way=True)` (the steps go on until the spool is empty).
-SHARED_DRAIN_STEP_S = 1.0
 
 
 def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
@@ -129,61 +121,14 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
     return t
 
 
-def _take_turn(db: Path, deadline: float) -> None:
-    """Before opening the file, let a process that already waits for it in first.
-
-    Threads of one process share the file while any of them has it open, so a
-    process waiting for it (a command while the TUI drains and reads) would
-    otherwise wait for as long as new reads keep joining, and an open that came
-    later could take the file the moment it is let go. So an open that may wait
-    first waits, until `deadline` at most, for this process's other threads to let
-    go and for the waiting process to get in (0.5 s at most); then it takes its
-    own turn. A thread that already has the file open joins at once (it would
-    wait for itself).
-    """
-    paths = SpoolPaths(db.parent)
-    if held_by_this_thread(db) or not readers_waiting(paths, other_processes=True):
-        return
-    while holders(db):
-        if time.monotonic() >= deadline:
-            return  # held for longer than this open may wait: join
-        time.sleep(0.01)
-    handover = min(deadline, time.monotonic() + GIVE_WAY_HANDOVER_S)
-    while readers_waiting(paths, other_processes=True) and time.monotonic() < handover:
-        time.sleep(0.01)
-
-
-def _connect(db: Path, read_only: bool, wait: float) -> Handle:
-    deadline = time.monotonic() + wait
-    if wait > 0:
-        _take_turn(db, deadline)
-    try:
-        return Handle(db, read_only)
-    except duckdb.IOException as e:
-        if "lock" not in str(e).lower() or wait <= 0:
-            raise
-    # Another process holds the file: say so (a drain with a budget lets go early
-    # for this), and retry until `wait` is spent.
-    delay = 0.01
-    with waiting_for(SpoolPaths(db.parent)) as still_waiting:
-        while True:
-            time.sleep(delay)
-            still_waiting()
-            try:
-                return Handle(db, read_only)
-            except duckdb.IOException as e:
-                if "lock" not in str(e).lower() or time.monotonic() + delay > deadline:
-                    raise
-            delay = min(delay * 2, 0.1)
-
-
-def _open_failed(db: Path, e: duckdb.IOException) -> AgentreelError:
-    """The error to raise for a failed open: `StoreBusy` (naming the holder) for the lock."""
-    if "lock" in str(e).lower():
-        holder = re.search(r"PID (\d+)", str(e))
-        who = f" (process {holder.group(1)})" if holder else ""
-        return StoreBusy(f"the store at {db} is open in another process{who}; close it or retry")
-    return AgentreelError(f"cannot open the store at {db}: {e}")
+def _failed(db: Path, e: duckdb.Error) -> Exception:
+    """The error to raise for a failed open: `StoreCorrupt` for a damaged file,
+    `StoreBusy` (naming the holder) for the lock, `e` itself otherwise."""
+    if is_damage(e):
+        return damaged(db, e)
+    if isinstance(e, duckdb.IOException):
+        return _access.open_failed(db, e)
+    return e
 
 
 #: How many of the runs an ambiguous run id prefix matches the error names.
@@ -216,6 +161,8 @@ class Store:
         self.path = path
         self.paths = SpoolPaths(path)
         self.read_only = read_only
+        #: why the store was opened, and what the open did for it (`Access`)
+        self.access = Access()
         self._set_handle(handle)
 
     def _set_handle(self, handle: Handle) -> None:
@@ -227,6 +174,11 @@ class Store:
     def _con(self) -> duckdb.DuckDBPyConnection:
         return self._handle.con
 
+    @property
+    def db(self) -> Path:
+        """The DuckDB file (``<path>/agentreel.duckdb``)."""
+        return self.path / DB_NAME
+
     @classmethod
     def open(
         cls,
@@ -234,12 +186,21 @@ class Store:
         *,
         read_only: bool = False,
         create: bool = False,
-        wait: float = 0.0,
+        wait: float | None = None,
+        purpose: Purpose | None = None,
     ) -> Store:
         """Open the store at `path` (default ``$AGENTREEL_DIR`` or ``./.agentreel``).
 
         DuckDB lets one process at a time hold the file; readers such as the TUI hold
         it only for a moment at a time, so `wait` seconds of retrying usually get in.
+
+        `purpose` says who opens it, and so how it waits, drains and gives way
+        (docs/architecture.md, "Sharing the store"): ``read`` and ``write`` for a
+        command (the spool is drained first, unless the TUI or ``serve`` keeps it
+        drained), ``ingest`` for one that drains it all itself, ``tui`` for the TUI's
+        reads, ``drain`` for a process that keeps the store drained. `wait` then
+        defaults to the purpose's; without a purpose the open waits `wait` seconds
+        (0 by default) and drains nothing. `access` says what the open did.
 
         Raises `StoreNotFound` when nothing was ever recorded there and `create` is
         false, `StoreBusy` when another process still holds the file after `wait`,
@@ -250,6 +211,13 @@ class Store:
             if path is not None
             else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
         )
+        if purpose is not None:
+            return _access.open_for(cls, p, purpose, read_only=read_only, create=create, wait=wait)
+        return cls._open(p, read_only=read_only, create=create, wait=wait or 0.0)
+
+    @classmethod
+    def _open(cls, p: Path, *, read_only: bool, create: bool, wait: float) -> Store:
+        """The open itself: the file attached (waiting up to `wait`) and migrated."""
         db = p / DB_NAME
         if not db.exists() and not (p / "spool").is_dir() and not create:
             raise StoreNotFound(
@@ -265,13 +233,9 @@ class Store:
             if not db.exists():
                 os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
                 os.unlink(db)  # DuckDB creates it; this checks the directory is writable
-            handle = _connect(db, read_only, wait)
+            handle = _access.connect(db, read_only, wait)
         except duckdb.Error as e:
-            if is_damage(e):
-                raise damaged(db, e) from None
-            if isinstance(e, duckdb.IOException):
-                raise _open_failed(db, e) from None
-            raise
+            raise _failed(db, e) from None
         except OSError as e:
             raise AgentreelError(f"cannot create the store at {p}: {e.strerror or e}") from None
         try:
@@ -313,7 +277,7 @@ class Store:
         """Let go of the store; the last `Store` of this process on it checkpoints it."""
         self._release()
 
-    def give_way(self, *, wait: float = GIVE_WAY_WAIT_S) -> bool:
+    def give_way(self, *, wait: float = _access.GIVE_WAY_WAIT_S) -> bool:
         """Let a process that is waiting for the store in first, then take it back.
 
         A reader that runs several queries which need not see one instant (`run_checks`
@@ -323,22 +287,14 @@ class Store:
         0.5 s), then opened again, waiting up to `wait` seconds (`StoreBusy` after).
         Do not call it with a result unread or inside a transaction.
         """
-        if not readers_waiting(self.paths):
-            return False
-        self._release()
-        deadline = time.monotonic() + GIVE_WAY_HANDOVER_S
-        while readers_waiting(self.paths) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        db = self.path / DB_NAME
+        return _access.give_way(self, wait)
+
+    def _reconnect(self, wait: float) -> None:
+        """Attach the file again after `_release` (waiting up to `wait` seconds)."""
         try:
-            self._set_handle(_connect(db, self.read_only, wait))
+            self._set_handle(_access.connect(self.db, self.read_only, wait))
         except duckdb.Error as e:
-            if is_damage(e):
-                raise damaged(db, e) from None
-            if isinstance(e, duckdb.IOException):
-                raise _open_failed(db, e) from None
-            raise
-        return True
+            raise _failed(self.db, e) from None
 
     def __enter__(self) -> Store:
         return self
@@ -376,18 +332,9 @@ class Store:
                 "this store was opened read-only; open it without read_only to ingest"
             )
         try:
-            if give_way and budget is None:
-                report = self._drain_sharing(limit, progress)
-            else:
-                waiting = (lambda: readers_waiting(self.paths)) if budget is not None else None
-                report = drain(
-                    self._con,
-                    self.paths,
-                    limit=limit,
-                    budget=budget,
-                    give_way=waiting,
-                    progress=progress,
-                )
+            report = _access.ingest_for(
+                self, limit=limit, budget=budget, give_way=give_way, progress=progress
+            )
             # settled drained segments, within a budget that grows with the drain's work
             compress_archived(
                 self.paths, budget_s=max(COMPRESS_BUDGET_S, COMPRESS_SHARE * report.seconds)
@@ -399,28 +346,6 @@ class Store:
             raise
         finally:
             self._tighten()
-
-    def _drain_sharing(
-        self, limit: int | None, progress: Callable[[int], None] | None
-    ) -> IngestReport:
-        # what is pending now, not what processes that start meanwhile add
-        pending = len(self.paths.pending())
-        limit = pending if limit is None else min(limit, pending)
-        report = IngestReport()
-        while True:
-            step = drain(
-                self._con,
-                self.paths,
-                limit=limit - report.segments - len(report.rejected),
-                budget=SHARED_DRAIN_STEP_S,
-                give_way=lambda: readers_waiting(self.paths),
-                progress=progress,
-            )
-            report.add(step)
-            taken = step.segments + len(step.rejected)
-            if not taken or report.segments + len(report.rejected) >= limit:
-                return report
-            self.give_way()
 
     def gc(
         self,
@@ -561,7 +486,7 @@ class Store:
             self._release()
             let_go_of_copy()
             try:
-                self._set_handle(_connect(db, False, 10.0))
+                self._set_handle(_access.connect(db, False, 10.0))
             except duckdb.IOException as e:
                 raise StoreBusy(
                     f"compacted {db}, but another process opened it before this one could "
