@@ -21,7 +21,7 @@ import polars as pl
 from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
 from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
-from agentreel._when import ago, out_of_range, range_hint
+from agentreel._when import BadTime, point_in_time, range_hint
 from agentreel.store import _access
 from agentreel.store._access import Access, Purpose
 from agentreel.store._archive import BUDGET_S as COMPRESS_BUDGET_S
@@ -94,31 +94,21 @@ def _when(v: datetime | timedelta | str | None, name: str) -> datetime | None:
 
     One outside what the store holds (1677 to 2262) is refused with `AgentreelError`.
     """
-    if v is None:
-        return None
-    if isinstance(v, datetime):  # the store keeps naive UTC
-        naive = v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
-        if out_of_range(naive):
-            raise AgentreelError(f"{name}={v.isoformat()} is out of range: {range_hint()}")
-        return naive
-    age: float | timedelta = v if isinstance(v, timedelta) else 0.0
-    if isinstance(v, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", v)
-        if not m:
-            try:
-                return _when(datetime.fromisoformat(v), name)
-            except ValueError:
-                raise AgentreelError(
-                    f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
-                ) from None
-        age = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-    t = ago(datetime.now(UTC).replace(tzinfo=None), age)
-    if t is None:
+    try:
+        return point_in_time(v, datetime.now(UTC).replace(tzinfo=None))
+    except BadTime as e:
+        if e.kind == "out_of_range" and e.date is not None:
+            raise AgentreelError(
+                f"{name}={e.date.isoformat()} is out of range: {range_hint()}"
+            ) from None
+        if e.kind == "unreadable":
+            raise AgentreelError(
+                f"{name}={v!r} is neither an age like 90s, 15m, 2h, 7d nor an ISO date"
+            ) from None
         shown = v if isinstance(v, str) else str(v)
         raise AgentreelError(
             f"{name}={shown!r} reaches back too far: {range_hint()}; give a shorter age or a date"
-        )
-    return t
+        ) from None
 
 
 def _failed(db: Path, e: duckdb.Error) -> Exception:
