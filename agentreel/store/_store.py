@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from agentreel._errors import AgentreelError, RunNotFound, StoreBusy, StoreNotFound
+from agentreel._errors import AgentreelError, RunNotFound, StoreNotFound
 from agentreel._fmt import fmt_time
 from agentreel._spool import SpoolPaths
 from agentreel._when import BadTime, point_in_time, range_hint
@@ -27,24 +25,14 @@ from agentreel.store._access import Access, Purpose
 from agentreel.store._archive import BUDGET_S as COMPRESS_BUDGET_S
 from agentreel.store._archive import SHARE as COMPRESS_SHARE
 from agentreel.store._archive import compress_archived
-from agentreel.store._attach import Handle, cursor, holders
+from agentreel.store._attach import Handle, cursor
 from agentreel.store._blobs import expand_frame
 from agentreel.store._check_results import append_check_results, read_check_results
 from agentreel.store._damage import damaged, is_damage
 from agentreel.store._diff import RunDiff, diff_runs
 from agentreel.store._filter import origin_condition, parse_filter
-from agentreel.store._gc import (
-    GcReport,
-    clear_interrupted_compaction,
-    compact,
-    compacted_bytes,
-    doomed_segments,
-    estimated_bytes,
-    kept_without,
-    parse_size,
-    remove_runs,
-    select_runs,
-)
+from agentreel.store._gc import GcReport
+from agentreel.store._gc_run import collect
 from agentreel.store._graph import AgentGraph
 from agentreel.store._ingest import IngestReport
 from agentreel.store._markers import live_processes
@@ -375,119 +363,8 @@ class Store:
         """
         if self.read_only:
             raise AgentreelError("this store was opened read-only; open it without read_only to gc")
-        t0 = time.perf_counter()
-        db = self.path / DB_NAME
         before = _when(older_than, "older_than") if older_than is not None else None
-        limit = parse_size(max_size) if max_size is not None else None
-        self._con.execute("CHECKPOINT")  # so the file's size counts what the WAL held
-        # a gc killed while copying: its deletes may have committed, so compact again
-        interrupted = not dry_run and clear_interrupted_compaction(db)
-        report = GcReport(dry_run=dry_run, bytes_before=db.stat().st_size)
-        size = float(report.bytes_before)
-        chosen: list[str] = []
-
-        def take(ids: list[str], spans: int) -> None:
-            chosen.extend(ids)
-            report.runs.extend(ids)
-            report.spans += spans
-
-        def measured(
-            ids: list[str], segments_before: datetime | None, *, shown: bool = True
-        ) -> float:
-            """The compacted size without `ids` (what the dry run stands in for)."""
-            doomed = doomed_segments(self._con, self.paths, ids, segments_before) if ids else []
-            kept = kept_without(ids, doomed, live_processes(self.paths))
-            return float(compacted_bytes(self._con, db, kept, progress if shown else None))
-
-        floor = 0.0
-        if limit is not None:  # a copy of what no gc removes: small, and not shown
-            removable, _, _ = select_runs(self._con, self.paths)
-            floor = measured(removable, before, shown=False)
-            if limit < floor:
-                least = math.ceil(floor / 1e5) / 10
-                raise AgentreelError(
-                    f"max size {max_size} is below {least:,.1f} MB, the least this store can "
-                    f"shrink to (its size with every removable run gone: the empty tables, "
-                    f"check history and runs still recording); nothing was removed"
-                )
-        if before is not None:
-            ids, spans, _ = select_runs(self._con, self.paths, before=before)
-            take(ids, spans)
-            if ids:
-                if dry_run:
-                    size = measured(chosen, before)
-                else:
-                    report.segments += remove_runs(
-                        self._con, self.paths, ids, segments_before=before, dry_run=False
-                    )
-                    size = self._compact(report, progress)
-        if (
-            not report.compacted
-            and not (dry_run and chosen)
-            and (
-                interrupted
-                or (limit is None and before is None)
-                or (limit is not None and size > limit)
-            )
-        ):
-            # space freed earlier may be enough
-            size = measured([], None) if dry_run else self._compact(report, progress)
-        for _ in range(12):  # each round removes runs; the estimate is usually right at once
-            if limit is None or size <= limit:
-                break
-            total = estimated_bytes(self._con, chosen if dry_run else [])
-            if not total:
-                break
-            # the share of the rows' bytes to remove is the share of their space to free
-            need = total * (size - limit) / max(size - floor, 1.0) * 1.05
-            ids, spans, _ = select_runs(
-                self._con, self.paths, free_bytes=need, excluded=chosen if dry_run else None
-            )
-            if not ids:
-                break
-            take(ids, spans)
-            if dry_run:
-                size = measured(chosen, before)
-            else:
-                report.segments += remove_runs(
-                    self._con, self.paths, ids, segments_before=None, dry_run=False
-                )
-                size = self._compact(report, progress)
-        if dry_run:
-            report.segments = remove_runs(
-                self._con, self.paths, chosen, segments_before=before, dry_run=True
-            )
-        else:  # archived segments whose names the compression journal lost go back on it
-            compress_archived(self.paths, sweep=True)
-        report.bytes_after = int(size)
-        report.fits = None if limit is None else size <= limit
-        report.seconds = time.perf_counter() - t0
-        return report
-
-    def _compact(self, report: GcReport, progress: Callable[[int], None] | None) -> float:
-        db = self.path / DB_NAME
-        if holders(db) > 1:
-            raise AgentreelError(
-                f"cannot compact {db}: another Store in this process has it open; close "
-                f"every other Store on it before gc"
-            )
-
-        def reconnect(let_go_of_copy: Callable[[], None]) -> duckdb.DuckDBPyConnection:
-            self._release()
-            let_go_of_copy()
-            try:
-                self._set_handle(_access.connect(db, False, 10.0))
-            except duckdb.IOException as e:
-                raise StoreBusy(
-                    f"compacted {db}, but another process opened it before this one could "
-                    f"reopen it: {str(e).splitlines()[0]}"
-                ) from None
-            return self._con
-
-        compact(self._con, db, reconnect, progress)
-        self._tighten()
-        report.compacted = True
-        return float(db.stat().st_size)
+        return collect(self, before=before, max_size=max_size, dry_run=dry_run, progress=progress)
 
     # -- reading ---------------------------------------------------------------
 
