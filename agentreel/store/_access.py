@@ -34,7 +34,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError, StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store._attach import Handle, held_by_this_thread, holders
+from agentreel.store._attach import DB_NAME, Handle, held_by_this_thread, holders
 from agentreel.store._ingest import IngestReport, drain
 from agentreel.store._markers import (
     keep_draining,
@@ -88,8 +88,6 @@ def read_only_for_me(root: Path) -> bool:
     A store shared read-only (another user's, a mounted copy) is still read: an open
     to ``read`` opens it read-only instead of failing.
     """
-    from agentreel.store._store import DB_NAME
-
     db = root / DB_NAME
     return db.is_file() and not (os.access(db, os.W_OK) and os.access(root, os.W_OK))
 
