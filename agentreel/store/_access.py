@@ -37,6 +37,7 @@ from agentreel._spool import SpoolPaths
 from agentreel.store._attach import DB_NAME, Handle, held_by_this_thread, holders
 from agentreel.store._ingest import IngestReport, drain
 from agentreel.store._markers import (
+    SpoolStatus,
     keep_draining,
     readers_waiting,
     spool_status,
@@ -78,7 +79,8 @@ class Access:
     left: int = 0
     #: processes recording when the store was opened (fresh heartbeats)
     live: frozenset[str] = field(default_factory=frozenset)
-    #: another process (the TUI, ``serve``) keeps the store drained
+    #: a keeper (the TUI, ``serve``) keeps the store drained: another process, or this
+    #: one when it opened to ``drain``
     kept_drained: bool = False
 
 
@@ -128,11 +130,17 @@ def open_for(
         store = cls._open(root, read_only=True, create=False, wait=wait)
         store.access = Access(purpose, left=len(paths.pending()), live=status.live_processes)
         return store
-    return _open_fresh(cls, root, purpose, create=create, wait=wait)
+    return _open_fresh(cls, root, purpose, status, create=create, wait=wait)
 
 
 def _open_fresh(
-    cls: type[Store], root: Path, purpose: Purpose, *, create: bool, wait: float
+    cls: type[Store],
+    root: Path,
+    purpose: Purpose,
+    status: SpoolStatus,
+    *,
+    create: bool,
+    wait: float,
 ) -> Store:
     """A command's open: the spool drained first, so what it shows is current.
 
@@ -143,7 +151,6 @@ def _open_fresh(
     `LIVE_DRAIN_BUDGET_S` while processes record, since a backlog still growing would
     keep it from ever answering.
     """
-    status = spool_status(root)
     live = status.live_processes
     if status.draining and not live and status.pending_segments:
         deadline = time.monotonic() + DRAINER_WAIT_S
