@@ -191,7 +191,8 @@ def test_open_says_it_waits_while_another_process_holds_the_store(tmp_path: Path
         seen: list[bool] = []
 
         def watch() -> None:
-            deadline = time.monotonic() + 5
+            # a bound only for an open that never says it waits, not a figure
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not seen:
                 if spool_status(tmp_path).readers_waiting:
                     seen.append(True)
@@ -201,7 +202,7 @@ def test_open_says_it_waits_while_another_process_holds_the_store(tmp_path: Path
 
         watcher = threading.Thread(target=watch)
         watcher.start()
-        with Store.open(tmp_path, wait=10.0) as store:  # gets in once the holder lets go
+        with Store.open(tmp_path, wait=120.0) as store:  # gets in once the holder lets go
             assert store.sql("SELECT 1 AS one")["one"][0] == 1
         watcher.join()
         assert seen == [True]
