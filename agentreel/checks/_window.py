@@ -11,19 +11,15 @@ the baseline window meet exactly.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentreel._when import ago, out_of_range, range_hint
+from agentreel._when import BadTime, point_in_time, range_hint
 from agentreel.checks._errors import CheckConfigError
 
 __all__ = ["Window", "parse_when"]
-
-_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 When = datetime | timedelta | str | None
 
@@ -34,28 +30,17 @@ def parse_when(value: When, now: datetime, what: str) -> datetime | None:
 
     Example: ``parse_when("24h", now, "since")`` is ``now - 24 hours``.
     """
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        if out_of_range(naive):
-            raise CheckConfigError(f"{what}={value.isoformat()} is out of range: {range_hint()}")
-        return naive
-    age: float | timedelta | None = value if isinstance(value, timedelta) else None
-    m = _AGE.fullmatch(value) if isinstance(value, str) else None
-    if m:
-        age = float(m.group(1)) * _UNITS[m.group(2)]
-    if age is not None:
-        t = ago(now, age)
-        if t is None:
+    try:
+        return point_in_time(value, now)
+    except BadTime as e:
+        if e.kind == "out_of_range" and e.date is not None:
+            raise CheckConfigError(
+                f"{what}={e.date.isoformat()} is out of range: {range_hint()}"
+            ) from None
+        if e.kind == "too_far":
             raise CheckConfigError(
                 f"{what}={str(value)!r} reaches back too far: {range_hint()}; write e.g. {what}=24h"
-            )
-        return t
-    assert isinstance(value, str)
-    try:
-        return parse_when(datetime.fromisoformat(value.strip()), now, what)
-    except ValueError:
+            ) from None
         raise CheckConfigError(
             f"{what}={value!r} is neither an age like 90s, 15m, 24h, 7d nor an ISO date; "
             f"write e.g. {what}=24h"

@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from agentreel.cli import CLI_WAIT_S, dir_option, err_console, handles_errors, main
-from agentreel.cli._commands import _open_fresh, read_only_for_me
+from agentreel.cli._commands import _open_fresh
 
 F = Callable[..., Any]
 
@@ -165,6 +165,7 @@ def _check(kw: dict[str, Any]) -> int:
     # The store is held only while the windows are read, not while the checks compute,
     # so the TUI and other commands are not kept waiting; it is opened again to save.
     with _open_fresh(kw["store_dir"]) as store:
+        read_only = store.read_only  # a store this user cannot write was opened read-only
         report = run_checks(
             store,
             current=current,
@@ -173,7 +174,7 @@ def _check(kw: dict[str, Any]) -> int:
             only=kw["only"],
             loaded=store.close,
         )
-    if not kw["no_save"] and read_only_for_me(kw["store_dir"]):
+    if not kw["no_save"] and read_only:
         err_console.print(
             "[dim]note: the results are not saved in the check history (the store is read-only for you)[/]",
             highlight=False,

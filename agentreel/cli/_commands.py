@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +22,7 @@ from agentreel.cli import (
 from agentreel.cli._progress import Tracker
 
 if TYPE_CHECKING:
-    from agentreel.store import IngestReport, Store
+    from agentreel.store import IngestReport, Purpose, Store
 
 # The store and the renderers (duckdb, polars) are imported by the commands that use
 # them, so `agentreel --help` and `--version` start in a fraction of the time.
@@ -32,81 +30,33 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 
 
-#: Seconds a reading command drains for while processes are recording.
-LIVE_DRAIN_BUDGET_S = 0.3
-#: Seconds a reading command waits for the TUI or `serve` to drain what is pending.
-DRAINER_WAIT_S = 2.0
-
-
 def _open_fresh(store_dir: Path, *, create: bool = False, writes: bool = False) -> Store:
-    """Open the store and drain the spool first, so what is shown is current.
+    """Open the store for a command, the spool drained first, so what is shown is current.
 
-    While the TUI or `agentreel serve` keeps the store drained, the command leaves
-    the drain to it: when nothing records, it waits up to 2 s for the spool to empty
-    before it reads (without holding the store); two processes draining one backlog
-    would each keep the other waiting. Otherwise the command drains: everything when
-    nothing records, and for at most 0.3 s while processes record, since a backlog
-    still growing would keep it from ever answering. What is left is said on stderr.
-
-    A store this user can read but not write is opened read-only and not drained
-    (unless the command `writes`, then it fails as it must); pending segments are
-    said on stderr.
+    The store's rules decide who drains (`Store.open(purpose=...)`: docs/architecture.md,
+    "Sharing the store"); this says on stderr what they left pending. A store this user
+    can read but not write is opened read-only and not drained (unless the command
+    `writes`, then it fails as it must).
     """
-    from agentreel.store import Store, spool_status
+    from agentreel.store import Store
 
-    if not (create or writes) and read_only_for_me(store_dir):
-        return _open_read_only(store_dir)
-    status = spool_status(store_dir)
-    live = status.live_processes
-    if status.draining and not live and status.pending_segments:
-        deadline = time.monotonic() + DRAINER_WAIT_S
-        while status.draining and status.pending_segments and time.monotonic() < deadline:
-            time.sleep(0.05)
-            status = spool_status(store_dir)
-    store = Store.open(store_dir, create=create, wait=CLI_WAIT_S)
-    try:
-        if not status.draining:
-            report = store.ingest(budget=LIVE_DRAIN_BUDGET_S if live else None)
-            _warn_rejected(report)
-        left = spool_status(store_dir).pending_segments if live or status.draining else 0
-        if left:
-            by = "another agentreel process drains them" if status.draining else "next read"
-            recording = f"{len(live)} process(es) recording; " if live else ""
-            err_console.print(
-                f"[dim]note: {recording}{left} spool segment(s) not ingested yet ({by})[/]",
-                highlight=False,
-                soft_wrap=True,
-            )
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def read_only_for_me(store_dir: Path) -> bool:
-    """Whether this user may read the store at `store_dir` but not write it.
-
-    A store shared read-only (another user's, a mounted copy) is still read: the
-    commands that only read open it read-only instead of failing.
-    """
-    from agentreel.store import DB_NAME
-
-    db = store_dir / DB_NAME
-    return db.is_file() and not (os.access(db, os.W_OK) and os.access(store_dir, os.W_OK))
-
-
-def _open_read_only(store_dir: Path) -> Store:
-    from agentreel.store import Store, spool_status
-
-    store = Store.open(store_dir, read_only=True, wait=CLI_WAIT_S)
-    left = spool_status(store_dir).pending_segments
-    if left:
-        err_console.print(
-            f"[dim]note: the store is read-only for you: {left} spool segment(s) not ingested; "
-            "what is shown is what was ingested before[/]",
-            highlight=False,
-            soft_wrap=True,
+    purpose: Purpose = "write" if create or writes else "read"
+    store = Store.open(store_dir, create=create, purpose=purpose, wait=CLI_WAIT_S)
+    access = store.access
+    if access.drained is not None:
+        _warn_rejected(access.drained)
+    if store.read_only and access.left:
+        note = (
+            f"the store is read-only for you: {access.left} spool segment(s) not ingested; "
+            "what is shown is what was ingested before"
         )
+    elif access.left:
+        by = "another agentreel process drains them" if access.kept_drained else "next read"
+        recording = f"{len(access.live)} process(es) recording; " if access.live else ""
+        note = f"{recording}{access.left} spool segment(s) not ingested yet ({by})"
+    else:
+        return store
+    err_console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
     return store
 
 
@@ -192,14 +142,14 @@ def ingest(store_dir: Path, as_json: bool) -> None:
     ingested; the exit code is then 2.
     """
     from agentreel.cli._render import to_json
-    from agentreel.store import Store, spool_status
+    from agentreel.store import Store
 
-    shared = spool_status(store_dir).draining  # the TUI or serve reads this store too
     with (
-        Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store,
+        Store.open(store_dir, create=True, purpose="ingest", wait=CLI_WAIT_S) as store,
         Tracker("ingesting", "ingested", "spans", quiet=as_json) as progress,
     ):
-        report = store.ingest(give_way=shared, progress=progress.advance)
+        # while the TUI or serve reads this store too, let it in between steps
+        report = store.ingest(give_way=store.access.kept_drained, progress=progress.advance)
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:

@@ -99,7 +99,7 @@ def record(
             soft_wrap=True,
         )
     else:
-        with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
+        with Store.open(store_dir, create=True, purpose="ingest", wait=CLI_WAIT_S) as store:
             store.ingest()
             runs = store.runs(since=started)
         if runs.is_empty():

@@ -178,7 +178,7 @@ def import_cmd(
         progress.then("ingesting")
         busy = False
         try:
-            with Store.open(store_dir, create=True, wait=CLI_WAIT_S) as store:
+            with Store.open(store_dir, create=True, purpose="ingest", wait=CLI_WAIT_S) as store:
                 ingest = store.ingest(progress=progress.advance)
         except StoreBusy:
             busy = True

@@ -17,17 +17,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from agentreel.store._access import Access, Keeper, Purpose
 from agentreel.store._diff import RunDiff, StepPair
 from agentreel.store._filter import FilterError
 from agentreel.store._gc import GcReport
 from agentreel.store._graph import AgentEdge, AgentGraph, AgentNode, agent_graph
-from agentreel.store._ingest import (
-    IngestReport,
-    SpoolStatus,
-    keep_draining,
-    spool_status,
-    stop_draining,
-)
+from agentreel.store._ingest import IngestReport
+from agentreel.store._markers import SpoolStatus, keep_draining, spool_status, stop_draining
 from agentreel.store._records import Evaluation, Event, Run, Session, Span, records
 from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._store import DB_NAME, Store
@@ -78,6 +74,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
+    "Access",
     "AgentEdge",
     "AgentGraph",
     "AgentNode",
@@ -88,7 +85,9 @@ __all__ = [
     "GcReport",
     "ImportReport",
     "IngestReport",
+    "Keeper",
     "OTLPDecodeError",
+    "Purpose",
     "RebuildReport",
     "Receiver",
     "ReceiverStats",

@@ -26,7 +26,18 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 
-__all__ = ["ROW_GROUP_SIZE", "Handle", "cursor", "held_by_this_thread", "holders", "hub_cursor"]
+__all__ = [
+    "DB_NAME",
+    "ROW_GROUP_SIZE",
+    "Handle",
+    "cursor",
+    "held_by_this_thread",
+    "holders",
+    "hub_cursor",
+]
+
+#: The store's DuckDB file, in the store directory.
+DB_NAME = "agentreel.duckdb"
 
 #: Rows per row group of data written through agentreel.
 ROW_GROUP_SIZE = 16384

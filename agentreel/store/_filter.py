@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentreel._errors import AgentreelError
-from agentreel._when import ago, out_of_range, range_hint
+from agentreel._when import BadTime, point_in_time, range_hint
 from agentreel.store._blobs import REFS_OF_SPANS
 
 __all__ = ["FILTER_KEYS", "ORIGINS", "FilterError", "RunFilter", "origin_condition", "parse_filter"]
@@ -34,9 +34,7 @@ class FilterError(AgentreelError):
 
 _TERM = re.compile(r"^(?P<neg>-?)(?P<key>[a-z_]+)(?P<op>:|>=|<=|>|<|=)(?P<value>.*)$", re.S)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, None: 1000.0}
-_AGE_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 #: Comparable numeric run columns: key -> (column, parser help)
 _NUMERIC = {
@@ -127,21 +125,17 @@ def _number(key: str, raw: str) -> float:
 
 
 def _time(key: str, raw: str, now: datetime) -> datetime:
-    m = _AGE.match(raw)
-    if m:
-        t = ago(now, float(m.group(1)) * _AGE_S[m.group(2)])
-        if t is None:
-            raise FilterError(f"{key}:{raw} reaches back too far: {range_hint()}")
-        return t
     try:
-        t = datetime.fromisoformat(raw)
-    except ValueError:
+        t = point_in_time(raw, now)
+    except BadTime as e:
+        if e.kind == "too_far":
+            raise FilterError(f"{key}:{raw} reaches back too far: {range_hint()}") from None
+        if e.kind == "out_of_range":
+            raise FilterError(f"{key}:{raw} is out of range: {range_hint()}") from None
         raise FilterError(
             f"{key}:{raw} needs an age like 30m, 2h, 7d or an ISO date like 2026-11-01"
         ) from None
-    t = t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
-    if out_of_range(t):
-        raise FilterError(f"{key}:{raw} is out of range: {range_hint()}")
+    assert t is not None  # only None is no time, and `raw` is text
     return t
 
 

@@ -28,7 +28,7 @@ from agentreel._spool import SpoolPaths
 from agentreel.store._archive import segment_name
 from agentreel.store._attach import ROW_GROUP_SIZE, hub_cursor
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
-from agentreel.store._ingest import live_processes
+from agentreel.store._markers import live_processes
 
 __all__ = [
     "GcReport",

@@ -31,7 +31,8 @@ from agentreel._spool import SpoolPaths
 from agentreel.store._archive import restore
 from agentreel.store._damage import archived_segments
 from agentreel.store._evaluations import restore_journal
-from agentreel.store._ingest import IngestReport, spool_status
+from agentreel.store._ingest import IngestReport
+from agentreel.store._markers import spool_status
 from agentreel.store._store import DB_NAME, Store
 
 __all__ = ["RebuildReport", "rebuild"]

@@ -37,7 +37,8 @@ from typing import Any
 
 from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store._ingest import IngestReport, keep_draining, readers_waiting, stop_draining
+from agentreel.store._ingest import IngestReport
+from agentreel.store._markers import keep_draining, readers_waiting, stop_draining
 from agentreel.store._receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
@@ -124,7 +125,7 @@ def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
         return None
     report = IngestReport()
     try:
-        with Store.open(store_dir, create=True) as store:
+        with Store.open(store_dir, create=True, purpose="drain") as store:
             while pending:
                 step = store.ingest(limit=_bite(pending))
                 report.add(step)
@@ -242,7 +243,7 @@ def serve(
     try:
         # made (or migrated) now rather than at the first drain, which then only drains
         with contextlib.suppress(StoreBusy):  # another process has it: drains take turns
-            Store.open(store, create=True).close()
+            Store.open(store, create=True, purpose="drain").close()
         receiver.start()
         if on_ready is not None:
             on_ready(receiver)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from agentreel.store._store import _STATUS_EXPR
+from agentreel.store._queries import _STATUS_EXPR
 
 if TYPE_CHECKING:
     from agentreel.store._store import Store

@@ -15,8 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
-from agentreel._spool import SpoolPaths
-from agentreel.store import SCHEMA_VERSION, Store, spool_status, stop_draining
+from agentreel.store import SCHEMA_VERSION, spool_status
 from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
 from agentreel.tui._help import HelpScreen
@@ -89,11 +88,11 @@ class AgentreelApp(App[None]):
     def on_unmount(self) -> None:
         gc.unfreeze()
         # commands that read go back to draining for themselves
-        stop_draining(SpoolPaths(self.reader.path))
+        self.reader.stop_draining()
 
     def _check_store(self) -> Text | None:
         try:
-            with Store.open(self.reader.path, wait=self.reader.wait):
+            with self.reader.session():
                 return None
         except StoreVersionError as e:
             return Text.assemble(

@@ -1,12 +1,12 @@
 """The TUI's only way to the data: short store sessions run in worker threads.
 
 DuckDB lets one process hold the file at a time, so the TUI never keeps it open:
-each read opens the store (waiting briefly if a CLI command has it), asks it for
-frames, and closes. Draining the spool is a separate, bounded step (`drain`),
-run by the app's own worker: a read never waits for a drain, because within one
-process both share the open database and a read sees what was last committed.
-Between sessions the file is free for CLI commands and checks, and a drain lets
-go early when one of them is waiting.
+each read opens the store for the ``tui`` purpose (waiting briefly if a CLI command
+has it), asks it for frames, and closes. Draining the spool is a separate, bounded
+step (`drain`, the store's `Keeper`), run by the app's own worker: a read never
+waits for a drain, because within one process both share the open database and a
+read sees what was last committed. The rules of sharing the store are the store's
+(docs/architecture.md, "Sharing the store").
 """
 
 from __future__ import annotations
@@ -19,27 +19,21 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from agentreel._errors import AgentreelError, StoreBusy
-from agentreel._spool import SpoolPaths
+from agentreel._errors import AgentreelError
 from agentreel.store import (
     DB_NAME,
     Evaluation,
     IngestReport,
+    Keeper,
     Run,
     RunDiff,
     Store,
-    keep_draining,
     records,
-    spool_status,
 )
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
 T = TypeVar("T")
-
-#: Seconds of draining per drain step at most (then the store is let go; a process
-#: waiting for the store makes it let go sooner).
-INGEST_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,7 @@ class StoreReader:
     def __init__(self, path: Path, *, wait: float = 2.0) -> None:
         self.path = path
         self.wait = wait
-        self._live: frozenset[str] | None = None
+        self._keeper = Keeper(path)
 
     def exists(self) -> bool:
         return (self.path / DB_NAME).exists() or (self.path / "spool").is_dir()
@@ -76,32 +70,19 @@ class StoreReader:
     def drain(self) -> IngestReport | None:
         """One bounded drain of the spool; None when the store was not opened.
 
-        Called over and over, it also marks the store as kept drained, so commands
-        that read while agents record leave the draining to it. The store is opened only when a segment waits or the set of recording
-        processes changed (a process that stopped may leave runs to mark
-        interrupted), and not while another process waits to open it. Returns the
-        report, whose `segments` may leave some pending for the next call.
+        Called over and over, it keeps the store drained for every process that reads
+        it (`Keeper`: docs/architecture.md, "Sharing the store"). Returns the report,
+        whose `segments` may leave some pending for the next call.
         """
-        keep_draining(SpoolPaths(self.path))
-        status = spool_status(self.path)
-        if not status.pending_segments and status.live_processes == self._live:
-            return None
-        if status.readers_waiting:
-            return None  # a command or check is waiting for the file: it goes first
-        try:
-            # never waits: a drain that waited would say so, and a check would hand
-            # the store over to it between its queries
-            store = Store.open(self.path, wait=0)
-        except StoreBusy:
-            return None  # another process has the file; the next tick tries again
-        with store:
-            report = store.ingest(budget=INGEST_BUDGET_S)
-        self._live = status.live_processes
-        return report
+        return self._keeper.turn()
+
+    def stop_draining(self) -> None:
+        """Stop keeping the store drained: commands drain for themselves again."""
+        self._keeper.stop()
 
     @contextmanager
     def session(self) -> Iterator[Store]:
-        with Store.open(self.path, wait=self.wait) as store:
+        with Store.open(self.path, purpose="tui", wait=self.wait) as store:
             yield store
 
     def _with(self, fn: Callable[[Store], T]) -> T:

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from agentreel._spool import SpoolPaths
-from agentreel.store import IngestReport, Receiver, Store, _attach, _store
+from agentreel.store import IngestReport, Receiver, Store, _access, _attach
 from agentreel.store._serve import serve
 
 NO_SPACE = 'Could not write file "agentreel.duckdb.wal": No space left on device'
@@ -59,7 +59,7 @@ class _FullDiskHub:
 def disk(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Disk]:
     d = Disk()
     if request.param == "commit":
-        real_drain = _store.drain
+        real_drain = _access.drain
 
         def drain(*args: Any, **kwargs: Any) -> IngestReport:
             if d.store_full:
@@ -67,7 +67,7 @@ def disk(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Ite
                 raise duckdb.IOException(NO_SPACE)
             return real_drain(*args, **kwargs)
 
-        monkeypatch.setattr(_store, "drain", drain)
+        monkeypatch.setattr(_access, "drain", drain)
     else:
         real_get_hub = _attach._get_hub
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -86,3 +88,28 @@ def test_the_tui_filter_bar_says_so_and_stays_up(store_dir: Path) -> None:
         assert pilot.app.is_running
 
     drive(AgentreelApp(store_dir, refresh_every=60), steps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=0, max_value=5000),
+    unit=st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]),
+    spaced=st.booleans(),
+)
+def test_an_age_means_the_same_to_the_store_its_filter_and_the_checks(
+    n: int, unit: tuple[str, int], spaced: bool
+) -> None:
+    # one parser (agentreel/_when.py) behind `since=`, the filter's `since:` and a
+    # check window's `since`
+    from agentreel._when import point_in_time
+    from agentreel.checks._window import parse_when
+    from agentreel.store._filter import parse_filter
+
+    now = datetime(2026, 12, 1, 12, 0, 0)
+    age = f"{n} {unit[0]}" if spaced else f"{n}{unit[0]}"
+    want = now - timedelta(seconds=n * unit[1])
+    assert point_in_time(age, now) == want
+    assert parse_when(age, now, "since") == want
+    if not spaced:  # a filter term holds no space
+        f = parse_filter(f"since:{age}", now=now)
+        assert want in f.params.values()

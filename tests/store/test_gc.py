@@ -390,7 +390,7 @@ def test_the_compacted_file_stays_locked_until_the_old_one_is_let_go(
     # A process that opened the new file while this one still had the old file attached
     # under the same name lost its checkpoint, and its write-ahead log then no longer
     # matched the file (seen about once in fifteen runs of the test above).
-    import agentreel.store._store as store_module
+    import agentreel.store._gc_run as gc_run
     from agentreel.store._gc import compact
 
     d, _, _ = _store(tmp_path, old=0, new=5)
@@ -411,7 +411,7 @@ def test_the_compacted_file_stays_locked_until_the_old_one_is_let_go(
 
         compact(con, db, reconnect_after_a_try, progress)
 
-    monkeypatch.setattr(store_module, "compact", watched)
+    monkeypatch.setattr(gc_run, "compact", watched)
     with Store.open(d) as store:
         assert store.gc().compacted
         assert store.runs(limit=100).height == 5

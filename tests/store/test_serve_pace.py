@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store, _ingest, _serve
+from agentreel.store import Store, _markers, _serve
 from agentreel.store._otlp import decode_json
 from agentreel.store._serve import DRAIN_SPANS, QUIET_S, _drain_once, _Pace
 from agentreel.store._spooler import Spooler
@@ -65,14 +65,14 @@ def test_after_giving_way_the_next_drain_waits_for_the_waiting_process(tmp_path:
     paths = SpoolPaths(tmp_path)
     paths.create()
     pace = _Pace(interval=1.0)
-    with _ingest.waiting_for(paths):
+    with _markers.waiting_for(paths):
         pace.drained(pace.last_drain, 0, True, paths)  # stopped for the waiting process
         now = pace.last_drain
         assert pace.backlog
         assert not pace.due(now, 10 * DRAIN_SPANS, paths)
     # it got in (its marker is gone): the backlog is taken at once
     assert pace.due(now, 10 * DRAIN_SPANS, paths)
-    with _ingest.waiting_for(paths):
+    with _markers.waiting_for(paths):
         pace.drained(pace.last_drain, 0, True, paths)
         # still waiting after the handover time: the drain goes on
         assert pace.due(pace.not_before + 0.01, 0, paths)
@@ -103,7 +103,7 @@ def test_a_drain_stops_between_transactions_for_a_waiting_process(
     paths = SpoolPaths(tmp_path)
     _spool(paths, 4)
     monkeypatch.setattr(_serve, "TXN_BYTES", 1)  # one segment a transaction
-    with _ingest.waiting_for(paths):
+    with _markers.waiting_for(paths):
         report = _drain_once(tmp_path, paths)
     assert report is not None
     assert report.segments == 1
