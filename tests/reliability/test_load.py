@@ -116,7 +116,8 @@ def run_load(
     """Record `processes` x `spans` spans while the TUI, the CLI and check read; the figures.
 
     `rate` paces each recording process (spans a second, 0 for flat out); every
-    `check_every`-th command is `agentreel check`, the others `agentreel runs --json`.
+    `check_every`-th command, the first included, is `agentreel check`, the others
+    `agentreel runs --json`.
     Readers' times are taken only while the processes record (not while 16
     interpreters start up).
     """
@@ -174,9 +175,12 @@ def run_load(
         recording[0] = True
         waits = [asyncio.ensure_future(a.communicate(b"go\n")) for a in agents]
         n = 0
-        while not all(w.done() for w in waits):
+        # a check starts first, while every process records, and the loop goes on until
+        # a `runs` has answered too: however busy the machine, each kind of reader is
+        # seen to finish (never blocked for good), not only those that happen to fit
+        while not all(w.done() for w in waits) or not figures["cli"]:
             figures["rss"].append(rss_bytes())
-            if n % check_every == check_every - 1:
+            if n % check_every == 0:
                 figures["checks"].append(
                     await timed_cli("check", "--dir", str(store_dir), "--no-save")
                 )
