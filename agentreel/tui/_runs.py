@@ -6,6 +6,7 @@ import time
 from typing import Any, ClassVar
 
 import polars as pl
+from rich.console import ConsoleOptions
 from rich.markup import escape
 from rich.text import Text
 from textual import events, on, work
@@ -29,6 +30,7 @@ from agentreel.tui._format import (
     fmt_tokens,
     status_text,
 )
+from agentreel.tui._laid_out import lay_out
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._strip import RunStrip
@@ -155,7 +157,7 @@ def column_widths(keys: list[str], rows: list[list[Any]]) -> list[int]:
 #: Runs the table holds at first; moving near its end reads the next page. A table row
 #: costs the UI thread about half a millisecond to add and measure, so a page is drawn
 #: in a tenth of a second, whatever the store holds.
-PAGE = 200
+PAGE = 100
 #: How close to the last row the cursor comes before the next page is read.
 PAGE_AHEAD = 20
 
@@ -290,13 +292,21 @@ class RunsScreen(Screen[None]):
             self._again = True  # what this load was asked for may be newer than what is read
             return
         self._loading, self._again = True, False
-        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys)
+        options = self.app.console_options
+        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys, options)
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(
-        self, query: str, order_by: str, descending: bool, limit: int, keys: list[str]
+        self,
+        query: str,
+        order_by: str,
+        descending: bool,
+        limit: int,
+        keys: list[str],
+        options: ConsoleOptions,
     ) -> None:
-        # the read, the cells and their widths: all off the UI thread, which only adds rows
+        # the read, the cells, their widths and their layout: all off the UI thread,
+        # which only adds the rows and paints them
         try:
             page = self.reader.runs(query, order_by, descending, limit=limit)
             cells = [_cells(r, keys) for r in page.runs.iter_rows(named=True)]
@@ -304,7 +314,12 @@ class RunsScreen(Screen[None]):
             self.post_message(StoreFailed(str(e)))
         else:
             widths = column_widths(keys, cells)
-            self.post_message(RunsLoaded(page, query, list(keys), cells, widths))
+            console = self.app.console
+            laid_out: list[list[Any]] = [
+                [lay_out(c, w, console, options) for c, w in zip(row, widths, strict=True)]
+                for row in cells
+            ]
+            self.post_message(RunsLoaded(page, query, list(keys), laid_out, widths))
 
     def _done_loading(self) -> None:
         self._loading = False
