@@ -30,7 +30,7 @@ from agentreel.tui._format import (
     fmt_tokens,
     status_text,
 )
-from agentreel.tui._laid_out import lay_out
+from agentreel.tui._laid_out import LaidOutTable, lay_out_rows
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._strip import RunStrip
@@ -128,7 +128,7 @@ _MOVES = {
 }
 
 
-class RunsTable(DataTable[Any]):
+class RunsTable(LaidOutTable):
     """The runs table: Home and End go to the first and the last run (not sideways)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -292,6 +292,7 @@ class RunsScreen(Screen[None]):
             self._again = True  # what this load was asked for may be newer than what is read
             return
         self._loading, self._again = True, False
+        # the app's console options, read here (on the UI thread) for the worker's layout
         options = self.app.console_options
         self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys, options)
 
@@ -314,11 +315,9 @@ class RunsScreen(Screen[None]):
             self.post_message(StoreFailed(str(e)))
         else:
             widths = column_widths(keys, cells)
-            console = self.app.console
-            laid_out: list[list[Any]] = [
-                [lay_out(c, w, console, options) for c, w in zip(row, widths, strict=True)]
-                for row in cells
-            ]
+            # the rows in sight now (at most a screenful), the others as they come into sight
+            app = self.app
+            laid_out = lay_out_rows(cells, widths, app.size.height, app.console, options)
             self.post_message(RunsLoaded(page, query, list(keys), laid_out, widths))
 
     def _done_loading(self) -> None:
