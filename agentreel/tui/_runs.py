@@ -292,9 +292,19 @@ class RunsScreen(Screen[None]):
             self._again = True  # what this load was asked for may be newer than what is read
             return
         self._loading, self._again = True, False
-        # the app's console options, read here (on the UI thread) for the worker's layout
+        # for the worker's layout, read here on the UI thread: the app's console options,
+        # and how many rows are in sight (before the table's first layout, a screenful)
         options = self.app.console_options
-        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys, options)
+        in_sight = self.query_one("#runs", DataTable).size.height or self.app.size.height
+        self._load(
+            self.query_text,
+            self.order_by,
+            self.descending,
+            self.limit,
+            self._keys,
+            options,
+            in_sight,
+        )
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(
@@ -305,6 +315,7 @@ class RunsScreen(Screen[None]):
         limit: int,
         keys: list[str],
         options: ConsoleOptions,
+        in_sight: int,
     ) -> None:
         # the read, the cells, their widths and their layout: all off the UI thread,
         # which only adds the rows and paints them
@@ -315,15 +326,14 @@ class RunsScreen(Screen[None]):
             self.post_message(StoreFailed(str(e)))
         else:
             widths = column_widths(keys, cells)
-            # the rows in sight now (at most a screenful), the others as they come into sight
-            app = self.app
-            laid_out = lay_out_rows(cells, widths, app.size.height, app.console, options)
+            # the rows in sight laid out now, the others as they come into sight
+            laid_out = lay_out_rows(cells, widths, in_sight, self.app.console, options)
             self.post_message(RunsLoaded(page, query, list(keys), laid_out, widths))
 
     def _done_loading(self) -> None:
         self._loading = False
-        if self._again:  # asked again while it read (a drain brought runs): read again
-            self.load()
+        if self._again:  # asked again while it read (a drain brought runs): read again,
+            self.call_after_refresh(self.load)  # once these rows are drawn
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
@@ -334,7 +344,7 @@ class RunsScreen(Screen[None]):
 
     @on(RunsLoaded)
     def _loaded(self, event: RunsLoaded) -> None:
-        self.call_after_refresh(self._done_loading)
+        self._done_loading()  # the rows are in the table with this message, drawn next
         if self._focus_table:
             self._take_focus()
         if event.query != self.query_text:
