@@ -17,9 +17,7 @@ from textual.screen import Screen
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
 from agentreel._spool import SpoolPaths
 from agentreel.store import SCHEMA_VERSION, Store, spool_status, stop_draining
-from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
-from agentreel.tui._help import HelpScreen
 from agentreel.tui._messages import SpoolDrained
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._runs import RunsScreen
@@ -150,7 +148,12 @@ class AgentreelApp(App[None]):
         gc.freeze()
         self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
 
+    # The checks and help screens are imported when first shown: the runs list, which
+    # every start shows first, needs neither (nor the libraries they load).
+
     def action_checks(self) -> None:
+        from agentreel.tui._checks import ChecksScreen
+
         if not isinstance(self.screen, ChecksScreen):
             self.push_screen(ChecksScreen(self.reader, refresh_every=max(self.refresh_every, 5.0)))
 
@@ -163,10 +166,14 @@ class AgentreelApp(App[None]):
             )
 
     def action_help(self) -> None:
+        from agentreel.tui._help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        from agentreel.tui._checks import ChecksScreen
+
         yield from super().get_system_commands(screen)
         for b in screen.BINDINGS:
             if isinstance(b, Binding) and b.description and not b.action.startswith("app."):
