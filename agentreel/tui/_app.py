@@ -59,10 +59,10 @@ class AgentreelApp(App[None]):
             self._drain()  # notices the first segment an agent writes
             self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
             return
-        # opening may wait for another process or migrate the store: not on the UI thread
-        self.push_screen(
-            EmptyScreen(Text(f"opening {self.reader.path} …", style="dim"), watch=False)
-        )
+        # Opening may wait for another process or migrate the store: not on the UI thread.
+        # The runs screen comes up meanwhile (its reads wait for the open, in their own
+        # worker); what the open finds wrong replaces it.
+        self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
         self._open_store()
 
     @work(thread=True, group="open")
@@ -77,12 +77,20 @@ class AgentreelApp(App[None]):
 
     def _opened(self, problem: Text | None) -> None:
         if problem is None:
-            self.show_runs()
+            self._freeze()
             self._drain()  # after the open: a drain that met it would have given way
             return
-        if isinstance(self.screen, EmptyScreen):
+        if isinstance(self.screen, (EmptyScreen, RunsScreen)):
             self.pop_screen()
         self.push_screen(EmptyScreen(problem, watch=False))
+
+    @staticmethod
+    def _freeze() -> None:
+        # What is alive now (modules, the app, the store's libraries: most of the
+        # process's objects) stays alive: kept out of the garbage collector's full
+        # passes, which otherwise walk all of it and stall a filter or a sort by up to
+        # a quarter of a second (measured on a million-span store).
+        gc.freeze()
 
     def on_unmount(self) -> None:
         gc.unfreeze()
@@ -141,11 +149,7 @@ class AgentreelApp(App[None]):
     def show_runs(self) -> None:
         if isinstance(self.screen, EmptyScreen):
             self.pop_screen()
-        # What is alive now (modules, the app, the store's libraries: most of the
-        # process's objects) stays alive: kept out of the garbage collector's full
-        # passes, which otherwise walk all of it and stall a filter or a sort by up to
-        # a quarter of a second (measured on a million-span store).
-        gc.freeze()
+        self._freeze()
         self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
 
     # The checks and help screens are imported when first shown: the runs list, which

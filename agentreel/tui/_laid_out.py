@@ -20,15 +20,15 @@ of adding a row).
 
 Example::
 
-    rows = lay_out_rows([["ok", Text("3", justify="right")]], [2, 1], 1, app.console,
-                        app.console_options)
+    rows = lay_out_rows([["ok", Text("3", justify="right")]], [2, 1], range(1),
+                        app.console, app.console_options)
     for cells in rows:
         table.add_row(*cells)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from itertools import islice
 from typing import Any
 
@@ -130,18 +130,21 @@ def _identity(text: Text) -> tuple[object, ...]:
 def lay_out_rows(
     rows: list[list[str | Text]],
     widths: list[int],
-    ready: int,
+    in_sight: Container[int],
     console: Console,
     options: ConsoleOptions,
     padding: int = PADDING,
 ) -> list[list[LaidOut]]:
     """`rows` of cells as `LaidOut` cells for a `LaidOutTable` whose columns are
-    `widths` wide, the first `ready` rows laid out now (the others when drawn).
+    `widths` wide, the rows `in_sight` (indices) laid out now, the others when drawn.
 
     A string is read as console markup, as the table reads one; equal cells share
     one `LaidOut`. `options` are the app's (``App.console_options``).
     """
     shared: dict[tuple[object, ...], LaidOut] = {}
+    cell_options = {
+        w: options.update_dimensions(w + 2 * padding, 1).update(no_wrap=True) for w in set(widths)
+    }
     out: list[list[LaidOut]] = []
     for i, cells in enumerate(rows):
         row: list[LaidOut] = []
@@ -155,9 +158,8 @@ def lay_out_rows(
             laid = shared.get(key)
             if laid is None:
                 laid = shared[key] = LaidOut(text)
-                if i < ready:
-                    cell_options = options.update_dimensions(width + 2 * padding, 1)
-                    laid.padded(console, cell_options.update(no_wrap=True), padding)
+            if i in in_sight:  # (laid out once, if another row in sight shares it)
+                laid.padded(console, cell_options[width], padding)
             row.append(laid)
         out.append(row)
     return out
@@ -165,6 +167,20 @@ def lay_out_rows(
 
 class LaidOutTable(DataTable[Any]):
     """A `DataTable` that draws its `LaidOut` cells from their segments (see above)."""
+
+    #: The options a cell of each width is drawn with, for the app's size they were made at
+    #: (``App.console_options`` makes a new object on each call: too slow per cell).
+    _options_for: tuple[object, dict[int, ConsoleOptions]] = (None, {})
+
+    def _cell_options(self, width: int) -> ConsoleOptions:
+        size, by_width = self._options_for
+        if size != self.app.size:
+            size, by_width = self._options_for = (self.app.size, {})
+        options = by_width.get(width)
+        if options is None:
+            options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+            by_width[width] = options
+        return options
 
     def _render_cell(
         self,
@@ -209,7 +225,7 @@ class LaidOutTable(DataTable[Any]):
             self.cursor_background_priority == "css",
         )
         pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        options = self._cell_options(width)
         line = cell.line(
             self.app.console, options, self.cell_padding, pre + component_style, post_style
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import polars as pl
@@ -167,6 +168,15 @@ PAGE_AHEAD = 20
 REBUILD_SHARE = 0.25
 
 
+@dataclass(frozen=True)
+class _Sight:
+    """What the worker that reads a page needs to lay out the rows in sight."""
+
+    options: ConsoleOptions  # the app's console options
+    height: int  # the table's height
+    current: str | None  # the run under the cursor, which the cursor stays on
+
+
 class RunsScreen(Screen[None]):
     """Every run, newest first; filter, sort, open one."""
 
@@ -213,7 +223,7 @@ class RunsScreen(Screen[None]):
             yield RunStrip("duration", lambda ms: fmt_duration(ms), "#5f87d7", id="durations")
             yield RunStrip("errors", lambda n: f"{n:.0f}", ERROR_STYLE, id="errors")
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="status-line")
+        yield Static(Text(f"opening {self.reader.path} …", style="dim"), id="status-line")
         yield KeyFooter()
 
     def _set_columns(self) -> None:
@@ -293,18 +303,15 @@ class RunsScreen(Screen[None]):
             return
         self._loading, self._again = True, False
         # for the worker's layout, read here on the UI thread: the app's console options,
-        # and how many rows are in sight (before the table's first layout, a screenful)
-        options = self.app.console_options
-        in_sight = self.query_one("#runs", DataTable).size.height or self.app.size.height
-        self._load(
-            self.query_text,
-            self.order_by,
-            self.descending,
-            self.limit,
-            self._keys,
-            options,
-            in_sight,
+        # how many rows the table shows (before its first layout, a screenful) and the
+        # run under the cursor, which the cursor stays on
+        table = self.query_one("#runs", DataTable)
+        sight = _Sight(
+            self.app.console_options,
+            table.size.height or self.app.size.height,
+            self.run_ids[table.cursor_row] if table.cursor_row < len(self.run_ids) else None,
         )
+        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys, sight)
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(
@@ -314,8 +321,7 @@ class RunsScreen(Screen[None]):
         descending: bool,
         limit: int,
         keys: list[str],
-        options: ConsoleOptions,
-        in_sight: int,
+        sight: _Sight,
     ) -> None:
         # the read, the cells, their widths and their layout: all off the UI thread,
         # which only adds the rows and paints them
@@ -327,7 +333,10 @@ class RunsScreen(Screen[None]):
         else:
             widths = column_widths(keys, cells)
             # the rows in sight laid out now, the others as they come into sight
-            laid_out = lay_out_rows(cells, widths, in_sight, self.app.console, options)
+            ids = page.runs["run_id"].to_list()
+            at = ids.index(sight.current) if sight.current in ids else 0
+            in_sight = range(max(0, at - sight.height + 1), max(sight.height, at + 1))
+            laid_out = lay_out_rows(cells, widths, in_sight, self.app.console, sight.options)
             self.post_message(RunsLoaded(page, query, list(keys), laid_out, widths))
 
     def _done_loading(self) -> None:

@@ -56,7 +56,7 @@ def test_a_cell_renders_as_its_text_at_every_width_and_equal_cells_share_one() -
         ["a \\[b]", Text("12", justify="right")],
         ["c", Text("7", justify="right")],
     ]
-    laid = lay_out_rows(rows, [6, 3], 1, console, console.options)
+    laid = lay_out_rows(rows, [6, 3], range(1), console, console.options)
     assert [[str(c) for c in row] for row in laid] == [["a [b]", "12"], ["a [b]", "12"], ["c", "7"]]
     assert laid[0][0] is laid[1][0]  # laid out once
     assert laid[0][1] is laid[1][1]
