@@ -16,9 +16,7 @@ from textual.screen import Screen
 
 from agentreel._errors import AgentreelError, StoreBusy, StoreVersionError
 from agentreel.store import SCHEMA_VERSION, spool_status
-from agentreel.tui._checks import ChecksScreen
 from agentreel.tui._empty import EmptyScreen, no_store_message
-from agentreel.tui._help import HelpScreen
 from agentreel.tui._messages import SpoolDrained
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._runs import RunsScreen
@@ -60,10 +58,10 @@ class AgentreelApp(App[None]):
             self._drain()  # notices the first segment an agent writes
             self.push_screen(EmptyScreen(no_store_message(str(self.reader.path))))
             return
-        # opening may wait for another process or migrate the store: not on the UI thread
-        self.push_screen(
-            EmptyScreen(Text(f"opening {self.reader.path} …", style="dim"), watch=False)
-        )
+        # Opening may wait for another process or migrate the store: not on the UI thread.
+        # The runs screen comes up meanwhile (its reads wait for the open, in their own
+        # worker); what the open finds wrong replaces it.
+        self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
         self._open_store()
 
     @work(thread=True, group="open")
@@ -78,12 +76,20 @@ class AgentreelApp(App[None]):
 
     def _opened(self, problem: Text | None) -> None:
         if problem is None:
-            self.show_runs()
+            self._freeze()
             self._drain()  # after the open: a drain that met it would have given way
             return
-        if isinstance(self.screen, EmptyScreen):
+        if isinstance(self.screen, (EmptyScreen, RunsScreen)):
             self.pop_screen()
         self.push_screen(EmptyScreen(problem, watch=False))
+
+    @staticmethod
+    def _freeze() -> None:
+        # What is alive now (modules, the app, the store's libraries: most of the
+        # process's objects) stays alive: kept out of the garbage collector's full
+        # passes, which otherwise walk all of it and stall a filter or a sort by up to
+        # a quarter of a second (measured on a million-span store).
+        gc.freeze()
 
     def on_unmount(self) -> None:
         gc.unfreeze()
@@ -142,14 +148,15 @@ class AgentreelApp(App[None]):
     def show_runs(self) -> None:
         if isinstance(self.screen, EmptyScreen):
             self.pop_screen()
-        # What is alive now (modules, the app, the store's libraries: most of the
-        # process's objects) stays alive: kept out of the garbage collector's full
-        # passes, which otherwise walk all of it and stall a filter or a sort by up to
-        # a quarter of a second (measured on a million-span store).
-        gc.freeze()
+        self._freeze()
         self.push_screen(RunsScreen(self.reader, refresh_every=self.refresh_every))
 
+    # The checks and help screens are imported when first shown: the runs list, which
+    # every start shows first, needs neither (nor the libraries they load).
+
     def action_checks(self) -> None:
+        from agentreel.tui._checks import ChecksScreen
+
         if not isinstance(self.screen, ChecksScreen):
             self.push_screen(ChecksScreen(self.reader, refresh_every=max(self.refresh_every, 5.0)))
 
@@ -162,10 +169,14 @@ class AgentreelApp(App[None]):
             )
 
     def action_help(self) -> None:
+        from agentreel.tui._help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        from agentreel.tui._checks import ChecksScreen
+
         yield from super().get_system_commands(screen)
         for b in screen.BINDINGS:
             if isinstance(b, Binding) and b.description and not b.action.startswith("app."):

@@ -8,7 +8,9 @@ palette's key (ctrl+p still opens it).
 
 `Footer` also rebuilds its keys (a dozen widgets styled and laid out) whenever the
 focus moves, because the bindings may have changed; `KeyFooter` rebuilds only when
-what it would show changes, so moving between two tables costs no rebuild.
+what it would show changes, so moving between two tables costs no rebuild, and
+once for changes reported one after another before it runs (a focus move reports
+two: the field's blur, then the table's focus).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class KeyFooter(Footer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._showing: tuple[Any, ...] | None = None
+        self._rebuilding = False  # a rebuild was asked for and has not run yet
 
     def _width(self) -> int:
         return self.app.size.width
@@ -74,6 +77,9 @@ class KeyFooter(Footer):
             wanted = self._wanted(screen)
             if wanted == self._showing:
                 return  # the focus moved, the keys did not: nothing to rebuild
+            if self._rebuilding:
+                return  # a rebuild is on its way; it reads the keys as they are then
+            self._rebuilding = screen.app.app_focus and self.is_attached
         super().bindings_changed(screen)
 
     def on_resize(self) -> None:
@@ -84,6 +90,7 @@ class KeyFooter(Footer):
     def compose(self) -> Iterator[Widget]:
         if self._bindings_ready:
             self._showing = self._wanted(self.screen)
+        self._rebuilding = False
         self.set_reactive(Footer.show_command_palette, self._width() >= PALETTE_FROM)
         widgets = list(_fit(super().compose(), self._width(), compact=self.compact))
         self.styles.grid_size_columns = sum(

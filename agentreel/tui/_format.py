@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 
 from agentreel._fmt import KIND_ICONS, fmt_cost, fmt_duration, fmt_time, fmt_tokens
@@ -238,5 +237,7 @@ def payload(text: str | None, *, width: int = 100, hint: str = "") -> Renderable
         shown, more = _head(value, hint)
         return Group(Text(shown), more) if more is not None else Text(shown)
     pretty, more = _head(json.dumps(value, indent=2, ensure_ascii=False), hint)
+    from rich.syntax import Syntax  # here: it loads Pygments, which the runs list never needs
+
     syntax = Syntax(pretty, "json", word_wrap=True, background_color="default", theme="ansi_dark")
     return Group(syntax, more) if more is not None else syntax

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import polars as pl
+from rich.console import ConsoleOptions
 from rich.markup import escape
 from rich.text import Text
 from textual import events, on, work
@@ -30,6 +32,7 @@ from agentreel.tui._format import (
     fmt_tokens,
     status_text,
 )
+from agentreel.tui._laid_out import LaidOutTable, lay_out_rows
 from agentreel.tui._messages import RunsLoaded, StoreFailed
 from agentreel.tui._reader import StoreReader
 from agentreel.tui._strip import RunStrip
@@ -127,7 +130,7 @@ _MOVES = {
 }
 
 
-class RunsTable(DataTable[Any]):
+class RunsTable(LaidOutTable):
     """The runs table: Home and End go to the first and the last run (not sideways)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -156,7 +159,7 @@ def column_widths(keys: list[str], rows: list[list[Any]]) -> list[int]:
 #: Runs the table holds at first; moving near its end reads the next page. A table row
 #: costs the UI thread about half a millisecond to add and measure, so a page is drawn
 #: in a tenth of a second, whatever the store holds.
-PAGE = 200
+PAGE = 100
 #: How close to the last row the cursor comes before the next page is read.
 PAGE_AHEAD = 20
 
@@ -164,6 +167,15 @@ PAGE_AHEAD = 20
 #: of 2,000 rows and its drawing take about half a second, and the drain and the reads
 #: of the same process need the rest while runs stream in.
 REBUILD_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class _Sight:
+    """What the worker that reads a page needs to lay out the rows in sight."""
+
+    options: ConsoleOptions  # the app's console options
+    height: int  # the table's height
+    current: str | None  # the run under the cursor, which the cursor stays on
 
 
 class RunsScreen(Screen[None]):
@@ -212,7 +224,7 @@ class RunsScreen(Screen[None]):
             yield RunStrip("duration", lambda ms: fmt_duration(ms), "#5f87d7", id="durations")
             yield RunStrip("errors", lambda n: f"{n:.0f}", ERROR_STYLE, id="errors")
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="status-line")
+        yield Static(Text(f"opening {self.reader.path} …", style="dim"), id="status-line")
         yield KeyFooter()
 
     def _set_columns(self) -> None:
@@ -291,13 +303,29 @@ class RunsScreen(Screen[None]):
             self._again = True  # what this load was asked for may be newer than what is read
             return
         self._loading, self._again = True, False
-        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys)
+        # for the worker's layout, read here on the UI thread: the app's console options,
+        # how many rows the table shows (before its first layout, a screenful) and the
+        # run under the cursor, which the cursor stays on
+        table = self.query_one("#runs", DataTable)
+        sight = _Sight(
+            self.app.console_options,
+            table.size.height or self.app.size.height,
+            self.run_ids[table.cursor_row] if table.cursor_row < len(self.run_ids) else None,
+        )
+        self._load(self.query_text, self.order_by, self.descending, self.limit, self._keys, sight)
 
     @work(thread=True, exclusive=True, group="runs")
     def _load(
-        self, query: str, order_by: str, descending: bool, limit: int, keys: list[str]
+        self,
+        query: str,
+        order_by: str,
+        descending: bool,
+        limit: int,
+        keys: list[str],
+        sight: _Sight,
     ) -> None:
-        # the read, the cells and their widths: all off the UI thread, which only adds rows
+        # the read, the cells, their widths and their layout: all off the UI thread,
+        # which only adds the rows and paints them
         try:
             page = self.reader.runs(query, order_by, descending, limit=limit)
             cells = [_cells(r, keys) for r in records(page.runs, Run)]
@@ -305,12 +333,17 @@ class RunsScreen(Screen[None]):
             self.post_message(StoreFailed(str(e)))
         else:
             widths = column_widths(keys, cells)
-            self.post_message(RunsLoaded(page, query, list(keys), cells, widths))
+            # the rows in sight laid out now, the others as they come into sight
+            ids = page.runs["run_id"].to_list()
+            at = ids.index(sight.current) if sight.current in ids else 0
+            in_sight = range(max(0, at - sight.height + 1), max(sight.height, at + 1))
+            laid_out = lay_out_rows(cells, widths, in_sight, self.app.console, sight.options)
+            self.post_message(RunsLoaded(page, query, list(keys), laid_out, widths))
 
     def _done_loading(self) -> None:
         self._loading = False
-        if self._again:  # asked again while it read (a drain brought runs): read again
-            self.load()
+        if self._again:  # asked again while it read (a drain brought runs): read again,
+            self.call_after_refresh(self.load)  # once these rows are drawn
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
@@ -321,7 +354,7 @@ class RunsScreen(Screen[None]):
 
     @on(RunsLoaded)
     def _loaded(self, event: RunsLoaded) -> None:
-        self.call_after_refresh(self._done_loading)
+        self._done_loading()  # the rows are in the table with this message, drawn next
         if self._focus_table:
             self._take_focus()
         if event.query != self.query_text:
