@@ -1,9 +1,9 @@
 """What `Store.gc` does, step by step: choose runs, remove them, compact, measure.
 
-The pieces (which runs, what their removal frees, the compaction itself) are
-`agentreel.store._gc`'s; this is their order, the size arithmetic that decides how
-many rounds of removal a `max_size` takes, and the reopening of the store around
-the compaction (docs/architecture.md, "Store lifecycle").
+The pieces (which runs, what their removal frees: `agentreel.store._gc`; the
+compaction itself: `agentreel.store._compact`) are elsewhere; this is their order,
+the size arithmetic that decides how many rounds of removal a `max_size` takes, and
+the reopening of the store around the compaction (docs/architecture.md, "Store lifecycle").
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ from agentreel._errors import AgentreelError, StoreBusy
 from agentreel.store import _access
 from agentreel.store._archive import compress_archived
 from agentreel.store._attach import holders
-from agentreel.store._gc import (
-    GcReport,
+from agentreel.store._compact import (
     clear_interrupted_compaction,
     compact,
     compacted_bytes,
+    kept_without,
+)
+from agentreel.store._gc import (
+    GcReport,
     doomed_segments,
     estimated_bytes,
-    kept_without,
     parse_size,
     remove_runs,
     select_runs,

@@ -391,7 +391,7 @@ def test_the_compacted_file_stays_locked_until_the_old_one_is_let_go(
     # under the same name lost its checkpoint, and its write-ahead log then no longer
     # matched the file (seen about once in fifteen runs of the test above).
     import agentreel.store._gc_run as gc_run
-    from agentreel.store._gc import compact
+    from agentreel.store._compact import compact
 
     d, _, _ = _store(tmp_path, old=0, new=5)
     seen: list[str] = []
