@@ -154,7 +154,7 @@ def _check(kw: dict[str, Any]) -> int:
         to_junit_xml,
         to_markdown,
     )
-    from agentreel.store import Store
+    from agentreel.store import Store, parquet_dataset
 
     current = _window(kw, "w_", "")
     baseline_window = _window(kw, "b_", "baseline-")
@@ -173,9 +173,11 @@ def _check(kw: dict[str, Any]) -> int:
             only=kw["only"],
             loaded=store.close,
         )
-    if not kw["no_save"] and read_only_for_me(kw["store_dir"]):
+    dataset = parquet_dataset(kw["store_dir"]) is not None
+    if not kw["no_save"] and (dataset or read_only_for_me(kw["store_dir"])):
+        why = "a Parquet dataset is read-only" if dataset else "the store is read-only for you"
         err_console.print(
-            "[dim]note: the results are not saved in the check history (the store is read-only for you)[/]",
+            f"[dim]note: the results are not saved in the check history ({why})[/]",
             highlight=False,
             soft_wrap=True,
         )

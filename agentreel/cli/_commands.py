@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from agentreel._errors import AgentreelError
 from agentreel.cli import (
     CLI_WAIT_S,
     dir_option,
@@ -52,8 +53,12 @@ def _open_fresh(store_dir: Path, *, create: bool = False, writes: bool = False) 
     (unless the command `writes`, then it fails as it must); pending segments are
     said on stderr.
     """
-    from agentreel.store import Store, spool_status
+    from agentreel.store import Store, parquet_dataset, spool_status
 
+    if parquet_dataset(store_dir) is not None:  # read in place, never drained
+        if writes:
+            raise AgentreelError(f"{store_dir} is a Parquet dataset, which is read-only")
+        return Store.open(store_dir)
     if not (create or writes) and read_only_for_me(store_dir):
         return _open_read_only(store_dir)
     status = spool_status(store_dir)

@@ -51,6 +51,7 @@ from agentreel.store._ingest import (
     readers_waiting,
     waiting_for,
 )
+from agentreel.store._parquet import DatasetHandle, parquet_dataset
 from agentreel.store._schema import migrate
 from agentreel.store._tree import tree_order
 
@@ -245,11 +246,11 @@ class Store:
         false, `StoreBusy` when another process still holds the file after `wait`,
         and `StoreVersionError` when a newer agentreel wrote it.
         """
-        p = (
-            Path(path)
-            if path is not None
-            else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
-        )
+        where = path if path is not None else os.environ.get("AGENTREEL_DIR") or ".agentreel"
+        dataset = parquet_dataset(where)
+        if dataset is not None:  # a Parquet dataset (store/_parquet.py): read-only views
+            return cls(Path(dataset), DatasetHandle(dataset), True)
+        p = Path(where)
         db = p / DB_NAME
         if not db.exists() and not (p / "spool").is_dir() and not create:
             raise StoreNotFound(

@@ -21,7 +21,15 @@ import polars as pl
 
 from agentreel._errors import AgentreelError, StoreBusy
 from agentreel._spool import SpoolPaths
-from agentreel.store import DB_NAME, IngestReport, RunDiff, Store, keep_draining, spool_status
+from agentreel.store import (
+    DB_NAME,
+    IngestReport,
+    RunDiff,
+    Store,
+    keep_draining,
+    parquet_dataset,
+    spool_status,
+)
 
 __all__ = ["RunDetail", "RunsPage", "StoreReader"]
 
@@ -59,8 +67,12 @@ class StoreReader:
         self.path = path
         self.wait = wait
         self._live: frozenset[str] | None = None
+        #: A Parquet dataset is read in place: it has no spool and is never drained.
+        self.dataset = parquet_dataset(path) is not None
 
     def exists(self) -> bool:
+        if self.dataset:
+            return True
         return (self.path / DB_NAME).exists() or (self.path / "spool").is_dir()
 
     def drain(self) -> IngestReport | None:
@@ -72,6 +84,8 @@ class StoreReader:
         interrupted), and not while another process waits to open it. Returns the
         report, whose `segments` may leave some pending for the next call.
         """
+        if self.dataset:
+            return None
         keep_draining(SpoolPaths(self.path))
         status = spool_status(self.path)
         if not status.pending_segments and status.live_processes == self._live:
