@@ -242,6 +242,9 @@ class Store:
         DuckDB lets one process at a time hold the file; readers such as the TUI hold
         it only for a moment at a time, so `wait` seconds of retrying usually get in.
 
+        A Parquet dataset (`parquet_dataset`: a directory holding its manifest, or an
+        ``s3://`` URL) opens read-only, as views over its files (store/_parquet.py).
+
         Raises `StoreNotFound` when nothing was ever recorded there and `create` is
         false, `StoreBusy` when another process still holds the file after `wait`,
         and `StoreVersionError` when a newer agentreel wrote it.
