@@ -120,6 +120,13 @@ def _github_summary(markdown: str) -> None:
     help="A pyproject.toml or agentreel.toml to read (default: the nearest).",
 )
 @click.option("--no-save", is_flag=True, help="Do not keep the results in the store.")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="What reads the runs: DuckDB, or PySpark over a Parquet dataset (--dir DATASET).",
+)
 @dir_option
 def check(**kw: Any) -> None:
     """Run the checks: what got worse in the current runs against the baseline.
@@ -172,6 +179,7 @@ def _check(kw: dict[str, Any]) -> int:
             config=config,
             only=kw["only"],
             loaded=store.close,
+            engine=kw["engine"],
         )
     dataset = parquet_dataset(kw["store_dir"]) is not None
     if not kw["no_save"] and (dataset or read_only_for_me(kw["store_dir"])):
