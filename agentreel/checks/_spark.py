@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from agentreel._errors import AgentreelError
 from agentreel.checks._errors import CheckError
 from agentreel.checks._load import (
     CALL_COLUMNS,
@@ -34,7 +35,7 @@ from agentreel.checks._load import (
 )
 from agentreel.checks._models import KINDS, MAX_INPUT_TOKENS, MAX_OUTPUT_TOKENS, MAX_SPAN_COST_USD
 from agentreel.checks._window import Window
-from agentreel.store import Store
+from agentreel.store import Store, dataset_files, parquet_dataset
 
 __all__ = ["load_window_spark", "spark_available", "spark_session"]
 
@@ -86,39 +87,33 @@ def spark_session() -> Any:
     return spark
 
 
-def _dataset(store: Store) -> str:
-    """The local Parquet dataset `store` was opened on (`CheckError` for anything else)."""
-    from agentreel.store._parquet import is_remote
-
-    handle = getattr(store, "_handle", None)
-    location = getattr(handle, "location", None)
-    if location is None:
+def _dataset(store: Store) -> dict[str, list[str]]:
+    """The files of the local Parquet dataset `store` was opened on (`CheckError` otherwise)."""
+    where = str(store.path)
+    if parquet_dataset(store.path) is None:
         raise CheckError(
-            f"the spark engine reads a Parquet dataset, and {store.path} is a DuckDB store: "
+            f"the spark engine reads a Parquet dataset, and {where} is a DuckDB store: "
             "export it with `agentreel export --format parquet --out DIR` and check --dir DIR"
         )
-    if is_remote(location):
+    try:
+        return dataset_files(store.path)
+    except AgentreelError as e:
         raise CheckError(
-            f"the spark engine reads local datasets only; {location} is remote (read it with "
-            "the duckdb engine, or copy it to a local directory)"
-        )
-    return str(location)
+            f"the spark engine reads local datasets only ({e}); read it with the duckdb "
+            "engine, or copy it to a local directory"
+        ) from None
 
 
-def _register(spark: Any, location: str) -> None:
+def _register(spark: Any, files: dict[str, list[str]]) -> None:
     """Temp views ``spans``, ``runs`` and ``evaluation_records`` over the dataset's files."""
-    from agentreel.store._parquet import read_manifest
-
-    manifest = read_manifest(None, location)
     for table in _TABLES:
-        files = [f"{location}/{f}" for f in manifest.files(table)]
-        if files:
-            df = spark.read.option("mergeSchema", "true").parquet(*files)
+        if files[table]:
+            df = spark.read.option("mergeSchema", "true").parquet(*files[table])
             df = df.drop("day") if "day" in df.columns else df
         elif table == "evaluation_records":
             df = spark.createDataFrame([], _EVAL_EMPTY)
         else:
-            raise CheckError(f"the Parquet dataset at {location} has no {table} files")
+            raise CheckError(f"the Parquet dataset has no {table} files")
         df.createOrReplaceTempView(table)
 
 
@@ -397,9 +392,9 @@ def load_window_spark(
     `suspects` only says whether to read the spans that may break the default contract
     (Spark has its own condition for them, `SPAN_SUSPECTS`).
     """
-    location = _dataset(store)  # before Spark starts: a wrong --dir fails at once
+    files = _dataset(store)  # before Spark starts: a wrong --dir fails at once
     spark = spark_session()
-    _register(spark, location)
+    _register(spark, files)
     now = datetime.now()
     resolved = window.resolve()
     where, args = _where(resolved)

@@ -29,7 +29,7 @@ from agentreel.store._ingest import (
     spool_status,
     stop_draining,
 )
-from agentreel.store._parquet import parquet_dataset
+from agentreel.store._parquet import dataset_files, parquet_dataset
 from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._store import DB_NAME, Store
 
@@ -100,6 +100,7 @@ __all__ = [
     "Store",
     "agent_graph",
     "compact_dataset",
+    "dataset_files",
     "export_otlp_json",
     "export_parquet",
     "import_otlp_json",

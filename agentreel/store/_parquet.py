@@ -25,7 +25,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -39,6 +38,7 @@ __all__ = [
     "TABLES",
     "DatasetHandle",
     "Manifest",
+    "dataset_files",
     "is_remote",
     "open_dataset_connection",
     "parquet_dataset",
@@ -259,15 +259,18 @@ class DatasetHandle(Handle):
             self.con.close()
 
 
-def dataset_info(location: str) -> dict[str, Any]:
-    """The manifest of the dataset at `location`, with each table's file count."""
-    m = read_manifest(None, location) if not is_remote(location) else None
-    if m is None:
-        con, m = open_dataset_connection(location)
-        con.close()
-    return {
-        "location": location,
-        "format_version": m.format_version,
-        "schema_version": m.schema_version,
-        "files": {t: len(m.files(t)) for t in TABLES},
-    }
+def dataset_files(path: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """The files of each table of the local Parquet dataset at `path`, as its manifest
+    lists them (full paths): what an engine other than DuckDB reads.
+
+    Example::
+
+        spark.read.parquet(*dataset_files("archive/agentreel")["spans"])
+    """
+    location = parquet_dataset(path)
+    if location is None:
+        raise AgentreelError(f"{os.fspath(path)} is not a Parquet dataset (no {MANIFEST})")
+    if is_remote(location):
+        raise AgentreelError(f"{location} is remote: only a local dataset's files are listed")
+    manifest = read_manifest(None, location)
+    return {t: [f"{location}/{f}" for f in manifest.files(t)] for t in TABLES}

@@ -228,10 +228,40 @@ def test_bad_or_newer_manifests_and_targets_are_refused(store_dir: Path, tmp_pat
         Store.open(ds)
 
 
+def test_a_second_writer_is_refused_while_one_writes(store_dir: Path, tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    ds = tmp_path / "ds"
+    with Store.open(store_dir) as store:
+        export_parquet(store, ds, store.runs()["run_id"].to_list()[:1])
+        fd = os.open(ds / ".agentreel-parquet.lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # as an export in another process holds it
+            with pytest.raises(AgentreelError, match="another export or compaction"):
+                export_parquet(store, ds)
+            with pytest.raises(AgentreelError, match="another export or compaction"):
+                compact_dataset(ds)
+        finally:
+            os.close(fd)
+        assert export_parquet(store, ds).runs == 5
+
+
 def test_s3_urls_are_datasets_even_after_a_path_mangled_them() -> None:
     assert parquet_dataset("s3://bucket/agentreel/") == "s3://bucket/agentreel"
     assert parquet_dataset(Path("s3://bucket/agentreel")) == "s3://bucket/agentreel"
     assert parquet_dataset(Path("not-here")) is None
+
+
+def test_an_unreachable_s3_dataset_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without httpfs (no network to install it) the error says so; with it, the closed
+    port of the endpoint makes the manifest unreadable. Reading a real bucket is not
+    tested here (docs/scaling.md)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with pytest.raises(AgentreelError, match=r"httpfs|cannot read agentreel-parquet\.json"):
+        Store.open("s3://agentreel-test/ds")
 
 
 def test_the_tui_lists_the_runs_of_a_dataset(store_dir: Path, tmp_path: Path) -> None:
