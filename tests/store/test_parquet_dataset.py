@@ -6,11 +6,14 @@ import asyncio
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from polars.testing import assert_frame_equal
 
@@ -290,3 +293,41 @@ def test_the_tui_lists_the_runs_of_a_dataset(store_dir: Path, tmp_path: Path) ->
 
     asyncio.run(main())
     assert sorted(str(p) for p in ds.rglob("*")) == before
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("shared") / "store"
+    _record(d, 6, seed=7)
+    return d
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exports=st.lists(st.sets(st.integers(0, 5), min_size=1), min_size=1, max_size=4))
+def test_any_sequence_of_exports_holds_each_exported_run_once(
+    shared_store: Path, exports: list[set[int]]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Store.open(shared_store) as store:
+        ids = store.sql("SELECT run_id FROM runs ORDER BY run_id")["run_id"].to_list()
+        ds = Path(tmp) / "ds"
+        for chosen in exports:
+            export_parquet(store, ds, [ids[i] for i in sorted(chosen)])
+        union = sorted(ids[i] for i in set().union(*exports))
+        with Store.open(ds) as copy:
+            assert copy.sql("SELECT run_id FROM runs ORDER BY run_id")["run_id"].to_list() == union
+            spans = "SELECT * EXCLUDE (input) FROM spans {} ORDER BY trace_id, span_id"
+            assert_frame_equal(
+                copy.sql(spans.format("")),
+                store.sql(spans.format("WHERE list_contains($ids, run_id)"), {"ids": union}),
+            )
+            processes = "SELECT * FROM processes {} ORDER BY process_id"
+            assert_frame_equal(
+                copy.sql(processes.format("")),
+                store.sql(
+                    processes.format(
+                        "WHERE process_id IN (SELECT process_id FROM runs "
+                        "WHERE list_contains($ids, run_id))"
+                    ),
+                    {"ids": union},
+                ),
+            )
