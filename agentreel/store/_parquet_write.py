@@ -173,10 +173,9 @@ def _commit(
             for parent in reversed(target.relative_to(d).parents):
                 (d / parent).mkdir(mode=_DIR_MODE, exist_ok=True)
             os.replace(work / rel, target)
-    for table, files in added.items():
-        manifest.tables[table] = [f for f in manifest.files(table) if f not in removed] + files
-    for table in list(manifest.tables):
-        manifest.tables[table] = [f for f in manifest.files(table) if f not in removed]
+    for table in sorted(set(manifest.tables) | set(added)):
+        kept = [f for f in manifest.files(table) if f not in removed]
+        manifest.tables[table] = kept + added.get(table, [])
     _write_manifest(d, manifest)
     for rel in removed:
         with contextlib.suppress(FileNotFoundError):
@@ -258,7 +257,7 @@ def _export(
 ) -> tuple[dict[str, list[str]], set[str]]:
     theirs: dict[str, str] = {}
     known_processes: list[str] = []
-    files_of: dict[str, dict[str, list[str]]] = {}
+    files_of: dict[str, list[str]] = {}
     ds: duckdb.DuckDBPyConnection | None = None
     if not fresh and ids:
         ds, _ = open_dataset_connection(str(d))
@@ -279,8 +278,8 @@ def _export(
         if ds is not None and replace:
             files_of = _files_holding(ds, str(d), manifest, replace)
         removed: set[str] = set()
-        for table, by_file in files_of.items():
-            for rel in by_file:
+        for table, files in files_of.items():
+            for rel in files:
                 _rewrite_without(ds, d, work, table, rel, replace)
                 removed.add(rel)
     finally:
@@ -294,9 +293,9 @@ def _export(
 
 def _files_holding(
     ds: duckdb.DuckDBPyConnection, location: str, manifest: Manifest, run_ids: list[str]
-) -> dict[str, dict[str, list[str]]]:
+) -> dict[str, list[str]]:
     """Per table, the dataset's files that hold rows of `run_ids`."""
-    out: dict[str, dict[str, list[str]]] = {}
+    out: dict[str, list[str]] = {}
     for table in ("spans", "runs", "evaluation_records"):
         files = manifest.files(table)
         if not files:
@@ -307,7 +306,7 @@ def _files_holding(
             {"ids": run_ids},
         ).fetchall()
         prefix = location + "/"
-        out[table] = {str(r[0])[len(prefix) :]: [] for r in rows}
+        out[table] = [str(r[0])[len(prefix) :] for r in rows]
     return out
 
 
@@ -324,7 +323,8 @@ def _rewrite_without(
     target = work / Path(rel).parent / f"part-{uuid.uuid4()}.parquet"
     target.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
     n = ds.execute(
-        f"COPY (SELECT * FROM read_parquet({_quote(d / rel)}) WHERE NOT list_contains($ids, "
+        f"COPY (SELECT * FROM read_parquet({_quote(d / rel)}, hive_partitioning = false) "
+        f"WHERE NOT list_contains($ids, "
         f"run_id)) TO {_quote(target)} (FORMAT parquet)",
         {"ids": run_ids},
     ).fetchone()
@@ -402,7 +402,8 @@ def compact_dataset(
                         order = " ORDER BY start_time" if _DAY[table] == "start_time" else ""
                         con.execute(
                             f"COPY (SELECT * FROM read_parquet({file_list(str(d), files)}, "
-                            f"union_by_name = true){order}) TO {_quote(target)} (FORMAT parquet)"
+                            f"union_by_name = true, hive_partitioning = false){order}) TO {_quote(target)} "
+                            "(FORMAT parquet)"
                         )
                         added.setdefault(table, []).append(str(target.relative_to(work)))
                         removed.update(files)

@@ -99,10 +99,14 @@ def test_a_dataset_reads_back_as_the_store_it_came_from(store_dir: Path, tmp_pat
         "processes",
     }
     assert all(f.split("/")[1].startswith("day=") for f in listed if "processes" not in f)
-    # each file holds exactly the store table's columns (the day is in the path only)
+    _assert_store_columns(store_dir, ds)
+
+
+def _assert_store_columns(store_dir: Path, ds: Path) -> None:
+    """Each file holds exactly the store table's columns (the day is in the path only)."""
     con = duckdb.connect()
     with Store.open(store_dir) as store:
-        for f in listed:
+        for f in _files(ds):
             table = f.split("/")[0]
             q = f"SELECT * FROM read_parquet('{ds / f}', hive_partitioning = false) LIMIT 0"
             cols = [d[0] for d in con.execute(q).description]
@@ -135,6 +139,7 @@ def test_appending_skips_unchanged_runs_and_replaces_changed_ones(
                 copy.sql("SELECT count(*) AS n FROM processes")["n"][0]
                 == store.sql("SELECT count(DISTINCT process_id) AS n FROM processes")["n"][0]
             )
+    _assert_store_columns(store_dir, ds)  # the files written again too
 
 
 def test_compact_merges_each_days_files_and_removes_unlisted_ones(
@@ -161,6 +166,7 @@ def test_compact_merges_each_days_files_and_removes_unlisted_ones(
     with Store.open(ds) as copy:
         for x, y in zip(seen.values(), _tables(copy).values(), strict=True):
             assert_frame_equal(x, y)
+    _assert_store_columns(store_dir, ds)
 
 
 def test_the_same_checks_give_the_same_report_over_the_dataset(
