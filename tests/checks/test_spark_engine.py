@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-from agentreel.checks import CheckReport, MetricCheck, Window, github_annotations, run_checks
+from agentreel.checks import (
+    CheckReport,
+    MetricCheck,
+    Window,
+    github_annotations,
+    run_checks,
+    to_junit_xml,
+)
 from agentreel.checks._spark import spark_available
 from agentreel.store import Store, export_parquet
 from tests.checks._simulate import record_runs
@@ -120,6 +128,12 @@ def test_the_spark_engine_gives_the_duckdb_engines_report_check_by_check(
     assert duck.status == sparked.status
     assert duck.exit_code() == sparked.exit_code()
     assert github_annotations(duck) == github_annotations(sparked)
+
+    def junit(report: CheckReport) -> str:  # without the times, which are the engines' own
+        return re.sub(r' (time|timestamp)="[^"]*"', "", to_junit_xml(report, "warn"))
+
+    assert junit(duck) == junit(sparked)
+    assert "<failure" in junit(duck)
 
 
 def test_a_window_by_tag_and_name_selects_the_same_runs(spark: Any, dataset: Path) -> None:
