@@ -104,8 +104,17 @@ def _dataset(store: Store) -> dict[str, list[str]]:
         ) from None
 
 
+#: The session and files the views were last made for: the baseline window of a check
+#: run reads the same files, and each read of a table's schema is a Spark job.
+_registered: list[tuple[Any, tuple[tuple[str, ...], ...]]] = []
+
+
 def _register(spark: Any, files: dict[str, list[str]]) -> None:
     """Temp views ``spans``, ``runs`` and ``evaluation_records`` over the dataset's files."""
+    key = tuple(tuple(files[t]) for t in _TABLES)
+    if _registered and _registered[0][0] is spark and _registered[0][1] == key:
+        return
+    _registered.clear()
     for table in _TABLES:
         if files[table]:
             df = spark.read.option("mergeSchema", "true").parquet(*files[table])
@@ -115,6 +124,7 @@ def _register(spark: Any, files: dict[str, list[str]]) -> None:
         else:
             raise CheckError(f"the Parquet dataset has no {table} files")
         df.createOrReplaceTempView(table)
+    _registered.append((spark, key))
 
 
 def _ns(t: datetime) -> int:
