@@ -146,7 +146,9 @@ def _table_columns(store: Store, table: str) -> set[str]:
     return set(cols["column_name"].to_list())
 
 
-def _load(store: Store, window: Window, plan: _Plan, config: CheckConfig) -> WindowData:
+def _load(
+    store: Store, window: Window, plan: _Plan, config: CheckConfig, engine: str = "duckdb"
+) -> WindowData:
     span_extra: list[str] = []
     run_extra: list[str] = []
     if plan.user.span_model is not None:
@@ -158,7 +160,10 @@ def _load(store: Store, window: Window, plan: _Plan, config: CheckConfig) -> Win
     refusal = config.params("group_disparity").get("refusal_pattern", DEFAULT_REFUSAL)
     store.give_way()
     full = plan.needs_spans()
-    return load_window(
+    load = load_window
+    if engine == "spark":  # the same window, computed by Spark over a Parquet dataset
+        from agentreel.checks._spark import load_window_spark as load
+    return load(
         store,
         window,
         refusal_pattern=refusal,
@@ -207,6 +212,7 @@ def run_checks(
     checks: Iterable[MetricCheck] = (),
     env: Mapping[str, str] | None = None,
     loaded: Callable[[], object] | None = None,
+    engine: Literal["duckdb", "spark"] = "duckdb",
 ) -> CheckReport:
     """Run the enabled checks over `current` against `baseline`; returns a `CheckReport`.
 
@@ -215,7 +221,9 @@ def run_checks(
     baseline's name or path, or False for none. `only` runs just the named checks;
     `checks` adds metric checks made with `metric_check`. `loaded` is called once
     both windows are read, after which `store` is not used: the CLI closes the store
-    there, so other readers are not kept waiting while the checks compute.
+    there, so other readers are not kept waiting while the checks compute. `engine`
+    ``"spark"`` reads the windows with PySpark, from the Parquet dataset `store` was
+    opened on (docs/scaling.md#checks-on-apache-spark).
 
     Example::
 
@@ -239,10 +247,16 @@ def run_checks(
     metrics: list[Metric] = []
     with timed(timings):
         plan = _plan(config, only, checks)
+        if engine == "spark":
+            from agentreel.checks._spark import refuse_unavailable
+
+            refuse_unavailable(c for c, _ in plan.checks)
+        elif engine != "duckdb":
+            raise CheckConfigError(f"engine {engine!r} is not one of duckdb, spark")
         t0 = time.perf_counter()
         base, label = _resolve_baseline(baseline, config, explicit)
-        cur = _load(store, current, plan, config)
-        base_data = _load(store, base, plan, config) if isinstance(base, Window) else None
+        cur = _load(store, current, plan, config, engine)
+        base_data = _load(store, base, plan, config, engine) if isinstance(base, Window) else None
         if base_data is not None and base_data.runs.height == 0:
             base, base_data = None, None
             label = f"the baseline window ({label}) has no finished runs"

@@ -154,6 +154,7 @@ from agentreel.cli import (  # noqa: E402,F401  (registers the subcommands)
     _diff,
     _evaluations,
     _lint,
+    _parquet,
     _record,
     _replay,
     _sessions,

@@ -120,6 +120,13 @@ def _github_summary(markdown: str) -> None:
     help="A pyproject.toml or agentreel.toml to read (default: the nearest).",
 )
 @click.option("--no-save", is_flag=True, help="Do not keep the results in the store.")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="What reads the runs: DuckDB, or PySpark over a Parquet dataset (--dir DATASET).",
+)
 @dir_option
 def check(**kw: Any) -> None:
     """Run the checks: what got worse in the current runs against the baseline.
@@ -154,7 +161,7 @@ def _check(kw: dict[str, Any]) -> int:
         to_junit_xml,
         to_markdown,
     )
-    from agentreel.store import Store
+    from agentreel.store import Store, parquet_dataset
 
     current = _window(kw, "w_", "")
     baseline_window = _window(kw, "b_", "baseline-")
@@ -173,10 +180,13 @@ def _check(kw: dict[str, Any]) -> int:
             config=config,
             only=kw["only"],
             loaded=store.close,
+            engine=kw["engine"],
         )
-    if not kw["no_save"] and read_only:
+    dataset = parquet_dataset(kw["store_dir"]) is not None
+    if not kw["no_save"] and (dataset or read_only):
+        why = "a Parquet dataset is read-only" if dataset else "the store is read-only for you"
         err_console.print(
-            "[dim]note: the results are not saved in the check history (the store is read-only for you)[/]",
+            f"[dim]note: the results are not saved in the check history ({why})[/]",
             highlight=False,
             soft_wrap=True,
         )

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from agentreel._errors import AgentreelError
 from agentreel.cli import (
     CLI_WAIT_S,
     dir_option,
@@ -38,8 +39,12 @@ def _open_fresh(store_dir: Path, *, create: bool = False, writes: bool = False) 
     can read but not write is opened read-only and not drained (unless the command
     `writes`, then it fails as it must).
     """
-    from agentreel.store import Store
+    from agentreel.store import Store, parquet_dataset
 
+    if parquet_dataset(store_dir) is not None:  # read in place, never drained
+        if writes:
+            raise AgentreelError(f"{store_dir} is a Parquet dataset, which is read-only")
+        return Store.open(store_dir)
     purpose: Purpose = "write" if create or writes else "read"
     store = Store.open(store_dir, create=create, purpose=purpose, wait=CLI_WAIT_S)
     access = store.access

@@ -241,7 +241,7 @@ def import_cmd(
     "out",
     required=True,
     type=click.Path(path_type=Path),
-    help="The file (otlp-json) or new, empty directory (parquet) to write.",
+    help="The file (otlp-json) to write, or the Parquet dataset directory (new, or one to append to).",
 )
 @dir_option
 @json_option
@@ -257,7 +257,8 @@ def export_cmd(
     """Export runs as OTLP/JSON (for any OpenTelemetry backend) or Parquet partitioned by day.
 
     Without --run or --since, every run is exported; with both, the runs named
-    that also started since then.
+    that also started since then. A Parquet dataset is appended to: a run it holds
+    already is skipped when unchanged and replaced when it changed, never duplicated.
     """
     from agentreel.cli._render import to_json
     from agentreel.store import export_otlp_json, export_parquet
@@ -281,4 +282,6 @@ def export_cmd(
         if report.open_spans_skipped
         else ""
     )
+    if report.replaced or report.unchanged:
+        skipped += f" ({report.replaced} runs replaced, {report.unchanged} already there unchanged)"
     console.print(f"exported {what} to {report.out} as {fmt}{skipped}", soft_wrap=True)

@@ -24,6 +24,9 @@ def tui(store_dir: Path, refresh: float) -> None:
 
     Press ? inside for every key. Plain `agentreel` on a terminal opens it too.
     """
+    from agentreel.store import parquet_dataset
     from agentreel.tui import AgentreelApp
 
-    AgentreelApp(store_dir.absolute(), refresh_every=refresh).run()
+    # an s3:// dataset is a URL, which an absolute path would spoil
+    where = store_dir if parquet_dataset(store_dir) is not None else store_dir.absolute()
+    AgentreelApp(where, refresh_every=refresh).run()

@@ -9,7 +9,8 @@ Example::
 
 Spans also arrive over OTLP/HTTP (`Receiver`, `serve`) and from OTLP/JSON files
 (`import_otlp_json`), and leave as OTLP/JSON or Parquet (`export_otlp_json`,
-`export_parquet`).
+`export_parquet`); a Parquet dataset opens as a read-only store (`parquet_dataset`,
+`compact_dataset`, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from agentreel.store._gc import GcReport
 from agentreel.store._graph import AgentEdge, AgentGraph, AgentNode, agent_graph
 from agentreel.store._ingest import IngestReport
 from agentreel.store._markers import SpoolStatus, keep_draining, spool_status, stop_draining
+from agentreel.store._parquet import dataset_files, parquet_dataset
 from agentreel.store._records import Evaluation, Event, Run, Session, Span, records
 from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._store import DB_NAME, Store
 
 if TYPE_CHECKING:
     from agentreel.store._otlp import OTLPDecodeError
+    from agentreel.store._parquet_write import CompactReport, compact_dataset, export_parquet
     from agentreel.store._rebuild import RebuildReport, rebuild
     from agentreel.store._receiver import Receiver, ReceiverStats
     from agentreel.store._serve import serve
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
         ExportReport,
         ImportReport,
         export_otlp_json,
-        export_parquet,
         import_otlp_json,
     )
 
@@ -53,7 +55,9 @@ _LAZY = {
     "ExportReport": "_transfer",
     "ImportReport": "_transfer",
     "export_otlp_json": "_transfer",
-    "export_parquet": "_transfer",
+    "export_parquet": "_parquet_write",
+    "CompactReport": "_parquet_write",
+    "compact_dataset": "_parquet_write",
     "import_otlp_json": "_transfer",
 }
 
@@ -78,6 +82,7 @@ __all__ = [
     "AgentEdge",
     "AgentGraph",
     "AgentNode",
+    "CompactReport",
     "Evaluation",
     "Event",
     "ExportReport",
@@ -99,10 +104,13 @@ __all__ = [
     "StepPair",
     "Store",
     "agent_graph",
+    "compact_dataset",
+    "dataset_files",
     "export_otlp_json",
     "export_parquet",
     "import_otlp_json",
     "keep_draining",
+    "parquet_dataset",
     "rebuild",
     "records",
     "serve",

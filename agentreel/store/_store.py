@@ -26,6 +26,7 @@ from agentreel.store._derived import Derived
 from agentreel.store._gc import GcReport
 from agentreel.store._gc_run import collect
 from agentreel.store._ingest import IngestReport
+from agentreel.store._parquet import DatasetHandle, parquet_dataset
 from agentreel.store._queries import _when
 from agentreel.store._schema import migrate
 
@@ -103,15 +104,18 @@ class Store(Derived):
         defaults to the purpose's; without a purpose the open waits `wait` seconds
         (0 by default) and drains nothing. `access` says what the open did.
 
+        A Parquet dataset (`parquet_dataset`: a directory holding its manifest, or an
+        ``s3://`` URL) opens read-only, as views over its files (store/_parquet.py).
+
         Raises `StoreNotFound` when nothing was ever recorded there and `create` is
         false, `StoreBusy` when another process still holds the file after `wait`,
         and `StoreVersionError` when a newer agentreel wrote it.
         """
-        p = (
-            Path(path)
-            if path is not None
-            else Path(os.environ.get("AGENTREEL_DIR") or ".agentreel")
-        )
+        where = path if path is not None else os.environ.get("AGENTREEL_DIR") or ".agentreel"
+        dataset = parquet_dataset(where)
+        if dataset is not None:  # a Parquet dataset (store/_parquet.py): read-only views
+            return cls(Path(dataset), DatasetHandle(dataset), True)
+        p = Path(where)
         if purpose is not None:
             return _access.open_for(cls, p, purpose, read_only=read_only, create=create, wait=wait)
         return cls._open(p, read_only=read_only, create=create, wait=wait or 0.0)

@@ -3,7 +3,7 @@
 Import goes through the receiver's decoder and the spool, so an imported span is
 normalised exactly like one received or recorded; the caller ingests afterwards.
 Export writes what any OpenTelemetry backend (or the Collector's file receiver)
-reads back, and Parquet that DuckDB or any engine queries in place.
+reads back; Parquet datasets are written by store/_parquet_write.py.
 
 Example::
 
@@ -23,9 +23,7 @@ import gzip
 import io
 import json
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,14 +33,13 @@ from agentreel._errors import AgentreelError
 from agentreel._normalize import INPUT, OUTPUT
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
-from agentreel.store._blobs import expanded_spans_sql
 from agentreel.store._evaluations import evaluation_event
 from agentreel.store._otlp import Decoded, OTLPDecodeError, _get, decode_json_object
 from agentreel.store._otlp_logs import decode_logs_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
 
-__all__ = ["ExportReport", "ImportReport", "export_otlp_json", "export_parquet", "import_otlp_json"]
+__all__ = ["ExportReport", "ImportReport", "export_otlp_json", "import_otlp_json"]
 
 #: Records per spool segment when importing.
 _SEGMENT_RECORDS = 5000
@@ -53,7 +50,6 @@ _RUN_CHUNK = 500
 
 #: Modes of what an export writes: readable by its owner only, like the store.
 _FILE_MODE = 0o600
-_DIR_MODE = 0o700
 
 _SPAN_KIND_CODES = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 _STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
@@ -88,6 +84,10 @@ class ExportReport:
     spans: int = 0
     events: int = 0
     open_spans_skipped: int = 0
+    #: Parquet: runs the dataset held already and that changed since, so were replaced,
+    #: and runs it held unchanged, so were not written again.
+    replaced: int = 0
+    unchanged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -517,88 +517,3 @@ def _export_chunk(store: Store, ids: list[str], f: IO[str], report: ExportReport
         )
         report.spans += 1
     emit()
-
-
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def export_parquet(
-    store: Store,
-    directory: str | os.PathLike[str],
-    run_ids: Iterable[str] | None = None,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> ExportReport:
-    """Write runs' spans, runs and events tables as Parquet under `directory`, by day.
-
-    Layout: ``spans/day=YYYY-MM-DD/*.parquet`` (day of the span's start, UTC),
-    likewise ``runs/`` (the run's start) and ``events/`` (the event's time), plus
-    ``processes.parquet``. DuckDB reads it back in place with
-    ``read_parquet('DIR/spans/**/*.parquet', hive_partitioning = true)``.
-    `directory` must be new or empty. Files are readable by their owner only,
-    directories private, like the store. `progress`, when given, is called with the
-    spans written, once the spans table is.
-
-    Example::
-
-        export_parquet(store, "archive/2025-06")
-    """
-    d = Path(directory)
-    if d.exists() and (not d.is_dir() or any(d.iterdir())):
-        raise AgentreelError(f"cannot export to {d}: it exists and is not an empty directory")
-    ids = _run_ids(store, run_ids)
-    try:
-        d.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        # written in a hidden owner-only directory, made owner-only, then moved in: no
-        # other user can open an export while DuckDB writes it with the umask's modes
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=d))
-    except OSError as e:
-        raise AgentreelError(f"cannot create {d}: {e.strerror or e}") from None
-    report = ExportReport(format="parquet", out=str(d), runs=len(ids))
-    try:
-        _write_parquet(store, work, ids, report)
-        if progress is not None:
-            progress(report.spans)
-        _owner_only(work)
-        for part in sorted(work.iterdir()):
-            os.replace(part, d / part.name)
-    except OSError as e:
-        raise AgentreelError(f"cannot write {d}: {e.strerror or e}") from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return report
-
-
-def _write_parquet(store: Store, work: Path, ids: list[str], report: ExportReport) -> None:
-    params = {"ids": ids}
-    where = "list_contains($ids, run_id)"
-    for table, time_col in (("spans", "start_time"), ("runs", "start_time"), ("events", "time")):
-        # span inputs stored as content-addressed parts are written whole
-        source = f"({expanded_spans_sql(where)})" if table == "spans" else table
-        counted = store.sql(
-            f"COPY (SELECT *, CAST({time_col} AS DATE) AS day FROM {source} WHERE {where}) "
-            f"TO {_quote(work / table)} (FORMAT parquet, PARTITION_BY (day))",
-            params,
-        )
-        n = int(counted.item()) if counted.shape == (1, 1) else 0
-        if table == "spans":
-            report.spans = n
-        elif table == "events":
-            report.events = n
-    store.sql(
-        "COPY (SELECT * FROM processes WHERE process_id IN "
-        f"(SELECT process_id FROM runs WHERE {where})) "
-        f"TO {_quote(work / 'processes.parquet')} (FORMAT parquet)",
-        params,
-    )
-
-
-def _owner_only(top: Path) -> None:
-    """Make every file under `top` readable by its owner only, and every directory private."""
-    for root, dirs, files in os.walk(top):
-        os.chmod(root, _DIR_MODE)
-        for name in dirs:
-            os.chmod(os.path.join(root, name), _DIR_MODE)
-        for name in files:
-            os.chmod(os.path.join(root, name), _FILE_MODE)

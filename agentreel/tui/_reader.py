@@ -28,6 +28,7 @@ from agentreel.store import (
     Run,
     RunDiff,
     Store,
+    parquet_dataset,
     records,
 )
 
@@ -62,9 +63,13 @@ class StoreReader:
     def __init__(self, path: Path, *, wait: float = 2.0) -> None:
         self.path = path
         self.wait = wait
-        self._keeper = Keeper(path)
+        #: A Parquet dataset is read in place: it has no spool and is never drained.
+        self.dataset = parquet_dataset(path) is not None
+        self._keeper = None if self.dataset else Keeper(path)
 
     def exists(self) -> bool:
+        if self.dataset:
+            return True
         return (self.path / DB_NAME).exists() or (self.path / "spool").is_dir()
 
     def drain(self) -> IngestReport | None:
@@ -74,11 +79,14 @@ class StoreReader:
         it (`Keeper`: docs/architecture.md, "Sharing the store"). Returns the report,
         whose `segments` may leave some pending for the next call.
         """
+        if self._keeper is None:
+            return None
         return self._keeper.turn()
 
     def stop_draining(self) -> None:
         """Stop keeping the store drained: commands drain for themselves again."""
-        self._keeper.stop()
+        if self._keeper is not None:
+            self._keeper.stop()
 
     @contextmanager
     def session(self) -> Iterator[Store]:

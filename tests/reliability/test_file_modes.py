@@ -101,7 +101,13 @@ def test_exports_are_owner_only(tmp_path: Path, open_umask: None) -> None:
     assert _private(tmp_path / "new" / "parquet")
     for top in (tmp_path / "new" / "parquet", shared):
         written = list(top.rglob("*"))
-        assert {p.name for p in top.iterdir()} == {"spans", "runs", "events", "processes.parquet"}
+        assert {p.name for p in top.iterdir()} == {
+            "agentreel-parquet.json",
+            ".agentreel-parquet.lock",
+            "spans",
+            "runs",
+            "processes",
+        }
         assert any(p.suffix == ".parquet" for p in written if p.parent != top)
         for p in written:
             assert _private(p), p

@@ -72,7 +72,7 @@ def _leaks(store_dir: Path, out: Path, cases: Iterable[Secret]) -> list[tuple[st
         tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         for t in tables:
             texts[f"table {t}"] = _sql_text(con, f'"{t}"')
-        for table in ("spans", "runs", "events"):
+        for table in ("spans", "runs", "processes"):  # the events are in the spans
             glob = str(out / "parquet" / table / "**" / "*.parquet")
             texts[f"parquet {table}"] = _sql_text(
                 con, f"read_parquet('{glob}', hive_partitioning = true)"

@@ -119,7 +119,7 @@ def test_export_refuses_a_directory_or_a_missing_parent(demo_dir: Path, tmp_path
             export_otlp_json(store, tmp_path / "nope" / "x.jsonl")
         (tmp_path / "full").mkdir()
         (tmp_path / "full" / "x").write_text("x")
-        with pytest.raises(AgentreelError, match="not an empty directory"):
+        with pytest.raises(AgentreelError, match="neither an empty directory nor a Parquet"):
             export_parquet(store, tmp_path / "full")
 
 
@@ -133,7 +133,8 @@ def test_parquet_export_is_partitioned_by_day_and_reads_back(
         days = store.sql("SELECT DISTINCT CAST(start_time AS DATE)::VARCHAR AS d FROM spans")["d"]
     assert (report.runs, report.spans) == (8, n_spans)
     assert {p.name for p in (out / "spans").iterdir()} == {f"day={d}" for d in days}
-    assert (out / "processes.parquet").is_file()
+    assert (out / "agentreel-parquet.json").is_file()
+    assert any((out / "processes").glob("part-*.parquet"))
     con = duckdb.connect()
     try:
         for table, n in (("spans", n_spans), ("runs", 8)):
