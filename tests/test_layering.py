@@ -99,16 +99,25 @@ def test_checks_import_no_tracer_tui_or_cli() -> None:
         assert not bad, f"{f.relative_to(PKG.parent)} imports {sorted(bad)}"
 
 
-def test_import_checks_loads_no_textual_nor_pandas() -> None:
+def test_import_checks_loads_no_textual_and_needs_no_pandas() -> None:
+    # Pandera imports pandas by itself whenever it is installed (the `spark` extra
+    # installs it), so what is checked is that the checks work without it: pandas and
+    # numpy are made unimportable, and the checks and their Pandera models still import.
     code = (
-        "import sys, agentreel.checks\n"
-        "heavy = sorted(m for m in ('textual', 'agentreel.tui', 'agentreel.cli', 'pandas', 'numpy') "
+        "import sys\n"
+        "class Absent:  # pandas and numpy as if not installed\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pandas', 'numpy'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import agentreel.checks\n"
+        "from agentreel.checks._models import RunModel, SpanModel\n"
+        "heavy = sorted(m for m in ('textual', 'agentreel.tui', 'agentreel.cli') "
         "if m in sys.modules)\n"
         "print(','.join(heavy) or 'none')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "none"
 
 

@@ -22,7 +22,13 @@ from agentreel import AgentreelError
 from agentreel._errors import StoreVersionError
 from agentreel.checks import Window, run_checks
 from agentreel.demo import run_demo
-from agentreel.store import Store, compact_dataset, export_parquet, parquet_dataset
+from agentreel.store import (
+    SCHEMA_VERSION,
+    Store,
+    compact_dataset,
+    export_parquet,
+    parquet_dataset,
+)
 from tests.conftest import Recorded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +95,7 @@ def test_a_dataset_reads_back_as_the_store_it_came_from(store_dir: Path, tmp_pat
             assert_frame_equal(store.spans(run_id), copy.spans(run_id))
             assert_frame_equal(store.runs(), copy.runs())
     manifest = json.loads((ds / MANIFEST).read_text())
-    assert manifest["schema_version"] == 7
+    assert manifest["schema_version"] == SCHEMA_VERSION
     listed = {f for t in manifest["tables"].values() for f in t["files"]}
     assert listed == _files(ds)
     assert {f.split("/")[0] for f in listed} == {
