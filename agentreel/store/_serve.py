@@ -53,8 +53,11 @@ __all__ = ["serve"]
 
 log = logging.getLogger("agentreel")
 
-#: Spans received since the last drain that start the next one at once.
-DRAIN_SPANS = 50_000
+#: Spans received since the last drain that start the next one at once. Under a
+#: flood the first drain then starts early and runs beside the receiver, taking
+#: what came meanwhile transaction after transaction, so what is left to drain when
+#: the flood ends is about one transaction's worth, not the flood's.
+DRAIN_SPANS = 20_000
 #: Seconds without a new span after which what came is drained (the senders paused).
 QUIET_S = 0.1
 #: How often the loop looks at what came in.
