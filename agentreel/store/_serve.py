@@ -235,8 +235,13 @@ def serve(
     stop = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
+    signalled: list[int] = []
+
     def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # No stop.set() here: a handler runs in the main thread between two bytecodes,
+        # maybe while stop.wait() below holds the event's lock, and setting the event
+        # would then wait for that lock forever. The loop sees the note within POLL_S.
+        signalled.append(signum)
 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -251,7 +256,7 @@ def serve(
             on_ready(receiver)
         drainer = _Drainer(store, paths, interval)
         pace = _Pace(interval)
-        while not stop.wait(POLL_S):
+        while not stop.wait(POLL_S) and not signalled:
             received = receiver.stats.spans
             began = time.monotonic()
             if not pace.due(began, received, paths):
