@@ -7,6 +7,7 @@ Run by hand from the repository root (it loads both cores)::
     python bench/bench_receiver.py --full     # also 1, 4, 16 senders x 10^4, 10^5, 10^6 spans
     python bench/bench_receiver.py --profile  # also one round with serve sampled (CPU by function)
     python bench/bench_receiver.py --vs-uvicorn   # the receiver's own server against uvicorn
+    python bench/bench_receiver.py --stages   # CPU per span of each stage, in one process
 
 Throughput (the default): ``agentreel serve --port 0`` runs as its own process on a
 fresh store. `--senders` processes (bench/_otlp_senders.py) each encode their share of
@@ -22,6 +23,14 @@ reported the last span committed (its ``ingested`` lines); the median of the pai
 ratios with/without says whether polling readers slow serve down (goal: above 0.5).
 serve's CPU time is printed beside the wall time. Every round checks that the store
 then holds every span exactly once.
+
+Stages (``--stages``): the path of a span through serve, one stage after another in
+this process on one sender's requests (`--spans` spans): protobuf parse, reading the
+attributes, masking them, normalising, the whole decode with and without masking, the
+spool write, then the drain of those segments into a fresh store, with the runs rebuild
+(timed by wrapping it) and the store's close (its checkpoint) apart. CPU time per
+span, median of `--stage-rounds` repeats; the drain's share is what the receiver would
+hand to the other core.
 
 vs uvicorn (``--vs-uvicorn``), for each server (agentreel's own `Receiver`, and the
 same rules as an ASGI app under uvicorn, bench/_uvicorn_receiver.py; the latter once
@@ -218,6 +227,8 @@ class _Serve:
         self.total = total
         self.ingested = 0
         self.steps = 0
+        #: (monotonic time, spans so far) at each drain serve reported
+        self.drains: list[tuple[float, int]] = []
         self.all_in = threading.Event()
         self.all_in_at = 0.0
         self._thread = threading.Thread(target=self._follow, daemon=True)
@@ -230,6 +241,7 @@ class _Serve:
             if m:
                 self.ingested += int(m.group(1))
                 self.steps += 1
+                self.drains.append((time.monotonic(), self.ingested))
                 if self.ingested >= self.total and not self.all_in.is_set():
                     self.all_in_at = time.monotonic()
                     self.all_in.set()
@@ -289,12 +301,17 @@ def throughput(
         n, d = s.sql("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").row(0)
     shutil.rmtree(work, ignore_errors=True)  # a round of 10^6 spans leaves a GiB or two
     committed_s = serve.all_in_at - first
+    sent_s = max(s["last"] for s in sent) - first
     result = {
         "senders": senders,
         "spans": spans,
         "reader": reader,
-        "sent_s": round(max(s["last"] for s in sent) - first, 3),
+        "sent_s": round(sent_s, 3),
         "committed_s": round(committed_s, 3),
+        # how long the last spans waited for their drain once everything was accepted
+        "tail_s": round(committed_s - sent_s, 3),
+        # when each drain ended (s after the first request) and the spans stored by then
+        "drains": [(round(t - first, 2), n) for t, n in serve.drains],
         "committed_spans_per_s": round(spans / committed_s),
         "serve_cpu_s": round(cpu, 2),
         "spans_per_serve_cpu_s": round(spans / max(cpu, 0.01)),
@@ -318,7 +335,8 @@ def _line(r: dict[str, Any]) -> str:
     text = (
         f"{r['senders']:>2} senders {r['spans']:>9,} spans: {rate:>7,} spans/s {where} "
         f"= {rate / PHOENIX_SPANS_PER_S:,.0f}x Phoenix; committed after {r['committed_s']} s "
-        f"({r['committed_spans_per_s']:,}/s), sent after {r['sent_s']} s; serve CPU "
+        f"({r['committed_spans_per_s']:,}/s), sent after {r['sent_s']} s (tail {r['tail_s']} s); "
+        f"serve CPU "
         f"{r['serve_cpu_s']} s ({r['spans_per_serve_cpu_s']:,} spans per CPU second) in "
         f"{r['drain_steps']} drains; answers {r['answers']}"
     )
@@ -350,6 +368,100 @@ def paired(senders: int, spans: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def stages(spans: int, rounds: int) -> dict[str, float]:
+    """CPU microseconds per span of each stage from request body to stored row."""
+    from _otlp_senders import bodies
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from agentreel._normalize import normalize_into
+    from agentreel._redact import Redactor, redact_attributes
+    from agentreel._spool import SpoolPaths
+    from agentreel.store import _ingest, _otlp
+    from agentreel.store._spooler import Spooler
+
+    CACHE.mkdir(exist_ok=True)
+    todo = bodies(CACHE / f"1x{spans}-0.bin", 0, spans)
+    with contextlib.suppress(ImportError):
+        import genai_prices  # noqa: F401 - imported once by serve, not per drain
+
+    def parsed() -> list[Any]:
+        out = []
+        for b in todo:
+            req = ExportTraceServiceRequest()
+            req.ParseFromString(b)
+            out.append(req)
+        return out
+
+    reqs = parsed()
+    all_spans = [
+        s for r in reqs for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
+    attrs = [_otlp._pb_attributes(s.attributes) for s in all_spans]
+    redactor = Redactor()
+    steps: dict[str, Callable[[], object]] = {
+        "protobuf parse": parsed,
+        "attributes read": lambda: [_otlp._pb_attributes(s.attributes) for s in all_spans],
+        "attributes masked one span at a time": lambda: [
+            redact_attributes(a, redactor) for a in attrs
+        ],
+        "attributes masked a request at a time": lambda: [
+            _otlp._masked_attributes(attrs[i : i + 500], redactor)
+            for i in range(0, len(attrs), 500)
+        ],
+        "normalised": lambda: [normalize_into({}, a) for a in attrs],
+        "decode, no masking": lambda: [_otlp.decode_protobuf(b) for b in todo],
+        "decode with masking": lambda: [_otlp.decode_protobuf(b, redactor) for b in todo],
+    }
+    per: dict[str, list[float]] = {k: [] for k in steps}
+    for k in ("spool write", "drain (all)", "drain: runs rebuild", "drain: close"):
+        per[k] = []
+    rebuild = _ingest.rebuild_touched
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            c = _cpu()
+            fn()
+            per[name].append(_cpu() - c)
+        decoded = [_otlp.decode_protobuf(b, redactor) for b in todo]
+        work = Path(tempfile.mkdtemp(prefix="agentreel-bench-stages-"))
+        Store.open(work, create=True).close()
+        spooler = Spooler(SpoolPaths(work), heartbeat=True, redact=redactor)
+        c = _cpu()
+        for d in decoded:
+            spooler.write(d)
+        per["spool write"].append(_cpu() - c)
+        rebuilt = [0.0]
+
+        def timed(con: Any, _rebuilt: list[float] = rebuilt) -> None:
+            c0 = _cpu()
+            rebuild(con)
+            _rebuilt[0] += _cpu() - c0
+
+        _ingest.rebuild_touched = timed  # type: ignore[assignment]
+        try:
+            c = _cpu()
+            store = Store.open(work)
+            store.ingest()
+            c_closing = _cpu()
+            store.close()
+            c_end = _cpu()
+        finally:
+            _ingest.rebuild_touched = rebuild
+        per["drain (all)"].append(c_end - c)
+        per["drain: runs rebuild"].append(rebuilt[0])
+        per["drain: close"].append(c_end - c_closing)
+        shutil.rmtree(work, ignore_errors=True)
+    return {k: round(statistics.median(v) / spans * 1e6, 2) for k, v in per.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spans", type=int, default=200_000)
@@ -372,6 +484,10 @@ def main() -> None:
     )
     ap.add_argument("--vs-uvicorn", action="store_true", help="the old comparison with uvicorn")
     ap.add_argument(
+        "--stages", action="store_true", help="CPU per span of each stage, in one process"
+    )
+    ap.add_argument("--stage-rounds", type=int, default=5)
+    ap.add_argument(
         "--server", choices=["agentreel", "uvicorn", "uvicorn-limit", "all"], default="all"
     )
     ap.add_argument("--attack-s", type=float, default=15.0)
@@ -381,6 +497,12 @@ def main() -> None:
         return
     if args.quick:
         args.spans, args.rounds = 20_000, 1
+    if args.stages:
+        n = min(args.spans, 50_000)
+        print(f"CPU per span, {n:,} spans, median of {args.stage_rounds} rounds:")
+        for name, us in stages(n, args.stage_rounds).items():
+            print(f"  {us:7.2f} us  {name}")
+        return
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"note: load average {load:.2f} at the start; figures are noisier")

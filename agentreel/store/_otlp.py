@@ -30,14 +30,13 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentreel._errors import AgentreelError
 from agentreel._normalize import normalize_into
-from agentreel._redact import redact_attributes, redact_name
-from agentreel._spool import RECORD_FIELDS
+from agentreel._redact import Redactor, redact_attributes, redact_many, redact_name
 
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -69,17 +68,18 @@ _MAX_REASONS = 5
 #: Latest time accepted (2200-01-01): the store keeps times as 64-bit nanoseconds, which
 #: end in 2262, and a span from further ahead is a garbled one anyway.
 _MAX_NS = 7_258_118_400_000_000_000
-_MISSING_AS_NULL = tuple(RECORD_FIELDS)
 
 
 @dataclass
 class Decoded:
     """Spool records decoded from one or more export requests.
 
-    `resources` maps each process id in `records` to its resource attributes;
-    `rejected` counts spans refused, and `reasons` keeps the first few why.
-    `contents` holds the content records decoded from OTLP log records
-    (store/_otlp_logs.py): messages meant for a span's payload columns.
+    A record holds the fields of `RECORD_FIELDS` that have a value (a missing one is
+    null, as in the tracer's own records); `resources` maps each process id in
+    `records` to its resource attributes; `rejected` counts spans refused, and
+    `reasons` keeps the first few why. `contents` holds the content records decoded
+    from OTLP log records (store/_otlp_logs.py): messages meant for a span's payload
+    columns.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -161,12 +161,15 @@ def _record(
     process_id: str,
     redact: Callable[[str], str] | None = None,
     links: list[dict[str, Any]] | None = None,
+    masked: bool = False,
 ) -> None:
     """Validate one span's times and append its record, built as `record_from_span` does.
 
     With `redact`, the span's texts are masked first (attributes with their nested
     maps and lists, name, status message, scope name, events' names and attributes),
-    so no field of the record is ever filled from an unmasked value.
+    so no field of the record is ever filled from an unmasked value; `masked` says
+    the attributes and the scope name were masked already (a request's at once, see
+    `_masked_attributes`).
     """
     if start_ns is None:
         raise _BadSpan(f"span {span_id} has no start time")
@@ -176,10 +179,11 @@ def _record(
         raise _BadSpan(f"span {span_id} ends before it starts")
     is_open = end_ns is None  # no end: read as a span still open, like a start record
     if redact is not None:
-        attributes = redact_attributes(attributes, redact)
+        if not masked:
+            attributes = redact_attributes(attributes, redact)
+            scope = redact_name(scope, redact) if scope else scope
         name = redact_name(name, redact)
         status_message = redact(status_message) if status_message else status_message
-        scope = redact_name(scope, redact) if scope else scope
         for e in events:
             e["name"] = redact_name(e["name"], redact)
             e["attributes"] = redact_attributes(e["attributes"], redact)
@@ -197,9 +201,6 @@ def _record(
         if is_open
         else (_STATUS[status_code] if 0 <= status_code < 3 else "unset"),
         "status_message": status_message or None,
-        "error_type": None,
-        "error_message": None,
-        "events": None,
         "scope": scope or None,
         "process_id": process_id,
         "links": links or None,
@@ -211,30 +212,29 @@ def _record(
                 e["time_ns"] = None  # an event time that cannot be a time: the event stays
             if e["name"] == "exception":
                 ea = e["attributes"]
-                if rec["error_type"] is None:
+                if rec.get("error_type") is None:
                     rec["error_type"] = ea.get("exception.type")
-                if rec["error_message"] is None:
+                if rec.get("error_message") is None:
                     rec["error_message"] = ea.get("exception.message")
         rec["events"] = events
-    if rec["status"] == "error" and rec["error_message"] is None:
+    if rec["status"] == "error" and rec.get("error_message") is None:
         rec["error_message"] = rec["status_message"]
-    for k in _MISSING_AS_NULL:  # normalize_into may leave out fields with no source
-        if k not in rec:
-            rec[k] = None
+    # Fields with no value are left out, as `record_from_span` leaves them (the drain
+    # reads a missing field as null): shorter lines to write, keep and parse.
     dec.records.append(rec)
 
 
 # -- protobuf -----------------------------------------------------------------
 
 
+#: AnyValue fields read as they are (the common case, read with one getattr)
+_PB_PLAIN = frozenset(("string_value", "int_value", "bool_value"))
+
+
 def _pb_value(v: AnyValue) -> Any:
     which = v.WhichOneof("value")
-    if which == "string_value":
-        return v.string_value
-    if which == "int_value":
-        return v.int_value
-    if which == "bool_value":
-        return v.bool_value
+    if which in _PB_PLAIN:
+        return getattr(v, which)
     if which == "double_value":
         return _double(v.double_value)
     if which == "array_value":
@@ -246,9 +246,38 @@ def _pb_value(v: AnyValue) -> Any:
     return None
 
 
-def _pb_attributes(kvs: Any) -> dict[str, Any]:
-    items: list[KeyValue] = list(kvs)
-    return {kv.key: _pb_value(kv.value) for kv in items}
+def _pb_attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in kvs}
+
+
+class _Known(Redactor):
+    """A `Redactor` that answers from `known` (texts already masked, a request's at once)
+    and masks anything else as `base` does, sharing its memory of keys and names."""
+
+    def __init__(self, base: Redactor, known: dict[str, str]) -> None:
+        self.__dict__.update(base.__dict__)
+        self._known = known
+
+    def __call__(self, text: str) -> str:
+        masked = self._known.get(text)
+        return super().__call__(text) if masked is None else masked
+
+
+def _masked_attributes(
+    attributes: list[dict[str, Any]], redact: Callable[[str], str]
+) -> tuple[list[dict[str, Any]], Callable[[str], str]]:
+    """Many spans' attributes masked as `redact_attributes` masks each, but cheaper.
+
+    With the default `Redactor`, the string values are first masked together by
+    `redact_many` (the built-in patterns run once over all of them, and only the
+    texts a match touches are masked one by one), and `redact_attributes` then takes
+    each from that table. Also returns the redactor to mask the rest of the request
+    with (a name or a scope seen among the values is then found in the table too).
+    """
+    if type(redact) is Redactor:
+        texts = list({v for a in attributes for v in a.values() if type(v) is str})
+        redact = _Known(redact, dict(zip(texts, redact_many(texts, redact), strict=True)))
+    return [redact_attributes(a, redact) for a in attributes], redact
 
 
 def _pb_id(raw: bytes, size: int, what: str, span: str) -> str:
@@ -262,10 +291,12 @@ def _pb_id(raw: bytes, size: int, what: str, span: str) -> str:
 def _pb_span(
     dec: Decoded,
     s: PbSpan,
+    attributes: dict[str, Any],
     scope: str | None,
     process_id: str,
     redact: Callable[[str], str] | None,
 ) -> None:
+    """Append the record of span `s`, whose `attributes` (and `scope`) are masked already."""
     label = s.span_id.hex() or "(no id)"
     trace_id = _pb_id(s.trace_id, 16, "trace id", label)
     span_id = _pb_id(s.span_id, 8, "span id", label)
@@ -290,23 +321,25 @@ def _pb_span(
         for link in s.links
         if len(link.trace_id) == 16 and len(link.span_id) == 8 and any(link.span_id)
     ]
+    status = s.status
     _record(
         dec,
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=parent,
         name=s.name,
-        kind=int(s.kind),
+        kind=s.kind,
         start_ns=s.start_time_unix_nano or None,
         end_ns=s.end_time_unix_nano or None,
-        status_code=int(s.status.code),
-        status_message=s.status.message,
-        attributes=_pb_attributes(s.attributes),
+        status_code=status.code,
+        status_message=status.message,
+        attributes=attributes,
         events=events,
         scope=scope,
         process_id=process_id,
         redact=redact,
         links=links,
+        masked=True,
     )
 
 
@@ -341,17 +374,47 @@ def decode_protobuf(body: bytes, redact: Callable[[str], str] | None = None) -> 
         pid = process_id_of(resource)
         placed = len(dec.records)
         for ss in rs.scope_spans:
-            scope = ss.scope.name or None
-            for s in ss.spans:
-                try:
-                    _pb_span(dec, s, scope, pid, redact)
-                except _BadSpan as e:
-                    dec.reject(str(e))
-                except _ODD_VALUES as e:
-                    dec.reject(_odd(s.span_id.hex(), e))
+            _pb_scope_spans(dec, ss, pid, redact)
         if len(dec.records) > placed:
             dec.resources[pid] = resource
     return dec
+
+
+def _pb_scope_spans(
+    dec: Decoded, ss: Any, process_id: str, redact: Callable[[str], str] | None
+) -> None:
+    """Append the records of one ``ScopeSpans``: their attributes read, then masked
+    together (`_masked_attributes`), then each span's record built."""
+    spans: list[PbSpan] = []
+    attributes: list[dict[str, Any]] = []
+    for s in ss.spans:
+        try:
+            attributes.append(_pb_attributes(s.attributes))
+        except _ODD_VALUES as e:
+            dec.reject(_odd(s.span_id.hex(), e))
+            continue
+        spans.append(s)
+    scope = ss.scope.name or None
+    if redact is not None and spans:
+        try:
+            attributes, redact = _masked_attributes(attributes, redact)
+        except _ODD_VALUES:  # some value cannot be masked: find which, span by span
+            kept: list[tuple[PbSpan, dict[str, Any]]] = []
+            for s, a in zip(spans, attributes, strict=True):
+                try:
+                    kept.append((s, redact_attributes(a, redact)))
+                except _ODD_VALUES as e:
+                    dec.reject(_odd(s.span_id.hex(), e))
+            spans = [s for s, _ in kept]
+            attributes = [a for _, a in kept]
+        scope = redact_name(scope, redact) if scope else scope
+    for s, a in zip(spans, attributes, strict=True):
+        try:
+            _pb_span(dec, s, a, scope, process_id, redact)
+        except _BadSpan as e:
+            dec.reject(str(e))
+        except _ODD_VALUES as e:
+            dec.reject(_odd(s.span_id.hex(), e))
 
 
 # -- OTLP/JSON ----------------------------------------------------------------

@@ -98,8 +98,11 @@ MAX_HEAD_BYTES = 64 * 1024
 BODY_TIMEOUT_S = 30.0
 #: Seconds an answer may take to be sent before the connection is dropped.
 SEND_TIMEOUT_S = 30.0
-#: How long a request waits for an in-flight slot before it is shed with 503.
-QUEUE_WAIT_S = 0.5
+#: How long a request waits for an in-flight slot before it is shed with 503. Its body
+#: stays unread in the socket meanwhile, so waiting costs no memory; a shed sender
+#: waits `RETRY_AFTER_S` and sends the whole body again, so shedding a burst the
+#: receiver would have served a moment later only delays it.
+QUEUE_WAIT_S = 2.0
 #: Seconds a shed sender is asked to wait (``Retry-After``) before it retries.
 RETRY_AFTER_S = 1
 

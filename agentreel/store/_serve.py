@@ -54,8 +54,11 @@ __all__ = ["serve"]
 
 log = logging.getLogger("agentreel")
 
-#: Spans received since the last drain that start the next one at once.
-DRAIN_SPANS = 50_000
+#: Spans received since the last drain that start the next one at once. Under a
+#: flood the first drain then starts early and runs beside the receiver, taking
+#: what came meanwhile transaction after transaction, so what is left to drain when
+#: the flood ends is about one transaction's worth, not the flood's.
+DRAIN_SPANS = 20_000
 #: Seconds without a new span after which what came is drained (the senders paused).
 QUIET_S = 0.1
 #: How often the loop looks at what came in.
@@ -233,8 +236,13 @@ def serve(
     stop = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
+    signalled: list[int] = []
+
     def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # No stop.set() here: a handler runs in the main thread between two bytecodes,
+        # maybe while stop.wait() below holds the event's lock, and setting the event
+        # would then wait for that lock forever. The loop sees the note within POLL_S.
+        signalled.append(signum)
 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -249,7 +257,7 @@ def serve(
             on_ready(receiver)
         drainer = _Drainer(store, paths, interval)
         pace = _Pace(interval)
-        while not stop.wait(POLL_S):
+        while not stop.wait(POLL_S) and not signalled:
             received = receiver.stats.spans + receiver.stats.contents
             began = time.monotonic()
             if not pace.due(began, received, paths):

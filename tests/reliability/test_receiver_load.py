@@ -158,6 +158,7 @@ def test_a_request_that_waits_too_long_for_a_slot_gets_503_with_retry_after(
     tmp_path: Path,
 ) -> None:
     r = Receiver(tmp_path / "store", port=0, max_inflight=1)
+    r._server.queue_wait = 0.5  # shorter than the default, so the test is quick
     release = threading.Event()
     entered = threading.Event()
     write = r._server.spooler.write
@@ -184,7 +185,7 @@ def test_a_request_that_waits_too_long_for_a_slot_gets_503_with_retry_after(
         assert (status, headers.get("Retry-After")) == (503, "1")
         assert json.loads(resp)["code"] == 14
         assert "in flight" in json.loads(resp)["message"]
-        assert 0.4 < waited < 3  # it waited its turn for QUEUE_WAIT_S, then was shed
+        assert 0.4 < waited < 3  # it waited its turn for queue_wait, then was shed
         assert first == [200]
         assert _post_json(r.port, body)[0] == 200  # the slot is free again
         assert r.stats.shed_requests == 1

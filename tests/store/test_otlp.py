@@ -12,15 +12,20 @@ from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToDict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import agentreel
+from agentreel._normalize import normalize_into
+from agentreel._redact import Redactor, redact_attributes
 from agentreel._spool import RECORD_FIELDS, SpoolPaths
 from agentreel.store import OTLPDecodeError
 from agentreel.store._otlp import decode_json, decode_protobuf, process_id_of
 from agentreel.store._spooler import Spooler
+from tests._secrets import surrounded
 from tests.conftest import Recorded
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -96,10 +101,10 @@ def test_protobuf_and_json_give_the_records_agentreels_own_exporter_writes(
     assert set(from_pb) == set(spooled)
     for span_id, rec in spooled.items():
         got = from_pb[span_id]
-        assert set(got) == set(RECORD_FIELDS)
+        assert set(got) <= set(RECORD_FIELDS)
         fields = [k for k in RECORD_FIELDS if k != "process_id"]
         # a field the tracer leaves out of its record reads as null
-        assert {k: got[k] for k in fields} == {k: rec.get(k) for k in fields}, rec["name"]
+        assert {k: got.get(k) for k in fields} == {k: rec.get(k) for k in fields}, rec["name"]
     by_name = {r["name"]: r for r in from_pb.values()}
     chat = by_name["chat claude-sonnet-4-5"]
     assert (chat["kind"], chat["input_tokens"], chat["output_tokens"]) == ("llm", 321, 54)
@@ -232,7 +237,7 @@ def test_otlp_json_forms_snake_case_int_times_enum_names_and_any_values() -> Non
         ]
     }
     (rec,) = decode_json(json.dumps(doc)).records
-    assert set(rec) == set(RECORD_FIELDS)
+    assert set(rec) <= set(RECORD_FIELDS)
     assert (rec["span_id"], rec["parent_span_id"], rec["span_kind"]) == (
         "00f067aa0ba902b7",
         None,
@@ -352,3 +357,66 @@ def test_protobuf_is_loaded_only_when_a_protobuf_body_is_decoded() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+# -- a request's attributes are masked together, exactly as one by one ------------------
+
+_texts = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda s: s[1], surrounded()),  # a secret with arbitrary text around it
+    st.sampled_from(["execute_tool", "gpt-4.1-mini", '{"q": "hi"}', "line\nbreak"]),
+)
+_values = st.one_of(
+    _texts,
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.lists(_texts, max_size=3),
+)
+_keys = st.one_of(
+    st.sampled_from(["input.value", "api_key", "password", "gen_ai.tool.call.arguments", "x"]),
+    st.text(max_size=12),
+)
+
+
+def _pb_value_of(v: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
+
+    if isinstance(v, bool):
+        return AnyValue(bool_value=v)
+    if isinstance(v, int):
+        return AnyValue(int_value=v)
+    if isinstance(v, list):
+        return AnyValue(array_value=ArrayValue(values=[_pb_value_of(x) for x in v]))
+    return AnyValue(string_value=v)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spans=st.lists(st.dictionaries(_keys, _values, max_size=5), min_size=1, max_size=6))
+def test_a_protobuf_requests_spans_are_masked_as_each_alone_would_be(
+    spans: list[dict[str, Any]],
+) -> None:
+    """Masking a request's values together (the receiver's fast path) changes nothing:
+    every span's attributes come out as `redact_attributes` masks them one at a time."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, attributes in enumerate(spans):
+        s = ss.spans.add(
+            trace_id=bytes.fromhex(TRACE),
+            span_id=(i + 1).to_bytes(8, "big"),
+            name="span",
+            start_time_unix_nano=10**18,
+            end_time_unix_nano=10**18 + 5,
+        )
+        s.attributes.extend(KeyValue(key=k, value=_pb_value_of(v)) for k, v in attributes.items())
+    decoded = decode_protobuf(req.SerializeToString(), Redactor())
+    assert decoded.rejected == 0
+    for rec, attributes in zip(decoded.records, spans, strict=True):
+        want: dict[str, Any] = {}
+        normalize_into(want, redact_attributes(attributes, Redactor()))
+        got = {k: rec.get(k) for k in want}
+        assert json.loads(json.dumps(got)) == json.loads(json.dumps(want))

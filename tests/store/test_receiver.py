@@ -465,3 +465,41 @@ def test_serve_drains_into_the_store_and_stops_on_a_signal(store_dir: Path, sig:
 def test_a_port_in_use_is_a_clear_error(receiver: Receiver, store_dir: Path) -> None:
     with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{receiver.port}"):
         Receiver(store_dir, port=receiver.port)
+
+
+_SIGNAL_WHILE_WAITING = """
+import signal, sys, threading
+from agentreel.store._serve import serve
+
+class SignalledWhileWaiting(threading.Event):
+    # the signal comes while the serving loop's wait holds the event's lock, as it
+    # can between two bytecodes of Event.wait
+    def wait(self, timeout=None):
+        with self._cond:
+            signal.raise_signal(signal.SIGINT)
+            # the Python-level handler runs here, before the lock is let go
+            sum(range(10))
+        return super().wait(timeout)
+
+serve(sys.argv[1], port=0, stop=SignalledWhileWaiting())
+print("stopped")
+"""
+
+
+def test_serve_stops_on_a_signal_that_comes_while_its_loop_waits(store_dir: Path) -> None:
+    """A handler that set the loop's event would wait forever for the lock the
+    interrupted wait holds: serve must stop however the signal falls."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", _SIGNAL_WHILE_WAITING, str(store_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert (p.returncode, out.strip()) == (0, "stopped"), err
