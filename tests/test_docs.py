@@ -88,3 +88,13 @@ def test_the_collector_config_in_scaling_md_forwards_every_signal_serve_takes() 
     for signal in signals:
         assert signal in pipelines, f"docs/scaling.md: the Collector has no {signal} pipeline"
         assert "otlphttp/agentreel" in pipelines[signal]["exporters"], signal
+
+
+def test_what_serve_is_said_to_drop_it_drops() -> None:
+    """`serve` keeps span links (tests/store/test_links.py receives some over OTLP): its
+    section of docs/cli.md must not list them among what it does not store."""
+    text = (DOCS / "cli.md").read_text()
+    section = text.split("## `agentreel serve`", 1)[1].split("\n## ", 1)[0]
+    dropped = " ".join(section.split()).split("not stored")[0].rsplit(".", 1)[-1]
+    assert "dropped counts" in dropped  # the sentence that lists them
+    assert "links" not in dropped.lower(), dropped
