@@ -107,13 +107,16 @@ def read_baseline(path: Path) -> SavedBaseline:
         raise BaselineError(f"{path} is not an agentreel baseline file")
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BaselineError(f"{path} has version {version!r}; an agentreel baseline has 1")
+        raise BaselineError(
+            f"{path} is not a valid baseline: version is {json.dumps(version)}, where the whole"
+            f" number {VERSION} belongs"
+        )
     if version > VERSION:
         raise BaselineError(
             f"{path} was saved by a newer agentreel (format {version}); upgrade agentreel"
         )
     try:
-        _FILE(body, "the file")
+        _FILE(body, "")
         for check, measure in body["measures"].items():
             _measure_shape(check)(measure, f"measures.{check}")
     except ShapeError as e:

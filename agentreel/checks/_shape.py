@@ -44,7 +44,12 @@ class ShapeError(ValueError):
         if len(shown) > 40:
             shown = shown[:37] + "..."
         self.where = where
-        super().__init__(f"{where} is {shown}, where {expected} belongs")
+        super().__init__(f"{where or 'the file'} is {shown}, where {expected} belongs")
+
+
+def _at(where: str, key: str) -> str:
+    """The place of `key` inside `where` (``""`` is the whole file: ``runs``, not ``.runs``)."""
+    return f"{where}.{key}" if where else key
 
 
 def count(value: object, where: str) -> None:
@@ -118,7 +123,7 @@ def mapping(item: Shape) -> Shape:
         any_object(value, where)
         assert isinstance(value, dict)
         for k, v in value.items():
-            item(v, f"{where}.{k}")
+            item(v, _at(where, k))
 
     return check
 
@@ -131,7 +136,7 @@ def fields(*, optional: bool = False, **shapes: Shape) -> Shape:
         assert isinstance(value, dict)
         for key, shape in shapes.items():
             if key in value:
-                shape(value[key], f"{where}.{key}")
+                shape(value[key], _at(where, key))
             elif not optional:
                 raise ShapeError(where, value, f"an object with {key!r}")
 

@@ -87,7 +87,7 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
     path = _write(tmp_path, body)
     with pytest.raises(BaselineError) as e:
         read_baseline(path)
-    place = "measures" if where[0] == "measures" else f"the file.{where[0]}"
+    place = where[0]  # a key of the file is named bare: `runs is "7"`, not `.runs`
     place += "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where[1:])
     assert str(e.value).startswith(f"{path} is not a valid baseline: {place} is ")
     assert str(e.value).endswith("save it again with `agentreel baseline save edited`")
@@ -99,11 +99,14 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
         (lambda b: "{not json", "cannot read the baseline"),
         (lambda b: [], "is not an agentreel baseline file"),
         (lambda b: {**b, "format": "other"}, "is not an agentreel baseline file"),
-        (lambda b: {**b, "version": "1"}, "has version '1'; an agentreel baseline has 1"),
+        (
+            lambda b: {**b, "version": "1"},
+            'baseline: version is "1", where the whole number 1 belongs',
+        ),
         (lambda b: {**b, "version": 9}, "saved by a newer agentreel (format 9)"),
         (lambda b: {k: v for k, v in b.items() if k != "measures"}, "with 'measures'"),
-        (lambda b: {**b, "runs": -1}, "the file.runs is -1, where a whole number of at least"),
-        (lambda b: {**b, "window": "24h"}, 'the file.window is "24h", where an object belongs'),
+        (lambda b: {**b, "runs": -1}, "baseline: runs is -1, where a whole number of at least"),
+        (lambda b: {**b, "window": "24h"}, 'baseline: window is "24h", where an object belongs'),
         (
             lambda b: {**b, "measures": {**b["measures"], "loops": [1, 2]}},
             "measures.loops is [1, 2], where an object belongs",
