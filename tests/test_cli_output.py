@@ -184,3 +184,19 @@ def test_show_json_gives_a_spans_links_parsed_like_its_events(tmp_path: Path) ->
         {"trace_id": TRACE, "span_id": "00000000000000b1", "attributes": {"why": "handoff"}}
     ]
     assert by_name["triage"]["links"] is None
+
+
+def test_serve_says_at_the_end_what_its_log_records_brought_and_what_it_refused() -> None:
+    from agentreel.cli._transfer import stopped_line
+    from agentreel.store import ReceiverStats
+
+    spans_only = ReceiverStats(requests=2, spans=5)
+    assert stopped_line(spans_only) == (
+        "stopped: 5 spans received in 2 requests, 0 spans and 0 requests refused"
+    )
+    with_logs = ReceiverStats(requests=4, spans=5, contents=3, rejected_log_records=2)
+    assert stopped_line(with_logs) == (
+        "stopped: 5 spans received in 4 requests, 0 spans and 0 requests refused; "
+        "messages of 3 spans from log records; "
+        "2 log records refused (not GenAI events of a span)"
+    )
