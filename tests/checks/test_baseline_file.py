@@ -167,3 +167,21 @@ def test_agentreel_check_refuses_it_in_one_line(
     assert "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1
     assert f"{bad} is not a valid baseline: measures.latency_p95.scopes.all is" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["bad name", "../outside", "a/b"])
+def test_a_name_that_is_not_a_baseline_name_is_said_before_the_window_is_measured(
+    tmp_path: Path, name: str
+) -> None:
+    """The store is empty, so measuring would fail on the window: the name is said first,
+    and a path given as the name writes nothing outside the baselines' directory."""
+    from agentreel.checks import CheckConfigError
+
+    config = CheckConfig(baseline_dir=tmp_path / "bl")
+    with (
+        Store.open(tmp_path / "store", create=True) as store,
+        pytest.raises(CheckConfigError, match=r"is not a baseline name"),
+    ):
+        save(store, name, Window(since="1h"), config=config)
+    assert not list(tmp_path.rglob("*outside*"))
+    assert not (tmp_path / "bl").exists()
