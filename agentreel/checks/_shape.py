@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "any_object",
     "count",
     "fields",
+    "finite",
     "list_of",
     "mapping",
     "nullable",
@@ -62,6 +64,14 @@ def number(value: object, where: str) -> None:
     """A number (JSON's NaN and infinities included: a statistic may be one)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ShapeError(where, value, "a number")
+
+
+def finite(value: object, where: str) -> None:
+    """A number that is not NaN nor infinite: what a distribution's quantiles are."""
+    number(value, where)
+    assert isinstance(value, int | float)
+    if not math.isfinite(value):
+        raise ShapeError(where, value, "a finite number")
 
 
 def text(value: object, where: str) -> None:

@@ -120,6 +120,16 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
             "measures.numeric_drift.columns.x is {}, where an object with 'n' belongs",
         ),
         (
+            lambda b: {
+                **b,
+                "measures": {
+                    **b["measures"],
+                    "numeric_drift": {"columns": {"x": {"n": 60, "sketch": [1.0, float("nan")]}}},
+                },
+            },
+            "measures.numeric_drift.columns.x.sketch[1] is NaN, where a finite number belongs",
+        ),
+        (
             lambda b: {**b, "measures": {**b["measures"], "my_metric": {"scopes": {"all": [1]}}}},
             "measures.my_metric.scopes.all is [1], where a list of two items belongs",
         ),
