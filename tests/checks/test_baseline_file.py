@@ -5,6 +5,7 @@ and the part that is wrong, never a traceback from inside a check."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -128,6 +129,13 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
                 },
             },
             "measures.numeric_drift.columns.x.sketch[1] is NaN, where a finite number belongs",
+        ),
+        (
+            lambda b: {
+                **b,
+                "measures": {**b["measures"], "latency_p95": {"scopes": {"all": [60, math.inf]}}},
+            },
+            "measures.latency_p95.scopes.all[1] is Infinity, where a finite number belongs",
         ),
         (
             lambda b: {**b, "measures": {**b["measures"], "my_metric": {"scopes": {"all": [1]}}}},
