@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentreel._errors import ConfigError
+
 if TYPE_CHECKING:
     from agentreel.store import Evaluation
 
@@ -64,6 +66,11 @@ def evaluate(
     from agentreel.store import Store
     from agentreel.tracer import flush, recorder
 
+    if store is not None and not isinstance(store, str | os.PathLike):
+        raise ConfigError(
+            f"evaluate(store=...) takes the store's directory, not {type(store).__name__}; "
+            "on an open Store, call its own evaluate(...)"
+        )
     who = source if source is not None else _caller()
     rec = recorder()
     if store is None and rec is not None:

@@ -148,3 +148,55 @@ def test_runs_on_a_terminal_fit_its_width_and_keep_names_and_seconds(
         local = run["start_time"].replace(tzinfo=UTC).astimezone()
         assert local.strftime("%m-%d %H:%M:%S") in line
     assert ("seed=" in lines[2]) == (width >= 120)  # the tags give way below 120 columns
+
+
+def test_show_json_gives_a_spans_links_parsed_like_its_events(tmp_path: Path) -> None:
+    """`links` is a list of objects in `show --json`, as `attributes` and `events` are."""
+    t0 = 1_790_000_000_000_000_000
+    linked = {"traceId": TRACE, "spanId": "00000000000000b1"}
+    spans = [
+        {
+            "traceId": TRACE,
+            "spanId": "00000000000000b1",
+            "name": "triage",
+            "startTimeUnixNano": str(t0),
+            "endTimeUnixNano": str(t0 + 1_000),
+        },
+        {
+            "traceId": TRACE,
+            "spanId": "00000000000000b2",
+            "parentSpanId": "00000000000000b1",
+            "name": "billing",
+            "startTimeUnixNano": str(t0 + 2_000),
+            "endTimeUnixNano": str(t0 + 3_000),
+            "links": [
+                {**linked, "attributes": [{"key": "why", "value": {"stringValue": "handoff"}}]}
+            ],
+        },
+    ]
+    f = tmp_path / "links.json"
+    f.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))
+    d = tmp_path / "store"
+    assert cli("import", str(f), "--dir", str(d)).returncode == 0
+    shown = json.loads(cli("show", TRACE, "--dir", str(d), "--json").stdout)
+    by_name = {s["name"]: s for s in shown["spans"]}
+    assert by_name["billing"]["links"] == [
+        {"trace_id": TRACE, "span_id": "00000000000000b1", "attributes": {"why": "handoff"}}
+    ]
+    assert by_name["triage"]["links"] is None
+
+
+def test_serve_says_at_the_end_what_its_log_records_brought_and_what_it_refused() -> None:
+    from agentreel.cli._transfer import stopped_line
+    from agentreel.store import ReceiverStats
+
+    spans_only = ReceiverStats(requests=2, spans=5)
+    assert stopped_line(spans_only) == (
+        "stopped: 5 spans received in 2 requests, 0 spans and 0 requests refused"
+    )
+    with_logs = ReceiverStats(requests=4, spans=5, contents=3, rejected_log_records=2)
+    assert stopped_line(with_logs) == (
+        "stopped: 5 spans received in 4 requests, 0 spans and 0 requests refused; "
+        "messages of 3 spans from log records; "
+        "2 log records refused (not GenAI events of a span)"
+    )

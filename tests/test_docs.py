@@ -70,3 +70,31 @@ def test_every_test_that_reliability_md_names_exists() -> None:
         if not (root / path).is_file():
             missing.append(path)
     assert not missing, f"docs/reliability.md names tests that do not exist: {missing}"
+
+
+def test_the_collector_config_in_scaling_md_forwards_every_signal_serve_takes() -> None:
+    """`serve` takes spans and GenAI events (log records): a Collector set up as
+    docs/scaling.md shows must forward both, or the spans arrive without their messages."""
+    import re
+
+    import yaml
+
+    from agentreel.store._receiver import LOGS_PATH, TRACES_PATH
+
+    signals = [path.rsplit("/", 1)[1] for path in (TRACES_PATH, LOGS_PATH)]  # traces, logs
+    blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / "scaling.md").read_text(), re.S)
+    config = next(yaml.safe_load(b) for b in blocks if "service:" in b)
+    pipelines = config["service"]["pipelines"]
+    for signal in signals:
+        assert signal in pipelines, f"docs/scaling.md: the Collector has no {signal} pipeline"
+        assert "otlphttp/agentreel" in pipelines[signal]["exporters"], signal
+
+
+def test_what_serve_is_said_to_drop_it_drops() -> None:
+    """`serve` keeps span links (tests/store/test_links.py receives some over OTLP): its
+    section of docs/cli.md must not list them among what it does not store."""
+    text = (DOCS / "cli.md").read_text()
+    section = text.split("## `agentreel serve`", 1)[1].split("\n## ", 1)[0]
+    dropped = " ".join(section.split()).split("not stored")[0].rsplit(".", 1)[-1]
+    assert "dropped counts" in dropped  # the sentence that lists them
+    assert "links" not in dropped.lower(), dropped

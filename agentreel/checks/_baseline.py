@@ -19,7 +19,15 @@ from typing import Any
 from agentreel.checks._errors import BaselineError, CheckConfigError
 from agentreel.checks._shape import Shape, ShapeError, any_object, count, fields, mapping, text
 
-__all__ = ["FORMAT", "VERSION", "SavedBaseline", "baseline_path", "read_baseline", "write_baseline"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "SavedBaseline",
+    "baseline_path",
+    "check_name",
+    "read_baseline",
+    "write_baseline",
+]
 
 FORMAT = "agentreel-baseline"
 VERSION = 1
@@ -49,11 +57,17 @@ def baseline_path(name_or_path: str | os.PathLike[str], directory: Path) -> Path
     s = os.fspath(name_or_path)
     if s.endswith(".json") or os.sep in s or "/" in s:
         return Path(s)
-    if not _NAME.match(s):
-        raise CheckConfigError(
-            f"{s!r} is not a baseline name; use letters, digits, '.', '-' or '_' (e.g. main)"
-        )
+    check_name(s)
     return directory / f"{s}.json"
+
+
+def check_name(name: str) -> None:
+    """`CheckConfigError` unless `name` is a baseline's name (what `baseline save` takes)."""
+    if not _NAME.match(name):
+        raise CheckConfigError(
+            f"{name!r} is not a baseline name; use letters, digits, '.', '-' or '_' (e.g. main)"
+            + ("; to write the file elsewhere, give --output" if "/" in name else "")
+        )
 
 
 def write_baseline(
@@ -107,13 +121,16 @@ def read_baseline(path: Path) -> SavedBaseline:
         raise BaselineError(f"{path} is not an agentreel baseline file")
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BaselineError(f"{path} has version {version!r}; an agentreel baseline has 1")
+        raise BaselineError(
+            f"{path} is not a valid baseline: version is {json.dumps(version)}, where the whole"
+            f" number {VERSION} belongs"
+        )
     if version > VERSION:
         raise BaselineError(
             f"{path} was saved by a newer agentreel (format {version}); upgrade agentreel"
         )
     try:
-        _FILE(body, "the file")
+        _FILE(body, "")
         for check, measure in body["measures"].items():
             _measure_shape(check)(measure, f"measures.{check}")
     except ShapeError as e:

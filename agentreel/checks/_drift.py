@@ -17,7 +17,7 @@ from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, d
 from agentreel.checks._formats import format_value
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Unit
-from agentreel.checks._shape import Shape, count, fields, list_of, mapping, number
+from agentreel.checks._shape import Shape, count, fields, finite, list_of, mapping
 from agentreel.checks._stats import (
     chi_square,
     js_distance,
@@ -70,7 +70,7 @@ def _gate(
 
 class NumericDrift(BuiltinCheck[NumericDriftParams]):
     measure_shape: ClassVar[Shape] = fields(
-        optional=True, columns=mapping(fields(n=count, sketch=list_of(number)))
+        optional=True, columns=mapping(fields(n=count, sketch=list_of(finite)))
     )
     name = "numeric_drift"
     summary = "PSI and KS distance of numeric run columns against the baseline"

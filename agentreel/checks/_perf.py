@@ -18,7 +18,7 @@ import polars as pl
 from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param, scope_name, with_dims
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric, Unit
-from agentreel.checks._shape import Shape, count, fields, mapping, nullable, number, pair
+from agentreel.checks._shape import Shape, count, fields, finite, mapping, nullable, pair
 
 __all__ = ["CostPerRun", "LatencyP50", "LatencyP95", "StepsPerRun", "TokensPerRun"]
 
@@ -62,7 +62,7 @@ class RatioCheck(BuiltinCheck[QP]):
     """A per-scope statistic of one column, compared with the baseline's as a ratio."""
 
     measure_shape: ClassVar[Shape] = fields(
-        optional=True, scopes=mapping(pair(count, nullable(number)))
+        optional=True, scopes=mapping(pair(count, nullable(finite)))
     )
 
     label: ClassVar[str]
@@ -220,7 +220,7 @@ class CostPerRun(_PerRun[RatioParams]):
 
 class StepsPerRun(_PerRun[StepsParams]):
     measure_shape: ClassVar[Shape] = fields(
-        optional=True, scopes=mapping(pair(count, nullable(number))), max=nullable(count)
+        optional=True, scopes=mapping(pair(count, nullable(finite))), max=nullable(count)
     )
     name = "steps_per_run"
     summary = "mean LLM, tool and retriever calls per run, and a hard maximum for any one run"

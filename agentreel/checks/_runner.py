@@ -23,7 +23,13 @@ from typing import Any, Literal
 
 import polars as pl
 
-from agentreel.checks._baseline import SavedBaseline, baseline_path, read_baseline, write_baseline
+from agentreel.checks._baseline import (
+    SavedBaseline,
+    baseline_path,
+    check_name,
+    read_baseline,
+    write_baseline,
+)
 from agentreel.checks._check import BuiltinCheck, Check, Inputs
 from agentreel.checks._config import CheckConfig, load_config
 from agentreel.checks._contracts import RunSchema, SpanSchema
@@ -401,7 +407,9 @@ def save_baseline(
 
         save_baseline(store, "main", Window(tags={"branch": "main"}, since="7d"))
     """
+    check_name(name)  # before measuring: a name that cannot be saved is the first thing said
     config = config or load_config()
+    target = Path(path) if path is not None else baseline_path(name, config.baseline_dir)
     if window is None:
         window = Window() if in_ci() else Window(since="8d", until="24h")
     window = window.resolve()
@@ -412,6 +420,5 @@ def save_baseline(
             f"no finished runs in the baseline window ({window.describe()}); widen it with --since"
         )
     measures = {check.name: check.measure(data, p) for check, p in plan.checks}
-    target = Path(path) if path is not None else baseline_path(name, config.baseline_dir)
     window_info = {**window.as_dict(), "hours": data.hours}
     return write_baseline(target, name, window_info, data.runs.height, data.n_spans, measures)

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "any_object",
     "count",
     "fields",
+    "finite",
     "list_of",
     "mapping",
     "nullable",
@@ -44,7 +46,12 @@ class ShapeError(ValueError):
         if len(shown) > 40:
             shown = shown[:37] + "..."
         self.where = where
-        super().__init__(f"{where} is {shown}, where {expected} belongs")
+        super().__init__(f"{where or 'the file'} is {shown}, where {expected} belongs")
+
+
+def _at(where: str, key: str) -> str:
+    """The place of `key` inside `where` (``""`` is the whole file: ``runs``, not ``.runs``)."""
+    return f"{where}.{key}" if where else key
 
 
 def count(value: object, where: str) -> None:
@@ -57,6 +64,14 @@ def number(value: object, where: str) -> None:
     """A number (JSON's NaN and infinities included: a statistic may be one)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ShapeError(where, value, "a number")
+
+
+def finite(value: object, where: str) -> None:
+    """A number that is not NaN nor infinite: what a distribution's quantiles are."""
+    number(value, where)
+    assert isinstance(value, int | float)
+    if not math.isfinite(value):
+        raise ShapeError(where, value, "a finite number")
 
 
 def text(value: object, where: str) -> None:
@@ -118,7 +133,7 @@ def mapping(item: Shape) -> Shape:
         any_object(value, where)
         assert isinstance(value, dict)
         for k, v in value.items():
-            item(v, f"{where}.{k}")
+            item(v, _at(where, k))
 
     return check
 
@@ -131,7 +146,7 @@ def fields(*, optional: bool = False, **shapes: Shape) -> Shape:
         assert isinstance(value, dict)
         for key, shape in shapes.items():
             if key in value:
-                shape(value[key], f"{where}.{key}")
+                shape(value[key], _at(where, key))
             elif not optional:
                 raise ShapeError(where, value, f"an object with {key!r}")
 

@@ -44,7 +44,7 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "unset": "green",
 }
-_JSON_COLUMNS = {"tags", "attributes", "events", "argv", "resource"}
+_JSON_COLUMNS = {"tags", "attributes", "events", "links", "argv", "resource"}
 
 
 def runs_table(runs: pl.DataFrame) -> RenderableType:

@@ -26,7 +26,7 @@ from agentreel.cli._progress import Tracker
 
 if TYPE_CHECKING:
     from agentreel._redact import Redactor
-    from agentreel.store import IngestReport, Receiver
+    from agentreel.store import IngestReport, Receiver, ReceiverStats
 
 console = Console(highlight=False)
 
@@ -109,7 +109,8 @@ def serve_cmd(
     """Receive OTLP/HTTP traces from any OpenTelemetry SDK or Collector into the store.
 
     Listens for POST /v1/traces (application/x-protobuf or application/json,
-    optionally gzip) and drains what arrives into the store as it comes, at least once a
+    optionally gzip), and POST /v1/logs for the GenAI events that carry the spans'
+    messages, and drains what arrives into the store as it comes, at least once a
     second.
     Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
     Secrets are masked before anything is written, as agentreel's tracer does.
@@ -139,9 +140,20 @@ def serve_cmd(
             on_ready=ready,
             on_ingest=ingested,
         )
-    _say(
+    _say(stopped_line(stats))
+
+
+def stopped_line(stats: ReceiverStats) -> str:
+    """`serve`'s last line: what it took in, GenAI messages from log records included."""
+    return (
         f"stopped: {stats.spans} spans received in {stats.requests} requests, "
         f"{stats.rejected_spans} spans and {stats.failed_requests} requests refused"
+        + (f"; messages of {stats.contents} spans from log records" if stats.contents else "")
+        + (
+            f"; {stats.rejected_log_records} log records refused (not GenAI events of a span)"
+            if stats.rejected_log_records
+            else ""
+        )
     )
 
 

@@ -114,6 +114,9 @@ def _check_files(files: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
+_ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic number
+
+
 def _open(p: Path) -> io.BufferedIOBase:
     """`p` opened for reading, checked again once open: the path may have changed since
     `_check_files` (a FIFO put in its place would block the import forever)."""
@@ -123,7 +126,16 @@ def _open(p: Path) -> io.BufferedIOBase:
         raise AgentreelError(f"cannot import {p}: it is not a regular file")
     os.set_blocking(fd, True)
     f = os.fdopen(fd, "rb")
-    if f.read(2) == b"\x1f\x8b":  # the Collector's file exporter may gzip its output
+    magic = f.read(8)
+    # the file exporter's `compression: zstd` writes each request as its 4-byte length,
+    # then a zstd frame; `zstd` itself writes the frame alone
+    if magic[:2] != b"\x1f\x8b" and _ZSTD in (magic[:4], magic[4:]):
+        f.close()
+        raise OTLPDecodeError(
+            f"{p} is zstd-compressed (the Collector's file exporter with `compression: "
+            "zstd`); export without compression (`format: json`) and gzip the files if needed"
+        )
+    if magic[:2] == b"\x1f\x8b":  # a gzip-compressed copy of the exporter's output
         f.seek(0)
         g = gzip.GzipFile(fileobj=f, mode="rb")
         g.myfileobj = f  # type: ignore[assignment]  # closed with g, as a file it opened

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from agentreel._errors import ConfigError
 from agentreel._normalize import INPUT, OUTPUT
 from agentreel.tracer import _recorder
 from agentreel.tracer._canonical import module_name
@@ -155,7 +156,17 @@ class SpanHandle:
                 agentreel.current_span().link(handed_by)
                 ...
         """
-        self.span.add_link(other.span.get_span_context(), {LINK_KIND: kind})
+        self.span.add_link(linked_context(other, "SpanHandle.link"), {LINK_KIND: kind})
+
+
+def linked_context(other: object, where: str) -> trace.SpanContext:
+    """The span context of the step `other`, which must be a `SpanHandle`."""
+    if not isinstance(other, SpanHandle):
+        raise ConfigError(
+            f"{where} takes the SpanHandle of a step (what `with agentreel.span(...) as s`"
+            f" gives), not {type(other).__name__} {other!r:.40}"
+        )
+    return other.span.get_span_context()
 
 
 def current_span() -> SpanHandle:

@@ -14,7 +14,13 @@ from opentelemetry.trace import SpanKind
 from agentreel._errors import ConfigError
 from agentreel._normalize import INPUT, KIND, KINDS
 from agentreel.tracer import _recorder
-from agentreel.tracer._handle import LINK_KIND, SpanHandle, record_error, set_payload
+from agentreel.tracer._handle import (
+    LINK_KIND,
+    SpanHandle,
+    linked_context,
+    record_error,
+    set_payload,
+)
 from agentreel.tracer._semconv import latest_genai
 
 __all__ = ["run", "span"]
@@ -123,7 +129,8 @@ def span(
         attrs.update(attributes)
     links = None
     if handoff_from is not None:
-        links = [trace.Link(handoff_from.span.get_span_context(), {LINK_KIND: "handoff"})]
+        context = linked_context(handoff_from, "agentreel.span(handoff_from=...)")
+        links = [trace.Link(context, {LINK_KIND: "handoff"})]
     return _SpanScope(name, attrs, new_trace=False, input=input, links=links)
 
 

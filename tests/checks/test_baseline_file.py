@@ -5,6 +5,7 @@ and the part that is wrong, never a traceback from inside a check."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
     path = _write(tmp_path, body)
     with pytest.raises(BaselineError) as e:
         read_baseline(path)
-    place = "measures" if where[0] == "measures" else f"the file.{where[0]}"
+    place = where[0]  # a key of the file is named bare: `runs is "7"`, not `.runs`
     place += "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where[1:])
     assert str(e.value).startswith(f"{path} is not a valid baseline: {place} is ")
     assert str(e.value).endswith("save it again with `agentreel baseline save edited`")
@@ -99,11 +100,14 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
         (lambda b: "{not json", "cannot read the baseline"),
         (lambda b: [], "is not an agentreel baseline file"),
         (lambda b: {**b, "format": "other"}, "is not an agentreel baseline file"),
-        (lambda b: {**b, "version": "1"}, "has version '1'; an agentreel baseline has 1"),
+        (
+            lambda b: {**b, "version": "1"},
+            'baseline: version is "1", where the whole number 1 belongs',
+        ),
         (lambda b: {**b, "version": 9}, "saved by a newer agentreel (format 9)"),
         (lambda b: {k: v for k, v in b.items() if k != "measures"}, "with 'measures'"),
-        (lambda b: {**b, "runs": -1}, "the file.runs is -1, where a whole number of at least"),
-        (lambda b: {**b, "window": "24h"}, 'the file.window is "24h", where an object belongs'),
+        (lambda b: {**b, "runs": -1}, "baseline: runs is -1, where a whole number of at least"),
+        (lambda b: {**b, "window": "24h"}, 'baseline: window is "24h", where an object belongs'),
         (
             lambda b: {**b, "measures": {**b["measures"], "loops": [1, 2]}},
             "measures.loops is [1, 2], where an object belongs",
@@ -115,6 +119,23 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
         (
             lambda b: {**b, "measures": {**b["measures"], "numeric_drift": {"columns": {"x": {}}}}},
             "measures.numeric_drift.columns.x is {}, where an object with 'n' belongs",
+        ),
+        (
+            lambda b: {
+                **b,
+                "measures": {
+                    **b["measures"],
+                    "numeric_drift": {"columns": {"x": {"n": 60, "sketch": [1.0, float("nan")]}}},
+                },
+            },
+            "measures.numeric_drift.columns.x.sketch[1] is NaN, where a finite number belongs",
+        ),
+        (
+            lambda b: {
+                **b,
+                "measures": {**b["measures"], "latency_p95": {"scopes": {"all": [60, math.inf]}}},
+            },
+            "measures.latency_p95.scopes.all[1] is Infinity, where a finite number belongs",
         ),
         (
             lambda b: {**b, "measures": {**b["measures"], "my_metric": {"scopes": {"all": [1]}}}},
@@ -164,3 +185,21 @@ def test_agentreel_check_refuses_it_in_one_line(
     assert "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1
     assert f"{bad} is not a valid baseline: measures.latency_p95.scopes.all is" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["bad name", "../outside", "a/b"])
+def test_a_name_that_is_not_a_baseline_name_is_said_before_the_window_is_measured(
+    tmp_path: Path, name: str
+) -> None:
+    """The store is empty, so measuring would fail on the window: the name is said first,
+    and a path given as the name writes nothing outside the baselines' directory."""
+    from agentreel.checks import CheckConfigError
+
+    config = CheckConfig(baseline_dir=tmp_path / "bl")
+    with (
+        Store.open(tmp_path / "store", create=True) as store,
+        pytest.raises(CheckConfigError, match=r"is not a baseline name"),
+    ):
+        save(store, name, Window(since="1h"), config=config)
+    assert not list(tmp_path.rglob("*outside*"))
+    assert not (tmp_path / "bl").exists()

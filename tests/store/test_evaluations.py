@@ -233,3 +233,12 @@ def test_the_cli_evaluates_lists_and_shows(tmp_path: Path) -> None:
     bad = cli("evaluate", RUN[:8], "helpfulness")
     assert bad.returncode == 2
     assert "needs a score, a label, or both" in bad.stderr
+
+
+def test_an_open_store_given_as_store_is_a_clear_error(recorded: Recorded) -> None:
+    """`store=` is the store's directory; an open `Store` there is named, not a TypeError."""
+    run_id, _ = _one_run(recorded)
+    with Store.open(recorded.path) as store:
+        with pytest.raises(agentreel.ConfigError, match=r"takes the store's directory, not Store"):
+            agentreel.evaluate(run_id, "x", score=1, store=store)  # type: ignore[arg-type]
+        assert store.evaluate(run_id, "x", score=1)["score"] == 1.0

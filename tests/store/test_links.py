@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import agentreel
 from agentreel.store import Store, export_otlp_json, import_otlp_json
 from tests.conftest import Recorded
@@ -114,3 +116,17 @@ def test_a_link_received_over_otlp_names_a_call_edge_when_it_says_so(tmp_path: P
     assert graph.nodes[-1].name == "coder"
     edges = {(e.caller, e.callee, e.how) for e in graph.edges}
     assert edges == {("(run)", "planner", "call"), ("planner", "coder", "call")}
+
+
+def test_a_link_to_something_not_a_step_is_a_clear_error(recorded: Recorded) -> None:
+    """A run id or span id string where a `SpanHandle` belongs is a `ConfigError`."""
+    not_a_step: agentreel.SpanHandle = "4bb9e718"  # type: ignore[assignment]
+    handoff = r"handoff_from=\.\.\.\) takes the SpanHandle of a step"
+    with agentreel.run("support"), pytest.raises(agentreel.ConfigError, match=handoff):
+        agentreel.span("billing", kind="agent", handoff_from=not_a_step)
+    with (
+        agentreel.run("support"),
+        agentreel.span("billing", kind="agent") as b,
+        pytest.raises(agentreel.ConfigError, match=r"SpanHandle\.link takes the SpanHandle"),
+    ):
+        b.link(not_a_step)

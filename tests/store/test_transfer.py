@@ -211,6 +211,20 @@ def test_import_refuses_missing_and_irregular_paths_before_writing(tmp_path: Pat
     assert not (store_dir / "spool").exists()
 
 
+def test_a_zstd_file_of_the_collectors_file_exporter_is_named_as_such(tmp_path: Path) -> None:
+    """The file exporter's only compression is zstd, each request after its 4-byte length;
+    such a file (or one `zstd` wrote) is refused saying so, not as text that is not UTF-8."""
+    frame = bytes.fromhex("28b52ffd0058a900007b227265736f757263655370616e73223a5b5d7d0a")
+    exporter = tmp_path / "traces.jsonl"  # what `compression: zstd` writes
+    exporter.write_bytes(len(frame).to_bytes(4, "big") + frame)
+    plain = tmp_path / "traces.jsonl.zst"  # what `zstd traces.jsonl` writes
+    plain.write_bytes(frame)
+    for f in (exporter, plain):
+        with pytest.raises(OTLPDecodeError, match=rf"{f.name} is zstd-compressed"):
+            import_otlp_json(tmp_path / "store", [f])
+    assert list((tmp_path / "store" / "spool").glob("*.jsonl")) == []
+
+
 def test_a_bad_line_names_the_file_and_line_and_leaves_nothing_behind(
     demo_dir: Path, tmp_path: Path
 ) -> None:
