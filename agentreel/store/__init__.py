@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from agentreel.store._otlp import OTLPDecodeError
     from agentreel.store._parquet_write import CompactReport, compact_dataset, export_parquet
     from agentreel.store._rebuild import RebuildReport, rebuild
-    from agentreel.store._receiver import Receiver, ReceiverStats
+    from agentreel.store._receiver import Receiver
+    from agentreel.store._receiver_stats import ReceiverStats
     from agentreel.store._serve import serve
     from agentreel.store._transfer import (
         ExportReport,
@@ -50,7 +51,7 @@ _LAZY = {
     "RebuildReport": "_rebuild",
     "rebuild": "_rebuild",
     "Receiver": "_receiver",
-    "ReceiverStats": "_receiver",
+    "ReceiverStats": "_receiver_stats",
     "serve": "_serve",
     "ExportReport": "_transfer",
     "ImportReport": "_transfer",
