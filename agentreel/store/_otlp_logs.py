@@ -45,6 +45,10 @@ from agentreel.store._otlp import (
     Decoded,
     OTLPDecodeError,
     _BadSpan,
+    _resource,
+    process_id_of,
+)
+from agentreel.store._otlp_json import (
     _get,
     _json_attributes,
     _json_id,
@@ -52,12 +56,8 @@ from agentreel.store._otlp import (
     _list,
     _nanos,
     _obj,
-    _pb_attributes,
-    _pb_id,
-    _pb_value,
-    _resource,
-    process_id_of,
 )
+from agentreel.store._otlp_protobuf import _pb_attributes, _pb_id, _pb_value
 
 if TYPE_CHECKING:
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord

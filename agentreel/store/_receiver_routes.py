@@ -11,8 +11,10 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentreel.store._otlp import Decoded, OTLPDecodeError, decode_json, decode_protobuf
+from agentreel.store._otlp import Decoded, OTLPDecodeError
+from agentreel.store._otlp_json import decode_json
 from agentreel.store._otlp_logs import decode_logs_json, decode_logs_protobuf
+from agentreel.store._otlp_protobuf import decode_protobuf
 from agentreel.store._receiver_conn import RETRY_AFTER_S
 from agentreel.store._receiver_http import _JSON, _PROTOBUF, _HTTPHandler
 

@@ -34,7 +34,8 @@ from agentreel._normalize import INPUT, OUTPUT
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
 from agentreel.store._evaluations import evaluation_event
-from agentreel.store._otlp import Decoded, OTLPDecodeError, _get, decode_json_object
+from agentreel.store._otlp import Decoded, OTLPDecodeError
+from agentreel.store._otlp_json import _get, decode_json_object
 from agentreel.store._otlp_logs import decode_logs_json_object
 from agentreel.store._spooler import Spooler
 from agentreel.store._store import Store
