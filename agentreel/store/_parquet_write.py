@@ -31,6 +31,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel.store._blobs import expanded_spans_sql
+from agentreel.store._export_json import ExportReport, _run_ids
 from agentreel.store._parquet import (
     MANIFEST,
     TABLES,
@@ -41,7 +42,6 @@ from agentreel.store._parquet import (
     read_manifest,
 )
 from agentreel.store._store import Store
-from agentreel.store._transfer import ExportReport, _run_ids
 
 __all__ = ["CompactReport", "compact_dataset", "export_parquet"]
 
