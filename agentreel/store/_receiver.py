@@ -11,6 +11,8 @@ store/_receiver_conn.py (connections: admission, making room, shedding with 503)
 store/_receiver_http.py (HTTP/1.1: head and body deadlines, reading the body, error
 answers), store/_receiver_routes.py (the two paths, decoding and spooling, success
 answers) and store/_receiver_stats.py (`ReceiverStats`).
+A token is checked as soon as the head is in; the body of a request without the
+right one is never read.
 
 Example::
 
@@ -72,8 +74,8 @@ class Receiver:
     handled at once and `max_connections` connections kept open, at most
     `max_per_address` of them from one client address: beyond that the connection
     slowest to send its request head is closed to make room, and requests are shed
-    with 503 and ``Retry-After`` only when every connection is in a request (see the
-    module's docstring).
+    with 503 and ``Retry-After`` only when every connection is in a request (see
+    store/_receiver_conn.py).
     `redact` masks secrets in what arrives before it is spooled, as an agent's
     tracer does (True: the default patterns; False: none; or a `Redactor` or any
     function of a string).
