@@ -23,13 +23,10 @@ import uvicorn
 
 from agentreel._redact import redactor_from
 from agentreel._spool import SpoolPaths
-from agentreel.store._otlp import OTLPDecodeError, decode_protobuf
-from agentreel.store._receiver import (
-    DEFAULT_MAX_BODY,
-    DEFAULT_MAX_INFLIGHT,
-    QUEUE_WAIT_S,
-    RETRY_AFTER_S,
-)
+from agentreel.store._otlp import OTLPDecodeError
+from agentreel.store._otlp_protobuf import decode_protobuf
+from agentreel.store._receiver import DEFAULT_MAX_BODY
+from agentreel.store._receiver_conn import DEFAULT_MAX_INFLIGHT, QUEUE_WAIT_S, RETRY_AFTER_S
 from agentreel.store._spooler import Spooler
 
 

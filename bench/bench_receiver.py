@@ -385,7 +385,7 @@ def stages(spans: int, rounds: int) -> dict[str, float]:
     from agentreel._normalize import normalize_into
     from agentreel._redact import Redactor, redact_attributes
     from agentreel._spool import SpoolPaths
-    from agentreel.store import _ingest, _otlp
+    from agentreel.store import _ingest, _otlp_mask, _otlp_protobuf
     from agentreel.store._spooler import Spooler
 
     CACHE.mkdir(exist_ok=True)
@@ -405,21 +405,21 @@ def stages(spans: int, rounds: int) -> dict[str, float]:
     all_spans = [
         s for r in reqs for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
     ]
-    attrs = [_otlp._pb_attributes(s.attributes) for s in all_spans]
+    attrs = [_otlp_protobuf._pb_attributes(s.attributes) for s in all_spans]
     redactor = Redactor()
     steps: dict[str, Callable[[], object]] = {
         "protobuf parse": parsed,
-        "attributes read": lambda: [_otlp._pb_attributes(s.attributes) for s in all_spans],
+        "attributes read": lambda: [_otlp_protobuf._pb_attributes(s.attributes) for s in all_spans],
         "attributes masked one span at a time": lambda: [
             redact_attributes(a, redactor) for a in attrs
         ],
         "attributes masked a request at a time": lambda: [
-            _otlp._masked_attributes(attrs[i : i + 500], redactor)
+            _otlp_mask._masked_attributes(attrs[i : i + 500], redactor)
             for i in range(0, len(attrs), 500)
         ],
         "normalised": lambda: [normalize_into({}, a) for a in attrs],
-        "decode, no masking": lambda: [_otlp.decode_protobuf(b) for b in todo],
-        "decode with masking": lambda: [_otlp.decode_protobuf(b, redactor) for b in todo],
+        "decode, no masking": lambda: [_otlp_protobuf.decode_protobuf(b) for b in todo],
+        "decode with masking": lambda: [_otlp_protobuf.decode_protobuf(b, redactor) for b in todo],
     }
     per: dict[str, list[float]] = {k: [] for k in steps}
     for k in ("spool write", "drain (all)", "drain: runs rebuild", "drain: close"):
@@ -430,7 +430,7 @@ def stages(spans: int, rounds: int) -> dict[str, float]:
             c = _cpu()
             fn()
             per[name].append(_cpu() - c)
-        decoded = [_otlp.decode_protobuf(b, redactor) for b in todo]
+        decoded = [_otlp_protobuf.decode_protobuf(b, redactor) for b in todo]
         work = Path(tempfile.mkdtemp(prefix="agentreel-bench-stages-"))
         Store.open(work, create=True).close()
         spooler = Spooler(SpoolPaths(work), heartbeat=True, redact=redactor)

@@ -31,17 +31,14 @@ from agentreel.store._schema import SCHEMA_VERSION
 from agentreel.store._store import DB_NAME, Store
 
 if TYPE_CHECKING:
+    from agentreel.store._export_json import ExportReport, export_otlp_json
+    from agentreel.store._import_json import ImportReport, import_otlp_json
     from agentreel.store._otlp import OTLPDecodeError
     from agentreel.store._parquet_write import CompactReport, compact_dataset, export_parquet
     from agentreel.store._rebuild import RebuildReport, rebuild
-    from agentreel.store._receiver import Receiver, ReceiverStats
+    from agentreel.store._receiver import Receiver
+    from agentreel.store._receiver_stats import ReceiverStats
     from agentreel.store._serve import serve
-    from agentreel.store._transfer import (
-        ExportReport,
-        ImportReport,
-        export_otlp_json,
-        import_otlp_json,
-    )
 
 #: Names imported on first use: `agentreel runs` and `show` never need the receiver,
 #: OTLP decoding, import/export or rebuild (tens of milliseconds at start-up).
@@ -50,15 +47,15 @@ _LAZY = {
     "RebuildReport": "_rebuild",
     "rebuild": "_rebuild",
     "Receiver": "_receiver",
-    "ReceiverStats": "_receiver",
+    "ReceiverStats": "_receiver_stats",
     "serve": "_serve",
-    "ExportReport": "_transfer",
-    "ImportReport": "_transfer",
-    "export_otlp_json": "_transfer",
+    "ExportReport": "_export_json",
+    "ImportReport": "_import_json",
+    "export_otlp_json": "_export_json",
     "export_parquet": "_parquet_write",
     "CompactReport": "_parquet_write",
     "compact_dataset": "_parquet_write",
-    "import_otlp_json": "_transfer",
+    "import_otlp_json": "_import_json",
 }
 
 

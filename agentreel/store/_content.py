@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from agentreel._spool import CONTENT_FIELDS
-from agentreel.store._otlp_logs import CHOICE_EVENT, MESSAGE_EVENTS
+from agentreel.store._genai_events import CHOICE_EVENT, MESSAGE_EVENTS
 
 __all__ = ["CONTENT_COLUMNS", "INSERT_CONTENT", "merge_content"]
 

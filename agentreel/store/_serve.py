@@ -39,14 +39,9 @@ from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
 from agentreel.store._ingest import IngestReport
 from agentreel.store._markers import keep_draining, readers_waiting, stop_draining
-from agentreel.store._receiver import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_BODY,
-    DEFAULT_MAX_INFLIGHT,
-    DEFAULT_PORT,
-    Receiver,
-    ReceiverStats,
-)
+from agentreel.store._receiver import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_PORT, Receiver
+from agentreel.store._receiver_conn import DEFAULT_MAX_INFLIGHT
+from agentreel.store._receiver_stats import ReceiverStats
 from agentreel.store._store import Store
 
 __all__ = ["serve"]

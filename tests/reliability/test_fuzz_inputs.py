@@ -27,7 +27,7 @@ from agentreel.checks import CheckConfigError, load_config
 from agentreel.checks._registry import BUILTINS
 from agentreel.store import Store
 from agentreel.store._filter import FILTER_KEYS
-from agentreel.store._otlp import decode_json
+from agentreel.store._otlp_json import decode_json
 from agentreel.store._spooler import Spooler
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -31,7 +31,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from agentreel._spool import SpoolPaths
 from agentreel.cli import main
 from agentreel.store import OTLPDecodeError, Receiver, Store
-from agentreel.store._otlp import Decoded, decode_json, decode_protobuf
+from agentreel.store._otlp import Decoded
+from agentreel.store._otlp_json import decode_json
+from agentreel.store._otlp_protobuf import decode_protobuf
 from agentreel.store._spooler import Spooler
 
 GOOD_TRACE = "5b8efff798038103d269b633813fc60c"

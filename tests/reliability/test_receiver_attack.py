@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agentreel.store import Receiver, Store, _receiver
+from agentreel.store import Receiver, Store, _receiver_http
 
 pytestmark = pytest.mark.slow
 
@@ -169,7 +169,7 @@ def test_an_exporter_gets_every_span_accepted_while_slow_clients_hold_300_connec
 def test_a_head_sent_a_byte_at_a_time_is_cut_off_at_the_head_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_receiver, "HEAD_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(_receiver_http, "HEAD_TIMEOUT_S", 1.0)
     with Receiver(tmp_path / "store", port=0) as r:
         s = socket.create_connection(("127.0.0.1", r.port), timeout=30)
         with s:

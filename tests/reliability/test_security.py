@@ -165,14 +165,14 @@ def test_import_checks_the_file_it_opens_not_only_the_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A path swapped for a FIFO between the check and the read is refused, not waited on."""
-    import agentreel.store._transfer as transfer
+    import agentreel.store._import_json as importing
 
     good = tmp_path / "t.json"
     good.write_text('{"resourceSpans": []}')
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    checked = transfer._check_files
-    monkeypatch.setattr(transfer, "_check_files", lambda files: [fifo] if checked(files) else [])
+    checked = importing._check_files
+    monkeypatch.setattr(importing, "_check_files", lambda files: [fifo] if checked(files) else [])
     t0 = time.monotonic()
     with pytest.raises(AgentreelError, match="not a regular file"):
         import_otlp_json(tmp_path / "store", [good])
@@ -188,10 +188,10 @@ def test_import_stops_a_gzip_bomb_at_the_document_limit(
     """
     import gzip
 
-    import agentreel.store._transfer as transfer
+    import agentreel.store._import_json as importing
     from agentreel.store import OTLPDecodeError
 
-    monkeypatch.setattr(transfer, "MAX_IMPORT_DOCUMENT", 1024 * 1024)
+    monkeypatch.setattr(importing, "MAX_IMPORT_DOCUMENT", 1024 * 1024)
     good = json.dumps({"resourceSpans": []}).encode()
     one_line = tmp_path / "line.json.gz"  # a request per line, the second one huge
     one_line.write_bytes(gzip.compress(good + b"\n" + b" " * (2 * 1024 * 1024) + b"{}\n"))

@@ -23,7 +23,9 @@ from agentreel._normalize import normalize_into
 from agentreel._redact import Redactor, redact_attributes
 from agentreel._spool import RECORD_FIELDS, SpoolPaths
 from agentreel.store import OTLPDecodeError
-from agentreel.store._otlp import decode_json, decode_protobuf, process_id_of
+from agentreel.store._otlp import process_id_of
+from agentreel.store._otlp_json import decode_json
+from agentreel.store._otlp_protobuf import decode_protobuf
 from agentreel.store._spooler import Spooler
 from tests._secrets import surrounded
 from tests.conftest import Recorded
@@ -347,7 +349,8 @@ def test_malformed_protobuf_raises_a_clear_error(body: bytes) -> None:
 def test_protobuf_is_loaded_only_when_a_protobuf_body_is_decoded() -> None:
     code = (
         "import sys, agentreel, agentreel.store\n"
-        "from agentreel.store._otlp import decode_json, decode_protobuf\n"
+        "from agentreel.store._otlp_json import decode_json\n"
+        "from agentreel.store._otlp_protobuf import decode_protobuf\n"
         "decode_json(b'{}')\n"
         "print(sorted(m for m in ('opentelemetry.proto', 'google.protobuf') if m in sys.modules))\n"
         "decode_protobuf(b'')\n"

@@ -14,7 +14,7 @@ import pytest
 
 from agentreel._spool import SpoolPaths
 from agentreel.store import Store, _markers, _serve
-from agentreel.store._otlp import decode_json
+from agentreel.store._otlp_json import decode_json
 from agentreel.store._serve import DRAIN_SPANS, QUIET_S, _drain_once, _Pace
 from agentreel.store._spooler import Spooler
 
