@@ -79,7 +79,7 @@ def test_the_collector_config_in_scaling_md_forwards_every_signal_serve_takes() 
 
     import yaml
 
-    from agentreel.store._receiver import LOGS_PATH, TRACES_PATH
+    from agentreel.store._receiver_routes import LOGS_PATH, TRACES_PATH
 
     signals = [path.rsplit("/", 1)[1] for path in (TRACES_PATH, LOGS_PATH)]  # traces, logs
     blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / "scaling.md").read_text(), re.S)
