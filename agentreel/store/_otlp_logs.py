@@ -75,6 +75,18 @@ def _decoded() -> Decoded:
 # -- protobuf -----------------------------------------------------------------
 
 
+def _take(
+    dec: Decoded, read: Callable[[_Gather, Any, str], None], g: _Gather, r: Any, pid: str
+) -> None:
+    """`read` one log record into `g`; a record that cannot be read is refused, not fatal."""
+    try:
+        read(g, r, pid)
+    except _BadSpan as e:
+        dec.reject(str(e))
+    except _ODD_VALUES as e:
+        dec.reject(f"a log record holds a value that cannot be read ({type(e).__name__})")
+
+
 def _pb_record(g: _Gather, r: LogRecord, process_id: str) -> None:
     label = r.span_id.hex() or "(no span)"
     trace_id = _pb_id(r.trace_id, 16, "trace id", label) if any(r.trace_id) else None
@@ -116,14 +128,7 @@ def decode_logs_protobuf(body: bytes, redact: Callable[[str], str] | None = None
         placed = len(g.spans)
         for sl in rl.scope_logs:
             for r in sl.log_records:
-                try:
-                    _pb_record(g, r, pid)
-                except _BadSpan as e:
-                    dec.reject(str(e))
-                except _ODD_VALUES as e:
-                    dec.reject(
-                        f"a log record holds a value that cannot be read ({type(e).__name__})"
-                    )
+                _take(dec, _pb_record, g, r, pid)
         if len(g.spans) > placed:
             dec.resources[pid] = resource
     g.finish()
@@ -174,14 +179,7 @@ def decode_logs_json_object(doc: Any, redact: Callable[[str], str] | None = None
             for raw_sl in _list(rl, "scopeLogs", "resourceLogs"):
                 sl = _obj(raw_sl, "an item of scopeLogs")
                 for r in _list(sl, "logRecords", "scopeLogs"):
-                    try:
-                        _json_record(g, r, pid)
-                    except _BadSpan as e:
-                        dec.reject(str(e))
-                    except _ODD_VALUES as e:
-                        dec.reject(
-                            f"a log record holds a value that cannot be read ({type(e).__name__})"
-                        )
+                    _take(dec, _json_record, g, r, pid)
             if len(g.spans) > placed:
                 dec.resources[pid] = resource
     except _BadSpan as e:  # outside any one record: the request's shape is wrong
