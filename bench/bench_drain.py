@@ -259,16 +259,22 @@ _PHASES = [  # (statement prefix, phase), first match wins
     ("INSERT INTO processes", "processes"),
     ("SELECT DISTINCT s.provider", "prices"),
     ("INSERT INTO prices", "prices"),
+    ("UPDATE spans SET usage_counted", "rebuild runs: mark usage"),
     ("UPDATE spans", "prices"),
     ("SELECT count(*) FROM read_json", "count invalid records"),
     ("CREATE OR REPLACE TEMP TABLE start_records", "insert start records"),
+    ("SELECT count(*) FROM runs WHERE run_id IN", "find runs stored before"),
     ("CREATE OR REPLACE TEMP TABLE span_repeats", "find repeated spans"),
     ("CREATE OR REPLACE TEMP TABLE span_losers", "drop repeated spans"),
     ("DELETE FROM spans", "drop repeated spans"),
     ("INSERT INTO spans", "insert spans from the segments (read_json + write)"),
-    ("CREATE OR REPLACE TEMP TABLE touched", "rebuild runs"),
-    ("DELETE FROM runs", "rebuild runs"),
-    ("INSERT INTO runs", "rebuild runs"),
+    ("CREATE OR REPLACE TEMP TABLE touched_spans", "rebuild runs: the tree"),
+    ("CREATE OR REPLACE TEMP TABLE llm_inside", "rebuild runs: walk up"),
+    ("CREATE OR REPLACE TEMP TABLE span_flags", "rebuild runs: walk up"),
+    ("CREATE OR REPLACE TEMP TABLE walked", "rebuild runs: walk down"),
+    ("CREATE OR REPLACE TEMP TABLE touched", "rebuild runs: the rows"),
+    ("DELETE FROM runs", "rebuild runs: the rows"),
+    ("INSERT INTO runs", "rebuild runs: the rows"),
     ("UPDATE runs", "mark interrupted"),
     ("COMMIT", "commit"),
     ("BEGIN", "begin"),
@@ -279,6 +285,8 @@ def _phase(sql: str) -> str:
     s = " ".join(sql.split())
     if s.startswith("INSERT INTO spans") and "FROM start_records" in s:
         return "insert start records"
+    if s.startswith("DROP TABLE"):
+        return "drop temporary tables"
     for prefix, phase in _PHASES:
         if s.startswith(prefix):
             return phase
@@ -286,25 +294,28 @@ def _phase(sql: str) -> str:
 
 
 class TimedConnection:
-    """A DuckDB connection whose `execute` calls are timed by phase."""
+    """A DuckDB connection whose `execute` calls are timed by phase, wall and CPU."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
 
     def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         try:
             return self._con.execute(query, parameters)
         finally:
-            self.seconds[_phase(query)] += time.perf_counter() - t0
+            phase = _phase(query)
+            self.seconds[phase] += time.perf_counter() - t0
+            self.cpu[phase] += _cpu() - c0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
 
-def drain_phases(store_dir: Path) -> dict[str, float] | None:
-    """Seconds per phase of one drain, timing each SQL statement the drain runs.
+def drain_phases(store_dir: Path) -> dict[str, tuple[float, float]] | None:
+    """(wall, CPU) seconds per phase of one drain, timing each SQL statement it runs.
 
     Calls the store's internal `drain()` with a timing proxy for its connection;
     returns None if the package has moved on and the internals are not there.
@@ -313,24 +324,28 @@ def drain_phases(store_dir: Path) -> dict[str, float] | None:
         from agentreel.store._ingest import drain
     except ImportError:
         return None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     store = Store.open(store_dir, create=True)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu()
     con = getattr(store, "_con", None)
     if con is None:
         store.close()
         return None
     timed = TimedConnection(con)
     try:
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), _cpu()
         drain(timed, store.paths)  # type: ignore[arg-type]
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), _cpu()
     finally:
         store.close()
-    t4 = time.perf_counter()
-    phases = {"open (connect + migrate)": t1 - t0, **timed.seconds}
-    phases["python (scan, archive moves)"] = (t3 - t2) - sum(timed.seconds.values())
-    phases["close (checkpoint)"] = t4 - t3
+    t4, c4 = time.perf_counter(), _cpu()
+    phases = {"open (connect + migrate)": (t1 - t0, c1 - c0)}
+    phases |= {k: (v, timed.cpu[k]) for k, v in timed.seconds.items()}
+    phases["python (scan, archive moves)"] = (
+        (t3 - t2) - sum(timed.seconds.values()),
+        (c3 - c2) - sum(timed.cpu.values()),
+    )
+    phases["close (checkpoint)"] = (t4 - t3, c4 - c3)
     return phases
 
 
@@ -490,10 +505,15 @@ def main(argv: list[str] | None = None) -> int:
         f">= {SMALL_GOAL}: {verdict}"
     )
     if phases is not None:
-        total = sum(phases.values())
-        print(f"\ndrain of {sizes[0]:,} spans by phase (one extra drain, {total:.2f} s):")
-        for name, s in sorted(phases.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:34} {s:6.2f} s {100 * s / total:5.1f} %")
+        wall = sum(w for w, _ in phases.values())
+        cpu = sum(c for _, c in phases.values())
+        print(
+            f"\ndrain of {sizes[0]:,} spans by phase (one extra drain, {wall:.2f} s, cpu {cpu:.2f} s):"
+        )
+        for name, (w, c) in sorted(phases.items(), key=lambda kv: -kv[1][1]):
+            print(
+                f"  {name:52} {w:6.2f} s {100 * w / wall:5.1f} %   cpu {c:6.2f} s {100 * c / cpu:5.1f} %"
+            )
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"drain-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -504,8 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {str(k): v for k, v in GOALS.items()} | {"small_segments": SMALL_GOAL},
         "sizes": results,
         "small_segments": small,
-        "drain_phases_seconds": phases,
-        "environment": environment() | {"load_average_before": load_before},
+        "drain_phases_wall_cpu_seconds": phases,
+        "environment": environment()
+        | {"load_average_before": load_before, "load_average_after": os.getloadavg()[0]},
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out.relative_to(BENCH_DIR.parent)}")

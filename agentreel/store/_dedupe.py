@@ -33,16 +33,23 @@ __all__ = ["STORE_KEYS", "dedupe_batch", "losers_sql"]
 
 # The spans drain $i brought more than one row of, or brought a row of that an earlier
 # drain stored: read from the key columns alone, so a drain without repeats (nearly
-# every one) pays only this.
-_REPEATS = """
+# every one) pays only this. The second part reads every stored span's keys, so it
+# is left out when no trace of the drain has a run in the store yet (a span's trace
+# is its run: a span stored before has its run's row in `runs`).
+_REPEATS_IN_BATCH = """
 CREATE OR REPLACE TEMP TABLE span_repeats AS
-WITH new AS (SELECT trace_id, span_id FROM spans WHERE ingest_id = $i)
-SELECT trace_id, span_id FROM new GROUP BY ALL HAVING count(*) > 1
+SELECT trace_id, span_id FROM spans WHERE ingest_id = $i GROUP BY ALL HAVING count(*) > 1
+"""
+_REPEATS = (
+    _REPEATS_IN_BATCH
+    + """
 UNION
 SELECT o.trace_id, o.span_id FROM spans o
-SEMI JOIN new ON o.trace_id = new.trace_id AND o.span_id = new.span_id
+SEMI JOIN (SELECT trace_id, span_id FROM spans WHERE ingest_id = $i) new
+  ON o.trace_id = new.trace_id AND o.span_id = new.span_id
 WHERE o.ingest_id < $i
 """
+)
 
 #: The keys of spans stored more than once (a store written before the rule).
 STORE_KEYS = "SELECT trace_id, span_id FROM spans GROUP BY ALL HAVING count(*) > 1"
@@ -66,15 +73,19 @@ def losers_sql(keys: str) -> str:
     return _LOSERS.format(keys=keys)
 
 
-def dedupe_batch(con: duckdb.DuckDBPyConnection, ingest_id: int) -> tuple[int, int]:
+def dedupe_batch(
+    con: duckdb.DuckDBPyConnection, ingest_id: int, *, stored_before: bool = True
+) -> tuple[int, int]:
     """Keep one row of each span that drain `ingest_id` brought rows of.
 
-    Runs inside the drain's transaction, after its records went in. Returns
+    Runs inside the drain's transaction, after its records went in. With
+    `stored_before` false (no trace of the drain has a run in the store), only the
+    drain's own rows are compared. Returns
     (start records stored before that a complete record of this drain replaced,
     records of this drain dropped as copies of a span already kept).
     """
     params = {"i": ingest_id}
-    con.execute(_REPEATS, params)
+    con.execute(_REPEATS if stored_before else _REPEATS_IN_BATCH, params)
     replaced = copies = 0
     row = con.execute("SELECT count(*) FROM span_repeats").fetchone()
     if row and row[0]:

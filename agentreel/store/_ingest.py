@@ -409,19 +409,23 @@ def _apply(
             )
     start_records_dropped = 0
     if opened:
-        # A start record goes in only if its span is not in yet (its complete record
-        # may have come first, even in this batch): what is never inserted need not
-        # be deleted, and deleting rows of this transaction costs (store/_dedupe.py).
         with _joined(paths.dir, opened, sizes) as (read, limit):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE start_records AS "
                 f"SELECT * FROM {_source(read, limit=limit)} b WHERE {_VALID} AND b.end_ns IS NULL"
             )
+    stored_before = _stored_before(con, ingest_id, start_records=bool(opened))
+    if opened:
+        # A start record goes in only if its span is not in yet (its complete record
+        # may have come first, even in this batch): what is never inserted need not
+        # be deleted, and deleting rows of this transaction costs (store/_dedupe.py).
+        # A span not stored before can only be among this drain's rows.
+        mine = "" if stored_before else " AND x.ingest_id = $ingest_id"
         row = con.execute(
             _INSERT_SPANS.format(
                 source="start_records",
                 where="NOT EXISTS (SELECT 1 FROM spans x "
-                "WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id)",
+                f"WHERE x.span_id = b.span_id AND x.trace_id = b.trace_id{mine})",
             ),
             params,
         ).fetchone()
@@ -434,7 +438,7 @@ def _apply(
                 INSERT_CONTENT.format(source=_source(read, CONTENT_COLUMNS, limit=limit)), params
             )
     # The records went in; now each span keeps one row (the rule: store/_dedupe.py).
-    completed, duplicates = dedupe_batch(con, ingest_id)
+    completed, duplicates = dedupe_batch(con, ingest_id, stored_before=stored_before)
     duplicates += start_records_dropped
     content_runs = merge_content(con, ingest_id)  # messages sent as log records
     address_batch(con, ingest_id)
@@ -449,7 +453,10 @@ def _apply(
             "INSERT INTO touched SELECT unnest($r) EXCEPT SELECT run_id FROM touched",
             {"r": content_runs},
         )
-    rebuild_touched(con)
+    # a batch of new traces builds its runs from its own rows; messages that came for
+    # spans stored before (content_runs) need the whole store's
+    batch_only = not stored_before and not content_runs
+    rebuild_touched(con, only_drain=ingest_id if batch_only else None)
     con.execute(
         "INSERT INTO segments SELECT unnest($names), (now() AT TIME ZONE 'UTC'), NULL, 'ingested', NULL",
         {"names": [p.name for p in files]},
@@ -459,6 +466,24 @@ def _apply(
     ).fetchone()
     kept = int(row[0]) if row else 0
     return kept - completed, completed, duplicates
+
+
+def _stored_before(con: duckdb.DuckDBPyConnection, ingest_id: int, *, start_records: bool) -> bool:
+    """Whether a trace of drain `ingest_id` (its rows, and its start records when there
+    are some) has a run in the store: whether the store may hold spans of it already.
+
+    Every transaction that stores spans builds their runs, and a span's trace is its
+    run, so when none has, repeats and runs are looked for among the drain's own rows
+    alone; reading the whole table instead made each transaction of a large drain
+    scan every span stored before it (a drain's cost grew with the square of its size).
+    """
+    traces = "SELECT run_id FROM spans WHERE ingest_id = $i"
+    if start_records:
+        traces += " UNION ALL SELECT trace_id FROM start_records"
+    row = con.execute(
+        f"SELECT count(*) FROM runs WHERE run_id IN ({traces})", {"i": ingest_id}
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _invalid_records(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, files: list[Path]) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -369,3 +370,60 @@ def test_one_span_segments_are_read_together_and_a_bad_one_is_set_aside(tmp_path
         assert not [p for p in spool.iterdir() if p.name.startswith(".drain-")]
     finally:
         store.close()
+
+
+def test_runs_drained_a_segment_at_a_time_equal_runs_drained_at_once(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    """A drain whose runs are all new builds them from its own rows; one that adds to
+    runs stored before reads theirs from the table: both give the same runs."""
+
+    @agentreel.llm(provider="openai", model="gpt-4.1")
+    def chat(prompt: str) -> dict[str, object]:
+        return {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+
+    @agentreel.tool
+    def search(q: str) -> str:
+        if q == "fail":
+            raise TimeoutError("slow")
+        return q
+
+    @agentreel.agent(name="helper")
+    def agent(i: int) -> str:
+        chat("p")
+        agentreel.flush()  # the run's spans (and start records) go into several segments
+        search("fail" if i == 2 else "a")
+        return "answer"
+
+    for i in range(4):
+        with contextlib.suppress(TimeoutError), agentreel.run("eval", tags={"i": i}):
+            agent(i)
+        if i == 1:
+            agentreel.flush()
+    agentreel.flush()
+    stores = {}
+    for how in ("at_once", "one_by_one"):
+        dst = tmp_path / how
+        shutil.copytree(recorded.path, dst)
+        store = Store.open(dst, create=True)
+        if how == "at_once":
+            assert store.ingest().segments > 1
+        else:
+            while store.ingest(limit=1).segments:
+                pass
+        store.close()
+        stores[how] = dst
+    con = duckdb.connect()
+    for how, dst in stores.items():
+        con.execute(f"ATTACH '{dst / 'agentreel.duckdb'}' AS {how} (READ_ONLY)")
+    runs = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'error') FROM at_once.runs"
+    )
+    assert runs.fetchone() == (4, 1)
+    for table, cols in (("runs", "*"), ("spans", "span_id, usage_counted, cost_usd, end_time")):
+        for a, b in (("at_once", "one_by_one"), ("one_by_one", "at_once")):
+            diff = con.execute(
+                f"SELECT count(*) FROM (SELECT {cols} FROM {a}.{table} "
+                f"EXCEPT ALL SELECT {cols} FROM {b}.{table})"
+            ).fetchone()
+            assert diff == (0,), (table, a, b)
