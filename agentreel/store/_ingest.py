@@ -5,44 +5,41 @@ rows, so a drain killed at any point neither loses nor duplicates a span: a
 segment is archived only after its commit, and one found again in the spool but
 already recorded is archived without being read. Segments that cannot be read
 are moved to ``spool/rejected/``, recorded, and reported; the rest go in.
+
+Which segments a transaction takes, and reading them, is `_segments.py`'s; the
+processes and prices a batch adds, `_enrich.py`'s; building its runs, `_runs.py`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
-import secrets
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from agentreel._spool import CONTENT_SUFFIX, OPEN_SUFFIX, RECORD_FIELDS, SpoolPaths
-from agentreel.store._archive import note_archived
+from agentreel._spool import CONTENT_SUFFIX, OPEN_SUFFIX, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._content import CONTENT_COLUMNS, INSERT_CONTENT, merge_content
-from agentreel.store._cost import resolve_price
 from agentreel.store._dedupe import dedupe_batch
+from agentreel.store._enrich import _cost_sql, _load_processes, _price_new_models
 from agentreel.store._markers import live_processes
 from agentreel.store._runs import rebuild_touched
+from agentreel.store._segments import (
+    _DATA_ERRORS,
+    _archive,
+    _Batcher,
+    _find_unreadable,
+    _joined,
+    _remove_stale_joined,
+    _size,
+    _source,
+)
 
 __all__ = ["IngestReport", "drain"]
-
-#: Segments per transaction at most: one-span segments are drained 20,000 to a commit.
-BATCH_FILES = 20_000
-#: Bytes of segments per transaction at most (the first segment always goes): bounds the
-#: memory a transaction holds before its commit and the work a crash repeats. A drain of
-#: 5x10^6 spans in one transaction held 6 GB of JSON's rows uncommitted.
-BATCH_BYTES = 256 * 1024 * 1024
-#: The longest spool record (one span's line) a drain reads; a longer one sets its segment aside.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
-_COLUMNS = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RECORD_FIELDS.items()) + "}"
-_BAD_FILE = re.compile(r'file "([^"]+)"|"([^"]+\.jsonl)"')
 
 
 @dataclass
@@ -85,150 +82,12 @@ class IngestReport:
         }
 
 
-def _object_limit(files: list[str]) -> int:
-    """The largest record `files` may hold: no record is longer than its file.
-
-    DuckDB's JSON reader allocates buffers of twice this size for each file it reads
-    at once, so a fixed 64 MiB cost a reading process some 250 MiB of memory its
-    allocator then kept; segments are usually a few MiB.
-    """
-    try:
-        largest = max(os.stat(f).st_size for f in files)
-    except (OSError, ValueError):
-        largest = MAX_RECORD_BYTES
-    return min(MAX_RECORD_BYTES, max(largest + 1, 1 << 20))
-
-
-def _source(files: list[str], columns: str = _COLUMNS, *, limit: int | None = None) -> str:
-    return (
-        f"read_json({files!r}, format = 'newline_delimited', columns = {columns}, "
-        f"maximum_object_size = {limit if limit is not None else _object_limit(files)})"
-    )
-
-
-#: Segments smaller than this are read through one joined file per batch (see `_joined`).
-JOIN_BELOW_BYTES = 1024 * 1024
-#: A joined file holds at most this many bytes; a batch of more small segments makes several.
-JOINED_BYTES = 64 * 1024 * 1024
-#: Joined files are named so: `SpoolPaths.pending` never lists them (a dot first).
-_JOINED_PREFIX = ".drain-"
-#: A joined file older than this was left by a drain that was killed: the next one removes it.
-_JOINED_STALE_S = 3600.0
-
-
-@contextlib.contextmanager
-def _joined(
-    dir_: Path, files: list[Path], known: dict[Path, int] | None = None
-) -> Iterator[tuple[list[str], int]]:
-    """The files to read for `files`, with the record-size limit that fits them.
-
-    DuckDB's JSON reader pays about a millisecond for each file it opens, more than
-    the parse of a small segment (a one-span OTLP request, a tracer flushing each
-    span): 2,000 one-span segments took 1.4-3.1 s to read one by one and 25 ms
-    copied into one file first. So segments under `JOIN_BELOW_BYTES` are copied, in
-    order, into joined files in the spool directory (removed when the block ends),
-    and larger ones are read where they are. Order is kept, so the first record read
-    is still the first one written (store/_dedupe.py). The limit is that of the
-    largest segment, not of the joined file: no record is longer than its segment.
-    """
-    known = known or {}
-    sizes = [known[p] if p in known else _size(p) for p in files]  # sizes the batcher read
-    limit = min(MAX_RECORD_BYTES, max(max(sizes, default=0) + 1, 1 << 20))
-    small = [p for p, n in zip(files, sizes, strict=True) if n < JOIN_BELOW_BYTES]
-    if len(small) < 2:
-        yield [str(p) for p in files], limit
-        return
-    made: list[Path] = []
-    read: list[str] = []
-    out = None
-    try:
-        written = 0
-        for p, n in zip(files, sizes, strict=True):
-            if n >= JOIN_BELOW_BYTES:
-                read.append(str(p))
-                out = None  # a later small one starts a new file: order is kept
-                continue
-            try:
-                with open(p, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError:
-                continue  # taken meanwhile: as if read alone and found gone
-            if out is None or written + len(data) > JOINED_BYTES:
-                if out is not None:
-                    out.close()
-                target = dir_ / f"{_JOINED_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-                out = open(target, "xb")  # noqa: SIM115 - closed below or in finally
-                made.append(target)
-                read.append(str(target))
-                written = 0
-            out.write(data)
-            if data and not data.endswith(b"\n"):
-                out.write(b"\n")
-            written += len(data) + 1
-        if out is not None:
-            out.close()
-        yield read, limit
-    finally:
-        if out is not None:
-            out.close()
-        for m in made:
-            with contextlib.suppress(OSError):
-                m.unlink()
-
-
-def _gone(pid: str) -> bool:
-    """Whether the process `pid` (from a joined file's name) is no longer running."""
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, OSError):  # not a number, or another user's live process
-        return False
-    return False
-
-
-def _remove_stale_joined(dir_: Path) -> None:
-    """Joined files a killed drain left: its process is gone, or the file is old."""
-    now = time.time()
-    try:
-        for e in os.scandir(dir_):
-            if not e.name.startswith(_JOINED_PREFIX):
-                continue
-            pid = e.name[len(_JOINED_PREFIX) :].split("-", 1)[0]
-            if _gone(pid) or now - e.stat().st_mtime > _JOINED_STALE_S:
-                with contextlib.suppress(OSError):
-                    os.unlink(e.path)
-    except OSError:
-        pass
-
-
-#: Errors that come from what a segment holds (not from the store): the segment is set aside.
-_DATA_ERRORS = (
-    duckdb.InvalidInputException,
-    duckdb.ConversionException,
-    duckdb.OutOfRangeException,
-    duckdb.TypeMismatchException,
-    duckdb.IOException,
-)
-
 _VALID = "b.trace_id IS NOT NULL AND b.span_id IS NOT NULL AND b.start_ns IS NOT NULL"
 
 
 # Records go straight from the segment files into `spans` (no staging copy: the
 # payload text is the bulk of the bytes, and moving it twice cost a third of the
 # drain). Cost comes from the cached per-token prices.
-def _cost_sql(t: str) -> str:
-    """The cost of an LLM span `t` at the prices `p`: cached input at the cache's rates
-    (input's when the table has none), the rest of the input and the output at theirs."""
-    read, written = f"coalesce({t}.cache_read_tokens, 0)", f"coalesce({t}.cache_creation_tokens, 0)"
-    return (
-        f"greatest(coalesce({t}.input_tokens, 0) - {read} - {written}, 0) * p.input_usd_per_token"
-        f" + {read} * coalesce(p.cache_read_usd_per_token, p.input_usd_per_token)"
-        f" + {written} * coalesce(p.cache_write_usd_per_token, p.input_usd_per_token)"
-        f" + coalesce({t}.output_tokens, 0) * p.output_usd_per_token"
-    )
-
-
 _INSERT_SPANS = """
 INSERT INTO spans BY NAME
 SELECT
@@ -252,23 +111,6 @@ WHERE {where}
 """.replace("{cost}", _cost_sql("b"))
 
 
-def _find_unreadable(
-    con: duckdb.DuckDBPyConnection, files: list[Path], error: str
-) -> list[tuple[Path, str]]:
-    """The files behind a failed bulk read: the one the error names, else each one tried alone."""
-    m = _BAD_FILE.search(error)
-    named = [p for p in files if m and str(p) in (m.group(1), m.group(2))]
-    if named:
-        return [(named[0], error)]
-    bad = []
-    for p in files:
-        try:
-            con.execute(f"SELECT count(*) FROM {_source([str(p)])}").fetchall()
-        except duckdb.Error as e:
-            bad.append((p, str(e)))
-    return bad
-
-
 def _reject(
     con: duckdb.DuckDBPyConnection, p: Path, error: str, report: IngestReport, paths: SpoolPaths
 ) -> None:
@@ -280,101 +122,6 @@ def _reject(
     )
     with contextlib.suppress(OSError):
         os.replace(p, paths.rejected / p.name)
-
-
-def _load_processes(con: duckdb.DuckDBPyConnection, paths: SpoolPaths, ingest_id: int) -> None:
-    missing = con.execute(
-        "SELECT DISTINCT s.process_id FROM spans s ANTI JOIN processes p USING (process_id) "
-        "WHERE s.ingest_id = $i AND s.process_id IS NOT NULL",
-        {"i": ingest_id},
-    ).fetchall()
-    for (pid,) in missing:
-        try:
-            info = json.loads((paths.processes / f"{pid}.json").read_text())
-        except (OSError, ValueError):
-            info = {}
-        if not isinstance(info, dict):
-            info = {}
-        res = info.get("resource")
-        res = res if isinstance(res, dict) else {}
-        con.execute(
-            "INSERT INTO processes VALUES (?, ?, ?, make_timestamp_ns(?), ?, ?, ?, ?)",
-            [
-                pid,
-                _fitting_int(info.get("pid")),
-                _text(info.get("host")),
-                _fitting_int(info.get("started_ns")),
-                _json_text(info.get("argv")),
-                _json_text(res),
-                _text(res.get("service.name")),
-                _text(res.get("vcs.ref.head.revision")),
-            ],
-        )
-
-
-# A process file holds whatever its sender's resource held: values that do not fit a
-# column are left out, and text that is not valid UTF-8 (lone surrogates from JSON
-# escapes) is mended, so a resource can never fail the drain of the spans it sent.
-def _text(v: object) -> str | None:
-    return v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else None
-
-
-def _json_text(v: object) -> str:
-    return _text(json.dumps(v, ensure_ascii=False, default=str)) or "null"
-
-
-def _fitting_int(v: object) -> int | None:
-    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 7_258_118_400_000_000_000:
-        return v
-    return None
-
-
-def _price_new_models(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
-    """Look up models seen for the first time, then price their spans of this batch."""
-    missing = con.execute(
-        """
-        SELECT DISTINCT s.provider, coalesce(s.response_model, s.request_model) AS model
-        FROM spans s
-        WHERE s.ingest_id = $i AND s.kind = 'llm' AND s.cost_usd IS NULL
-          AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)
-          AND coalesce(s.response_model, s.request_model) IS NOT NULL
-          AND NOT EXISTS (
-            SELECT 1 FROM prices p
-            WHERE p.model = coalesce(s.response_model, s.request_model)
-              AND p.provider IS NOT DISTINCT FROM s.provider)
-        """,
-        {"i": ingest_id},
-    ).fetchall()
-    if not missing:
-        return
-    for provider, model in missing:
-        price = resolve_price(provider, model)
-        con.execute(
-            "INSERT INTO prices (provider, model, input_usd_per_token, output_usd_per_token, "
-            "source, cache_read_usd_per_token, cache_write_usd_per_token) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                provider,
-                model,
-                price.input,
-                price.output,
-                price.source,
-                price.cache_read,
-                price.cache_write,
-            ],
-        )
-    con.execute(
-        f"""
-        UPDATE spans s SET cost_usd = {_cost_sql("s")}
-        FROM prices p
-        WHERE s.ingest_id = $i AND s.kind = 'llm' AND s.cost_usd IS NULL
-          AND (s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL)
-          AND p.model = coalesce(s.response_model, s.request_model)
-          AND p.provider IS NOT DISTINCT FROM s.provider
-          AND p.input_usd_per_token IS NOT NULL
-        """,
-        {"i": ingest_id},
-    )
 
 
 def _apply(
@@ -508,78 +255,6 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, paths: SpoolPaths) -> None:
     )
 
 
-class _Batcher:
-    """Hands out the pending segments a transaction at a time, sized to the drain's pace.
-
-    Without a budget a transaction takes `BATCH_FILES` segments or `BATCH_BYTES` of
-    them, whichever comes first (few commits, bounded memory). With one, it takes about `TXN_SECONDS` (or a quarter of the
-    budget, if less) worth of bytes at the pace the previous transaction went,
-    measured in wall time: a drain on a machine the recording processes keep busy
-    takes smaller bites, still stops near its budget, and lets a waiting reader in
-    within about one transaction. A transaction holds at least one segment. When
-    nothing is recording (`busy` false: a backlog left to catch up on), bites are
-    sized to `IDLE_TXN_SECONDS` with no cap: fewer, bigger commits.
-    """
-
-    TXN_SECONDS = 0.25
-    IDLE_TXN_SECONDS = 1.0
-    FIRST_BYTES = 1024 * 1024
-    MIN_BYTES = 256 * 1024
-    #: A bite grows at most this much from one transaction to the next, and is never
-    #: bigger than `MAX_BYTES`: the pace of one quick transaction on a machine whose
-    #: load comes and goes says little about the next.
-    GROWTH = 2.0
-    MAX_BYTES = 4 * 1024 * 1024
-
-    def __init__(self, pending: list[Path], budget: float | None, *, busy: bool = True) -> None:
-        self.queue = deque(pending)
-        #: sizes of the segments handed out, read once (the joined read uses them too)
-        self.sizes: dict[Path, int] = {}
-        self.budget = budget
-        self.busy = busy
-        self.target = self.FIRST_BYTES
-        self._singles = 0  # segments to hand out one per transaction
-
-    def __bool__(self) -> bool:
-        return bool(self.queue)
-
-    def one_by_one(self, segments: list[Path]) -> None:
-        """Hand `segments` out again first, a transaction each (to find a bad one)."""
-        self.queue.extendleft(reversed(segments))
-        self._singles = len(segments)
-
-    def take(self) -> list[Path]:
-        if self._singles:
-            self._singles -= 1
-            return [self.queue.popleft()]
-        batch: list[Path] = []
-        size = 0
-        cap = BATCH_BYTES if self.budget is None else min(self.target, BATCH_BYTES)
-        while self.queue and len(batch) < BATCH_FILES:
-            n = self.sizes[self.queue[0]] = _size(self.queue[0])
-            if batch and size + n > cap:
-                break
-            size += n
-            batch.append(self.queue.popleft())
-        return batch
-
-    def paced(self, nbytes: int, seconds: float) -> None:
-        """The last transaction took `seconds` for `nbytes`: size the next one to suit."""
-        if self.budget is not None and nbytes and seconds > 0:
-            bite = self.TXN_SECONDS if self.busy else self.IDLE_TXN_SECONDS
-            want = nbytes / seconds * min(max(self.budget, 0.05) / 4, bite)
-            if self.busy:
-                want = min(want, max(nbytes, self.target) * self.GROWTH, self.MAX_BYTES)
-            self.target = int(max(want, self.MIN_BYTES))
-
-
-def _size(p: Path) -> int:
-    try:
-        return p.stat().st_size
-    except OSError:
-        return 0
-
-
 def drain(
     con: duckdb.DuckDBPyConnection,
     paths: SpoolPaths,
@@ -675,15 +350,3 @@ def drain(
     con.execute("COMMIT")
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _archive(segments: list[Path], paths: SpoolPaths) -> None:
-    """Move drained segments into the archive and note them for compression."""
-    moved = []
-    archive = os.fspath(paths.archive)
-    for p in segments:
-        name = p.name
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(p, f"{archive}/{name}")  # no Path built: 20,000 a drain cost 0.3 s
-            moved.append(name)
-    note_archived(paths, moved)
