@@ -260,7 +260,7 @@ def contract_failures(
         for i, (column, check, number, of_frame, _) in enumerate(rules):
             hit = sorted(where[int(r)] for r in failing.filter(pl.col(f"f{i}"))[ROW].to_list())
             values = (
-                [_row_json(rows, at) for at in hit]
+                _rows_json(rows[hit])
                 if of_frame
                 else rows[column].cast(pl.String).gather(hit).to_list()
             )
@@ -279,6 +279,9 @@ def contract_failures(
     return pl.DataFrame(cases, schema=_CASES)
 
 
-def _row_json(rows: pl.DataFrame, at: int) -> str:
-    """One row as the polars backend writes a failing row of a frame rule."""
-    return str(rows.slice(at, 1).select(pl.struct(pl.all()).struct.json_encode()).item())
+def _rows_json(rows: pl.DataFrame) -> list[str]:
+    """Rows as the polars backend writes the failing rows of a frame rule (through Python
+    values: a time to its microseconds)."""
+    if rows.height == 0:
+        return []
+    return pl.Series(rows.rows(named=True)).struct.json_encode().to_list()
