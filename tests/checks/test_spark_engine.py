@@ -181,8 +181,9 @@ def test_the_spark_engine_gives_the_duckdb_engines_report_check_by_check(
     assert github_annotations(duck) == github_annotations(sparked)
 
     def junit(report: CheckReport) -> str:
-        """The XML without the times and args_hash (the engines' own), numbers to 12 digits: Spark lists
-        rows in another order, so a sum may differ in its last binary digit."""
+        """The XML without the times and args_hash (the engines' own), numbers to 12
+        digits: Spark lists rows in another order, so a sum may differ in its last binary
+        digit."""
         xml = re.sub(r' (time|timestamp)="[^"]*"', "", to_junit_xml(report, "warn"))
         xml = re.sub(r'args_hash":-?\d+', 'args_hash":0', xml)  # each engine's own hash
         return re.sub(r"\d+\.\d{6,}(e-?\d+)?", lambda m: f"{float(m.group()):.12g}", xml)
