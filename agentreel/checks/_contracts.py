@@ -9,7 +9,7 @@ Pandera check), with the failing spans or runs, taken from Pandera's
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pandera.polars as pa
 import polars as pl
@@ -57,6 +57,15 @@ def contract_failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl
     )
 
 
+@runtime_checkable
+class ValidatesContracts(Protocol):
+    """A window whose engine validates the default row contracts itself (Spark does, in
+    Spark): the failure cases of `rows`, its frame `frame`, as `contract_failures` gives
+    them, or None to validate them here."""
+
+    def contract_failures(self, frame: str, rows: pl.DataFrame) -> pl.DataFrame | None: ...
+
+
 def _short(check: str, limit: int = 48) -> str:
     return check if len(check) <= limit else check[: limit - 1] + "…"
 
@@ -93,7 +102,12 @@ class RowContract(BuiltinCheck[ContractParams]):
             "severity": p["severity"],
             "unit": "count",
         }
-        cases = contract_failures(self.model, frame)
+        data = inputs.current
+        cases = None
+        if self.model is self.default_model and isinstance(data, ValidatesContracts):
+            cases = data.contract_failures(self.frame, frame)
+        if cases is None:
+            cases = contract_failures(self.model, frame)
         if cases.height == 0:
             return [Metric(scope=self.model.__name__, value=0, **common)]
         out: list[Metric] = []

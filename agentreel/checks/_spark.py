@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,9 @@ def _dataset(store: Store) -> dict[str, list[str]]:
             "engine, or copy it to a local directory"
         ) from None
 
+
+#: The column the rows the row contracts validate in Spark are numbered by.
+ROW = "_agentreel_row"
 
 #: The session and files the views were last made for: the baseline window of a check
 #: run reads the same files, and each read of a table's schema is a Spark job.
@@ -375,15 +379,69 @@ SPAN_SUSPECTS = " OR ".join(
 
 def _frame(spark: Any, sql: str, args: dict[str, Any] | None = None) -> pl.DataFrame:
     """Run `sql` in Spark; the result as a polars frame with DuckDB's types for times."""
+    return _collect(_df(spark, sql, args))
+
+
+def _df(spark: Any, sql: str, args: dict[str, Any] | None = None) -> Any:
     used = {k: v for k, v in (args or {}).items() if f":{k}" in sql}
-    table = spark.sql(sql, args=used or None).toArrow()
-    frame = pl.from_arrow(table)
+    return spark.sql(sql, args=used or None)
+
+
+def _collect(df: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(df.toArrow())
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
         pl.col(c).cast(pl.Datetime("ns"))
         for c in _NS_COLUMNS
         if c in frame.columns and frame.schema[c] == pl.Int64
     )
+
+
+#: The row contracts' Spark DataFrames of the windows read last, kept in Spark's cache
+#: until the contracts are validated or the next check run reads its windows.
+_cached: list[Any] = []
+
+
+def _numbered(df: Any) -> Any:
+    """`df` with its rows numbered (`ROW`) and cached: the rows the contract checks
+    validate in Spark are the rows collected, and report them by their place there."""
+    from pyspark.sql import functions as F
+
+    out = df.withColumn(ROW, F.monotonically_increasing_id()).persist()
+    _cached.append(out)
+    return out
+
+
+@dataclass
+class SparkWindowData(WindowData):
+    """A window read by Spark, which validates the default row contracts in Spark."""
+
+    #: frame name -> (its Spark DataFrame, the polars frame collected from it, the row
+    #: numbers of that frame's rows)
+    contracts: dict[str, tuple[Any, pl.DataFrame, pl.Series]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def contract_failures(self, frame: str, rows: pl.DataFrame) -> pl.DataFrame | None:
+        """`SparkSpanModel` or `SparkRunModel` over the rows in Spark (see
+        `agentreel.checks._spark_contracts`); None for rows this window did not read."""
+        if frame not in self.contracts or self.contracts[frame][1] is not rows:
+            return None
+        from agentreel.checks._spark_contracts import (
+            SparkRunModel,
+            SparkSpanModel,
+            contract_failures,
+        )
+
+        df, _, ids = self.contracts[frame]
+        model = SparkSpanModel if frame == "spans" else SparkRunModel
+        return contract_failures(model, df, rows, ids)
+
+
+def _keep(df: Any) -> tuple[pl.DataFrame, pl.Series]:
+    """`df` (numbered) collected: the frame without the row numbers, and the numbers."""
+    frame = _collect(df)
+    return frame.drop(ROW), frame[ROW]
 
 
 def load_window_spark(
@@ -405,6 +463,8 @@ def load_window_spark(
     files = _dataset(store)  # before Spark starts: a wrong --dir fails at once
     spark = spark_session()
     _register(spark, files)
+    while len(_cached) > 4:  # the current and baseline windows' of the last check run
+        _cached.pop(0).unpersist()
     now = datetime.now()
     resolved = window.resolve()
     where, args = _where(resolved)
@@ -415,14 +475,19 @@ def load_window_spark(
     spark.sql(
         f"SELECT r.run_id FROM runs r WHERE {where}", args=args or None
     ).createOrReplaceTempView("window_runs")
-    runs = _frame(spark, _runs_sql(where, run_extra, attributes), run_args)
-    data = WindowData(
+    runs_df = _numbered(_df(spark, _runs_sql(where, run_extra, attributes), run_args))
+    runs = _collect(runs_df)
+    data = SparkWindowData(
         window=resolved, runs=runs, spans=None, hours=resolved.hours(), loaded_at=now, store=store
     )
-    data.runs = _derive_runs(runs, _frame(spark, _PER_RUN_LLM), _frame(spark, _PER_RUN_TOOL))
+    derived = _derive_runs(runs, _frame(spark, _PER_RUN_LLM), _frame(spark, _PER_RUN_TOOL))
+    data.runs = derived.drop(ROW)  # the joins keep the runs' order
+    data.contracts["runs"] = (runs_df, data.runs, derived[ROW])
     data.evaluations = _frame(spark, _EVALUATIONS)
     if full_spans:
-        data.spans = _frame(spark, _spans_sql([*SPAN_COLUMNS, *span_extra]))
+        spans_df = _numbered(_df(spark, _spans_sql([*SPAN_COLUMNS, *span_extra])))
+        data.spans, ids = _keep(spans_df)
+        data.contracts["spans"] = (spans_df, data.spans, ids)
         return data
     counts = _frame(
         spark, f"SELECT s.kind, count(*) AS n FROM spans s WHERE {_IN_WINDOW} GROUP BY s.kind"
@@ -433,9 +498,11 @@ def load_window_spark(
         data._kinds[kind] = _frame(spark, _calls_sql(kind, columns))
     data.orphans = _frame(spark, _ORPHANS)
     if suspects is not None:
-        data.span_suspects = _frame(
-            spark, _spans_sql([*SPAN_COLUMNS, *span_extra], only=SPAN_SUSPECTS)
+        suspects_df = _numbered(
+            _df(spark, _spans_sql([*SPAN_COLUMNS, *span_extra], only=SPAN_SUSPECTS))
         )
+        data.span_suspects, ids = _keep(suspects_df)
+        data.contracts["spans"] = (suspects_df, data.span_suspects, ids)
     return data
 
 
