@@ -149,16 +149,18 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _load_httpfs(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Load httpfs (installing it if it can be); None when it loaded, else why not."""
+def _load_httpfs(con: duckdb.DuckDBPyConnection, install: bool) -> str | None:
+    """Load httpfs (first installing it, when `install`); None when it loaded, else why not."""
     try:
         con.execute("LOAD httpfs")
-    except duckdb.Error:
+    except duckdb.Error as e:
+        if not install:
+            return _first_line(e)
         try:
             con.execute("INSTALL httpfs")
             con.execute("LOAD httpfs")
-        except duckdb.Error as e:
-            return _first_line(e)
+        except duckdb.Error as e2:
+            return _first_line(e2)
     return None
 
 
@@ -220,13 +222,17 @@ def _register_s3fs(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _connect_remote(con: duckdb.DuckDBPyConnection, location: str) -> None:
-    """Make `con` read `location`: through DuckDB's httpfs extension when it loads, else
-    (for ``s3://``) through s3fs registered as a filesystem on the connection."""
-    why = _load_httpfs(con)
+    """Make `con` read `location`: through DuckDB's httpfs extension when it is installed,
+    else (for ``s3://``) through s3fs registered as a filesystem on the connection, else
+    through httpfs installed now. s3fs comes before installing httpfs: an install attempt
+    without network access costs seconds on every command."""
+    why = _load_httpfs(con, install=False)
+    if why is not None and location.startswith(_S3FS) and _register_s3fs(con):
+        return
+    if why is not None:
+        why = _load_httpfs(con, install=True)
     if why is None:
         _httpfs_secret(con)
-        return
-    if location.startswith(_S3FS) and _register_s3fs(con):
         return
     raise AgentreelError(
         f"reading {location} needs DuckDB's httpfs extension, which could not be loaded "
