@@ -54,7 +54,7 @@ FORMAT_VERSION = 1
 TABLES = ("spans", "runs", "evaluation_records", "processes")
 #: URL schemes read through DuckDB's httpfs extension.
 _REMOTE = ("s3://", "s3a://", "gs://", "r2://")
-#: Those also read through s3fs when httpfs cannot be loaded.
+#: Those also read through s3fs when httpfs is not installed.
 _S3FS = ("s3://", "s3a://")
 
 
