@@ -54,10 +54,12 @@ FORMAT_VERSION = 1
 TABLES = ("spans", "runs", "evaluation_records", "processes")
 #: URL schemes read through DuckDB's httpfs extension.
 _REMOTE = ("s3://", "s3a://", "gs://", "r2://")
+#: Those also read through s3fs when httpfs is not installed.
+_S3FS = ("s3://", "s3a://")
 
 
 def is_remote(location: str) -> bool:
-    """Whether `location` is a URL read through httpfs rather than a local path."""
+    """Whether `location` is a URL (read through httpfs or s3fs) rather than a local path."""
     return location.startswith(_REMOTE)
 
 
@@ -130,24 +132,40 @@ class Manifest:
         return m
 
 
+def _first_line(e: BaseException) -> str:
+    """The gist of a DuckDB error: its first line, or for an error raised in Python code
+    (an fsspec filesystem such as s3fs) the exception's own line, not ``Traceback ...``."""
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    if lines[0].startswith("Traceback"):
+        for ln in reversed(lines):
+            if not ln.startswith((" ", "LINE ", "Traceback")):
+                return ln.strip()
+    return lines[0]
+
+
 def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _load_httpfs(con: duckdb.DuckDBPyConnection, location: str) -> None:
-    """httpfs, and S3 credentials from the usual environment variables."""
+def _load_httpfs(con: duckdb.DuckDBPyConnection, install: bool) -> str | None:
+    """Load httpfs (first installing it, when `install`); None when it loaded, else why not."""
     try:
         con.execute("LOAD httpfs")
-    except duckdb.Error:
+    except duckdb.Error as e:
+        if not install:
+            return _first_line(e)
         try:
             con.execute("INSTALL httpfs")
             con.execute("LOAD httpfs")
-        except duckdb.Error as e:
-            raise AgentreelError(
-                f"reading {location} needs DuckDB's httpfs extension, which could not be "
-                f"loaded ({str(e).splitlines()[0]}); install it once with network access "
-                f"(python -c \"import duckdb; duckdb.execute('INSTALL httpfs')\")"
-            ) from None
+        except duckdb.Error as e2:
+            return _first_line(e2)
+    return None
+
+
+def _httpfs_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """S3 credentials for httpfs from the usual environment variables."""
     env = os.environ
     opts = ["TYPE s3"]
     for key, var in (
@@ -157,15 +175,71 @@ def _load_httpfs(con: duckdb.DuckDBPyConnection, location: str) -> None:
     ):
         if env.get(var):
             opts.append(f"{key} {_sql_str(env[var])}")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    region = _region()
     if region:
         opts.append(f"REGION {_sql_str(region)}")
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    endpoint = _endpoint()
     if endpoint:  # an S3-compatible server (MinIO, Ceph, moto): path-style URLs
         secure = not endpoint.startswith("http://")
         host = endpoint.split("://", 1)[-1].rstrip("/")
         opts += [f"ENDPOINT {_sql_str(host)}", "URL_STYLE 'path'", f"USE_SSL {str(secure).lower()}"]
     con.execute(f"CREATE OR REPLACE SECRET agentreel_s3 ({', '.join(opts)})")
+
+
+def _region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _register_s3fs(con: duckdb.DuckDBPyConnection) -> bool:
+    """Register an s3fs filesystem on `con` (credentials, region and endpoint from the
+    same variables httpfs reads); False when s3fs is not installed."""
+    try:
+        import s3fs  # type: ignore[import-untyped]  # s3fs ships no type information
+    except ImportError:
+        return False
+    env = os.environ
+    client: dict[str, str] = {}
+    region = _region()
+    if region:
+        client["region_name"] = region
+    fs = s3fs.S3FileSystem(
+        key=env.get("AWS_ACCESS_KEY_ID") or None,
+        secret=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        token=env.get("AWS_SESSION_TOKEN") or None,
+        endpoint_url=_endpoint(),
+        client_kwargs=client,
+        # botocore's "standard" retries (3 attempts) unless the environment picks a mode:
+        # its "legacy" default makes an unreachable endpoint take about ten seconds to report
+        config_kwargs={} if env.get("AWS_RETRY_MODE") else {"retries": {"mode": "standard"}},
+        skip_instance_cache=True,
+    )
+    con.register_filesystem(fs)
+    return True
+
+
+def _connect_remote(con: duckdb.DuckDBPyConnection, location: str) -> None:
+    """Make `con` read `location`: through DuckDB's httpfs extension when it is installed,
+    else (for ``s3://``) through s3fs registered as a filesystem on the connection, else
+    through httpfs installed now. s3fs comes before installing httpfs: an install attempt
+    without network access costs seconds on every command."""
+    why = _load_httpfs(con, install=False)
+    if why is not None and location.startswith(_S3FS) and _register_s3fs(con):
+        return
+    if why is not None:
+        why = _load_httpfs(con, install=True)
+    if why is None:
+        _httpfs_secret(con)
+        return
+    raise AgentreelError(
+        f"reading {location} needs DuckDB's httpfs extension, which could not be loaded "
+        f"({why}), or s3fs for an s3:// URL: install httpfs once with network access "
+        f"(python -c \"import duckdb; duckdb.execute('INSTALL httpfs')\"), "
+        f"or pip install s3fs (pip install 'agentreel[s3]')"
+    )
 
 
 def read_manifest(con: duckdb.DuckDBPyConnection | None, location: str) -> Manifest:
@@ -177,10 +251,11 @@ def read_manifest(con: duckdb.DuckDBPyConnection | None, location: str) -> Manif
             row = con.execute("SELECT content FROM read_text(?)", [where]).fetchone()
         except duckdb.Error as e:
             raise StoreNotFound(
-                f"no Parquet dataset at {location}: cannot read {MANIFEST} "
-                f"({str(e).splitlines()[0]})"
+                f"no Parquet dataset at {location}: cannot read {MANIFEST} ({_first_line(e)})"
             ) from None
-        text = str(row[0]) if row else ""
+        if row is None:  # through s3fs a missing file reads as no rows, not an error
+            raise StoreNotFound(f"no Parquet dataset at {location}: it has no {MANIFEST}")
+        text = str(row[0])
     else:
         try:
             text = Path(where).read_text(encoding="utf-8")
@@ -221,7 +296,7 @@ def open_dataset_connection(location: str) -> tuple[duckdb.DuckDBPyConnection, M
     try:
         con.execute("SET enable_progress_bar = false")
         if is_remote(location):
-            _load_httpfs(con, location)
+            _connect_remote(con, location)
         manifest = read_manifest(con, location)
         migrate(con, location)  # every table and view of the store, empty
         con.execute("INSERT OR REPLACE INTO meta VALUES ('read_only_dataset', ?)", [location])
@@ -235,7 +310,7 @@ def open_dataset_connection(location: str) -> tuple[duckdb.DuckDBPyConnection, M
     except duckdb.Error as e:
         con.close()
         raise AgentreelError(
-            f"cannot read the Parquet dataset at {location}: {str(e).splitlines()[0]}"
+            f"cannot read the Parquet dataset at {location}: {_first_line(e)}"
         ) from None
     except BaseException:
         con.close()
