@@ -19,9 +19,9 @@ from tests.test_cli import cli
     [
         ("", " is not OTLP/JSON: it holds no request"),
         ("\n\n  \n", " is not OTLP/JSON: it holds no request"),
-        ('{"foo": 1}\n', ", line 1: not an OTLP/JSON trace request"),
-        ('{"resourceSpans": []}\n[1, 2]\n', ", line 2: not an OTLP/JSON trace request"),
-        ('"just a string"', ", line 1: not an OTLP/JSON trace request"),
+        ('{"foo": 1}\n', ", line 1: not an OTLP/JSON trace or logs request"),
+        ('{"resourceSpans": []}\n[1, 2]\n', ", line 2: not an OTLP/JSON trace or logs request"),
+        ('"just a string"', ", line 1: not an OTLP/JSON trace or logs request"),
     ],
     ids=["empty", "blank-lines", "other-object", "a-later-line", "a-string"],
 )

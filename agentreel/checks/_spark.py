@@ -16,6 +16,7 @@ else a local one (``local[*]``). Datasets are read from a local directory.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from agentreel.checks._models import KINDS, MAX_INPUT_TOKENS, MAX_OUTPUT_TOKENS,
 from agentreel.checks._window import Window
 from agentreel.store import Store, dataset_files, parquet_dataset
 
-__all__ = ["load_window_spark", "spark_available", "spark_session"]
+__all__ = ["load_window_spark", "spark_available", "spark_connect_or_nothing", "spark_session"]
 
 #: Columns held as nanoseconds since the epoch (Spark reads Parquet's TIMESTAMP_NS as
 #: a long); they come back as polars datetimes, as DuckDB gives them.
@@ -64,11 +65,29 @@ def spark_available() -> str | None:
     return None
 
 
+def spark_connect_or_nothing() -> None:
+    """Import PySpark's Spark Connect package, or make it missing for good.
+
+    Imported without its own dependencies (grpc) from a program that has no main file
+    (``python -c``, a test runner's worker process), it takes the program for a doctest
+    run and calls ``sys.exit(0)``. Pandera imports it only to support Spark Connect, and
+    goes on without it on an ImportError: so after that exit it is marked missing, and
+    every later import of it raises ImportError instead of ending the program.
+    """
+    try:
+        import pyspark.sql.connect  # noqa: F401
+    except SystemExit:
+        sys.modules["pyspark.sql.connect"] = None  # type: ignore[assignment]
+    except ImportError:
+        pass
+
+
 def spark_session() -> Any:
     """The active SparkSession, or a local one made with settings for small jobs."""
     missing = spark_available()
     if missing is not None:
         raise CheckError(f"the spark engine cannot run: {missing}")
+    spark_connect_or_nothing()
     from pyspark.sql import SparkSession
 
     spark = SparkSession.getActiveSession()

@@ -17,13 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pandera.pyspark as pa
-import polars as pl
-import pyspark.sql.types as T
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from agentreel.checks._spark import ROW, spark_connect_or_nothing
 
-from agentreel.checks._models import (
+# before Pandera imports PySpark's Spark Connect package (`spark_connect_or_nothing`)
+spark_connect_or_nothing()
+
+import pandera.pyspark as pa  # noqa: E402
+import polars as pl  # noqa: E402
+import pyspark.sql.types as T  # noqa: E402
+from pyspark.sql import Column, DataFrame  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+from agentreel.checks._models import (  # noqa: E402
     _SPAN_ID,
     _TRACE_ID,
     KINDS,
@@ -32,7 +37,6 @@ from agentreel.checks._models import (
     MAX_RUN_COST_USD,
     MAX_SPAN_COST_USD,
 )
-from agentreel.checks._spark import ROW
 
 __all__ = ["ROW_RULES", "SparkRunModel", "SparkSpanModel", "contract_failures"]
 

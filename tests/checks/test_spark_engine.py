@@ -181,11 +181,13 @@ def test_the_spark_engine_gives_the_duckdb_engines_report_check_by_check(
     assert github_annotations(duck) == github_annotations(sparked)
 
     def junit(report: CheckReport) -> str:
-        """The XML without the times and args_hash (the engines' own), numbers to 12
-        digits: Spark lists rows in another order, so a sum may differ in its last binary
-        digit."""
+        """The XML without the times, numbers to 12 digits (Spark lists rows in another
+        order, so a sum may differ in its last binary digit), and without the tables of
+        failing rows: a failing span's row holds `args_hash`, each engine's own hash, whose
+        length changes the table's widths (the failing rows themselves are compared
+        above, with that one field left out)."""
         xml = re.sub(r' (time|timestamp)="[^"]*"', "", to_junit_xml(report, "warn"))
-        xml = re.sub(r'args_hash":-?\d+', 'args_hash":0', xml)  # each engine's own hash
+        xml = "\n".join(line for line in xml.split("\n") if not re.search("[│┆─═┌┐└┘╞╡╭╮╰╯]", line))
         return re.sub(r"\d+\.\d{6,}(e-?\d+)?", lambda m: f"{float(m.group()):.12g}", xml)
 
     assert junit(duck) == junit(sparked)
