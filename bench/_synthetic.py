@@ -2,8 +2,9 @@
 
 `make_store` opens a fresh store with ``Store.open(create=True)`` (so the tables are
 exactly the current schema), then fills ``spans`` with generated rows using DuckDB's
-``range()`` and ``random()`` and builds ``runs`` from them with the same SQL the drain
-uses. Nothing goes through the tracer or the spool: recording a million spans that
+``range()`` and ``random()`` and builds ``runs`` from them with the drain's own code
+(`agentreel.store._runs.rebuild_all`), so the benchmarks read the runs the product
+writes. Nothing goes through the tracer or the spool: recording a million spans that
 way would take minutes, and the benchmarks that use this (checks, TUI) measure
 reading, not recording.
 
@@ -32,6 +33,7 @@ from typing import Any
 import duckdb
 
 from agentreel.store import DB_NAME, Store
+from agentreel.store._runs import rebuild_all
 
 __all__ = ["MODELS", "TOOLS", "make_store"]
 
@@ -289,39 +291,6 @@ def _fill(
         """,
         [end],
     )
-    con.execute(_RUNS)
+    rebuild_all(con)  # the runs, as the product's drain builds them
     con.execute("SET threads = 2")
     con.execute("CHECKPOINT")
-
-
-# One row per run from its spans, as the drain derives them (docs/data-model.md, `runs`).
-_RUNS = """
-INSERT INTO runs BY NAME
-WITH agg AS (
-    SELECT run_id,
-        count(*) AS span_count,
-        count(*) FILTER (WHERE kind = 'agent') AS agent_count,
-        count(*) FILTER (WHERE kind = 'llm') AS llm_count,
-        count(*) FILTER (WHERE kind = 'tool') AS tool_count,
-        count(*) FILTER (WHERE kind = 'retriever') AS retriever_count,
-        count(*) FILTER (WHERE status = 'error') AS error_count,
-        sum(input_tokens) FILTER (WHERE kind = 'llm') AS input_tokens,
-        sum(output_tokens) FILTER (WHERE kind = 'llm') AS output_tokens,
-        sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd
-    FROM spans GROUP BY run_id
-)
-SELECT root.run_id AS run_id,
-    json_extract_string(root.attributes, '$."agentreel.run.name"') AS name,
-    root.span_id AS root_span_id, root.start_time AS start_time, root.end_time AS end_time,
-    date_diff('microsecond', root.start_time, root.end_time) / 1000.0 AS duration_ms,
-    CASE WHEN root.status = 'error' THEN 'error' ELSE 'ok' END AS status,
-    agg.span_count, agg.agent_count, agg.llm_count, agg.tool_count, agg.retriever_count,
-    agg.error_count, agg.input_tokens, agg.output_tokens, agg.cost_usd,
-    0 AS unpriced_llm_count,
-    CAST(json_extract_string(root.attributes, '$."agentreel.run.tags"') AS JSON) AS tags,
-    'synthetic-agent' AS service_name, NULL AS code_version, NULL AS session_id,
-    root.process_id AS process_id, root.error_type AS error_type,
-    root.error_message AS error_message, root.output AS output
-FROM spans root JOIN agg USING (run_id)
-WHERE root.parent_span_id IS NULL
-"""
