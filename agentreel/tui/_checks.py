@@ -18,7 +18,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_stat
 from agentreel.tui._check_cells import (
     COLUMNS,
@@ -32,7 +31,7 @@ from agentreel.tui._check_history import CheckHistory
 from agentreel.tui._check_runs import CheckRun, check_runs, failing_rows, history, result_key
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import clip, column_widths, fmt_time
-from agentreel.tui._messages import CheckResultsLoaded, StoreFailed
+from agentreel.tui._messages import CheckResultsLoaded, StoreFailed, post_read
 from agentreel.tui._reader import StoreReader
 
 __all__ = ["ChecksScreen"]
@@ -92,12 +91,7 @@ class ChecksScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="checks")
     def load(self) -> None:
-        try:
-            results = self.reader.check_results()
-        except AgentreelError as e:
-            self.post_message(StoreFailed(str(e)))
-        else:
-            self.post_message(CheckResultsLoaded(results))
+        post_read(self, self.reader.check_results, CheckResultsLoaded)
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:

@@ -12,12 +12,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff, Span
 from agentreel.tui._detail import SpanDetail
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import ERROR_STYLE, KIND_ICONS, KIND_STYLE, column_widths, fmt_duration
-from agentreel.tui._messages import DiffLoaded, StoreFailed
+from agentreel.tui._messages import DiffLoaded, StoreFailed, post_read
 from agentreel.tui._reader import StoreReader
 
 __all__ = ["DiffScreen"]
@@ -68,12 +67,7 @@ class DiffScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="diff")
     def _load(self) -> None:
-        try:
-            d = self.reader.diff(self.run_a, self.run_b)
-        except AgentreelError as e:
-            self.post_message(StoreFailed(str(e)))
-        else:
-            self.post_message(DiffLoaded(d))
+        post_read(self, lambda: self.reader.diff(self.run_a, self.run_b), DiffLoaded)
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:

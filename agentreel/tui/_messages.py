@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from textual.message import Message
+from textual.message_pump import MessagePump
 
+from agentreel._errors import AgentreelError
 from agentreel.store import RunDiff
 from agentreel.tui._reader import RunDetail, RunsPage
 
@@ -18,7 +21,22 @@ __all__ = [
     "RunsLoaded",
     "SpoolDrained",
     "StoreFailed",
+    "post_read",
 ]
+
+T = TypeVar("T")
+
+
+def post_read(to: MessagePump, read: Callable[[], T], loaded: Callable[[T], Message]) -> None:
+    """`read` the store (in the calling worker's thread), then post `loaded` of what it
+    read to `to`, or `StoreFailed` with why it could not: the pattern of every screen's
+    read worker, whose failure is shown on its status line and never closes the app."""
+    try:
+        value = read()
+    except AgentreelError as e:
+        to.post_message(StoreFailed(str(e)))
+    else:
+        to.post_message(loaded(value))
 
 
 @dataclass

@@ -32,7 +32,7 @@ from agentreel.tui._format import (
     fmt_tokens,
     status_text,
 )
-from agentreel.tui._messages import RunDetailLoaded, StoreFailed
+from agentreel.tui._messages import RunDetailLoaded, StoreFailed, post_read
 from agentreel.tui._reader import RunDetail, StoreReader
 from agentreel.tui._spanview import SpanView
 
@@ -111,12 +111,7 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="run")
     def _load(self) -> None:
-        try:
-            detail = self.reader.run(self.run_id)
-        except AgentreelError as e:
-            self.post_message(StoreFailed(str(e)))
-        else:
-            self.post_message(RunDetailLoaded(detail))
+        post_read(self, lambda: self.reader.run(self.run_id), RunDetailLoaded)
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:

@@ -20,12 +20,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from agentreel._errors import AgentreelError
 from agentreel._fmt import fmt_cost, fmt_duration, fmt_tokens, said
 from agentreel.store import Run, Session, records
 from agentreel.tui._footer import KeyFooter
 from agentreel.tui._format import column_widths, fmt_time, status_text
-from agentreel.tui._messages import StoreFailed
+from agentreel.tui._messages import StoreFailed, post_read
 from agentreel.tui._reader import StoreReader
 
 __all__ = ["SessionsScreen"]
@@ -115,21 +114,15 @@ class SessionsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sessions")
     def load(self) -> None:
-        try:
-            frame = self.reader.sessions()
-        except AgentreelError as e:
-            self.post_message(StoreFailed(str(e)))
-        else:
-            self.post_message(SessionsLoaded(frame))
+        post_read(self, self.reader.sessions, SessionsLoaded)
 
     @work(thread=True, exclusive=True, group="turns")
     def load_turns(self, session_id: str) -> None:
-        try:
-            frame = self.reader.session_turns(session_id)
-        except AgentreelError as e:
-            self.post_message(StoreFailed(str(e)))
-        else:
-            self.post_message(TurnsLoaded(session_id, frame))
+        post_read(
+            self,
+            lambda: self.reader.session_turns(session_id),
+            lambda frame: TurnsLoaded(session_id, frame),
+        )
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
