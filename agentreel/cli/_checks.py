@@ -150,17 +150,24 @@ def check(**kw: Any) -> None:
 
 @handles_errors
 def _check(kw: dict[str, Any]) -> int:
-    from agentreel.checks import (
-        github_annotations,
-        in_ci,
-        load_config,
-        render_text,
-        run_checks,
-        save_results,
-        to_json,
-        to_junit_xml,
-        to_markdown,
-    )
+    from agentreel.cli._pandas_free import pandas_hidden, prime_pandera
+
+    # The DuckDB engine validates polars frames only: pandas and PySpark, when installed,
+    # would cost a second and 100 MB to import for nothing (the Spark engine needs both).
+    with pandas_hidden(kw["engine"] == "duckdb"):
+        from agentreel.checks import (
+            github_annotations,
+            in_ci,
+            load_config,
+            render_text,
+            run_checks,
+            save_results,
+            to_json,
+            to_junit_xml,
+            to_markdown,
+        )
+
+        prime_pandera()
     from agentreel.store import Store, parquet_dataset
 
     current = _window(kw, "w_", "")
