@@ -7,7 +7,7 @@ imports duckdb, polars or any other agentreel package but the shared spool forma
 from __future__ import annotations
 
 from agentreel._redact import Redactor
-from agentreel.tracer._decorators import agent, llm, retriever, tool
+from agentreel.tracer._decorators import agent, create_agent, llm, retriever, tool
 from agentreel.tracer._handle import SpanHandle, current_span
 from agentreel.tracer._integrations import instrument
 from agentreel.tracer._recorder import Recorder, default_dir, flush, init, recorder, shutdown
@@ -18,6 +18,7 @@ __all__ = [
     "Redactor",
     "SpanHandle",
     "agent",
+    "create_agent",
     "current_span",
     "default_dir",
     "flush",

@@ -40,7 +40,7 @@ from agentreel.tracer._fingerprint import environment_json
 from agentreel.tracer._handle import record_error
 from agentreel.tracer._steps import next_step
 
-__all__ = ["agent", "llm", "retriever", "tool"]
+__all__ = ["agent", "create_agent", "llm", "retriever", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: The key under which a step's `reads=` value is recorded with its arguments.
@@ -61,7 +61,9 @@ class _Step:
         "attrs",
         "capture_input",
         "capture_output",
+        "creates_agent",
         "dynamic_model",
+        "entry",
         "kind",
         "names",
         "reads",
@@ -87,13 +89,17 @@ class _Step:
         dynamic_model: bool = False,
         step_name: str = "",
         reads: Callable[[], Any] | None = None,
+        creates_agent: bool = False,
     ) -> None:
         self.kind = kind
         self.reads = reads
         self.step_name = step_name
-        # LLM and tool calls are what replay serves back; agents are where it starts.
+        # LLM and tool calls are what replay serves back; agents are where it starts
+        # (an agent's creation is neither: it runs as it is).
         self.replayable = kind in ("llm", "tool")
-        if kind == "agent":
+        self.creates_agent = creates_agent
+        self.entry = kind == "agent" and not creates_agent
+        if self.entry:
             f = getattr(fn, "__func__", fn)
             module = module_name(f)
             attrs = {**attrs, "agentreel.entry": f"{module}:{getattr(f, '__qualname__', '?')}"}
@@ -151,7 +157,7 @@ class _Step:
                 name = f"chat {model}"
         if rec is not None and rec.capture and self.capture_input:
             arguments = self.arguments(args, kwargs)
-            if self.kind == "agent":
+            if self.entry:
                 text, truncated, _, lossy = dump_exact(
                     arguments, rec.max_payload_bytes, rec.redactor
                 )
@@ -221,6 +227,8 @@ class _Step:
                 extra = extract_llm_response(result)
                 if extra:
                     out = {**out, **extra} if out else extra
+            elif self.creates_agent and (agent_id := _agent_id(result)) is not None:
+                out = {**out, "gen_ai.agent.id": agent_id} if out else {"gen_ai.agent.id": agent_id}
             if out:
                 _set_attributes(span, out, attrs)
         span.end()
@@ -254,6 +262,14 @@ class _Step:
     def canonical(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """This call's canonical request (see `agentreel.tracer._canonical`)."""
         return canonical_request(self.kind, self.step_name, self.arguments(args, kwargs))
+
+
+def _agent_id(result: Any) -> str | None:
+    """The id of a created agent: the result itself if a string, else its ``id``."""
+    if isinstance(result, str):
+        return result
+    found = result.get("id") if isinstance(result, dict) else getattr(result, "id", None)
+    return found if isinstance(found, str) else None
 
 
 def _attribute_dict(span: Span) -> dict[str, Any] | None:
@@ -564,6 +580,58 @@ def agent(
         )
 
     return _decorator(fn, make)
+
+
+def create_agent(
+    *,
+    provider: str,
+    name: str | None = None,
+    model: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    capture: bool = True,
+) -> Callable[[F], F]:
+    """Record each call as the creation of an agent on a service (``create_agent``).
+
+    For a function that asks a provider to create an agent (an assistant, a hosted
+    agent) rather than running one: the span is CLIENT, named ``create_agent {name}``,
+    with ``gen_ai.provider.name`` (which the conventions require), and
+    ``gen_ai.request.model``, ``gen_ai.agent.description`` and
+    ``gen_ai.agent.version`` when given. The created agent's id, taken from the
+    result (a string, or the ``id`` of a dict or object), becomes
+    ``gen_ai.agent.id``. Replay runs the function as it is.
+
+    Example::
+
+        @agentreel.create_agent(provider="openai", name="researcher", model="gpt-4.1")
+        def make_researcher() -> str: ...  # returns the new agent's id
+    """
+
+    def make(f: Callable[..., Any]) -> _Step:
+        n = name or _fn_name(f)
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "create_agent",
+            "gen_ai.provider.name": provider,
+            "gen_ai.agent.name": n,
+        }
+        if model:
+            attrs["gen_ai.request.model"] = model
+        if description:
+            attrs["gen_ai.agent.description"] = description
+        if version:
+            attrs["gen_ai.agent.version"] = version
+        return _Step(
+            f,
+            "agent",
+            f"create_agent {n}",
+            attrs,
+            span_kind=SpanKind.CLIENT,
+            capture_input=capture,
+            capture_output=capture,
+            creates_agent=True,
+        )
+
+    return lambda f: _decorator(f, make)
 
 
 @overload

@@ -67,3 +67,44 @@ def test_agents_carry_their_version_and_a_remote_one_is_a_client_span(recorded: 
     with recorded.store() as store:
         findings = lint_spans(store)
     assert {(f.span_name, f.rule) for f in findings} == {("invoke_agent planner", "agent-provider")}
+
+
+class _Created:
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+@agentreel.create_agent(
+    provider="openai", name="researcher", model="gpt-4.1", description="reads papers"
+)
+def make_researcher(instructions: str) -> _Created:
+    return _Created("asst_42")
+
+
+@agentreel.create_agent(provider="example.agents", version="3")
+def make_plain() -> dict[str, int]:
+    return {"id": 7}  # not a string: no agent id
+
+
+def test_an_agent_created_on_a_service_is_a_create_agent_client_span(recorded: Recorded) -> None:
+    with agentreel.run("setup"):
+        make_researcher("be brief")
+        make_plain()
+    spans = recorded.by_name()
+    made = spans["create_agent researcher"]
+    assert made["span_kind"] == "client"
+    assert made["operation"] == "create_agent"
+    assert made["provider"] == "openai"
+    a = made["attributes"]
+    assert (a["gen_ai.agent.id"], a["gen_ai.request.model"]) == ("asst_42", "gpt-4.1")
+    assert a["gen_ai.agent.description"] == "reads papers"
+    assert json.loads(made["input"]) == {"instructions": "be brief"}
+    plain = spans["create_agent make_plain"]
+    assert plain["attributes"]["gen_ai.agent.version"] == "3"
+    assert "gen_ai.agent.id" not in plain["attributes"]
+    # neither is an entry point replay could start from
+    assert not any("agentreel.entry" in s["attributes"] for s in (made, plain))
+    # both are as the conventions describe a create_agent span
+    with recorded.store() as store:
+        findings = lint_spans(store)
+    assert [f for f in findings if f.span_name.startswith("create_agent")] == []
