@@ -43,6 +43,7 @@ from agentreel._normalize import (
 )
 from agentreel._redact import redact_attributes, redact_many, redact_name
 from agentreel._spool import SpoolPaths, new_segment_name, write_atomic
+from agentreel.tracer import _handoffs
 from agentreel.tracer._capture import cut
 from agentreel.tracer._steps import release_trace
 
@@ -638,11 +639,17 @@ class OpenSpanProcessor(SpanProcessor):
         # then: a decorated call may put its attributes in after its span started.
         if not self._stop.is_set():
             self._open[span.context.span_id] = span
+        handoffs = _handoffs._linker  # only while the OpenAI Agents SDK is instrumented
+        if handoffs is not None:
+            handoffs.started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         c = span.context
         if c is None:
             return
+        handoffs = _handoffs._linker
+        if handoffs is not None:
+            handoffs.ended(span)
         if self._open.pop(c.span_id, None) is not None:
             self._spooled.discard(c.span_id)
         if span.parent is None:

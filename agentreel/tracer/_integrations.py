@@ -23,7 +23,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from agentreel._errors import ConfigError
-from agentreel.tracer import _on_import, _recorder
+from agentreel.tracer import _handoffs, _on_import, _recorder
 
 __all__ = [
     "INTEGRATIONS",
@@ -151,6 +151,23 @@ def _langchain_off(inst: object) -> None:
     _openinference_off(inst)
 
 
+_oi_agents_on, _oi_agents_off = _openinference(
+    "openinference.instrumentation.openai_agents", "OpenAIAgentsInstrumentor"
+)
+
+
+def _openai_agents_on(provider: TracerProvider) -> object:
+    """OpenInference's instrumentation, and its handoffs linked (tracer/_handoffs.py)."""
+    inst = _oi_agents_on(provider)
+    _handoffs.set_linker(True)
+    return inst
+
+
+def _openai_agents_off(inst: object) -> None:
+    _handoffs.set_linker(False)
+    _oi_agents_off(inst)
+
+
 def _mcp_on(provider: TracerProvider) -> object:
     from agentreel.tracer import _mcp
 
@@ -177,9 +194,7 @@ def _make() -> dict[str, Integration]:
             "openai-agents",
             "agents",
             "openinference.instrumentation.openai_agents",
-            _openinference(
-                "openinference.instrumentation.openai_agents", "OpenAIAgentsInstrumentor"
-            ),
+            (_openai_agents_on, _openai_agents_off),
         ),
         (
             "langchain",

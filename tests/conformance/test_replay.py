@@ -92,6 +92,14 @@ def test_a_run_recorded_through_a_seam_has_the_bill_and_replays_offline(
         edges = {(e.caller, e.callee, e.how): e for e in graph.edges}
         handoff = edges[("triage", "weather", "handoff")]
         assert handoff.invocations == 1
+        # and recorded as a span link from the weather agent's span to triage's
+        agent_ids = dict(tree.filter(tree["kind"] == "agent").select("name", "span_id").iter_rows())
+        with Store.open(tmp_path / "store") as store:
+            links = store.sql(
+                "SELECT s.name, l.linked_span_id, l.attributes->>'agentreel.link.kind' AS how "
+                "FROM span_links l JOIN spans s ON s.span_id = l.span_id ORDER BY s.name"
+            )
+        assert links.rows() == [("weather", agent_ids["triage"], "handoff")], links
         assert handoff.errors == 0
         assert handoff.llm_calls >= 1
         assert sum(n.llm_calls for n in graph.nodes) == len(bill)
