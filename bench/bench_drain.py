@@ -46,7 +46,6 @@ from opentelemetry.sdk.trace import TracerProvider
 import agentreel
 from agentreel._spool import SpoolPaths
 from agentreel.store import DB_NAME, Store
-from agentreel.store._archive import restore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment as bench_environment
@@ -162,12 +161,32 @@ def _cpu() -> float:
     return time.process_time()  # every thread of the process, DuckDB's included
 
 
+def _pristine(root: Path) -> Path:
+    return root.with_name(root.name + ".pristine")
+
+
+def keep_pristine(root: Path) -> None:
+    """Hard-link the spool's segments aside, as written, for `reset_spool` to put back.
+
+    The archive is no copy of the spool as it was: small segments are archived as a
+    bundle in their place, so a spool restored from it would be a few large segments.
+    """
+    pristine = _pristine(root)
+    pristine.mkdir()
+    for e in os.scandir(SpoolPaths(root).dir):
+        if e.is_file():
+            os.link(e.path, pristine / e.name)
+
+
 def reset_spool(root: Path) -> None:
-    """Put the drained segments back into the spool and remove the store: a fresh start."""
+    """Put the segments back into the spool as written and remove the store: a fresh start."""
     paths = SpoolPaths(root)
-    for p in list(paths.archive.iterdir()):
-        restore(p, paths.dir)  # one the drain compressed (it had settled) comes back whole
-    (paths.dir / ".to-compress").unlink(missing_ok=True)
+    for d in (paths.archive, paths.dir):
+        for e in os.scandir(d):
+            if e.is_file():
+                os.unlink(e.path)
+    for e in os.scandir(_pristine(root)):
+        os.link(e.path, paths.dir / e.name)
     for f in root.iterdir():
         if f.name.startswith(DB_NAME):
             f.unlink()
@@ -386,6 +405,7 @@ def bench_size(work: Path, spans: int, repeats: int) -> dict[str, Any]:
     runs = spans // SPANS_PER_RUN
     with step(f"{spans:,} spans: writing the spool (not measured)"):
         root = make_spool(work, f"spool-{spans}", spans)
+        keep_pristine(root)
     nbytes = spool_bytes(root)
     segments = len(SpoolPaths(root).pending())
     parquet = work / f"spans-{spans}.parquet"
@@ -425,6 +445,8 @@ def bench_small(work: Path, spans: int, repeats: int) -> dict[str, Any]:
     with step(f"small segments: writing {spans:,} one-span segments (not measured)"):
         small = make_spool(work, "small", spans, per_segment=1)
         large = make_spool(work, "large", spans)
+        keep_pristine(small)
+        keep_pristine(large)
     segments = len(SpoolPaths(small).pending())
 
     def run(root: Path) -> Callable[[], Timing]:

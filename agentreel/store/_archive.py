@@ -12,6 +12,14 @@ keeps the cost of a drain independent of the archive's size. A name the journal
 lost (a drain killed between the rename and the append) is found again by the
 full sweep `agentreel gc` makes. `agentreel rebuild` decompresses archived
 segments back into the spool; `agentreel gc` deletes them with their runs.
+
+Small segments (a one-span OTLP request, a tracer flushing each span) are read by the
+drain through one joined file (store/_segments.py); that file is archived as a
+*bundle* in their place, named ``{first}-bundle-{last}-{id}.jsonl`` by the first and
+last of its members' times, and the members are deleted. So a drain of 100,000 such
+segments compresses a few files, not 100,000 (a file smaller than a disk block saves
+nothing compressed). A bundle is a segment like any other to a rebuild; `gc` takes
+its last time as its time, and the ``segments`` rows of its members by their range.
 """
 
 from __future__ import annotations
@@ -26,7 +34,17 @@ from pathlib import Path
 
 from agentreel._spool import SEGMENT_SUFFIX, SpoolPaths
 
-__all__ = ["GZ", "compress_archived", "note_archived", "restore", "segment_name"]
+__all__ = [
+    "GZ",
+    "SEGMENT_ROWS_SQL",
+    "bundle_name",
+    "compress_archived",
+    "note_archived",
+    "restore",
+    "segment_name",
+    "segment_rows",
+    "segment_time",
+]
 
 GZ = ".gz"
 #: Seconds an archived segment rests before it is compressed (a rebuild or a reader
@@ -44,6 +62,61 @@ JOURNAL = ".to-compress"
 def segment_name(archived: str) -> str:
     """The segment's own name for an archived file's name (``.gz`` dropped)."""
     return archived[: -len(GZ)] if archived.endswith(GZ) else archived
+
+
+_BUNDLE = "-bundle-"
+
+
+def _time(name: str) -> int | None:
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def bundle_name(members: Iterable[str], tag: str) -> str:
+    """The archive name of a bundle of the segments `members` (`tag` makes it unique)."""
+    times = [t for t in map(_time, members) if t is not None] or [time.time_ns()]
+    return f"{min(times):020d}{_BUNDLE}{max(times):020d}-{tag}{SEGMENT_SUFFIX}"
+
+
+def _bundle_range(name: str) -> tuple[int, int] | None:
+    """(first, last) member time of a bundle's (archived) name; None for a segment."""
+    head, sep, rest = segment_name(name).partition(_BUNDLE)
+    last = rest.split("-", 1)[0]
+    if not sep or not head.isdigit() or not last.isdigit():
+        return None
+    return int(head), int(last)
+
+
+def segment_time(name: str) -> int | None:
+    """When an archived file's spans were written, at the latest known: a segment's
+    time (the start of its name), a bundle's last member's; None if not named so."""
+    span = _bundle_range(name)
+    return span[1] if span is not None else _time(name)
+
+
+#: A condition on ``segments.name`` for the rows of archived files: ``$n`` the
+#: segments' names, ``$lo``/``$hi`` the ranges of the bundles' members (see
+#: `segment_rows`), ``$pending`` names still waiting in the spool, which keep theirs.
+SEGMENT_ROWS_SQL = (
+    "(list_contains($n::VARCHAR[], name) OR EXISTS (SELECT 1 FROM "
+    "(SELECT unnest($lo::VARCHAR[]) AS lo, unnest($hi::VARCHAR[]) AS hi) r "
+    "WHERE name >= r.lo AND name < r.hi)) AND NOT list_contains($pending::VARCHAR[], name)"
+)
+
+
+def segment_rows(archived: Iterable[str], pending: Iterable[str]) -> dict[str, list[str]]:
+    """The parameters of `SEGMENT_ROWS_SQL` for the archived files `archived`."""
+    names: list[str] = []
+    lo: list[str] = []
+    hi: list[str] = []
+    for a in archived:
+        span = _bundle_range(a)
+        if span is None:
+            names.append(segment_name(a))
+        else:
+            lo.append(f"{span[0]:020d}")
+            hi.append(f"{span[1] + 1:020d}")
+    return {"n": names, "lo": lo, "hi": hi, "pending": list(pending)}
 
 
 def note_archived(paths: SpoolPaths, names: Iterable[str]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from agentreel._errors import AgentreelError
-from agentreel.store._archive import segment_name
+from agentreel.store._archive import SEGMENT_ROWS_SQL, segment_rows
 from agentreel.store._attach import ROW_GROUP_SIZE, hub_cursor
 from agentreel.store._blobs import reached_sql
 
@@ -66,7 +66,9 @@ COPY_CHUNK_ROWS = 32 * ROW_GROUP_SIZE
 Kept = dict[str, tuple[str, dict[str, object]]]
 
 
-def kept_without(run_ids: list[str], doomed: list[str], live: list[str]) -> Kept:
+def kept_without(
+    run_ids: list[str], doomed: list[str], live: list[str], pending: list[str] | None = None
+) -> Kept:
     """What `remove_runs` leaves of each table when it removes `run_ids`: the rows a
     copy keeps. Unqualified table names in the conditions are the store's."""
     if not run_ids:
@@ -87,8 +89,8 @@ def kept_without(run_ids: list[str], doomed: list[str], live: list[str]) -> Kept
             gone | {"live": live},
         ),
         "segments": (
-            "NOT coalesce(status = 'ingested' AND list_contains($n::VARCHAR[], name), false)",
-            {"n": [segment_name(n) for n in doomed]},
+            f"NOT coalesce(status = 'ingested' AND {SEGMENT_ROWS_SQL}, false)",
+            dict(segment_rows(doomed, pending or [])),
         ),
     }
 

@@ -19,7 +19,7 @@ import duckdb
 
 from agentreel._errors import AgentreelError
 from agentreel._spool import SpoolPaths
-from agentreel.store._archive import segment_name
+from agentreel.store._archive import SEGMENT_ROWS_SQL, segment_rows, segment_time
 from agentreel.store._blobs import REFS_OF_SPANS, prune, reached_sql
 from agentreel.store._markers import live_processes
 
@@ -175,11 +175,6 @@ def select_runs(
     return ids, spans, total
 
 
-def _segment_time(name: str) -> int | None:
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def doomed_segments(
     con: duckdb.DuckDBPyConnection,
     paths: SpoolPaths,
@@ -203,7 +198,7 @@ def doomed_segments(
         n
         for n in archived
         if n not in pending
-        and (t := _segment_time(n)) is not None
+        and (t := segment_time(n)) is not None
         and (keep_ns is None or t < keep_ns)
     ]
 
@@ -251,9 +246,9 @@ def remove_runs(
             "AND NOT list_contains($live::VARCHAR[], process_id)",
             {"live": live_processes(paths)},
         )
-        con.execute(
-            "DELETE FROM segments WHERE status = 'ingested' AND list_contains($n::VARCHAR[], name)",
-            {"n": [segment_name(n) for n in doomed]},  # an archived file may be NAME.gz
+        con.execute(  # an archived file may be NAME.gz, or a bundle of many segments
+            f"DELETE FROM segments WHERE status = 'ingested' AND {SEGMENT_ROWS_SQL}",
+            segment_rows(doomed, (p.name for p in paths.pending())),
         )
         prune(con)
         con.execute("COMMIT")

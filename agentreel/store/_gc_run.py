@@ -70,7 +70,8 @@ def collect(
     def measured(ids: list[str], segments_before: datetime | None, *, shown: bool = True) -> float:
         """The compacted size without `ids` (what the dry run stands in for)."""
         doomed = doomed_segments(store._con, store.paths, ids, segments_before) if ids else []
-        kept = kept_without(ids, doomed, live_processes(store.paths))
+        pending = [p.name for p in store.paths.pending()]
+        kept = kept_without(ids, doomed, live_processes(store.paths), pending)
         return float(compacted_bytes(store._con, db, kept, progress if shown else None))
 
     floor = 0.0

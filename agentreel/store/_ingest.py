@@ -30,8 +30,10 @@ from agentreel.store._markers import live_processes
 from agentreel.store._runs import rebuild_touched
 from agentreel.store._segments import (
     _DATA_ERRORS,
+    Bundle,
     _archive,
     _Batcher,
+    _drop,
     _find_unreadable,
     _joined,
     _remove_stale_joined,
@@ -132,6 +134,7 @@ def _apply(
     *,
     strict: bool,
     sizes: dict[Path, int] | None = None,
+    bundles: list[Bundle] | None = None,
 ) -> tuple[int, int, int]:
     """Insert `files` into the tables. Runs inside the caller's transaction.
 
@@ -140,14 +143,15 @@ def _apply(
 
     Optimistically the records go in unfiltered, and the table's NOT NULL
     constraints catch one without identity; `strict` (the retry after such a
-    failure) filters them out instead.
+    failure) filters them out instead. The joined files that read the small complete
+    segments are added to `bundles`, to be archived in their place after the commit.
     """
     contents = [p for p in files if p.name.endswith(CONTENT_SUFFIX)]
     opened = [p for p in files if p.name.endswith(OPEN_SUFFIX)]
     closed = [p for p in files if not p.name.endswith((OPEN_SUFFIX, CONTENT_SUFFIX))]
     params = {"ingest_id": ingest_id}
     if closed:
-        with _joined(paths.dir, closed, sizes) as (read, limit):
+        with _joined(paths.dir, closed, sizes, bundles) as (read, limit):
             con.execute(
                 _INSERT_SPANS.format(
                     source=_source(read, limit=limit), where=_VALID if strict else "true"
@@ -304,11 +308,22 @@ def drain(
             row = con.execute("SELECT nextval('ingest_seq')").fetchone()
             ingest_id = int(row[0]) if row else 0
             con.execute("BEGIN TRANSACTION")
+            bundles: list[Bundle] = []
             try:
-                spans, completed, duplicates = _apply(
-                    con, paths, good, ingest_id, strict=strict, sizes=batches.sizes
-                )
-                con.execute("COMMIT")
+                try:
+                    spans, completed, duplicates = _apply(
+                        con,
+                        paths,
+                        good,
+                        ingest_id,
+                        strict=strict,
+                        sizes=batches.sizes,
+                        bundles=bundles,
+                    )
+                    con.execute("COMMIT")
+                except BaseException:
+                    _drop(bundles)  # not committed: the segments stay, their joined files go
+                    raise
             except duckdb.ConstraintException:
                 con.execute("ROLLBACK")
                 if strict:
@@ -342,7 +357,7 @@ def drain(
                 progress(spans)
             if strict:
                 report.invalid_records += _invalid_records(con, paths, good)
-            _archive(good, paths)
+            _archive(good, paths, bundles)
             batches.paced(nbytes, time.perf_counter() - t_batch)
             break
     con.execute("BEGIN TRANSACTION")

@@ -15,13 +15,13 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 
 from agentreel._spool import RECORD_FIELDS, SpoolPaths
-from agentreel.store._archive import note_archived
+from agentreel.store._archive import bundle_name, note_archived
 
 #: Segments per transaction at most: one-span segments are drained 20,000 to a commit.
 BATCH_FILES = 20_000
@@ -80,9 +80,26 @@ _JOINED_PREFIX = ".drain-"
 _JOINED_STALE_S = 3600.0
 
 
+#: The span of time one joined file's segments come from (see `_joined`).
+BUNDLE_HOUR_NS = 3600 * 10**9
+
+
+def _hour(name: str) -> int | None:
+    """The clock hour a segment was written in, from its name (None if not named so)."""
+    head = name[:20]
+    return int(head) // BUNDLE_HOUR_NS if head.isdigit() else None
+
+
+#: A joined file kept to be archived as a bundle, with the segments it holds.
+Bundle = tuple[Path, list[Path]]
+
+
 @contextlib.contextmanager
 def _joined(
-    dir_: Path, files: list[Path], known: dict[Path, int] | None = None
+    dir_: Path,
+    files: list[Path],
+    known: dict[Path, int] | None = None,
+    keep: list[Bundle] | None = None,
 ) -> Iterator[tuple[list[str], int]]:
     """The files to read for `files`, with the record-size limit that fits them.
 
@@ -94,6 +111,13 @@ def _joined(
     and larger ones are read where they are. Order is kept, so the first record read
     is still the first one written (store/_dedupe.py). The limit is that of the
     largest segment, not of the joined file: no record is longer than its segment.
+
+    With `keep`, the joined files of two or more segments are not removed when the
+    block ends without an error: each is added to `keep` with its segments, for
+    `_archive` to archive in their place once the transaction commits. A joined file
+    holds segments written in one clock hour (`BUNDLE_HOUR_NS`), so that `gc`, which
+    deletes an archived file only when all of it is older than what it keeps, keeps at
+    most an hour's more of them than it would of the segments one by one.
     """
     known = known or {}
     sizes = [known[p] if p in known else _size(p) for p in files]  # sizes the batcher read
@@ -102,14 +126,19 @@ def _joined(
     if len(small) < 2:
         yield [str(p) for p in files], limit
         return
-    made: list[Path] = []
+    made: list[Bundle] = []
     read: list[str] = []
     out = None
+    handed = False
+    file_hour: int | None = None
+    prefix = f"{os.fspath(dir_)}/{_JOINED_PREFIX}{os.getpid()}-"
     try:
         written = 0
         for p, n in zip(files, sizes, strict=True):
             if n >= JOIN_BELOW_BYTES:
                 read.append(str(p))
+                if out is not None:
+                    out.close()
                 out = None  # a later small one starts a new file: order is kept
                 continue
             try:
@@ -117,27 +146,37 @@ def _joined(
                     data = f.read()
             except FileNotFoundError:
                 continue  # taken meanwhile: as if read alone and found gone
-            if out is None or written + len(data) > JOINED_BYTES:
+            hour = _hour(p.name)
+            if out is None or written + len(data) > JOINED_BYTES or hour != file_hour:
                 if out is not None:
                     out.close()
-                target = dir_ / f"{_JOINED_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-                out = open(target, "xb")  # noqa: SIM115 - closed below or in finally
-                made.append(target)
+                target = Path(f"{prefix}{secrets.token_hex(4)}.jsonl")
+                # owner-only, as every spool file: it may be archived as a bundle
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                out = os.fdopen(fd, "wb")
+                made.append((target, []))
                 read.append(str(target))
                 written = 0
+                file_hour = hour
             out.write(data)
             if data and not data.endswith(b"\n"):
                 out.write(b"\n")
             written += len(data) + 1
+            made[-1][1].append(p)
         if out is not None:
             out.close()
+            out = None
         yield read, limit
+        if keep is not None:
+            keep += [m for m in made if len(m[1]) > 1]
+            handed = True
     finally:
         if out is not None:
             out.close()
-        for m in made:
-            with contextlib.suppress(OSError):
-                m.unlink()
+        for m, members in made:
+            if not (handed and len(members) > 1):
+                with contextlib.suppress(OSError):
+                    m.unlink()
 
 
 def _gone(pid: str) -> bool:
@@ -258,6 +297,14 @@ class _Batcher:
             self.target = int(max(want, self.MIN_BYTES))
 
 
+def _drop(bundles: list[Bundle]) -> None:
+    """Remove the joined files of a transaction that did not commit."""
+    for joined, _ in bundles:
+        with contextlib.suppress(OSError):
+            joined.unlink()
+    bundles.clear()
+
+
 def _size(p: Path) -> int:
     try:
         return p.stat().st_size
@@ -265,11 +312,32 @@ def _size(p: Path) -> int:
         return 0
 
 
-def _archive(segments: list[Path], paths: SpoolPaths) -> None:
-    """Move drained segments into the archive and note them for compression."""
+def _archive(segments: list[Path], paths: SpoolPaths, bundles: Sequence[Bundle] = ()) -> None:
+    """Move drained segments into the archive and note them for compression; the
+    segments of each of `bundles` are archived as that joined file (a bundle) instead.
+
+    A bundle is moved in before its segments are deleted: a drain killed in between
+    leaves them pending and already recorded, so the next drain archives them again
+    one by one (a rebuild reads their spans twice and keeps them once), and no span
+    is ever missing from the archive.
+    """
     moved = []
     archive = os.fspath(paths.archive)
+    bundled: set[Path] = set()
+    for joined, members in bundles:
+        name = bundle_name((m.name for m in members), secrets.token_hex(4))
+        try:
+            os.replace(joined, f"{archive}/{name}")
+        except OSError:  # left in the spool directory: the next drain removes it
+            continue
+        moved.append(name)
+        for m in members:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(m)
+        bundled.update(members)
     for p in segments:
+        if p in bundled:
+            continue
         name = p.name
         with contextlib.suppress(FileNotFoundError):
             os.replace(p, f"{archive}/{name}")  # no Path built: 20,000 a drain cost 0.3 s

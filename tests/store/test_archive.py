@@ -71,10 +71,12 @@ def test_a_drain_compresses_what_has_settled_and_gc_removes_it(
     monkeypatch.setattr(_archive, "SETTLE_S", 0.0)  # as if drained long ago
     with Store.open(store_dir) as store:
         store.ingest()  # nothing new to drain; the archive is compressed on the way out
-        assert all(p.name.endswith(".gz") for p in paths.archive.iterdir())
+        files = list(paths.archive.iterdir())
+        assert files
+        assert all(p.name.endswith(".gz") for p in files)
         report = store.gc(older_than=timedelta(0))  # every run ended before now
         assert len(report.runs) == 3
-        assert report.segments == 3  # the compressed files, counted and deleted
+        assert report.segments == len(files)  # the compressed files, counted and deleted
         assert store.sql("SELECT count(*) AS n FROM segments")["n"][0] == 0
     assert list(paths.archive.iterdir()) == []
 
@@ -96,3 +98,42 @@ def test_a_drain_reads_the_journal_not_the_archive_and_gc_sweeps_the_rest(
         assert names
         assert all(n.endswith(".jsonl.gz") for n in names)
     assert not (paths.dir / _archive.JOURNAL).exists()  # nothing left to compress
+
+
+def test_small_segments_are_archived_as_one_bundle_that_rebuild_and_gc_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_dir = tmp_path / "store"
+    monkeypatch.setenv("AGENTREEL_FLUSH", "each")  # a segment for every span
+    _record(store_dir, runs=4)
+    paths = SpoolPaths(store_dir)
+    segments = sorted(p.name for p in paths.pending())
+    assert len(segments) >= 4 * 21
+    before = _runs(store_dir)
+    assert [n for _, n in before] == [21] * 4
+    assert paths.pending() == []
+    archived = sorted(p.name for p in paths.archive.iterdir())
+    # one file in place of each hour's small segments, named by its first and last
+    bundles = [n for n in archived if "-bundle-" in n]
+    assert bundles, archived
+    assert len(archived) < len(segments) / 10, archived
+    first, last = bundles[0].split("-bundle-")[0], bundles[-1].split("-bundle-")[1][:20]
+    assert segments[0].startswith(first)
+    assert last <= segments[-1][:20]
+    assert not [p for p in paths.dir.iterdir() if p.name.startswith(".drain-")]
+    with Store.open(store_dir) as store:  # every segment is still known as drained
+        assert store.sql("SELECT count(*) AS n FROM segments")["n"][0] == len(segments)
+
+    monkeypatch.setattr(_archive, "SETTLE_S", 0.0)
+    assert compress_archived(paths, settle_s=0, budget_s=60) == len(archived)
+    report = rebuild(store_dir, force=True)
+    assert report.segments == len(archived)
+    assert _runs(store_dir) == before  # every span back, once
+
+    with Store.open(store_dir) as store:
+        files = len(list(paths.archive.iterdir()))
+        gone = store.gc(older_than=timedelta(0))
+        assert len(gone.runs) == 4
+        assert gone.segments == files > 0
+        assert store.sql("SELECT count(*) AS n FROM segments")["n"][0] == 0
+    assert list(paths.archive.iterdir()) == []
