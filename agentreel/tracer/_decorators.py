@@ -614,12 +614,12 @@ def create_agent(
             "gen_ai.provider.name": provider,
             "gen_ai.agent.name": n,
         }
-        if model:
-            attrs["gen_ai.request.model"] = model
-        if description:
-            attrs["gen_ai.agent.description"] = description
-        if version:
-            attrs["gen_ai.agent.version"] = version
+        given = {
+            "gen_ai.request.model": model,
+            "gen_ai.agent.description": description,
+            "gen_ai.agent.version": version,
+        }
+        attrs.update((k, v) for k, v in given.items() if v)
         return _Step(
             f,
             "agent",
