@@ -20,7 +20,7 @@ from agentreel.checks._check import Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
 from agentreel.checks._rates import RateCheck, RateParams, rate_params
-from agentreel.checks._shape import Shape, count, fields, mapping, number, pair
+from agentreel.checks._shape import Shape, count, fields, finite, mapping, pair
 
 __all__ = ["EvaluationBelow", "SessionFailureRate"]
 
@@ -72,7 +72,7 @@ class EvaluationBelow(RateCheck[EvaluationParams]):
     measure_shape: ClassVar[Shape] = fields(
         optional=True,
         scopes=mapping(pair(count, count)),
-        means=mapping(pair(number, count)),
+        means=mapping(pair(finite, count)),
     )
     name = "evaluation_below"
     summary = "share of scored evaluations below `threshold`, overall and per evaluation name"

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from agentreel.checks._check import BuiltinCheck, CommonParams, Inputs, Param
 from agentreel.checks._load import WindowData
 from agentreel.checks._metric import Metric
-from agentreel.checks._shape import Shape, count, fields, nullable, number
+from agentreel.checks._shape import Shape, count, fields, finite, nullable
 
 __all__ = ["Volume"]
 
@@ -32,7 +32,7 @@ class Volume(BuiltinCheck[VolumeParams]):
     Both windows must be time ranges (a saved baseline keeps its length).
     """
 
-    measure_shape: ClassVar[Shape] = fields(optional=True, runs=count, hours=nullable(number))
+    measure_shape: ClassVar[Shape] = fields(optional=True, runs=count, hours=nullable(finite))
 
     name = "volume"
     summary = "runs in the window against the baseline's rate (fold change)"

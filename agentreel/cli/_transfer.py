@@ -120,7 +120,11 @@ def serve_cmd(
 
     def ready(r: Receiver) -> None:
         keep()
-        _say(f"receiving OTLP/HTTP traces on {r.url} into {store_dir} (Ctrl-C stops)")
+        logs = r.url.removesuffix("/v1/traces") + "/v1/logs"
+        _say(
+            f"receiving OTLP/HTTP traces on {r.url} and logs on {logs} into {store_dir} "
+            "(Ctrl-C stops)"
+        )
 
     def ingested(report: IngestReport) -> None:
         if report.spans or report.completed or report.duplicates or report.rejected:

@@ -117,6 +117,23 @@ def test_any_wrong_value_in_a_measure_is_refused_naming_the_file_and_the_place(
             'measures.volume.hours is "2", where a number belongs',
         ),
         (
+            lambda b: {
+                **b,
+                "measures": {**b["measures"], "volume": {"runs": 3, "hours": math.nan}},
+            },
+            "measures.volume.hours is NaN, where a finite number belongs",
+        ),
+        (
+            lambda b: {
+                **b,
+                "measures": {
+                    **b["measures"],
+                    "evaluation_below": {"scopes": {}, "means": {"judge": [-math.inf, 4]}},
+                },
+            },
+            "measures.evaluation_below.means.judge[0] is -Infinity, where a finite number belongs",
+        ),
+        (
             lambda b: {**b, "measures": {**b["measures"], "numeric_drift": {"columns": {"x": {}}}}},
             "measures.numeric_drift.columns.x is {}, where an object with 'n' belongs",
         ),

@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -436,6 +437,7 @@ def test_serve_drains_into_the_store_and_stops_on_a_signal(store_dir: Path, sig:
         assert p.stdout is not None
         first = p.stdout.readline()
         assert "receiving OTLP/HTTP traces on http://127.0.0.1:" in first, first
+        assert re.search(r"/v1/traces and logs on http://127\.0\.0\.1:\d+/v1/logs ", first), first
         url = first.split(" on ", 1)[1].split()[0]
         port = int(url.split(":")[2].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
