@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,7 +232,9 @@ class Keeper:
     it; it opens the store only when a segment waits or the set of recording
     processes changed (a process that stopped may leave runs to mark interrupted),
     never while another process waits to open it, and never waits for the file
-    itself. `stop` takes the mark back when the process stops keeping the store.
+    itself. `stop` takes the mark back when the process stops keeping the store; a
+    turn after it (a worker thread the quitting process did not wait for) does nothing,
+    so the mark is never put back.
     """
 
     def __init__(self, root: Path, *, budget: float = KEEPER_BUDGET_S) -> None:
@@ -239,13 +242,18 @@ class Keeper:
         self.paths = SpoolPaths(root)
         self.budget = budget
         self._live: frozenset[str] | None = None
+        self._stopped = False
+        self._mark_lock = threading.Lock()
 
     def turn(self) -> IngestReport | None:
         """One bounded drain; None when the store was not opened (nothing to do, a
-        process waits for it, or another process holds it)."""
+        process waits for it, or another process holds it, or the keeper stopped)."""
         from agentreel.store._store import Store
 
-        keep_draining(self.paths)
+        with self._mark_lock:  # a stop between the test and the mark would be undone
+            if self._stopped:
+                return None
+            keep_draining(self.paths)
         status = spool_status(self.root)
         if not status.pending_segments and status.live_processes == self._live:
             return None
@@ -262,7 +270,9 @@ class Keeper:
 
     def stop(self) -> None:
         """Take back this process's mark: commands drain for themselves again."""
-        stop_draining(self.paths)
+        with self._mark_lock:
+            self._stopped = True
+            stop_draining(self.paths)
 
 
 def _take_turn(db: Path, deadline: float) -> None:

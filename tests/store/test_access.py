@@ -657,3 +657,22 @@ def test_agents_a_keeper_and_commands_share_a_store_and_nothing_is_lost(tmp_path
         ).row(0)
         assert (total, distinct) == (1200, 1200)
         assert store.sql("SELECT count(*) AS n FROM runs WHERE status = 'ok'")["n"][0] == 60
+
+
+def test_a_stopped_keeper_never_puts_its_mark_back(tmp_path: Path) -> None:
+    # the TUI's drain worker may take a turn after the quitting app took the mark back
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    keeper = _access.Keeper(store_dir)
+    report = keeper.turn()
+    assert report is not None
+    assert report.spans == 20
+    assert spool_status(store_dir).draining
+    keeper.stop()
+    assert not spool_status(store_dir).draining
+    with Store.open(store_dir) as store:
+        _segment(store.paths.dir, 1, 5)
+    assert keeper.turn() is None  # stopped: neither a mark nor a drain
+    assert not spool_status(store_dir).draining
+    assert spool_status(store_dir).pending_segments == 1
