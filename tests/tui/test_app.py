@@ -71,8 +71,15 @@ async def until(pilot: Pilot[None], cond: Callable[[], Any], timeout: float = 30
         except NoMatches:
             pass
         if loop.time() > end:
-            raise AssertionError("the app did not get there in time")
+            raise AssertionError(f"the app did not get there in time; {_state(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def _state(app: Any) -> str:
+    """What the app shows, for a failure's message: its screen, its toasts, its workers."""
+    toasts = [str(n.message) for n in getattr(app, "_notifications", [])]
+    workers = [f"{w.group}:{w.state.name}" for w in app.workers]
+    return f"screen {type(app.screen).__name__}, notifications {toasts}, workers {workers}"
 
 
 def runs_ready(pilot: Pilot[None]) -> bool:
