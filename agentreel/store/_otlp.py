@@ -115,6 +115,13 @@ class _BadSpan(ValueError):
     """One span cannot be placed; it is rejected, the request goes on."""
 
 
+def _id_hex(raw: bytes, what: str, span: str) -> str:
+    """A trace or span id of the right length, as hex; all zeros is no id (either encoding)."""
+    if not any(raw):
+        raise _BadSpan(f"span {span}: {what} is all zeros")
+    return raw.hex()
+
+
 # What reading an unforeseen shape of value may raise: such a span is rejected like a
 # bad one, so that no input, however odd, fails the whole request or the receiver.
 _ODD_VALUES = (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError)

@@ -22,6 +22,7 @@ from agentreel.store._otlp import (
     OTLPDecodeError,
     _BadSpan,
     _double,
+    _id_hex,
     _odd,
     _record,
     _resource,
@@ -155,9 +156,7 @@ def _json_id(v: Any, size: int, what: str, span: str) -> str:
             raw = b""
         if len(raw) != size:
             raise _BadSpan(f"span {span}: {what} {v!r} is not {2 * size} hex digits")
-    if not any(raw):
-        raise _BadSpan(f"span {span}: {what} is all zeros")
-    return raw.hex()
+    return _id_hex(raw, what, span)
 
 
 def _json_span(

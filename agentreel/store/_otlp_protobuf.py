@@ -17,6 +17,7 @@ from agentreel.store._otlp import (
     OTLPDecodeError,
     _BadSpan,
     _double,
+    _id_hex,
     _odd,
     _record,
     _resource,
@@ -57,9 +58,7 @@ def _pb_attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
 def _pb_id(raw: bytes, size: int, what: str, span: str) -> str:
     if len(raw) != size:
         raise _BadSpan(f"span {span}: {what} is {len(raw)} bytes, not {size}")
-    if not any(raw):
-        raise _BadSpan(f"span {span}: {what} is all zeros")
-    return raw.hex()
+    return _id_hex(raw, what, span)
 
 
 def _pb_span(
