@@ -38,55 +38,43 @@ class _Handler(_HTTPHandler):
     # -- responses -------------------------------------------------------------
 
     def _success(self, protobuf: bool, decoded: Decoded) -> None:
+        """200, with OTLP's partial success when some spans or log records were rejected."""
+        if not protobuf:
+            doc: dict[str, Any] = {}
+            if decoded.rejected:  # proto3 JSON: int64 as a string
+                key = "rejectedLogRecords" if self._logs else "rejectedSpans"
+                doc["partialSuccess"] = {
+                    key: str(decoded.rejected),
+                    "errorMessage": decoded.error_message,
+                }
+            self._send(200, json.dumps(doc).encode(), _JSON)
+            return
+        response: Any
+        partial: Any
         if self._logs:
-            self._logs_success(protobuf, decoded)
-            return
-        if protobuf:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-                ExportTracePartialSuccess,
-                ExportTraceServiceResponse,
-            )
-
-            resp = ExportTraceServiceResponse()
-            if decoded.rejected:
-                resp.partial_success.CopyFrom(
-                    ExportTracePartialSuccess(
-                        rejected_spans=decoded.rejected, error_message=decoded.error_message
-                    )
-                )
-            self._send(200, resp.SerializeToString(), _PROTOBUF)
-            return
-        doc: dict[str, Any] = {}
-        if decoded.rejected:  # proto3 JSON: int64 as a string
-            doc["partialSuccess"] = {
-                "rejectedSpans": str(decoded.rejected),
-                "errorMessage": decoded.error_message,
-            }
-        self._send(200, json.dumps(doc).encode(), _JSON)
-
-    def _logs_success(self, protobuf: bool, decoded: Decoded) -> None:
-        if protobuf:
             from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-                ExportLogsPartialSuccess,
-                ExportLogsServiceResponse,
+                ExportLogsPartialSuccess as partial,
+            )
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsServiceResponse as response,
             )
 
-            resp = ExportLogsServiceResponse()
-            if decoded.rejected:
-                resp.partial_success.CopyFrom(
-                    ExportLogsPartialSuccess(
-                        rejected_log_records=decoded.rejected, error_message=decoded.error_message
-                    )
-                )
-            self._send(200, resp.SerializeToString(), _PROTOBUF)
-            return
-        doc: dict[str, Any] = {}
+            field = "rejected_log_records"
+        else:
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTracePartialSuccess as partial,
+            )
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+                ExportTraceServiceResponse as response,
+            )
+
+            field = "rejected_spans"
+        resp = response()
         if decoded.rejected:
-            doc["partialSuccess"] = {
-                "rejectedLogRecords": str(decoded.rejected),
-                "errorMessage": decoded.error_message,
-            }
-        self._send(200, json.dumps(doc).encode(), _JSON)
+            resp.partial_success.CopyFrom(
+                partial(**{field: decoded.rejected}, error_message=decoded.error_message)
+            )
+        self._send(200, resp.SerializeToString(), _PROTOBUF)
 
     # -- the request -----------------------------------------------------------
 
