@@ -85,17 +85,21 @@ def collect(
                 f"shrink to (its size with every removable run gone: the empty tables, "
                 f"check history and runs still recording); nothing was removed"
             )
+
+    def remove(ids: list[str], spans: int, segments_before: datetime | None) -> float:
+        """Remove `ids` (or, in a dry run, measure the store without them): the new size."""
+        take(ids, spans)
+        if dry_run:
+            return measured(chosen, before)
+        report.segments += remove_runs(
+            store._con, store.paths, ids, segments_before=segments_before, dry_run=False
+        )
+        return _compact(store, report, progress)
+
     if before is not None:
         ids, spans, _ = select_runs(store._con, store.paths, before=before)
-        take(ids, spans)
         if ids:
-            if dry_run:
-                size = measured(chosen, before)
-            else:
-                report.segments += remove_runs(
-                    store._con, store.paths, ids, segments_before=before, dry_run=False
-                )
-                size = _compact(store, report, progress)
+            size = remove(ids, spans, before)
     if (
         not report.compacted
         and not (dry_run and chosen)
@@ -120,14 +124,7 @@ def collect(
         )
         if not ids:
             break
-        take(ids, spans)
-        if dry_run:
-            size = measured(chosen, before)
-        else:
-            report.segments += remove_runs(
-                store._con, store.paths, ids, segments_before=None, dry_run=False
-            )
-            size = _compact(store, report, progress)
+        size = remove(ids, spans, None)
     if dry_run:
         report.segments = remove_runs(
             store._con, store.paths, chosen, segments_before=before, dry_run=True
