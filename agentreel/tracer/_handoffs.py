@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import SpanContext
 
-__all__ = ["HandoffLinks", "linker", "set_linker"]
+__all__ = ["HandoffLinks", "set_linker"]
 
 #: Handoffs remembered at most while their agents have not started.
 MAX_PENDING = 1024
@@ -81,12 +81,9 @@ class HandoffLinks:
                 self._pending.popitem(last=False)
 
 
+#: The linker while the OpenAI Agents SDK is instrumented, else None (read per span by
+#: the recorder's span processor).
 _linker: HandoffLinks | None = None
-
-
-def linker() -> HandoffLinks | None:
-    """The handoff linker while the OpenAI Agents SDK is instrumented, else None."""
-    return _linker
 
 
 def set_linker(on: bool) -> None:
