@@ -39,6 +39,7 @@ __all__ = [
     "SEGMENT_ROWS_SQL",
     "bundle_name",
     "compress_archived",
+    "name_time",
     "note_archived",
     "restore",
     "segment_name",
@@ -67,14 +68,15 @@ def segment_name(archived: str) -> str:
 _BUNDLE = "-bundle-"
 
 
-def _time(name: str) -> int | None:
+def name_time(name: str) -> int | None:
+    """The time (ns) a segment's name starts with: when it was written; None if none."""
     head = name.split("-", 1)[0]
     return int(head) if head.isdigit() else None
 
 
 def bundle_name(members: Iterable[str], tag: str) -> str:
     """The archive name of a bundle of the segments `members` (`tag` makes it unique)."""
-    times = [t for t in map(_time, members) if t is not None] or [time.time_ns()]
+    times = [t for t in map(name_time, members) if t is not None] or [time.time_ns()]
     return f"{min(times):020d}{_BUNDLE}{max(times):020d}-{tag}{SEGMENT_SUFFIX}"
 
 
@@ -91,7 +93,7 @@ def segment_time(name: str) -> int | None:
     """When an archived file's spans were written, at the latest known: a segment's
     time (the start of its name), a bundle's last member's; None if not named so."""
     span = _bundle_range(name)
-    return span[1] if span is not None else _time(name)
+    return span[1] if span is not None else name_time(name)
 
 
 #: A condition on ``segments.name`` for the rows of archived files: ``$n`` the

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from agentreel._spool import RECORD_FIELDS, SpoolPaths
-from agentreel.store._archive import bundle_name, note_archived
+from agentreel.store._archive import bundle_name, name_time, note_archived
 
 #: Segments per transaction at most: one-span segments are drained 20,000 to a commit.
 BATCH_FILES = 20_000
@@ -86,8 +86,8 @@ BUNDLE_HOUR_NS = 3600 * 10**9
 
 def _hour(name: str) -> int | None:
     """The clock hour a segment was written in, from its name (None if not named so)."""
-    head = name[:20]
-    return int(head) // BUNDLE_HOUR_NS if head.isdigit() else None
+    t = name_time(name)
+    return t // BUNDLE_HOUR_NS if t is not None else None
 
 
 #: A joined file kept to be archived as a bundle, with the segments it holds.
