@@ -150,8 +150,9 @@ def check(**kw: Any) -> None:
 
 @handles_errors
 def _check(kw: dict[str, Any]) -> int:
-    from agentreel.cli._pandas_free import pandas_hidden, prime_pandera
+    from agentreel.cli._pandas_free import pandas_hidden, polars_returning_memory, prime_pandera
 
+    polars_returning_memory()
     # The DuckDB engine validates polars frames only: pandas and PySpark, when installed,
     # would cost a second and 100 MB to import for nothing (the Spark engine needs both).
     with pandas_hidden(kw["engine"] == "duckdb"):

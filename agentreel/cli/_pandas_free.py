@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
-__all__ = ["pandas_hidden", "prime_pandera"]
+__all__ = ["pandas_hidden", "polars_returning_memory", "prime_pandera"]
 
 HIDDEN = ("pandas", "pyspark")
 
@@ -67,3 +68,32 @@ def prime_pandera() -> None:
     lookup = getattr(register_checks, "_load_get_backend_types_from_mro", None)
     if callable(lookup):
         lookup()
+
+
+#: The setting of polars's memory allocator (jemalloc, its own copy) that `polars_returning_memory` makes.
+_RETURN_AT_ONCE = "dirty_decay_ms:0,muzzy_decay_ms:0"
+_POLARS_ALLOCATOR_CONF = "_RJEM_MALLOC_CONF"
+
+
+def polars_returning_memory() -> None:
+    """Have polars's allocator give freed memory back to the system at once, in this process.
+
+    A check reads its window into frames one query at a time and drops what each check
+    derived from them. polars's allocator (its own jemalloc) holds freed pages for half a
+    second, then releases them lazily (``MADV_FREE``), so they stay counted in the
+    process's memory until the system runs short: every frame a check had dropped still
+    counted in its peak when the next was built. Checking a million spans peaked at
+    about 590 MB, and at 490-560 MB with freed pages returned at once, for no measurable
+    time. The allocator reads its setting once, when polars loads, so this does nothing
+    if polars is loaded already; the variable is removed again afterwards, so a program
+    the checks start is not given it. A setting of the user's is left alone.
+    """
+    if "polars" in sys.modules or _POLARS_ALLOCATOR_CONF in os.environ:
+        return
+    os.environ[_POLARS_ALLOCATOR_CONF] = _RETURN_AT_ONCE
+    try:
+        import polars as pl
+
+        pl.Series([0]).sum()  # the allocator's first use, when it reads its setting
+    finally:
+        del os.environ[_POLARS_ALLOCATOR_CONF]
