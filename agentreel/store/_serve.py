@@ -1,7 +1,8 @@
 """``agentreel serve``: a `Receiver` plus a drain of the spool into the store.
 
 The receiver's request threads only write spool segments; this loop, in the
-serving thread, ingests them. It opens the store only while it drains (and skips
+serving thread, has them ingested, by a worker process of its own
+(`agentreel.store._drain_worker`) unless told to drain in this one. It opens the store only while it drains (and skips
 a turn while another process holds it), so other agentreel commands can read the
 store while the server runs.
 
@@ -37,6 +38,7 @@ from typing import Any
 
 from agentreel._errors import StoreBusy
 from agentreel._spool import SpoolPaths
+from agentreel.store._drain_worker import DrainProcess
 from agentreel.store._ingest import IngestReport
 from agentreel.store._markers import keep_draining, readers_waiting, stop_draining
 from agentreel.store._receiver import DEFAULT_HOST, DEFAULT_MAX_BODY, DEFAULT_PORT, Receiver
@@ -76,10 +78,17 @@ class _Drainer:
     (at most `RETRY_MAX_S`); the first success logs that the drain resumed.
     """
 
-    def __init__(self, store_dir: Path, paths: SpoolPaths, interval: float) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        paths: SpoolPaths,
+        interval: float,
+        worker: DrainProcess | None = None,
+    ) -> None:
         self.store_dir = store_dir
         self.paths = paths
         self.interval = interval
+        self.worker = worker
         self.failures = 0
         self._next_try = 0.0
 
@@ -87,7 +96,10 @@ class _Drainer:
         if now < self._next_try:
             return None
         try:
-            report = _drain_once(self.store_dir, self.paths)
+            if self.worker is not None:
+                report = self.worker.drain()
+            else:
+                report = _drain_once(self.store_dir, self.paths)
         except Exception as e:  # a drain never ends the server; what it would take waits
             self.failures += 1
             if self.failures == 1:
@@ -205,13 +217,16 @@ def serve(
     on_ready: Callable[[Receiver], None] | None = None,
     on_ingest: Callable[[IngestReport], None] | None = None,
     stop: threading.Event | None = None,
+    drain_process: bool = True,
 ) -> ReceiverStats:
     """Receive OTLP/HTTP traces into the store at `store_dir` until SIGINT, SIGTERM or `stop`.
 
     What is received is drained into the store as it comes (see the module's docstring:
     many spans at a time under load, at least every `interval` seconds); the store is
     made before the receiver listens, then opened only to drain, and a drain is tried
-    again shortly while another process holds it. `redact` is the receiver's (see
+    again shortly while another process holds it. The drain runs in a process of its own
+    (`drain_process`), so that it and the receiver's decoding each have a core and a GIL;
+    with `drain_process` false it runs in this one. `redact` is the receiver's (see
     `Receiver`). Returns what was received.
 
     Example::
@@ -243,31 +258,37 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
     paths = SpoolPaths(store)
+    worker = DrainProcess(store) if drain_process else None
     try:
         # made (or migrated) now rather than at the first drain, which then only drains
         with contextlib.suppress(StoreBusy):  # another process has it: drains take turns
             Store.open(store, create=True, purpose="drain").close()
-        receiver.start()
-        if on_ready is not None:
-            on_ready(receiver)
-        drainer = _Drainer(store, paths, interval)
-        pace = _Pace(interval)
-        while not stop.wait(POLL_S) and not signalled:
-            received = receiver.stats.spans + receiver.stats.contents
-            began = time.monotonic()
-            if not pace.due(began, received, paths):
-                continue
-            report = drainer.tick(began)
-            pace.drained(began, received, report is not None, paths)
-            if report is not None and on_ingest is not None:
-                on_ingest(report)
+        if worker is not None:
+            worker.start()  # its imports are done before the first drain is asked for
+        try:
+            receiver.start()
+            if on_ready is not None:
+                on_ready(receiver)
+            drainer = _Drainer(store, paths, interval, worker)
+            pace = _Pace(interval)
+            while not stop.wait(POLL_S) and not signalled:
+                received = receiver.stats.spans + receiver.stats.contents
+                began = time.monotonic()
+                if not pace.due(began, received, paths):
+                    continue
+                report = drainer.tick(began)
+                pace.drained(began, received, report is not None, paths)
+                if report is not None and on_ingest is not None:
+                    on_ingest(report)
+        finally:
+            for sig, handler in previous.items():  # a second Ctrl-C during shutdown interrupts
+                signal.signal(sig, handler)
+            receiver.stop()
+        # what came last; logged if it fails
+        report = _Drainer(store, paths, interval, worker).tick(0.0)
     finally:
-        for sig, handler in previous.items():  # a second Ctrl-C during shutdown interrupts
-            signal.signal(sig, handler)
-        receiver.stop()
-    try:
-        report = _Drainer(store, paths, interval).tick(0.0)  # what came last; logged if it fails
-    finally:
+        if worker is not None:
+            worker.close()
         stop_draining(paths)
     if report is not None and on_ingest is not None:
         on_ingest(report)

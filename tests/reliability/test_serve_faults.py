@@ -146,6 +146,9 @@ def test_serve_keeps_answering_while_the_disk_is_full_and_drains_when_it_has_roo
                     on_ready=ready.append,
                     on_ingest=ingested.append,
                     stop=stop,
+                    # the faults are injected into this process's drain code; a drain in
+                    # a process of its own is tested in tests/store/test_drain_worker.py
+                    drain_process=False,
                 )
             )
         except BaseException as e:  # the failure this test looks for
