@@ -8,7 +8,6 @@ it died, and ends with serve, taking its draining mark back.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import signal
 import threading
@@ -24,26 +23,13 @@ from agentreel.store._drain_worker import DrainFailed, DrainProcess
 from agentreel.store._otlp_json import decode_json
 from agentreel.store._serve import serve
 from agentreel.store._spooler import Spooler
-
-
-def _request(trace: int, spans: int) -> bytes:
-    body = [
-        {
-            "traceId": f"{trace:032x}",
-            "spanId": f"{trace * 1000 + i + 1:016x}",
-            "name": f"s{i}",
-            "startTimeUnixNano": str(10**18 + i),
-            "endTimeUnixNano": str(10**18 + i + 5),
-        }
-        for i in range(spans)
-    ]
-    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": body}]}]}).encode()
+from tests.store._otlp_bodies import otlp_json_request
 
 
 def _spool(paths: SpoolPaths, first: int, traces: int, spans: int = 3) -> None:
     spooler = Spooler(paths)
     for t in range(first, first + traces):
-        spooler.write(decode_json(_request(t, spans)))
+        spooler.write(decode_json(otlp_json_request(t, spans)))
 
 
 def _spans(store_dir: Path) -> int:
@@ -162,7 +148,10 @@ def test_serve_drains_in_a_process_of_its_own_which_ends_with_it(store_dir: Path
         _wait_for(lambda: bool(ready), "the server listens")
         conn = http.client.HTTPConnection("127.0.0.1", ready[0].port, timeout=30)
         conn.request(
-            "POST", "/v1/traces", body=_request(7, 5), headers={"Content-Type": "application/json"}
+            "POST",
+            "/v1/traces",
+            body=otlp_json_request(7, 5),
+            headers={"Content-Type": "application/json"},
         )
         assert conn.getresponse().status == 200
         conn.close()

@@ -7,7 +7,6 @@ size, and lets a process waiting for the store in between two of them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,26 +16,13 @@ from agentreel.store import Store, _markers, _serve
 from agentreel.store._otlp_json import decode_json
 from agentreel.store._serve import DRAIN_SPANS, QUIET_S, _drain_once, _Pace
 from agentreel.store._spooler import Spooler
-
-
-def _request(trace: int, spans: int) -> bytes:
-    body = [
-        {
-            "traceId": f"{trace:032x}",
-            "spanId": f"{trace * 1000 + i + 1:016x}",
-            "name": f"s{i}",
-            "startTimeUnixNano": str(10**18 + i),
-            "endTimeUnixNano": str(10**18 + i + 5),
-        }
-        for i in range(spans)
-    ]
-    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": body}]}]}).encode()
+from tests.store._otlp_bodies import otlp_json_request
 
 
 def _spool(paths: SpoolPaths, segments: int, spans: int = 20) -> None:
     spooler = Spooler(paths)
     for t in range(1, segments + 1):
-        spooler.write(decode_json(_request(t, spans)))
+        spooler.write(decode_json(otlp_json_request(t, spans)))
 
 
 def test_a_drain_is_due_when_many_spans_came_when_they_stop_or_after_the_interval(
