@@ -33,6 +33,19 @@ __all__ = ["DrainFailed", "DrainProcess"]
 log = logging.getLogger("agentreel")
 
 
+#: The worker's first lines: find this agentreel (see `DrainProcess._start`), then run.
+_BOOT = """
+import importlib.util, os, sys
+root = sys.argv[1]
+spec = importlib.util.find_spec("agentreel")
+origin = spec.origin if spec is not None else None
+if origin is None or not os.path.realpath(origin).startswith(os.path.join(root, "")):
+    sys.path.insert(0, root)
+from agentreel.store._drain_worker import main
+main()
+"""
+
+
 class DrainFailed(Exception):
     """A drain in the worker failed; the message is that of the worker's exception."""
 
@@ -62,17 +75,15 @@ class DrainProcess:
         self.in_process = False
 
     def _start(self) -> subprocess.Popen[bytes]:
-        # this process's agentreel, wherever it was imported from
+        # The worker imports this process's agentreel: the one the interpreter finds,
+        # unless that is none or another copy (this one imported from a checkout, say),
+        # and only then is this one's directory put first (not always: for an installed
+        # package that is site-packages, which must not come before the standard library).
         package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
         return subprocess.Popen(
-            [sys.executable, "-m", "agentreel.store._drain_worker", str(self.store_dir)],
+            [sys.executable, "-c", _BOOT, package_root, str(self.store_dir)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
         )
 
     def start(self) -> None:
@@ -193,7 +204,7 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what the drain prints goes to standard error, not into a reply
     sys.stdout = sys.stderr
-    _serve_requests(Path(sys.argv[1]), replies)
+    _serve_requests(Path(sys.argv[-1]), replies)
 
 
 if __name__ == "__main__":

@@ -199,3 +199,24 @@ def test_without_a_process_to_start_the_drain_runs_here(
     said = [r.getMessage() for r in caplog.records if "cannot start a process" in r.getMessage()]
     assert len(said) == 1
     worker.close()
+
+
+def test_the_worker_imports_this_agentreel_not_another_copy_on_its_path(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve may run an agentreel imported from a checkout while another copy is the one
+    the interpreter finds first: the worker must run serve's."""
+    decoy = tmp_path / "decoy" / "agentreel"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the wrong agentreel')\n")
+    monkeypatch.setenv("PYTHONPATH", str(decoy.parent))
+    monkeypatch.chdir(tmp_path)  # not from the checkout, which `-c` would put first
+    paths = SpoolPaths(store_dir)
+    _spool(paths, 1, 2)
+    worker = DrainProcess(store_dir)
+    try:
+        report = worker.drain()
+    finally:
+        worker.close()
+    assert report is not None
+    assert report.spans == 6
