@@ -12,6 +12,9 @@ validation (whether a frame's class is pandas-like), so that pandas stays unload
 Code loaded later (a ``files =`` module of the checks config) can still import pandas
 as usual; only Pandera's routing of *pandas* frames is off in this process, which the
 checks never validate.
+
+`polars_returning_memory`, called first, is the check process's other setting made
+before its libraries load: polars's allocator returning freed memory at once.
 """
 
 from __future__ import annotations

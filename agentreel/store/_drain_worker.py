@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -51,15 +52,8 @@ class DrainFailed(Exception):
 
 
 def _report(d: dict[str, Any]) -> IngestReport:
-    return IngestReport(
-        segments=d["segments"],
-        spans=d["spans"],
-        completed=d["completed"],
-        duplicates=d["duplicates"],
-        invalid_records=d["invalid_records"],
-        rejected=[(r["segment"], r["error"]) for r in d["rejected"]],
-        seconds=d["seconds"],
-    )
+    """The `IngestReport` a reply carries (JSON made the rejected pairs lists)."""
+    return IngestReport(**{**d, "rejected": [tuple(r) for r in d["rejected"]]})
 
 
 class DrainProcess:
@@ -160,10 +154,9 @@ class DrainProcess:
 
 
 def _ingest_modules() -> None:
-    """Import what the first drain needs, before it is asked for."""
-    import agentreel.store._store  # noqa: F401
-
-    with contextlib.suppress(ImportError):  # the prices a drain looks up, when installed
+    """Import the prices a drain looks up (when installed) before a drain is asked for;
+    the store's own modules came with `_drain_once`."""
+    with contextlib.suppress(ImportError):
         import genai_prices  # noqa: F401
 
 
@@ -185,9 +178,7 @@ def _serve_requests(store_dir: Path, replies: IO[bytes]) -> None:
                 break
             try:
                 got = _drain_once(store_dir, paths)
-                reply: dict[str, Any] = {"report": got.as_dict() if got is not None else None}
-                if got is not None:
-                    reply["report"]["seconds"] = got.seconds  # unrounded
+                reply: dict[str, Any] = {"report": asdict(got) if got is not None else None}
             except Exception as e:  # reported to serve, which logs it and tries again
                 reply = {"error": type(e).__name__, "message": str(e)}
             try:

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,80 +50,78 @@ def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
-def test_the_worker_drains_when_asked_and_reports_what_it_did(store_dir: Path) -> None:
+@pytest.fixture
+def worker(store_dir: Path) -> Iterator[DrainProcess]:
+    """A worker for `store_dir`, not started (its first drain starts it), closed after."""
+    w = DrainProcess(store_dir)
+    yield w
+    w.close()
+
+
+def test_the_worker_drains_when_asked_and_reports_what_it_did(
+    store_dir: Path, worker: DrainProcess
+) -> None:
     paths = SpoolPaths(store_dir)
-    worker = DrainProcess(store_dir)
-    try:
-        assert worker.drain() is None  # nothing waits
-        _spool(paths, 1, 4)
-        report = worker.drain()
-        assert report is not None
-        assert (report.segments, report.spans, report.duplicates) == (4, 12, 0)
-        assert report.seconds > 0
-        assert not paths.pending()
-        _spool(paths, 1, 2)  # sent again: kept once
-        again = worker.drain()
-        assert again is not None
-        assert (again.spans, again.duplicates) == (0, 6)
-    finally:
-        worker.close()
+    assert worker.drain() is None  # nothing waits
+    _spool(paths, 1, 4)
+    report = worker.drain()
+    assert report is not None
+    assert (report.segments, report.spans, report.duplicates) == (4, 12, 0)
+    assert report.seconds > 0
+    assert not paths.pending()
+    _spool(paths, 1, 2)  # sent again: kept once
+    again = worker.drain()
+    assert again is not None
+    assert (again.spans, again.duplicates) == (0, 6)
     assert _spans(store_dir) == 12
 
 
-def test_a_failed_drain_is_reported_and_the_worker_goes_on(store_dir: Path) -> None:
+def test_a_failed_drain_is_reported_and_the_worker_goes_on(
+    store_dir: Path, worker: DrainProcess
+) -> None:
     paths = SpoolPaths(store_dir)
     db = store_dir / "agentreel.duckdb"
     good = db.read_bytes()
-    worker = DrainProcess(store_dir)
-    try:
-        _spool(paths, 1, 2)
-        db.write_bytes(b"not a database" * 100)
-        with pytest.raises(DrainFailed) as failed:
-            worker.drain()
-        assert str(failed.value).strip()  # the worker's own message
-        assert len(paths.pending()) == 2  # nothing lost
-        db.write_bytes(good)
-        report = worker.drain()
-        assert report is not None
-        assert report.spans == 6
-    finally:
-        worker.close()
+    _spool(paths, 1, 2)
+    db.write_bytes(b"not a database" * 100)
+    with pytest.raises(DrainFailed) as failed:
+        worker.drain()
+    assert str(failed.value).strip()  # the worker's own message
+    assert len(paths.pending()) == 2  # nothing lost
+    db.write_bytes(good)
+    report = worker.drain()
+    assert report is not None
+    assert report.spans == 6
 
 
-def test_a_worker_that_died_is_reported_then_started_again(store_dir: Path) -> None:
+def test_a_worker_that_died_is_reported_then_started_again(
+    store_dir: Path, worker: DrainProcess
+) -> None:
     paths = SpoolPaths(store_dir)
-    worker = DrainProcess(store_dir)
-    try:
-        worker.start()
-        first = worker._proc
-        assert first is not None
-        first.kill()
-        first.wait()
-        _spool(paths, 1, 3)
-        with pytest.raises(DrainFailed, match="ended"):
-            worker.drain()
-        report = worker.drain()  # a new worker
-        assert report is not None
-        assert report.spans == 9
-        assert worker._proc is not None
-        assert worker._proc.pid != first.pid
-    finally:
-        worker.close()
+    worker.start()
+    first = worker._proc
+    assert first is not None
+    first.kill()
+    first.wait()
+    _spool(paths, 1, 3)
+    with pytest.raises(DrainFailed, match="ended"):
+        worker.drain()
+    report = worker.drain()  # a new worker
+    assert report is not None
+    assert report.spans == 9
+    assert worker._proc is not None
+    assert worker._proc.pid != first.pid
 
 
-def test_the_worker_ignores_a_ctrl_c_meant_for_serve(store_dir: Path) -> None:
+def test_the_worker_ignores_a_ctrl_c_meant_for_serve(store_dir: Path, worker: DrainProcess) -> None:
     paths = SpoolPaths(store_dir)
-    worker = DrainProcess(store_dir)
-    try:
-        assert worker.drain() is None  # started, its handler in place
-        assert worker._proc is not None
-        os.kill(worker._proc.pid, signal.SIGINT)
-        _spool(paths, 1, 1)
-        report = worker.drain()
-        assert report is not None
-        assert report.spans == 3
-    finally:
-        worker.close()
+    assert worker.drain() is None  # started, its handler in place
+    assert worker._proc is not None
+    os.kill(worker._proc.pid, signal.SIGINT)
+    _spool(paths, 1, 1)
+    report = worker.drain()
+    assert report is not None
+    assert report.spans == 3
 
 
 def test_serve_drains_in_a_process_of_its_own_which_ends_with_it(store_dir: Path) -> None:
@@ -183,11 +181,13 @@ def _alive(pid: int) -> bool:
 
 
 def test_without_a_process_to_start_the_drain_runs_here(
-    store_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    store_dir: Path,
+    worker: DrainProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     paths = SpoolPaths(store_dir)
     monkeypatch.setattr("sys.executable", str(store_dir / "no-such-python"))
-    worker = DrainProcess(store_dir)
     _spool(paths, 1, 2)
     with caplog.at_level("WARNING", logger="agentreel"):
         report = worker.drain()
@@ -198,11 +198,10 @@ def test_without_a_process_to_start_the_drain_runs_here(
     assert worker.in_process
     said = [r.getMessage() for r in caplog.records if "cannot start a process" in r.getMessage()]
     assert len(said) == 1
-    worker.close()
 
 
 def test_the_worker_imports_this_agentreel_not_another_copy_on_its_path(
-    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, worker: DrainProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """serve may run an agentreel imported from a checkout while another copy is the one
     the interpreter finds first: the worker must run serve's."""
@@ -213,10 +212,6 @@ def test_the_worker_imports_this_agentreel_not_another_copy_on_its_path(
     monkeypatch.chdir(tmp_path)  # not from the checkout, which `-c` would put first
     paths = SpoolPaths(store_dir)
     _spool(paths, 1, 2)
-    worker = DrainProcess(store_dir)
-    try:
-        report = worker.drain()
-    finally:
-        worker.close()
+    report = worker.drain()
     assert report is not None
     assert report.spans == 6
