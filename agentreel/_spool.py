@@ -9,6 +9,7 @@ process at a time drains them into DuckDB (see `agentreel.store`).
 Layout under the store directory::
 
     spool/<time_ns>-<process_id>-<seq>.jsonl   segments waiting to be drained
+    spool/.<segment name>.journal              a writer's open segment (agentreel._journal)
     spool/processes/<process_id>.json          the process's OpenTelemetry resource
     spool/live/<process_id>                    heartbeat, touched every flush tick
     spool/waiting/<pid>-<token>                a process waiting to open the store
@@ -133,6 +134,17 @@ class SpoolPaths:
         except FileNotFoundError:
             return []
         return [self.dir / n for n in names]
+
+    def journals(self) -> list[Path]:
+        """Open journals (`agentreel._journal`): records a writer has not sealed yet."""
+        try:
+            return [
+                Path(e.path)
+                for e in os.scandir(self.dir)
+                if e.name.startswith(".") and e.name.endswith(".journal")
+            ]
+        except FileNotFoundError:
+            return []
 
 
 _seq = itertools.count()

@@ -1,9 +1,10 @@
 """A small instrumented program the process tests run as a subprocess.
 
-usage: python -m tests._agent_program STORE RUNS TOOLS_PER_RUN [--hang] [--tag K=V]
+usage: python -m tests._agent_program STORE RUNS TOOLS_PER_RUN [--hang] [--flush-each] [--tag K=V]
 
 With --hang it prints "flushed N" after each flushed tool call of its last run and
-then keeps the run open forever, waiting to be killed.
+then keeps the run open forever, waiting to be killed. With --flush-each it flushes
+after every tool call: a spool segment for each.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def lookup(i: int) -> str:
 
 
 @agentreel.agent(name="worker")
-def work(n_tools: int, hang: bool) -> str:
+def work(n_tools: int, hang: bool, flush_each: bool = False) -> str:
     plan("q")
     for i in range(n_tools):
         lookup(i)
+        if flush_each and not hang:
+            agentreel.flush()
         if hang:
             agentreel.flush()
             print(f"flushed {i + 1}", flush=True)
@@ -51,7 +54,7 @@ def main(argv: list[str]) -> None:
     agentreel.init(store)
     for r in range(runs):
         with agentreel.run("job", tags={"run": r, **tag}):
-            work(tools, hang and r == runs - 1)
+            work(tools, hang and r == runs - 1, "--flush-each" in argv)
     print("finished", flush=True)
 
 

@@ -130,8 +130,8 @@ def test_sigkill_mid_run_loses_at_most_the_unflushed_batch(tmp_path: Path) -> No
 
 
 def test_drain_killed_at_random_points_neither_loses_nor_duplicates(tmp_path: Path) -> None:
-    # many small segments: AGENTREEL_FLUSH=each writes one per span
-    p = _program(tmp_path, 30, 20, env={"AGENTREEL_FLUSH": "each"})
+    # many small segments: one per tool call
+    p = _program(tmp_path, 30, 20, "--flush-each")
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     expected = 30 * (20 + 3)

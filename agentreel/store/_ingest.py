@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from agentreel._journal import seal_abandoned
 from agentreel._spool import CONTENT_SUFFIX, OPEN_SUFFIX, SpoolPaths
 from agentreel.store._blobs import address_batch
 from agentreel.store._content import CONTENT_COLUMNS, INSERT_CONTENT, merge_content
@@ -280,6 +281,7 @@ def drain(
     t0 = time.perf_counter()
     report = IngestReport()
     _remove_stale_joined(paths.dir)
+    seal_abandoned(paths.dir)  # journals whose writers are gone: their records are whole
     pending = paths.pending()
     if limit is not None:
         pending = pending[:limit]

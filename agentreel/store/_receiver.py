@@ -78,7 +78,10 @@ class Receiver:
     store/_receiver_conn.py).
     `redact` masks secrets in what arrives before it is spooled, as an agent's
     tracer does (True: the default patterns; False: none; or a `Redactor` or any
-    function of a string).
+    function of a string). With `journal`, the spans of every request are appended
+    to one open segment instead of a segment each, and reach the drain when `seal`
+    is called (`serve` seals before each drain): a drain then reads a few large
+    segments, not a file per request.
 
     Example::
 
@@ -99,6 +102,7 @@ class Receiver:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
         redact: bool | Callable[[str], str] = True,
+        journal: bool = False,
     ) -> None:
         token = token or None
         redactor = redactor_from(redact)
@@ -118,7 +122,9 @@ class Receiver:
             raise ConfigError(f"max_per_address={max_per_address} must be at least 1")
         max_per_address = min(max_per_address, max_connections)
         try:
-            spooler = Spooler(SpoolPaths(store_dir), heartbeat=True, redact=redactor)
+            spooler = Spooler(
+                SpoolPaths(store_dir), heartbeat=True, redact=redactor, journal=journal
+            )
         except OSError as e:
             raise ConfigError(
                 f"cannot create the spool in {store_dir}: {e.strerror or e}"
@@ -172,6 +178,14 @@ class Receiver:
             )
             self._thread.start()
         return self
+
+    def seal(self) -> int:
+        """With `journal`: hand the spans received so far to the drain; returns how many.
+
+        Raises OSError when the spool refuses the segment; the spans wait for the next
+        `seal` (a request answered is never dropped).
+        """
+        return self._server.spooler.seal()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in flight finish (up to `timeout`), close."""

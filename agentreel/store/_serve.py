@@ -1,10 +1,12 @@
 """``agentreel serve``: a `Receiver` plus a drain of the spool into the store.
 
-The receiver's request threads only write spool segments; this loop, in the
-serving thread, has them ingested, by a worker process of its own
-(`agentreel.store._drain_worker`) unless told to drain in this one. It opens the store only while it drains (and skips
-a turn while another process holds it), so other agentreel commands can read the
-store while the server runs.
+The receiver's request threads only write to the spool: the spans of every request
+are appended to one journal (`agentreel._journal`), which this loop, in the serving
+thread, seals into a segment before each drain, so that one-span requests do not
+leave a file each. It has the segments ingested by a worker process of its own
+(`agentreel.store._drain_worker`) unless told to drain in this one. It opens the
+store only while it drains (and skips a turn while another process holds it), so
+other agentreel commands can read the store while the server runs.
 
 Each drain pays costs of its own whatever it takes (opening the store, and per
 transaction rebuilding the runs it touched, pricing, the commit), so under load
@@ -121,6 +123,34 @@ class _Drainer:
             self.failures = 0
             self._next_try = 0.0
         return report
+
+
+class _Sealer:
+    """Hands what the receiver took to the drain before each drain.
+
+    A spool that refuses the segment keeps the spans in the receiver's journal for the
+    next try: one warning per outage, and one line when it works again.
+    """
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.failing = False
+
+    def __call__(self) -> None:
+        try:
+            self.receiver.seal()
+        except OSError as e:
+            if not self.failing:
+                log.warning(
+                    "agentreel serve: cannot hand what was received to the drain (%s); "
+                    "it waits in the spool's journal and is tried again before each drain",
+                    e.strerror or e,
+                )
+            self.failing = True
+            return
+        if self.failing:
+            log.warning("agentreel serve: what was received reaches the drain again")
+        self.failing = False
 
 
 def _drain_once(store_dir: Path, paths: SpoolPaths) -> IngestReport | None:
@@ -242,6 +272,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         max_inflight=max_inflight,
         redact=redact,
+        journal=True,  # sealed before each drain: a few large segments, not one a request
     )
     stop = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, Any] = {}
@@ -265,6 +296,7 @@ def serve(
             Store.open(store, create=True, purpose="drain").close()
         if worker is not None:
             worker.start()  # its imports are done before the first drain is asked for
+        seal = _Sealer(receiver)
         try:
             receiver.start()
             if on_ready is not None:
@@ -276,6 +308,7 @@ def serve(
                 began = time.monotonic()
                 if not pace.due(began, received, paths):
                     continue
+                seal()
                 report = drainer.tick(began)
                 pace.drained(began, received, report is not None, paths)
                 if report is not None and on_ingest is not None:
@@ -284,6 +317,7 @@ def serve(
             for sig, handler in previous.items():  # a second Ctrl-C during shutdown interrupts
                 signal.signal(sig, handler)
             receiver.stop()
+            seal()
         # what came last; logged if it fails
         report = _Drainer(store, paths, interval, worker).tick(0.0)
     finally:

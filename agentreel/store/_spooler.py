@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from agentreel._journal import Journal
 from agentreel._spool import (
     CONTENT_SUFFIX,
     SEGMENT_SUFFIX,
@@ -63,6 +64,10 @@ def process_info(process_id: str, resource: Mapping[str, Any]) -> dict[str, Any]
 class Spooler:
     """Writes `Decoded` batches into the spool at `paths`; safe to share between threads.
 
+    With `journal`, the ended spans of every batch are appended to one open segment
+    (`agentreel._journal`) that `seal` hands to the drain, instead of a segment each:
+    what `agentreel serve` does, sealing before each drain.
+
     With `heartbeat`, each write also touches ``spool/live/<process_id>`` for the
     processes in the batch, so a trace whose root span has not arrived yet shows as
     running rather than interrupted while its sender keeps sending. `redact` is the
@@ -82,6 +87,7 @@ class Spooler:
         *,
         heartbeat: bool = False,
         redact: Callable[[str], str] | None = None,
+        journal: bool = False,
     ) -> None:
         paths.create()
         self.paths = paths
@@ -89,6 +95,8 @@ class Spooler:
         self.redact = redact
         #: names this writer's segments (and only them); processes come from resources
         self.writer_id = secrets.token_hex(8)
+        #: with `journal`, ended spans are appended to one open segment `seal` closes
+        self._journal = Journal(paths.dir, self.writer_id) if journal else None
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
@@ -107,6 +115,9 @@ class Spooler:
         for records, open_ in ((ended, False), (still_open, True)):
             if records:
                 data = b"\n".join(map(_line, records)) + b"\n"
+                if not open_ and self._journal is not None:
+                    self._journal.append(data, len(records))
+                    continue
                 path = self.paths.dir / new_segment_name(self.writer_id, open_=open_)
                 write_atomic(path, data)
                 written.append(path)
@@ -115,10 +126,23 @@ class Spooler:
             name = new_segment_name(self.writer_id).removesuffix(SEGMENT_SUFFIX) + CONTENT_SUFFIX
             write_atomic(self.paths.dir / name, data)
             written.append(self.paths.dir / name)
-        if self.heartbeat and written:
+        if self.heartbeat and (written or ended):
             for pid in decoded.resources:
                 self._touch(self.paths.live / pid)
         return written
+
+    def seal(self) -> int:
+        """Hand the ended spans appended so far to the drain (with `journal`); returns
+        how many. The spool directory is made again if it was removed; OSError if the
+        disk refuses the segment, whose spans then wait in the journal for the next try.
+        """
+        if self._journal is None:
+            return 0
+        try:
+            return self._journal.seal()
+        except FileNotFoundError:
+            self.paths.create()
+            return self._journal.seal()
 
     def _write_processes(self, resources: Mapping[str, Mapping[str, Any]]) -> None:
         for pid, resource in resources.items():

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
+from agentreel._journal import Journal
 from agentreel._normalize import (
     _CONVERT,
     _FLAT_PREFIXES,
@@ -493,13 +494,19 @@ class _SegmentWriter:
         *,
         open_: bool = False,
         faults: SpoolFaults | None = None,
+        journal: bool = False,
     ) -> None:
         self.paths = paths
         self.process_id = process_id
         self.open_ = open_
         self.faults = faults if faults is not None else SpoolFaults()
+        #: with `journal`, records are appended to one open segment that `seal` closes
+        self.journal = Journal(paths.dir, process_id) if journal else None
 
-    def _write(self, data: bytes | bytearray) -> None:
+    def _write(self, data: bytes | bytearray, n: int) -> None:
+        if self.journal is not None:
+            self.journal.append(data, n)
+            return
         write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
 
     def write(self, lines: Sequence[bytes]) -> bool:
@@ -512,18 +519,41 @@ class _SegmentWriter:
             return True
         try:
             try:
-                self._write(data)
+                self._write(data, n)
             except FileNotFoundError:
                 # the spool directory was removed while recording: make it again, once
                 if self.faults.restore is None:
                     raise
                 self.faults.restore()
-                self._write(data)
+                self._write(data, n)
         except OSError as e:
             self.faults.failed(self.paths.dir, e, n, open_=self.open_)
             return False
-        self.faults.succeeded()
+        if self.journal is None:  # a journal's records are written once sealed
+            self.faults.succeeded()
         return True
+
+    def seal(self) -> None:
+        """Make the journal's records a segment the drain takes (a no-op without one).
+
+        A spool that refuses the segment drops its records, counted as a failed write is.
+        """
+        j = self.journal
+        if j is None:
+            return
+        try:
+            try:
+                sealed = j.seal()
+            except FileNotFoundError:
+                if self.faults.restore is None:
+                    raise
+                self.faults.restore()
+                sealed = j.seal()
+        except OSError as e:
+            self.faults.failed(self.paths.dir, e, j.discard(), open_=self.open_)
+            return
+        if sealed:
+            self.faults.succeeded()
 
 
 class SpoolExporter(SpanExporter):
@@ -532,6 +562,11 @@ class SpoolExporter(SpanExporter):
     Use it under a `BatchSpanProcessor`::
 
         provider.add_span_processor(BatchSpanProcessor(SpoolExporter(paths, "p1")))
+
+    With `journal` (a span at a time, under a `SimpleSpanProcessor`), each batch is
+    appended to one open segment instead (`agentreel._journal`), which `seal` (called
+    each tick, on a flush and at shutdown) hands to the drain: a file per span would
+    cost the agent a create and a rename and the drain an open, a read and an unlink.
     """
 
     def __init__(
@@ -541,8 +576,9 @@ class SpoolExporter(SpanExporter):
         redact: Callable[[str], str] | None = None,
         *,
         faults: SpoolFaults | None = None,
+        journal: bool = False,
     ) -> None:
-        self._writer = _SegmentWriter(paths, process_id, faults=faults)
+        self._writer = _SegmentWriter(paths, process_id, faults=faults, journal=journal)
         self._process_id = process_id
         self._redact = redact
         self.exported = 0
@@ -573,10 +609,15 @@ class SpoolExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 
+    def seal(self) -> None:
+        """Hand the spans appended so far to the drain (with `journal`; else a no-op)."""
+        self._writer.seal()
+
     def shutdown(self) -> None:
-        pass
+        self.seal()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.seal()
         return True
 
 
@@ -620,9 +661,11 @@ class OpenSpanProcessor(SpanProcessor):
         redact: Callable[[str], str] | None = None,
         *,
         faults: SpoolFaults | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self._redact = redact
         self._writer = _SegmentWriter(paths, process_id, open_=True, faults=faults)
+        self._on_tick = on_tick  # also done each tick (sealing a journal)
         self._process_id = process_id
         self._heartbeat = paths.live / process_id
         self._open: dict[int, Span] = {}
@@ -708,6 +751,8 @@ class OpenSpanProcessor(SpanProcessor):
                     ids = (s.context.span_id for s in fresh)
                     self._spooled.update(i for i in ids if i in self._open)
             self._touch()
+        if self._on_tick is not None:
+            self._on_tick()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -177,7 +177,12 @@ class Recorder:
         self._process_file = self._process_info(provider.resource)
         write_atomic(self.paths.processes / f"{self.process_id}.json", self._process_file)
         self.faults = SpoolFaults(restore=self._restore)
-        self.exporter = SpoolExporter(self.paths, self.process_id, redactor, faults=self.faults)
+        # Writing through (`flush_interval` None), spans are appended to a journal that
+        # each tick seals: on disk as each ends, a segment for the drain every tick.
+        through = flush_interval is None
+        self.exporter = SpoolExporter(
+            self.paths, self.process_id, redactor, faults=self.faults, journal=through
+        )
         self.open_spans = OpenSpanProcessor(
             # the heartbeat must tick well inside the store's 15 s staleness window
             self.paths,
@@ -185,6 +190,7 @@ class Recorder:
             min(flush_interval or 1.0, 5.0),
             redactor,
             faults=self.faults,
+            on_tick=self.exporter.seal if through else None,
         )
         # One processor on the provider: each span's start and end cost one call of
         # ours, which keeps the open spans and queues the ended one for the exporter.

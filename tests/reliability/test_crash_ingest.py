@@ -49,7 +49,8 @@ print("done", flush=True)
 
 
 def _record_spool(path: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """Record RUNS runs writing through (one segment per span); returns the span ids."""
+    """Record RUNS runs writing through, a flush after each tool call: a segment per tool
+    span (and one for each run's last two spans); returns the span ids."""
     monkeypatch.setenv("AGENTREEL_FLUSH", "each")
     rec = agentreel.init(path, tracer_provider=TracerProvider())
     ids: set[str] = set()
@@ -68,6 +69,7 @@ def _record_spool(path: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
                     rec.open_spans.tick()  # start records of the open run and agent
                     for i in range(TOOLS):
                         lookup(i)
+                        agentreel.flush()  # its journal sealed: a segment of one span
     finally:
         agentreel.shutdown()
     return ids
@@ -83,7 +85,7 @@ def test_a_drain_killed_fifty_times_at_random_points_keeps_every_span_exactly_on
     originals = {p.name: p.read_bytes() for p in spool.glob("*.jsonl")}
     assert len(expected) == RUNS * (TOOLS + 2)
     assert sum(n.endswith(".open.jsonl") for n in segments) == RUNS
-    assert len(segments) == len(expected) + RUNS
+    assert len(segments) == RUNS * (TOOLS + 1) + RUNS
 
     rng = random.Random(20261128)
     killed_mid_drain = 0

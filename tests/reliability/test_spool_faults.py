@@ -2,9 +2,9 @@
 
 This machine runs the tests as root, so chmod cannot make a directory unwritable.
 The faults are injected instead at the operating-system calls the spool's write path
-makes (`os.open`, the file's `write`, `os.replace`), only for paths inside the test's
-spool, so the real segment code runs up to the failing call; or by removing the
-spool directory, or putting a file where it was.
+makes (`os.open`, the file's `write` or a journal's `os.write`, `os.replace`), only for
+paths inside the test's spool, so the real segment code runs up to the failing call; or
+by removing the spool directory, or putting a file where it was.
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ def _fault(kind: str, spool: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                 return real_fdopen(fd, *a, **k)
 
             m.setattr(os, "fdopen", fdopen)
+            real_write = os.write
+
+            def write(fd: int, data: Any) -> int:  # a journal's appends (writing through)
+                if _inside(os.readlink(f"/proc/self/fd/{fd}"), spool):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return real_write(fd, data)
+
+            m.setattr(os, "write", write)
         elif kind == "read-only on create":
             real_open = os.open
 

@@ -19,13 +19,15 @@ from agentreel.store import Store, _archive, rebuild
 from agentreel.store._archive import compress_archived
 
 
-def _record(store_dir: Path, runs: int) -> None:
+def _record(store_dir: Path, runs: int, *, flush_each: bool = False) -> None:
     agentreel.init(store_dir, tracer_provider=TracerProvider())
     try:
         for i in range(runs):
             with agentreel.run(f"job-{i}"):
                 for j in range(20):
                     agentreel.tool(lambda q: {"answer": q * 3, "sources": ["a", "b"]})(f"q{j}")
+                    if flush_each:
+                        agentreel.flush()  # a segment for every span
             agentreel.flush()  # a segment or more per run
     finally:
         agentreel.shutdown()
@@ -104,8 +106,8 @@ def test_small_segments_are_archived_as_one_bundle_that_rebuild_and_gc_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_dir = tmp_path / "store"
-    monkeypatch.setenv("AGENTREEL_FLUSH", "each")  # a segment for every span
-    _record(store_dir, runs=4)
+    monkeypatch.setenv("AGENTREEL_FLUSH", "each")
+    _record(store_dir, runs=4, flush_each=True)
     paths = SpoolPaths(store_dir)
     segments = sorted(p.name for p in paths.pending())
     assert len(segments) >= 4 * 21

@@ -51,7 +51,9 @@ class _Server:
         once their transaction committed; each drain notifies the condition)."""
         paths = SpoolPaths(self.dir)
         with self.cond:
-            ok = self.cond.wait_for(lambda: not paths.pending(), timeout=20)
+            ok = self.cond.wait_for(
+                lambda: not paths.pending() and not paths.journals(), timeout=20
+            )
         assert ok, "serve did not drain within 20 s"
 
 

@@ -7,12 +7,18 @@ size, and lets a process waiting for the store in between two of them.
 
 from __future__ import annotations
 
+import http.client
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from agentreel._spool import SpoolPaths
-from agentreel.store import Store, _markers, _serve
+from agentreel.store import IngestReport, Store, _markers, _serve, serve
 from agentreel.store._otlp_json import decode_json
 from agentreel.store._serve import DRAIN_SPANS, QUIET_S, _drain_once, _Pace
 from agentreel.store._spooler import Spooler
@@ -98,3 +104,94 @@ def test_a_drain_stops_between_transactions_for_a_waiting_process(
     assert report is not None
     assert report.segments == 3
     assert not paths.pending()
+
+
+def _post_one_span_requests(port: int, traces: range) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for t in traces:
+            conn.request(
+                "POST",
+                "/v1/traces",
+                body=otlp_json_request(t, 1),
+                headers={"Content-Type": "application/json"},
+            )
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+    finally:
+        conn.close()
+
+
+def test_one_span_requests_reach_the_store_in_a_segment_per_drain_each_span_once(
+    tmp_path: Path,
+) -> None:
+    """serve appends every request's spans to one journal and seals it before each drain:
+    300 one-span requests leave a segment per drain, not 300 files."""
+    stop = threading.Event()
+    ready: queue.Queue[int] = queue.Queue()
+    reports: list[IngestReport] = []
+    cond = threading.Condition()
+
+    def on_ingest(report: IngestReport) -> None:
+        with cond:
+            reports.append(report)
+            cond.notify_all()
+
+    t = threading.Thread(
+        target=serve,
+        args=(tmp_path,),
+        kwargs={
+            "port": 0,
+            "interval": 0.2,
+            "on_ready": lambda r: ready.put(r.port),
+            "on_ingest": on_ingest,
+            "stop": stop,
+        },
+    )
+    t.start()
+    try:
+        _post_one_span_requests(ready.get(timeout=30), range(1, 301))
+        with cond:
+            assert cond.wait_for(lambda: sum(r.spans for r in reports) >= 300, timeout=60)
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive()
+    assert sum(r.spans for r in reports) == 300
+    # sealed once before each drain, not a file per request
+    assert max(r.segments for r in reports) == 1
+    assert sum(r.segments for r in reports) < 300 / 2
+    paths = SpoolPaths(tmp_path)
+    assert not paths.journals()
+    assert not paths.pending()
+    with Store.open(tmp_path) as s:
+        assert s.sql("SELECT count(DISTINCT span_id) AS n FROM spans")["n"][0] == 300
+
+
+def test_spans_serve_answered_before_it_was_killed_reach_the_store(tmp_path: Path) -> None:
+    """An answered request is on disk: serve killed with SIGKILL right after answering
+    leaves its journal unsealed, and the next drain seals and reads it."""
+    code = (
+        "import sys; from agentreel.store import serve\n"
+        "serve(sys.argv[1], port=0, interval=3600, drain_process=False,"
+        " on_ready=lambda r: print(r.port, flush=True))\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None
+        _post_one_span_requests(int(p.stdout.readline()), range(1, 51))
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+    paths = SpoolPaths(tmp_path)
+    assert len(paths.journals()) == 1  # nothing sealed: no drain was due
+    with Store.open(tmp_path) as s:
+        assert s.ingest().spans == 50
+        assert s.sql("SELECT count(DISTINCT span_id) AS n FROM spans")["n"][0] == 50
+    assert not paths.journals()

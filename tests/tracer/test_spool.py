@@ -117,8 +117,15 @@ def test_flush_env_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         def t() -> None:
             return None
 
-        t()  # written through: on disk with no flush
+        t()  # written through: on disk with no flush, in the process's journal
+        (journal,) = (tmp_path / "spool").glob(".*.journal")
+        assert [json.loads(ln)["name"] for ln in journal.read_bytes().splitlines()] == [
+            "execute_tool t"
+        ]
+        assert spool_records(tmp_path) == []  # a drain takes it once sealed: each tick
+        agentreel.flush()
         assert [r["name"] for r in spool_records(tmp_path)] == ["execute_tool t"]
+        assert not list((tmp_path / "spool").glob(".*"))
     finally:
         agentreel.shutdown()
 
