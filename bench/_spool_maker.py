@@ -23,6 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
+from agentreel._journal import Journal
 from agentreel._spool import OPEN_SUFFIX, SEGMENT_SUFFIX, SpoolPaths
 
 __all__ = ["SPANS_PER_RUN", "TEMPLATE_SPANS", "make_spool", "spool_bytes"]
@@ -53,10 +54,21 @@ def _template(work: Path) -> tuple[list[bytes], list[bytes], Path]:
     return complete, start, SpoolPaths(src).processes
 
 
-def make_spool(work: Path, name: str, spans: int, per_segment: int = TRACER_SEGMENT) -> Path:
+def make_spool(
+    work: Path,
+    name: str,
+    spans: int,
+    per_segment: int = TRACER_SEGMENT,
+    *,
+    journal: bool = False,
+) -> Path:
     """A store directory `work/name` whose spool holds `spans` spans (a multiple of
     `TEMPLATE_SPANS`) in segments of `per_segment` complete records, each copy of the
-    template's start records in a segment of its own after its complete records."""
+    template's start records in a segment of its own after its complete records.
+
+    With `journal`, the complete records are written as a tracer writing through and
+    `agentreel serve` write them: appended one record at a time to a `Journal`, sealed
+    every `per_segment` records (each tick, or before each drain) or when it is full."""
     if spans % TEMPLATE_SPANS:
         raise SystemExit(f"spans must be a multiple of {TEMPLATE_SPANS}")
     complete, start, processes = _template(work)
@@ -78,11 +90,19 @@ def make_spool(work: Path, name: str, spans: int, per_segment: int = TRACER_SEGM
 
     block = b"\n".join(complete)
     starts = b"\n".join(start)
+    appender = Journal(paths.dir, pid) if journal else None
     for k in range(spans // TEMPLATE_SPANS):
         prefix = b'"\\1":"%06x' % k
         lines = _IDS.sub(prefix, block).split(b"\n")
-        for i in range(0, len(lines), per_segment):
-            write(lines[i : i + per_segment], SEGMENT_SUFFIX)
+        if appender is not None:
+            for i, line in enumerate(lines, start=1):
+                appender.append(line + b"\n", 1)
+                if i % per_segment == 0:
+                    appender.seal()
+            appender.seal()
+        else:
+            for i in range(0, len(lines), per_segment):
+                write(lines[i : i + per_segment], SEGMENT_SUFFIX)
         if starts:
             write(_IDS.sub(prefix, starts).split(b"\n"), OPEN_SUFFIX)
     return root

@@ -16,10 +16,14 @@ The sides alternate which goes first; the ratio is the median of the rounds'
 rate ratios (Parquet seconds / drain seconds), with min..max, and CPU time (all the
 process's threads) is printed beside wall time.
 
-A last case drains the same spans written as one-span segments (what one-span OTLP
-requests or ``AGENTREEL_FLUSH=each`` leave) against the same spans in tracer-sized
-segments, paired the same way: the ratio is the small-segment rate as a share of
-the large-segment rate.
+A last case drains the same spans written one at a time against the same spans in
+tracer-sized segments, paired the same way: the ratio is the first's rate as a share of
+the second's. Written one at a time means as a tracer writing through
+(``AGENTREEL_FLUSH=each``) and ``agentreel serve`` answering one-span OTLP requests
+write them: appended to a journal (agentreel/_journal.py) sealed every
+``--seal-every`` spans (100: each tick of an agent ending 100 spans a second, or a
+drain every 100 requests). The same spans in a file each, what older writers left, are
+drained too and reported beside it (``--no-file-per-span`` skips them).
 """
 
 from __future__ import annotations
@@ -55,8 +59,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 #: The drain's rate as a share of the Parquet load's, by spans (issue 19): larger sizes take the last.
 GOALS = {1_000_000: 0.8, 5_000_000: 0.5}
-#: One-span segments' rate as a share of tracer-sized segments'.
+#: Spans written one at a time: their drain rate as a share of tracer-sized segments'.
 SMALL_GOAL = 0.5
+#: The small case's journal is sealed every this many spans: a tracer writing through
+#: seals each tick (1 s), so an agent ending 100 spans a second; `serve` seals before
+#: each drain, so a drain every 100 one-span requests.
+SEAL_EVERY = 100
 SPANS_PER_RUN = 8  # run root, agent, llm, 5 tools
 MODEL = "gpt-4.1-mini"
 
@@ -439,14 +447,27 @@ def bench_size(work: Path, spans: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def bench_small(work: Path, spans: int, repeats: int) -> dict[str, Any]:
-    """One-span segments against the same spans in tracer-sized segments."""
+def bench_small(
+    work: Path, spans: int, repeats: int, *, seal_every: int | None = None
+) -> dict[str, Any]:
+    """Spans written one at a time against the same spans in tracer-sized segments.
+
+    Without `seal_every`: a file per span (what older tracers writing through and older
+    receivers left). With it: appended one at a time to a journal sealed every
+    `seal_every` spans, as a tracer writing through and `serve` write them now.
+    """
     runs = spans // SPANS_PER_RUN
-    with step(f"small segments: writing {spans:,} one-span segments (not measured)"):
-        small = make_spool(work, "small", spans, per_segment=1)
-        large = make_spool(work, "large", spans)
+    what = f"sealed every {seal_every}" if seal_every else "a file per span"
+    name = f"journal-{seal_every}" if seal_every else "small"
+    with step(f"small writes: {spans:,} spans, {what} (not measured)"):
+        small = make_spool(
+            work, name, spans, per_segment=seal_every or 1, journal=seal_every is not None
+        )
         keep_pristine(small)
-        keep_pristine(large)
+        large = work / "large"
+        if not large.exists():
+            large = make_spool(work, "large", spans)
+            keep_pristine(large)
     segments = len(SpoolPaths(small).pending())
 
     def run(root: Path) -> Callable[[], Timing]:
@@ -459,11 +480,11 @@ def bench_small(work: Path, spans: int, repeats: int) -> dict[str, Any]:
 
     rounds = []
     for i in range(repeats):
-        with step(f"small segments: round {i + 1}/{repeats}"):
+        with step(f"small writes, {what}: round {i + 1}/{repeats}"):
             rounds.append(paired(i, run(small), run(large)))
     shutil.rmtree(small)
-    shutil.rmtree(large)
-    return {"spans": spans, "segments": segments, **summary(rounds)}
+    shutil.rmtree(_pristine(small))
+    return {"spans": spans, "segments": segments, "seal_every": seal_every, **summary(rounds)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,6 +493,13 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=int, nargs="+", default=None, help="spans (default 1,000,000 5,000,000)"
     )
     ap.add_argument("--small", type=int, default=None, help="spans of the small-segment case")
+    ap.add_argument(
+        "--seal-every",
+        type=int,
+        default=SEAL_EVERY,
+        help=f"spans a journal holds when sealed in the small case (default {SEAL_EVERY})",
+    )
+    ap.add_argument("--no-file-per-span", action="store_true", help="skip the file-per-span spool")
     ap.add_argument("-r", "--repeats", type=int, default=5, help="paired rounds (at least 5)")
     ap.add_argument("--quick", action="store_true", help="100,000 and 200,000 spans; 20,000 small")
     ap.add_argument("--phases", action="store_true", help="also time the drain by statement")
@@ -490,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             results.append(bench_size(work, n, args.repeats))
-        small = bench_small(work, small_n, args.repeats)
+        small = bench_small(work, small_n, args.repeats, seal_every=args.seal_every)
+        per_file = None if args.no_file_per_span else bench_small(work, small_n, args.repeats)
         phases = None
         if args.phases:
             root = make_spool(work, "phases", sizes[0])
@@ -520,12 +549,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     verdict = "ok" if small["ratio"] >= SMALL_GOAL else "MISS"
     print(
-        f"\nsmall segments: {small['spans']:,} spans in {small['segments']:,} segments "
+        f"\nspans written one at a time, journal sealed every {small['seal_every']}: "
+        f"{small['spans']:,} spans in {small['segments']:,} segments "
         f"{small['a_wall_s']:.2f} s (cpu {small['a_cpu_s']:.2f}) against the same spans in "
         f"tracer-sized segments {small['b_wall_s']:.2f} s (cpu {small['b_cpu_s']:.2f}): rate ratio "
         f"{small['ratio']:.2f} ({small['ratio_min']:.2f}..{small['ratio_max']:.2f}); goal "
         f">= {SMALL_GOAL}: {verdict}"
     )
+    if per_file is not None:
+        print(
+            f"a file per span (older writers): {per_file['segments']:,} segments "
+            f"{per_file['a_wall_s']:.2f} s (cpu {per_file['a_cpu_s']:.2f}) against "
+            f"{per_file['b_wall_s']:.2f} s (cpu {per_file['b_cpu_s']:.2f}): rate ratio "
+            f"{per_file['ratio']:.2f} ({per_file['ratio_min']:.2f}..{per_file['ratio_max']:.2f})"
+        )
     if phases is not None:
         wall = sum(w for w, _ in phases.values())
         cpu = sum(c for _, c in phases.values())
@@ -546,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {str(k): v for k, v in GOALS.items()} | {"small_segments": SMALL_GOAL},
         "sizes": results,
         "small_segments": small,
+        "file_per_span": per_file,
         "drain_phases_wall_cpu_seconds": phases,
         "environment": environment()
         | {"load_average_before": load_before, "load_average_after": os.getloadavg()[0]},
