@@ -2,7 +2,7 @@
 
 Each sender builds its share of spans with the OpenTelemetry SDK and encodes them with
 OpenTelemetry's own OTLP protobuf encoder (``encode_spans``) into request bodies of
-`BATCH` spans, before any is sent; the bodies are kept in a cache file, so later rounds
+`BATCH` spans (or `--batch`), before any is sent; the bodies are kept in a cache file, so later rounds
 of the same size load them instead of encoding again. Then it waits on a barrier with
 the other senders and posts its bodies one after another over one keep-alive
 ``http.client`` connection, waiting out ``Retry-After`` on a 503 (or 429) and posting
@@ -32,7 +32,7 @@ SNIPPET = (
 )
 
 
-def _encode(sender: int, spans: int) -> list[bytes]:
+def _encode(sender: int, spans: int, batch: int = BATCH) -> list[bytes]:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -82,12 +82,12 @@ def _encode(sender: int, spans: int) -> list[bytes]:
     finished = list(memory.get_finished_spans())
     provider.shutdown()
     return [
-        encode_spans(finished[i : i + BATCH]).SerializeToString()
-        for i in range(0, len(finished), BATCH)
+        encode_spans(finished[i : i + batch]).SerializeToString()
+        for i in range(0, len(finished), batch)
     ]
 
 
-def bodies(cache: Path, sender: int, spans: int) -> list[bytes]:
+def bodies(cache: Path, sender: int, spans: int, batch: int = BATCH) -> list[bytes]:
     """This sender's request bodies, encoded now or loaded from `cache` (a file)."""
     if cache.exists():
         data = cache.read_bytes()
@@ -97,17 +97,19 @@ def bodies(cache: Path, sender: int, spans: int) -> list[bytes]:
             out.append(data[at + 4 : at + 4 + n])
             at += 4 + n
         return out
-    made = _encode(sender, spans)
+    made = _encode(sender, spans, batch)
     tmp = cache.with_suffix(".tmp")
     tmp.write_bytes(b"".join(struct.pack("<I", len(b)) + b for b in made))
     tmp.replace(cache)
     return made
 
 
-def send(port: int, cache: Path, sender: int, spans: int, go: Any, out: Any) -> None:
+def send(
+    port: int, cache: Path, sender: int, spans: int, go: Any, out: Any, batch: int = BATCH
+) -> None:
     """Encode (or load), wait for `go`, post everything; put the figures on `out`."""
     try:
-        todo = bodies(cache, sender, spans)
+        todo = bodies(cache, sender, spans, batch)
     except BaseException as e:
         go.abort()  # the others then stop waiting too
         out.put({"error": f"sender {sender}: {e!r}"})

@@ -71,7 +71,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _otlp_senders import send
+from _otlp_senders import BATCH, send
 from bench_load import _sender
 
 from agentreel.store import Receiver, Store
@@ -270,7 +270,12 @@ class _Serve:
 
 
 def throughput(
-    senders: int, spans: int, *, reader: bool, sampled: Path | None = None
+    senders: int,
+    spans: int,
+    *,
+    reader: bool,
+    sampled: Path | None = None,
+    batch: int = BATCH,
 ) -> dict[str, Any]:
     """One round: `spans` spans from `senders` processes to a fresh serve, until queryable."""
     work = Path(tempfile.mkdtemp(prefix="agentreel-bench-serve-"))
@@ -286,7 +291,15 @@ def throughput(
         procs = [
             ctx.Process(
                 target=send,
-                args=(serve.port, CACHE / f"{senders}x{spans}-{i}.bin", i, share[i], go, out),
+                args=(
+                    serve.port,
+                    CACHE / f"{senders}x{spans}-b{batch}-{i}.bin",
+                    i,
+                    share[i],
+                    go,
+                    out,
+                    batch,
+                ),
             )
             for i in range(senders)
         ]
@@ -319,6 +332,7 @@ def throughput(
     result = {
         "senders": senders,
         "spans": spans,
+        "batch": batch,
         "reader": reader,
         "sent_s": round(sent_s, 3),
         "committed_s": round(committed_s, 3),
@@ -347,7 +361,8 @@ def _line(r: dict[str, Any]) -> str:
     rate = r.get("spans_per_s", r["committed_spans_per_s"])
     where = "queryable (reader)" if r["reader"] else "committed (no reader)"
     text = (
-        f"{r['senders']:>2} senders {r['spans']:>9,} spans: {rate:>7,} spans/s {where} "
+        f"{r['senders']:>2} senders {r['spans']:>9,} spans ({r['batch']} a request): "
+        f"{rate:>7,} spans/s {where} "
         f"= {rate / PHOENIX_SPANS_PER_S:,.0f}x Phoenix; committed after {r['committed_s']} s "
         f"({r['committed_spans_per_s']:,}/s), sent after {r['sent_s']} s (tail {r['tail_s']} s); "
         f"serve CPU "
@@ -359,13 +374,13 @@ def _line(r: dict[str, Any]) -> str:
     return text + ("" if r["exactly_once"] else "; NOT EXACTLY ONCE")
 
 
-def paired(senders: int, spans: int, rounds: int) -> dict[str, Any]:
+def paired(senders: int, spans: int, rounds: int, batch: int = BATCH) -> dict[str, Any]:
     """Rounds with and without the polling reader, alternating which goes first."""
     pairs = []
     for i in range(rounds):
         pair: dict[bool, dict[str, Any]] = {}
         for reader in (True, False) if i % 2 == 0 else (False, True):
-            pair[reader] = throughput(senders, spans, reader=reader)
+            pair[reader] = throughput(senders, spans, reader=reader, batch=batch)
             print("  " + _line(pair[reader]), flush=True)
         pairs.append(pair)
     with_reader = [p[True]["spans_per_s"] for p in pairs]
@@ -480,6 +495,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spans", type=int, default=200_000)
     ap.add_argument("--senders", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=BATCH, help=f"spans a request (default {BATCH})")
     ap.add_argument(
         "--rounds", type=int, default=3, help="pairs of rounds (with/without reader); 0: none"
     )
@@ -526,7 +542,7 @@ def main() -> None:
             f"agentreel serve, OTLP/HTTP to queryable rows ({args.senders} senders, "
             f"{args.spans:,} spans, {args.rounds} pair(s) of rounds):"
         )
-        main_ = paired(args.senders, args.spans, args.rounds)
+        main_ = paired(args.senders, args.spans, args.rounds, args.batch)
         result["paired"] = main_
         print(
             f"median {main_['median_spans_per_s']:,} spans/s (spread "
@@ -541,7 +557,7 @@ def main() -> None:
         print("matrix (with the polling reader, one round each):")
         for spans in args.matrix_spans:
             for senders in (1, 4, 16):
-                r = throughput(senders, spans, reader=True)
+                r = throughput(senders, spans, reader=True, batch=args.batch)
                 result["matrix"].append(r)
                 print("  " + _line(r), flush=True)
     if args.profile:
