@@ -23,7 +23,6 @@ import shutil
 import time
 from pathlib import Path
 
-from agentreel._journal import Journal
 from agentreel._spool import OPEN_SUFFIX, SEGMENT_SUFFIX, SpoolPaths
 
 __all__ = ["SPANS_PER_RUN", "TEMPLATE_SPANS", "make_spool", "spool_bytes"]
@@ -90,7 +89,11 @@ def make_spool(
 
     block = b"\n".join(complete)
     starts = b"\n".join(start)
-    appender = Journal(paths.dir, pid) if journal else None
+    appender = None
+    if journal:
+        from agentreel._journal import Journal
+
+        appender = Journal(paths.dir, pid)
     for k in range(spans // TEMPLATE_SPANS):
         prefix = b'"\\1":"%06x' % k
         lines = _IDS.sub(prefix, block).split(b"\n")

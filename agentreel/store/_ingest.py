@@ -105,7 +105,9 @@ SELECT
     CASE WHEN b.kind = 'llm' AND (b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL)
          THEN {cost} END AS cost_usd,
     b.finish_reason, b.session_id, b.input, b.output, b.attributes, b.events, b.scope,
-    b.process_id, b.links, $ingest_id AS ingest_id
+    b.process_id, b.links, $ingest_id AS ingest_id,
+    CASE WHEN b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL
+         THEN b.kind = 'llm' END AS usage_counted
 FROM {source} b
 LEFT JOIN prices p
   ON b.kind = 'llm' AND p.model = coalesce(b.response_model, b.request_model)
