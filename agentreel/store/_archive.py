@@ -1,14 +1,14 @@
 """The spool archive kept small: drained segments are compressed once they have settled.
 
 A drained segment is renamed into ``spool/archive/`` right after its commit (the
-drain never waits on compression), and its name is appended to the journal
-``spool/.to-compress``. Later drains compress the journal's segments that have
+drain never waits on compression), and its name is appended to the list
+``spool/.to-compress``. Later drains compress the listed segments that have
 rested `SETTLE_S` since they were archived, to ``NAME.gz`` (gzip level 3: a
 quarter of the JSON or less, 505 to about 125 bytes a span on the demo's spans, at
 about 300 MB/s, a quarter of the drain's own time), within a budget of their own:
 `BUDGET_S`, or `SHARE` of the drain that archived them if more, so compression
-keeps up with any pace of draining. Reading the journal, not listing the archive,
-keeps the cost of a drain independent of the archive's size. A name the journal
+keeps up with any pace of draining. Reading the list, not listing the archive,
+keeps the cost of a drain independent of the archive's size. A name the list
 lost (a drain killed between the rename and the append) is found again by the
 full sweep `agentreel gc` makes. `agentreel rebuild` decompresses archived
 segments back into the spool; `agentreel gc` deletes them with their runs.
@@ -30,6 +30,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agentreel._spool import SEGMENT_SUFFIX, SpoolPaths
@@ -57,6 +58,9 @@ BUDGET_S = 0.2
 SHARE = 0.5
 #: gzip's level: 3 compresses JSON spans about twice as fast as 6, to a size 10-20 % larger.
 LEVEL = 3
+#: Segments compressed at once: a drain of millions of spans leaves gigabytes to compress,
+#: and one thread of gzip used one core while the other waited.
+WORKERS = 2
 JOURNAL = ".to-compress"
 
 
@@ -122,7 +126,7 @@ def segment_rows(archived: Iterable[str], pending: Iterable[str]) -> dict[str, l
 
 
 def note_archived(paths: SpoolPaths, names: Iterable[str]) -> None:
-    """Add the segments just archived to the journal of those to compress."""
+    """Add the segments just archived to the list of those to compress."""
     data = "".join(f"{n}\n" for n in names).encode()
     if not data:
         return
@@ -134,7 +138,7 @@ def note_archived(paths: SpoolPaths, names: Iterable[str]) -> None:
             os.close(fd)
 
 
-def _journal(paths: SpoolPaths) -> list[str]:
+def _listed(paths: SpoolPaths) -> list[str]:
     try:
         text = (paths.dir / JOURNAL).read_text()
     except (OSError, UnicodeDecodeError):
@@ -142,7 +146,7 @@ def _journal(paths: SpoolPaths) -> list[str]:
     return [n for n in dict.fromkeys(text.split("\n")) if n.endswith(SEGMENT_SUFFIX)]
 
 
-def _keep_journal(paths: SpoolPaths, names: list[str]) -> None:
+def _keep_listed(paths: SpoolPaths, names: list[str]) -> None:
     target = paths.dir / JOURNAL
     if not names:
         with contextlib.suppress(OSError):
@@ -165,16 +169,18 @@ def compress_archived(
     budget_s: float | None = None,
     sweep: bool = False,
 ) -> int:
-    """Compress the journal's archived segments that have settled, within a budget;
+    """Compress the listed archived segments that have settled, within a budget;
     returns how many. With `sweep`, every uncompressed segment in the archive is a
-    candidate (the journal may have lost a name), not only the journal's.
+    candidate (the list may have lost a name), not only the listed ones.
 
-    Call it only while holding the store (the journal has one writer at a time).
+    The settled segments are compressed by `WORKERS` threads at once (zlib lets go of
+    the GIL while it deflates), each starting a segment only while the budget lasts.
+    Call it only while holding the store (the list has one writer at a time).
     """
     settle = SETTLE_S if settle_s is None else settle_s
     budget = BUDGET_S if budget_s is None else budget_s
     start = time.monotonic()
-    names = _journal(paths)
+    names = _listed(paths)
     if sweep:
         try:
             found = sorted(
@@ -185,40 +191,57 @@ def compress_archived(
         names = list(dict.fromkeys([*names, *found]))
     if not names:
         return 0
-    left: list[str] = []
-    done = 0
+    settled: list[str] = []
+    young: list[str] = []
+    unread: list[str] = []
     now = time.time()
     for i, name in enumerate(names):
-        if time.monotonic() - start > budget:
-            left += names[i:]
-            break
-        src = paths.archive / name
-        tmp: Path | None = None
         try:
             # settled since it was renamed into the archive (the rename sets ctime;
             # mtime is the segment's writing, which may be long before)
-            if now - src.stat().st_ctime < settle:
-                # the journal is in the order of archiving: the rest is younger still
-                left += names[i:]
+            if now - os.stat(paths.archive / name).st_ctime < settle:
+                young = names[i:]  # the list is in the order of archiving: the rest is younger
                 break
-            tmp = src.with_name(name + GZ + ".tmp")
-            with open(src, "rb") as f, gzip.open(tmp, "wb", compresslevel=LEVEL) as g:
-                shutil.copyfileobj(f, g, 1 << 20)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, src.with_name(name + GZ))
-            src.unlink()
-            done += 1
         except FileNotFoundError:  # gone meanwhile (a gc, a rebuild): nothing to do
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-        except OSError:  # no room, say: try again later
-            left.append(name)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-    _keep_journal(paths, left)
-    return done
+            continue
+        except OSError:
+            unread.append(name)  # tried again by the next drain
+            continue
+        settled.append(name)
+
+    def one(name: str) -> str:
+        if time.monotonic() - start > budget:
+            return "left"
+        return _compress(paths.archive / name)
+
+    if len(settled) > 1 and WORKERS > 1:
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="agentreel-compress") as pool:
+            outcomes = list(pool.map(one, settled))
+    else:
+        outcomes = [one(n) for n in settled]
+    left = [n for n, o in zip(settled, outcomes, strict=True) if o == "left"]
+    _keep_listed(paths, unread + left + young)
+    return outcomes.count("done")
+
+
+def _compress(src: Path) -> str:
+    """Compress one archived segment in place: "done", "gone", or "left" (try again later)."""
+    tmp = src.with_name(src.name + GZ + ".tmp")
+    try:
+        with open(src, "rb") as f, gzip.open(tmp, "wb", compresslevel=LEVEL) as g:
+            shutil.copyfileobj(f, g, 1 << 20)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, src.with_name(src.name + GZ))
+        src.unlink()
+    except FileNotFoundError:  # gone meanwhile (a gc, a rebuild): nothing to do
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return "gone"
+    except OSError:  # no room, say: try again later
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return "left"
+    return "done"
 
 
 def restore(archived: Path, into: Path) -> Path:
