@@ -131,6 +131,8 @@ class Journal:
         with self._lock:
             if self._fd < 0:
                 self._open()
+            elif os.fstat(self._fd).st_nlink == 0:
+                self._move()  # its file was removed (the spool with it): not into the void
             try:
                 _write_all(self._fd, data)
             except OSError:
@@ -146,6 +148,28 @@ class Journal:
                 # writer's next `seal`, which says why
                 with contextlib.suppress(OSError):
                     self._seal()
+
+    def _move(self) -> None:
+        """Carry the records of a journal whose file is gone over into a new one.
+
+        Raises OSError (the journal as it was) when no new one can be made: the spool
+        directory is gone too, say, until its writer makes it again.
+        """
+        data = os.pread(self._fd, self._size, 0)
+        old_fd, size, records = self._fd, self._size, self._records
+        self._open()
+        try:
+            _write_all(self._fd, data)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path())
+            os.close(self._fd)
+            self._fd = old_fd
+            self._size, self._records = size, records
+            raise
+        with contextlib.suppress(OSError):
+            os.close(old_fd)
+        self._size, self._records = size, records
 
     def seal(self) -> int:
         """Make what was appended a segment; returns the records sealed (0: none).

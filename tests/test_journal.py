@@ -168,6 +168,23 @@ def test_a_removed_spool_gets_the_records_back_from_the_open_journal(tmp_path: P
     shutil.rmtree(paths.root)
     with pytest.raises(FileNotFoundError):
         j.seal()
+    with pytest.raises(FileNotFoundError):  # not written into the removed file
+        j.append(_line(2), 1)
     paths.create()
+    assert j.seal() == 2
+    assert _sealed(paths) == [0, 1]
+
+
+def test_records_after_the_spool_was_removed_and_made_again_follow_the_earlier_ones(
+    tmp_path: Path,
+) -> None:
+    paths = SpoolPaths(tmp_path / "store")
+    paths.create()
+    j = Journal(paths.dir, "a1b2c3d4e5f6a7b8")
+    j.append(_line(0), 1)
+    shutil.rmtree(paths.root)
+    paths.create()  # as a writer does when a write finds the spool gone
+    j.append(_line(1), 1)  # carried over with the earlier record into a new file
+    assert len(paths.journals()) == 1
     assert j.seal() == 2
     assert _sealed(paths) == [0, 1]
