@@ -262,11 +262,22 @@ class Keeper:
         try:
             store = Store.open(self.root, purpose="drain")
         except StoreBusy:
+            self._unmark_if_stopped()
             return None  # another process has the file; the next turn tries again
         with store:
+            if self._unmark_if_stopped():
+                return None
             report = store.ingest(budget=self.budget)
         self._live = status.live_processes
         return report
+
+    def _unmark_if_stopped(self) -> bool:
+        """Whether `stop` came while the store was being opened, whose open marked it
+        again; if so that mark is taken back too (it must not outlive a viewer that quit)."""
+        with self._mark_lock:
+            if self._stopped:
+                stop_draining(self.paths)
+            return self._stopped
 
     def stop(self) -> None:
         """Take back this process's mark: commands drain for themselves again."""

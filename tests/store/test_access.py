@@ -511,6 +511,34 @@ def test_the_tui_takes_back_its_drainers_mark_when_it_quits(tmp_path: Path) -> N
     assert not spool_status(store_dir).draining  # commands drain for themselves again
 
 
+@pytest.mark.parametrize("store_busy", [False, True], ids=["opened", "held elsewhere"])
+def test_a_keeper_stopped_while_it_opens_the_store_leaves_no_mark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_busy: bool
+) -> None:
+    """The viewer quits (its keeper stops) while a turn opens the store, and the open
+    marks the store as kept drained again: the turn takes that mark back."""
+    from agentreel.store import Keeper
+    from agentreel.store._store import Store as StoreClass
+
+    store_dir = tmp_path / "store"
+    with Store.open(store_dir, create=True) as store:
+        _segment(store.paths.dir, 0, 20)
+    keeper = Keeper(store_dir)
+    real_open = StoreClass.open.__func__  # type: ignore[attr-defined]
+
+    def open_while_stopping(cls: type[Store], *a: Any, **k: Any) -> Store:
+        keeper.stop()  # the quit lands here
+        if store_busy:
+            keep_draining(SpoolPaths(store_dir))  # the open marks before it finds the file held
+            raise StoreBusy("held by another process")
+        return real_open(cls, *a, **k)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(StoreClass, "open", classmethod(open_while_stopping))
+    assert keeper.turn() is None
+    assert not spool_status(store_dir).draining
+    assert spool_status(store_dir).pending_segments == 1  # nothing drained after the stop
+
+
 def test_a_purpose_not_known_is_refused_in_one_sentence(tmp_path: Path) -> None:
     Store.open(tmp_path, create=True).close()
     with pytest.raises(AgentreelError, match=r"^purpose 'view' is not one of read, write, "):

@@ -172,8 +172,9 @@ def test_one_span_requests_reach_the_store_in_a_segment_per_drain_each_span_once
 def test_spans_serve_answered_before_it_was_killed_reach_the_store(tmp_path: Path) -> None:
     """An answered request is on disk: serve killed with SIGKILL right after answering
     leaves its journal unsealed, and the next drain seals and reads it."""
-    code = (
-        "import sys; from agentreel.store import serve\n"
+    code = (  # no drain is due before the kill: not after a pause, a count or a time
+        "import sys; from agentreel.store import _serve, serve\n"
+        "_serve.QUIET_S = _serve.DRAIN_SPANS = 10**9\n"
         "serve(sys.argv[1], port=0, interval=3600, drain_process=False,"
         " on_ready=lambda r: print(r.port, flush=True))\n"
     )
