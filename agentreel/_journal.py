@@ -32,14 +32,12 @@ import time
 import weakref
 from pathlib import Path
 
-from agentreel._spool import SEGMENT_SUFFIX, new_segment_name, write_atomic
+from agentreel._spool import JOURNAL_SUFFIX, SEGMENT_SUFFIX, SpoolPaths, new_segment_name
 
-__all__ = ["JOURNAL_BYTES", "JOURNAL_SUFFIX", "Journal", "seal_abandoned"]
+__all__ = ["JOURNAL_BYTES", "Journal", "seal_abandoned"]
 
 #: A journal is sealed once it holds this many bytes: segments the drain reads in place.
 JOURNAL_BYTES = 4 * 1024 * 1024
-
-JOURNAL_SUFFIX = ".journal"
 
 #: An empty journal no process holds, older than this, is removed by a drain: its
 #: writer died between making it and taking its lock.
@@ -139,7 +137,7 @@ class Journal:
                 try:
                     os.ftruncate(self._fd, self._size)
                 except OSError:
-                    self._let_go()  # a drain cuts the torn line when it seals it
+                    self._close()  # left to a drain, which cuts the torn line when it seals it
                 raise
             self._size += len(data)
             self._records += n
@@ -174,9 +172,9 @@ class Journal:
     def seal(self) -> int:
         """Make what was appended a segment; returns the records sealed (0: none).
 
-        Raises OSError when it cannot: FileNotFoundError when the spool directory is
-        gone (made again, a second `seal` writes the records from the open file), any
-        other when the disk refuses the rename; `discard` then drops them.
+        Raises OSError when it cannot: FileNotFoundError while the spool directory is
+        gone (made again, a second `seal` carries the records over from the open file),
+        any other when the disk refuses the rename; `discard` then drops them.
         """
         with self._lock:
             return self._seal()
@@ -184,15 +182,9 @@ class Journal:
     def _seal(self) -> int:
         if self._fd < 0 or not self._records:
             return 0
-        path, target = self._path(), self.dir / self._name
-        try:
-            os.replace(path, target)
-        except FileNotFoundError:
-            if os.path.isdir(self.dir) and not os.path.exists(path):
-                # the spool was removed and made again: the records are in the open file
-                write_atomic(target, os.pread(self._fd, self._size, 0))
-            else:
-                raise
+        if os.fstat(self._fd).st_nlink == 0:
+            self._move()  # the spool was removed (and made again): the records are in the open file
+        os.replace(self._path(), self.dir / self._name)
         n = self._records
         self._close()
         return n
@@ -213,10 +205,6 @@ class Journal:
         with contextlib.suppress(OSError):
             os.close(fd)  # lets go of the lock
 
-    def _let_go(self) -> None:
-        """Stop writing to this journal (its records are left to a drain to seal)."""
-        self._close()
-
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         if self._fd >= 0:
@@ -226,8 +214,9 @@ class Journal:
         self._fd, self._size, self._records = -1, 0, 0
 
 
-def seal_abandoned(dir_: Path) -> int:
-    """Seal the journals in `dir_` whose writers are gone; returns how many were sealed.
+def seal_abandoned(paths: SpoolPaths) -> int:
+    """Seal the journals in the spool at `paths` whose writers are gone; returns how
+    many were sealed.
 
     A journal whose lock can be taken has no writer: its process ended (the kernel
     let go of the lock) or gave it up. A last line without its line break (a write
@@ -235,15 +224,9 @@ def seal_abandoned(dir_: Path) -> int:
     writer may be about to lock it) unless it is old.
     """
     sealed = 0
-    try:
-        entries = [e for e in os.scandir(dir_) if e.name.endswith(JOURNAL_SUFFIX)]
-    except OSError:
-        return 0
-    for e in entries:
-        if not e.name.startswith("."):
-            continue
+    for path in paths.journals():
         try:
-            fd = os.open(e.path, os.O_RDWR)
+            fd = os.open(path, os.O_RDWR)
         except OSError:
             continue  # sealed meanwhile
         try:
@@ -253,18 +236,18 @@ def seal_abandoned(dir_: Path) -> int:
                 continue  # its writer holds it
             st = os.fstat(fd)
             try:
-                if os.stat(e.path).st_ino != st.st_ino:
+                if os.stat(path).st_ino != st.st_ino:
                     continue  # sealed and another made under the name meanwhile
             except FileNotFoundError:
                 continue  # sealed meanwhile
             size = _whole_lines(fd, st.st_size)
             if size == 0:
                 if st.st_size or time.time() - st.st_mtime > _EMPTY_STALE_S:
-                    os.unlink(e.path)
+                    os.unlink(path)
                 continue
             if size != st.st_size:
                 os.ftruncate(fd, size)
-            os.replace(e.path, os.path.join(dir_, e.name[1 : -len(JOURNAL_SUFFIX)]))
+            os.replace(path, path.with_name(path.name[1 : -len(JOURNAL_SUFFIX)]))
             sealed += 1
         except OSError:
             continue

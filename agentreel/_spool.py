@@ -33,6 +33,7 @@ from pathlib import Path
 __all__ = [
     "CONTENT_FIELDS",
     "CONTENT_SUFFIX",
+    "JOURNAL_SUFFIX",
     "OPEN_SUFFIX",
     "RECORD_FIELDS",
     "SEGMENT_SUFFIX",
@@ -45,6 +46,8 @@ SEGMENT_SUFFIX = ".jsonl"
 OPEN_SUFFIX = ".open.jsonl"
 #: Segments of content records: a span's messages carried in OTLP log records.
 CONTENT_SUFFIX = ".content.jsonl"
+#: A writer's open segment is ``.<segment name>.journal`` until sealed (agentreel/_journal.py).
+JOURNAL_SUFFIX = ".journal"
 
 #: The fields of a span record, with the DuckDB type the store reads them as.
 #: A record with ``end_ns`` null is a *start record*: a span still open when
@@ -141,7 +144,7 @@ class SpoolPaths:
             return [
                 Path(e.path)
                 for e in os.scandir(self.dir)
-                if e.name.startswith(".") and e.name.endswith(".journal")
+                if e.name.startswith(".") and e.name.endswith(JOURNAL_SUFFIX)
             ]
         except FileNotFoundError:
             return []

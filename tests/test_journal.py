@@ -94,13 +94,13 @@ def test_a_live_writers_journal_is_left_and_a_dead_ones_is_sealed_whole(
     paths.create()
     p = _writer(paths.dir, 5, torn)
     try:
-        assert seal_abandoned(paths.dir) == 0  # its writer holds it
+        assert seal_abandoned(paths) == 0  # its writer holds it
         assert paths.pending() == []
         assert len(paths.journals()) == 1
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
-    assert seal_abandoned(paths.dir) == 1
+    assert seal_abandoned(paths) == 1
     assert _sealed(paths) == [0, 1, 2, 3, 4]  # the torn line cut, the whole ones kept
     assert paths.journals() == []
 
@@ -109,7 +109,7 @@ def test_an_empty_journal_is_left_to_its_writer(tmp_path: Path) -> None:
     paths = SpoolPaths(tmp_path)
     paths.create()
     (paths.dir / ".00000000000000000001-a1b2c3d4e5f6a7b8-0000000.jsonl.journal").touch()
-    assert seal_abandoned(paths.dir) == 0  # maybe just made: its writer locks it next
+    assert seal_abandoned(paths) == 0  # maybe just made: its writer locks it next
     assert len(paths.journals()) == 1
     assert paths.pending() == []
 
@@ -131,7 +131,7 @@ def test_a_forked_child_writes_a_journal_of_its_own(tmp_path: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert _sealed(paths) == [1]
-    assert seal_abandoned(paths.dir) == 0  # the parent's journal is still the parent's
+    assert seal_abandoned(paths) == 0  # the parent's journal is still the parent's
     j.append(_line(2), 1)
     assert j.seal() == 2
     assert sorted(_sealed(paths)) == [0, 1, 2]

@@ -283,7 +283,7 @@ def drain(
     t0 = time.perf_counter()
     report = IngestReport()
     _remove_stale_joined(paths.dir)
-    seal_abandoned(paths.dir)  # journals whose writers are gone: their records are whole
+    seal_abandoned(paths)  # journals whose writers are gone: their records are whole
     pending = paths.pending()
     if limit is not None:
         pending = pending[:limit]
