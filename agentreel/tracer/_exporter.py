@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from opentelemetry.context import Context
@@ -484,6 +484,9 @@ class SpoolFaults:
         self._warned = False
 
 
+T = TypeVar("T")
+
+
 class _SegmentWriter:
     """Writes records as segments; a failing disk drops the batch with one warning."""
 
@@ -509,6 +512,17 @@ class _SegmentWriter:
             return
         write_atomic(self.paths.dir / new_segment_name(self.process_id, open_=self.open_), data)
 
+    def _restoring(self, step: Callable[[], T]) -> T:
+        """`step`, done again once if the spool directory was removed while recording
+        (made again first, with the process's description)."""
+        try:
+            return step()
+        except FileNotFoundError:
+            if self.faults.restore is None:
+                raise
+            self.faults.restore()
+            return step()
+
     def write(self, lines: Sequence[bytes]) -> bool:
         """Write encoded records as one segment; False (and counted) when the disk says no."""
         return self.write_lines(b"\n".join(lines) + b"\n", len(lines)) if lines else True
@@ -518,14 +532,7 @@ class _SegmentWriter:
         if not n:
             return True
         try:
-            try:
-                self._write(data, n)
-            except FileNotFoundError:
-                # the spool directory was removed while recording: make it again, once
-                if self.faults.restore is None:
-                    raise
-                self.faults.restore()
-                self._write(data, n)
+            self._restoring(lambda: self._write(data, n))
         except OSError as e:
             self.faults.failed(self.paths.dir, e, n, open_=self.open_)
             return False
@@ -542,13 +549,7 @@ class _SegmentWriter:
         if j is None:
             return
         try:
-            try:
-                sealed = j.seal()
-            except FileNotFoundError:
-                if self.faults.restore is None:
-                    raise
-                self.faults.restore()
-                sealed = j.seal()
+            sealed = self._restoring(j.seal)
         except OSError as e:
             self.faults.failed(self.paths.dir, e, j.discard(), open_=self.open_)
             return
