@@ -79,7 +79,9 @@ def _state(app: Any) -> str:
     """What the app shows, for a failure's message: its screen, its toasts, its workers."""
     toasts = [str(n.message) for n in getattr(app, "_notifications", [])]
     workers = [f"{w.group}:{w.state.name}" for w in app.workers]
-    return f"screen {type(app.screen).__name__}, notifications {toasts}, workers {workers}"
+    says = getattr(app.screen, "message", None)  # an empty screen's reason
+    shown = f" saying {str(says)!r}" if says is not None else ""
+    return f"screen {type(app.screen).__name__}{shown}, notifications {toasts}, workers {workers}"
 
 
 def runs_ready(pilot: Pilot[None]) -> bool:
